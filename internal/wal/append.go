@@ -1,0 +1,236 @@
+package wal
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// Commit is the receipt for records queued by Begin: their sequences and the
+// group commit that will make them durable.
+type Commit struct {
+	First, Last uint64
+	g           *group
+}
+
+// Wait blocks until the records are durable, or returns the error that kept
+// them from becoming so.
+func (c Commit) Wait() error {
+	<-c.g.done
+	return c.g.err
+}
+
+// Append queues entries, waits for their group commit and returns the
+// sequence of the first. The entries get consecutive sequences.
+func (l *Log) Append(entries ...Entry) (uint64, error) {
+	c, err := l.Begin(entries)
+	if err != nil {
+		return 0, err
+	}
+	return c.First, c.Wait()
+}
+
+// Begin assigns sequences to entries and queues them for the next group
+// commit without waiting. Records become visible to readers, in sequence
+// order, once durable. Data is copied; the caller may reuse it.
+func (l *Log) Begin(entries []Entry) (Commit, error) {
+	for i := range entries {
+		if len(entries[i].Data) > MaxRecordSize {
+			return Commit{}, fmt.Errorf("%w: %d bytes", ErrTooLarge, len(entries[i].Data))
+		}
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.usable(); err != nil {
+		return Commit{}, err
+	}
+	first := l.nextSeq
+	for i := range entries {
+		e := &entries[i]
+		l.queue(l.nextSeq, e.Epoch, e.Time, e.Data)
+	}
+	return l.committed(first), nil
+}
+
+// BeginRecords queues records that already carry their sequences, as a
+// replica does with entries from its leader. The first must follow the
+// log's last record and the rest must be consecutive. A record with a
+// non-zero CRC must match it. Nothing is queued unless every record passes.
+func (l *Log) BeginRecords(recs []Record) (Commit, error) {
+	for i := range recs {
+		r := &recs[i]
+		if len(r.Data) > MaxRecordSize {
+			return Commit{}, fmt.Errorf("%w: sequence %d has %d bytes", ErrTooLarge, r.Seq, len(r.Data))
+		}
+		if r.CRC != 0 {
+			if got := Checksum(r.Seq, r.Epoch, r.Time, r.Data); got != r.CRC {
+				return Commit{}, fmt.Errorf("%w: sequence %d: carried %08x, computed %08x", ErrChecksum, r.Seq, r.CRC, got)
+			}
+		}
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.usable(); err != nil {
+		return Commit{}, err
+	}
+	first := l.nextSeq
+	for i := range recs {
+		if want := first + uint64(i); recs[i].Seq != want {
+			return Commit{}, fmt.Errorf("%w: got %d, want %d", ErrSequence, recs[i].Seq, want)
+		}
+	}
+	for i := range recs {
+		r := &recs[i]
+		l.queue(r.Seq, r.Epoch, r.Time, r.Data)
+	}
+	return l.committed(first), nil
+}
+
+func (l *Log) usable() error {
+	if l.closed {
+		return ErrClosed
+	}
+	return l.err
+}
+
+func (l *Log) committed(first uint64) Commit {
+	c := Commit{First: first, Last: l.nextSeq - 1, g: l.group}
+	if c.Last >= c.First {
+		l.signal()
+	} else {
+		c.g = doneGroup
+	}
+	return c
+}
+
+var doneGroup = func() *group { g := &group{done: make(chan struct{})}; close(g.done); return g }()
+
+// queue encodes one record into the pending chunks, rolling to a new
+// segment when the active one is full. Called with l.mu held.
+func (l *Log) queue(seq, epoch uint64, t int64, data []byte) {
+	seg := l.segs[len(l.segs)-1]
+	size := int64(HeaderSize + len(data))
+	if seg.size+size > l.opts.SegmentSize && seg.last >= seg.first {
+		seg = &segment{first: seq, last: seq - 1, path: filepath.Join(l.dir, segmentName(seq)), size: SegmentHeaderSize}
+		l.segs = append(l.segs, seg)
+		l.pending = append(l.pending, chunk{newSeg: seq})
+	}
+	if len(l.pending) == 0 {
+		l.pending = append(l.pending, chunk{})
+	}
+	if n := len(seg.index); n == 0 || seg.size-seg.index[n-1].off >= l.opts.IndexInterval {
+		seg.index = append(seg.index, indexPoint{seq: seq, off: seg.size})
+	}
+	c := &l.pending[len(l.pending)-1]
+	c.data, _ = appendRecord(c.data, seq, epoch, t, data)
+	seg.size += size
+	seg.last = seq
+	l.nextSeq = seq + 1
+}
+
+// flusher is the single writer: it takes everything queued, writes it with
+// one write per segment and one fsync, and releases the group.
+func (l *Log) flusher() {
+	defer l.flushing.Done()
+	var spare []chunk
+	for range l.kick {
+		for {
+			l.mu.Lock()
+			chunks, g, last, closed := l.pending, l.group, l.nextSeq-1, l.closed
+			if len(chunks) == 0 {
+				l.mu.Unlock()
+				if closed {
+					return
+				}
+				break
+			}
+			l.pending = spare[:0]
+			l.group = &group{done: make(chan struct{})}
+			l.mu.Unlock()
+
+			l.fileMu.Lock()
+			err := l.write(chunks)
+			l.fileMu.Unlock()
+			if err != nil {
+				l.mu.Lock()
+				l.err = fmt.Errorf("wal: log unusable after failed write: %w", err)
+				g.err = l.err
+				l.mu.Unlock()
+			} else {
+				l.durable.Store(last)
+				l.wake()
+			}
+			close(g.done)
+			for i := range chunks {
+				chunks[i] = chunk{data: chunks[i].data[:0]}
+			}
+			spare = chunks
+		}
+	}
+}
+
+func (l *Log) write(chunks []chunk) error {
+	for _, c := range chunks {
+		if c.newSeg != 0 {
+			if err := l.roll(c.newSeg); err != nil {
+				return err
+			}
+		}
+		if len(c.data) == 0 {
+			continue
+		}
+		if _, err := l.active.Write(c.data); err != nil {
+			return fmt.Errorf("write %s: %w", l.active.Name(), err)
+		}
+	}
+	if l.opts.NoSync {
+		return nil
+	}
+	if err := l.active.Sync(); err != nil {
+		return fmt.Errorf("sync %s: %w", l.active.Name(), err)
+	}
+	return nil
+}
+
+// roll syncs and closes the active segment file and creates the next one.
+func (l *Log) roll(first uint64) error {
+	if !l.opts.NoSync {
+		if err := l.active.Sync(); err != nil {
+			return fmt.Errorf("sync %s: %w", l.active.Name(), err)
+		}
+	}
+	if err := l.active.Close(); err != nil {
+		return fmt.Errorf("close %s: %w", l.active.Name(), err)
+	}
+	f, err := createSegmentFile(l.dir, first, l.opts.NoSync)
+	if err != nil {
+		return err
+	}
+	l.active = f
+	return nil
+}
+
+// createSegmentFile creates a segment file with its header, synced along
+// with the directory entry unless noSync.
+func createSegmentFile(dir string, first uint64, noSync bool) (*os.File, error) {
+	path := filepath.Join(dir, segmentName(first))
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|os.O_APPEND, 0o640)
+	if err != nil {
+		return nil, fmt.Errorf("wal: create segment: %w", err)
+	}
+	if _, err := f.Write(segmentHeader(first)); err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("wal: write segment header: %w", err)
+	}
+	if !noSync {
+		if err := f.Sync(); err != nil {
+			_ = f.Close()
+			return nil, fmt.Errorf("wal: sync segment header: %w", err)
+		}
+		if err := syncDir(dir); err != nil {
+			_ = f.Close()
+			return nil, err
+		}
+	}
+	return f, nil
+}

@@ -1,0 +1,223 @@
+package wal
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+)
+
+// Log is a segmented write-ahead log. Its methods are safe for concurrent
+// use. Appends are ordered by the sequence the log assigns; an append is
+// acknowledged only once durable (see doc.go).
+type Log struct {
+	dir  string
+	opts Options
+
+	mu       sync.Mutex
+	segs     []*segment // sorted; the last is the active segment
+	nextSeq  uint64     // sequence the next record will get
+	pending  []chunk    // encoded records waiting for the flusher
+	group    *group     // the group the next records join
+	err      error      // sticky write/sync failure
+	closed   bool
+	kick     chan struct{}
+	flushing sync.WaitGroup
+
+	durable  atomic.Uint64 // last durable sequence
+	notifyMu sync.Mutex
+	notify   chan struct{} // closed and replaced each time durable advances
+	trunc    atomic.Uint64 // bumped by TruncateBack to invalidate readers
+
+	repaired []string
+	active   *os.File   // written by the flusher under fileMu
+	fileMu   sync.Mutex // held while the active file is written or replaced
+}
+
+// chunk is a run of encoded records bound for one segment. A chunk whose
+// newSeg is set starts a new segment at that sequence.
+type chunk struct {
+	newSeg uint64
+	data   []byte
+}
+
+// group is one group commit: every record queued between two flushes.
+type group struct {
+	done chan struct{}
+	err  error
+}
+
+// Open opens or creates the log in dir, verifying and repairing it as
+// described in doc.go.
+func Open(dir string, opts Options) (*Log, error) {
+	opts = opts.withDefaults()
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, fmt.Errorf("wal: create dir: %w", err)
+	}
+	segs, err := listSegments(dir)
+	if err != nil {
+		return nil, err
+	}
+	l := &Log{dir: dir, opts: opts, kick: make(chan struct{}, 1), notify: make(chan struct{})}
+	if err := l.verify(segs); err != nil {
+		return nil, err
+	}
+	if len(l.segs) == 0 {
+		if err := l.startEmpty(1); err != nil {
+			return nil, err
+		}
+	} else {
+		act := l.segs[len(l.segs)-1]
+		f, err := os.OpenFile(act.path, os.O_WRONLY|os.O_APPEND, 0)
+		if err != nil {
+			return nil, fmt.Errorf("wal: open active segment: %w", err)
+		}
+		l.active = f
+	}
+	last := l.segs[len(l.segs)-1]
+	l.nextSeq = last.last + 1
+	l.durable.Store(last.last)
+	l.group = &group{done: make(chan struct{})}
+	l.flushing.Add(1)
+	go l.flusher()
+	return l, nil
+}
+
+// verify scans every segment, repairs a torn tail of the last one, and
+// refuses any other damage.
+func (l *Log) verify(segs []*segment) error {
+	for i, seg := range segs {
+		res, err := scan(seg, l.opts.IndexInterval)
+		if err != nil {
+			return err
+		}
+		isLast := i == len(segs)-1
+		if res.damage != nil {
+			if !isLast {
+				return fmt.Errorf("%w: %s at offset %d: %v", ErrCorrupt, seg.path, res.validEnd, res.damage)
+			}
+			msg, err := repairTail(seg, res, l.opts)
+			if err != nil {
+				return err
+			}
+			l.repaired = append(l.repaired, msg)
+			if res.validEnd < SegmentHeaderSize {
+				continue // the torn segment was removed
+			}
+		}
+		if n := len(l.segs); n > 0 {
+			prev := l.segs[n-1]
+			if prev.last+1 != seg.first {
+				return fmt.Errorf("%w: %s starts at sequence %d but the previous segment ends at %d (missing segment?)",
+					ErrCorrupt, seg.path, seg.first, prev.last)
+			}
+		}
+		l.segs = append(l.segs, seg)
+	}
+	return nil
+}
+
+// startEmpty creates the first segment of an empty log at sequence first.
+func (l *Log) startEmpty(first uint64) error {
+	f, err := createSegmentFile(l.dir, first, l.opts.NoSync)
+	if err != nil {
+		return err
+	}
+	l.active = f
+	l.segs = []*segment{{first: first, last: first - 1, path: f.Name(), size: SegmentHeaderSize}}
+	return nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("wal: open dir for sync: %w", err)
+	}
+	defer func() { _ = d.Close() }()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("wal: sync dir: %w", err)
+	}
+	return nil
+}
+
+// Repaired describes the torn tails Open cut off, one line each.
+func (l *Log) Repaired() []string { return append([]string(nil), l.repaired...) }
+
+// Dir returns the log directory.
+func (l *Log) Dir() string { return l.dir }
+
+// FirstSeq returns the first retained sequence (LastSeq+1 when empty).
+func (l *Log) FirstSeq() uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.segs[0].first
+}
+
+// LastSeq returns the last durable sequence, 0 for an empty log.
+func (l *Log) LastSeq() uint64 { return l.durable.Load() }
+
+// NextSeq returns the sequence the next appended record will get.
+func (l *Log) NextSeq() uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.nextSeq
+}
+
+// Size returns the bytes held by retained segments.
+func (l *Log) Size() int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var n int64
+	for _, s := range l.segs {
+		n += s.size
+	}
+	return n
+}
+
+// Close waits for queued records to be flushed and closes the log. Appends
+// after Close fail with ErrClosed.
+func (l *Log) Close() error {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return ErrClosed
+	}
+	l.closed = true
+	l.mu.Unlock()
+	l.signal()
+	l.flushing.Wait()
+	l.wake()
+	var err error
+	if l.active != nil {
+		err = l.active.Close()
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.err != nil && !errors.Is(l.err, ErrClosed) {
+		return l.err
+	}
+	return err
+}
+
+func (l *Log) signal() {
+	select {
+	case l.kick <- struct{}{}:
+	default:
+	}
+}
+
+// wake releases everyone waiting for the durable sequence to change.
+func (l *Log) wake() {
+	l.notifyMu.Lock()
+	close(l.notify)
+	l.notify = make(chan struct{})
+	l.notifyMu.Unlock()
+}
+
+// changed returns a channel closed at the next durable advance.
+func (l *Log) changed() <-chan struct{} {
+	l.notifyMu.Lock()
+	defer l.notifyMu.Unlock()
+	return l.notify
+}

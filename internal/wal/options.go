@@ -1,0 +1,38 @@
+package wal
+
+import "log/slog"
+
+// Options configure a Log. The zero value of each field means its default.
+type Options struct {
+	// SegmentSize is the size at which the active segment is closed and a
+	// new one started. Default 64 MiB. A single record larger than this
+	// still fits: it gets a segment of its own.
+	SegmentSize int64
+	// NoSync skips fsync. Appends are then durable only against process
+	// crashes, not machine crashes. For tests; never the default.
+	NoSync bool
+	// IndexInterval is the byte distance between sparse index points used
+	// to seek readers inside a segment. Default 64 KiB.
+	IndexInterval int64
+	// Logger receives repair and truncation messages. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// DefaultOptions returns the defaults that Open fills into zero fields.
+func DefaultOptions() Options {
+	return Options{SegmentSize: 64 << 20, IndexInterval: 64 << 10, Logger: slog.Default()}
+}
+
+func (o Options) withDefaults() Options {
+	d := DefaultOptions()
+	if o.SegmentSize <= 0 {
+		o.SegmentSize = d.SegmentSize
+	}
+	if o.IndexInterval <= 0 {
+		o.IndexInterval = d.IndexInterval
+	}
+	if o.Logger == nil {
+		o.Logger = d.Logger
+	}
+	return o
+}
