@@ -1,0 +1,156 @@
+package store
+
+import (
+	"fmt"
+	"math"
+	"slices"
+)
+
+// Apply applies op as the log entry with sequence seq.
+//
+// Contract, identical on every replica because it depends only on the op,
+// the sequence and the current state:
+//
+//   - seq must be greater than LastApplied (gaps are allowed), else
+//     ErrOutOfOrder.
+//   - The op must pass the Limits-independent part of Validate (known type,
+//     finite values, no self-association), else that error. Size limits
+//     are admission policy and are not rechecked here.
+//   - OpWriteConcept creates the concept or replaces all its fields; Created
+//     is op.Time on the first write and kept afterwards, Updated is op.Time.
+//     Associations of a replaced concept are kept.
+//   - OpWriteAssociation upserts by (Source, Target, Type). Both concepts
+//     must exist, else ErrNotFound.
+//   - OpDeleteConcept removes the concept and every association in which it
+//     is source or target. A missing concept is ErrNotFound.
+//
+// An op that returns an error changes nothing: state, Digest and LastApplied
+// stay as they were. Such an op may already be durable in the log (the
+// leader checks endpoints before appending, but a concurrent delete can
+// still win), so a node replaying its log must treat ErrNotFound as "skip
+// this entry": every replica skips it alike. The next op's seq is then
+// LastApplied+2 or more.
+//
+// Apply copies what it keeps from op; the caller may reuse op's slices.
+func (s *Store) Apply(seq uint64, op Op) error {
+	if err := op.check(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if seq <= s.lastApplied {
+		return fmt.Errorf("%w: seq %d, last applied %d", ErrOutOfOrder, seq, s.lastApplied)
+	}
+	var err error
+	switch op.Type {
+	case OpWriteConcept:
+		s.writeConcept(&op.Concept, op.Time)
+	case OpWriteAssociation:
+		err = s.writeAssociation(&op.Association)
+	case OpDeleteConcept:
+		err = s.deleteConcept(op.ID)
+	}
+	if err != nil {
+		return err
+	}
+	s.lastApplied = seq
+	return nil
+}
+
+func (s *Store) writeConcept(c *Concept, now int64) {
+	created := now
+	if old, ok := s.concepts[c.ID]; ok {
+		created = old.created()
+		s.digest.sub(s.h.concept(c.ID, old))
+	}
+	r, h := s.h.newRecord(c, created, now)
+	s.concepts[c.ID] = r
+	s.digest.add(h)
+}
+
+func (s *Store) writeAssociation(a *Association) error {
+	if _, ok := s.concepts[a.Source]; !ok {
+		return fmt.Errorf("%w: association source %s", ErrNotFound, a.Source)
+	}
+	if _, ok := s.concepts[a.Target]; !ok {
+		return fmt.Errorf("%w: association target %s", ErrNotFound, a.Target)
+	}
+	edges := s.out[a.Source]
+	i, found := slices.BinarySearchFunc(edges, a, func(e edge, a *Association) int {
+		return compareEdgeKey(e, a.Target, a.Type)
+	})
+	e := edge{target: a.Target, typ: a.Type, strength: a.Strength}
+	if found {
+		old := edges[i].strength
+		if math.Float32bits(old) == math.Float32bits(a.Strength) {
+			return nil // same value: nothing changes but LastApplied
+		}
+		s.digest.sub(s.h.association(&Association{Source: a.Source, Target: a.Target, Type: a.Type, Strength: old}))
+		next := slices.Clone(edges)
+		next[i] = e
+		s.out[a.Source] = next
+	} else {
+		next := make([]edge, len(edges)+1)
+		copy(next, edges[:i])
+		next[i] = e
+		copy(next[i+1:], edges[i:])
+		s.out[a.Source] = next
+		s.in[a.Target] = append(s.in[a.Target], a.Source)
+		s.assocs++
+	}
+	s.digest.add(s.h.association(a))
+	return nil
+}
+
+func (s *Store) deleteConcept(id ConceptID) error {
+	r, ok := s.concepts[id]
+	if !ok {
+		return fmt.Errorf("%w: %s", ErrNotFound, id)
+	}
+	// Outgoing edges: drop them, and id from each target's reverse list.
+	for _, e := range s.out[id] {
+		s.digest.sub(s.h.association(&Association{Source: id, Target: e.target, Type: e.typ, Strength: e.strength}))
+		s.dropReverse(e.target, id)
+	}
+	s.assocs -= len(s.out[id])
+	delete(s.out, id)
+
+	// Incoming edges: cut the run of edges targeting id out of each source's
+	// list. A source listed twice (two types) finds an empty run the second
+	// time. Self-associations do not exist, so no source is id itself.
+	for _, src := range s.in[id] {
+		edges := s.out[src]
+		lo, _ := slices.BinarySearchFunc(edges, id, func(e edge, t ConceptID) int { return compareIDs(e.target, t) })
+		hi := lo
+		for hi < len(edges) && edges[hi].target == id {
+			s.digest.sub(s.h.association(&Association{Source: src, Target: id, Type: edges[hi].typ, Strength: edges[hi].strength}))
+			hi++
+		}
+		if lo == hi {
+			continue
+		}
+		s.assocs -= hi - lo
+		if hi-lo == len(edges) {
+			delete(s.out, src)
+			continue
+		}
+		next := make([]edge, 0, len(edges)-(hi-lo))
+		next = append(next, edges[:lo]...)
+		s.out[src] = append(next, edges[hi:]...)
+	}
+	delete(s.in, id)
+
+	s.digest.sub(s.h.concept(id, r))
+	delete(s.concepts, id)
+	return nil
+}
+
+// dropReverse removes every occurrence of src from target's reverse list.
+func (s *Store) dropReverse(target, src ConceptID) {
+	list := slices.DeleteFunc(s.in[target], func(x ConceptID) bool { return x == src })
+	if len(list) == 0 {
+		delete(s.in, target)
+		return
+	}
+	s.in[target] = list
+}
