@@ -13,7 +13,7 @@ const (
 	snapMagic      = "SUTRASNP"
 	snapVersion    = 1
 	snapHeaderSize = 40 // before the header's CRC
-	snapBufSize    = 256 << 10
+	snapBufSize    = 64 << 10
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)

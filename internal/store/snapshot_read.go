@@ -65,7 +65,7 @@ func (sr *snapReader) readAll() (*Store, SnapshotInfo, error) {
 	nAssocs := binary.LittleEndian.Uint64(buf[32:40])
 
 	s := New()
-	s.concepts = make(map[ConceptID]record, min(nConcepts, 1<<20))
+	s.concepts = make(map[ConceptID]record, min(nConcepts, 1<<16))
 	var sum digestSum
 
 	// Concepts, strictly ascending by ID.

@@ -1,0 +1,181 @@
+package store
+
+import (
+	"bytes"
+	"io"
+	"runtime"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+var content100 = bytes.Repeat([]byte("0123456789"), 10)
+
+// load applies n write-concept ops of 100-byte content to a new store.
+func load(tb testing.TB, n int) *Store {
+	s := New()
+	op := Op{Type: OpWriteConcept, Concept: Concept{Content: content100, Strength: 1, Confidence: 1}}
+	for i := 1; i <= n; i++ {
+		op.Time = int64(i)
+		op.Concept.ID = cid(uint64(i))
+		if err := s.Apply(uint64(i), op); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	return s
+}
+
+func heapInuse() uint64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapInuse
+}
+
+func BenchmarkApplyWriteConcept(b *testing.B) {
+	b.Run("insert", func(b *testing.B) {
+		s := New()
+		op := Op{Type: OpWriteConcept, Concept: Concept{Content: content100, Strength: 1, Confidence: 1}}
+		b.ReportAllocs()
+		for i := 1; i <= b.N; i++ {
+			op.Time = int64(i)
+			op.Concept.ID = cid(uint64(i))
+			if err := s.Apply(uint64(i), op); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("replace", func(b *testing.B) {
+		const n = 1 << 14
+		s := load(b, n)
+		op := Op{Type: OpWriteConcept, Concept: Concept{Content: content100, Strength: 1, Confidence: 1}}
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := 1; i <= b.N; i++ {
+			op.Time = int64(n + i)
+			op.Concept.ID = cid(uint64(i%n + 1))
+			if err := s.Apply(uint64(n+i), op); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+func BenchmarkApplyWriteAssociation(b *testing.B) {
+	const n = 1 << 14
+	s := load(b, n)
+	r := newRand(1)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 1; i <= b.N; i++ {
+		src, dst := r.next()%n+1, r.next()%n+1
+		if src == dst {
+			dst = dst%n + 1
+		}
+		if err := s.Apply(uint64(n+i), linkOp(src, dst, AssocType(i%4), 1)); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkGet(b *testing.B) {
+	const n = 1 << 17
+	s := load(b, n)
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		r := newRand(uint64(time.Now().UnixNano()))
+		for pb.Next() {
+			if _, ok := s.Get(cid(r.next()%n + 1)); !ok {
+				b.Fatal("missing")
+			}
+		}
+	})
+}
+
+// BenchmarkMillionConcepts loads 1,000,000 concepts of 100 bytes and
+// reports the heap they occupy per concept, then times a snapshot, the
+// longest stall an Apply suffers while it runs, and a restore.
+func BenchmarkMillionConcepts(b *testing.B) {
+	const n = 1_000_000
+	for range b.N {
+		before := heapInuse()
+		s := load(b, n)
+		after := heapInuse()
+		b.ReportMetric(float64(after-before)/n, "heap-bytes/concept")
+		b.ReportMetric(float64(after-before)/(1<<20), "heap-MiB")
+
+		var maxStall atomic.Int64
+		stop := make(chan struct{})
+		stopped := make(chan struct{})
+		go func() { // a writer applying replacements during the snapshot
+			defer close(stopped)
+			op := Op{Type: OpWriteConcept, Concept: Concept{Content: content100}}
+			for i := 1; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				op.Concept.ID = cid(uint64(i%n + 1))
+				t0 := time.Now()
+				if err := s.Apply(uint64(n+i), op); err != nil {
+					panic(err)
+				}
+				if d := int64(time.Since(t0)); d > maxStall.Load() {
+					maxStall.Store(d)
+				}
+			}
+		}()
+		var buf bytes.Buffer
+		t0 := time.Now()
+		info, err := s.WriteSnapshot(&buf)
+		snapTime := time.Since(t0)
+		close(stop)
+		<-stopped
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(float64(snapTime.Milliseconds()), "snapshot-ms")
+		b.ReportMetric(float64(maxStall.Load())/1e6, "max-apply-stall-ms")
+		b.ReportMetric(float64(info.Bytes)/(1<<20), "snapshot-MiB")
+
+		t0 = time.Now()
+		r, _, err := ReadSnapshot(&buf)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(float64(time.Since(t0).Milliseconds()), "restore-ms")
+		runtime.KeepAlive(r)
+		runtime.KeepAlive(s)
+	}
+}
+
+func BenchmarkWriteSnapshot(b *testing.B) {
+	s := load(b, 1<<16)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		info, err := s.WriteSnapshot(io.Discard)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.SetBytes(info.Bytes)
+	}
+}
+
+// TestMemoryPerConcept guards the memory budget on a smaller load.
+func TestMemoryPerConcept(t *testing.T) {
+	if testing.Short() || raceEnabled {
+		t.Skip("memory figure needs a full, uninstrumented run")
+	}
+	const n = 200_000
+	before := heapInuse()
+	s := load(t, n)
+	per := float64(heapInuse()-before) / n
+	runtime.KeepAlive(s)
+	t.Logf("%.0f heap bytes per concept of 100 bytes", per)
+	if per > 260 {
+		t.Fatalf("%.0f heap bytes per concept, budget 260", per)
+	}
+}
