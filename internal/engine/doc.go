@@ -1,0 +1,41 @@
+// Package engine is the core of a storage node without the network: it
+// composes the write-ahead log (internal/wal) and the concept store
+// (internal/store) into a durable, recoverable state machine.
+//
+// # Directory layout
+//
+//	<dir>/wal/                        segment files, see package wal
+//	<dir>/snapshots/<seq>.snap        store snapshots named by the last
+//	                                  sequence they include (20 digits)
+//	<dir>/snapshots/<seq>.snap.tmp    a snapshot being written; ignored
+//
+// # Write path (leader)
+//
+// Write validates every operation (size limits, NaN values, unknown types,
+// association endpoints), stamps it with the leader's clock, appends it to
+// the log and waits for the group commit, then applies it. Operations are
+// applied strictly in sequence order, after they are durable, by whichever
+// writer gets to the apply lock first; a write returns once its own
+// operations are applied, so a reader that sees a write can never see it
+// vanish after a crash.
+//
+// # Apply path (replica)
+//
+// ApplyReplicated takes records that already carry sequences and CRCs from
+// the leader, checks them (decodable operations, consecutive sequences, CRC),
+// makes them durable in the local log and applies them the same way.
+//
+// # Recovery
+//
+// Open restores the newest snapshot that verifies (an older one if the
+// newest is damaged), then replays the log from the snapshot's sequence + 1.
+// A gap between the snapshot and the first retained record is an error.
+//
+// # Checkpoints
+//
+// Checkpoint writes a snapshot and truncates the front of the log, keeping
+// everything at or above Options.Retain(), so a lagging replica can still
+// be served from the log. Checkpoints run automatically when the log has
+// grown by Options.CheckpointBytes since the last one. The two newest
+// snapshots are kept.
+package engine

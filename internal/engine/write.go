@@ -1,0 +1,179 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/sutra/sutra-operator/internal/store"
+	"github.com/sutra/sutra-operator/internal/wal"
+)
+
+// Errors returned by the write path. Validation errors from package store
+// (store.ErrInvalidValue, store.ErrTooLarge, store.ErrBadOp, ...) are
+// returned wrapped as they are.
+var (
+	// ErrEmptyBatch is returned for a write with no operations.
+	ErrEmptyBatch = errors.New("engine: empty write")
+	// ErrBatchTooLarge is returned for a write above MaxBatch operations.
+	ErrBatchTooLarge = errors.New("engine: too many operations in one write")
+	// ErrBadEntry is returned when a replicated record does not decode.
+	ErrBadEntry = errors.New("engine: undecodable replicated entry")
+)
+
+// MaxBatch bounds the operations in one Write.
+const MaxBatch = 10_000
+
+// Result of a write: the sequences its operations got.
+type Result struct {
+	First, Last uint64
+}
+
+// Write validates ops, appends them to the log as one group, waits until
+// they are durable and applied, and returns their sequences. Validation is
+// all or nothing: if any op is invalid, nothing is written. An operation
+// that passes validation but fails when applied (an association whose
+// endpoint a concurrent write deleted) is a no-op on every node and its
+// error is returned.
+func (e *Engine) Write(ops []store.Op) (Result, error) {
+	if len(ops) == 0 {
+		return Result{}, ErrEmptyBatch
+	}
+	if len(ops) > MaxBatch {
+		return Result{}, fmt.Errorf("%w: %d > %d", ErrBatchTooLarge, len(ops), MaxBatch)
+	}
+	if err := e.validate(ops); err != nil {
+		return Result{}, err
+	}
+	now := e.opts.Clock()
+	ts := now.UnixNano()
+	entries := make([]wal.Entry, len(ops))
+	ps := make([]*pending, len(ops))
+	for i := range ops {
+		ops[i].Time = ts
+		entries[i] = wal.Entry{Epoch: e.opts.Epoch, Time: ts, Data: ops[i].AppendBinary(nil)}
+		ps[i] = &pending{op: ops[i]}
+	}
+	c, err := e.enqueue(ps, func() (wal.Commit, error) { return e.log.Begin(entries) })
+	if err != nil {
+		return Result{}, err
+	}
+	if err := c.Wait(); err != nil {
+		return Result{}, err
+	}
+	e.applyDurable()
+	if e.opts.OnCommit != nil {
+		e.opts.OnCommit(c.Last, now)
+	}
+	for _, p := range ps {
+		if p.err != nil {
+			return Result{First: c.First, Last: c.Last}, p.err
+		}
+	}
+	return Result{First: c.First, Last: c.Last}, nil
+}
+
+// validate checks ops against the limits and the current state. Concepts
+// written earlier in the same batch count as existing.
+func (e *Engine) validate(ops []store.Op) error {
+	st := e.Store()
+	written := map[store.ConceptID]bool{}
+	exists := func(id store.ConceptID) bool {
+		if w, ok := written[id]; ok {
+			return w
+		}
+		_, ok := st.Get(id)
+		return ok
+	}
+	for i := range ops {
+		op := &ops[i]
+		if err := op.Validate(e.opts.Limits); err != nil {
+			return fmt.Errorf("operation %d: %w", i, err)
+		}
+		switch op.Type {
+		case store.OpWriteConcept:
+			written[op.Concept.ID] = true
+		case store.OpWriteAssociation:
+			for _, id := range []store.ConceptID{op.Association.Source, op.Association.Target} {
+				if !exists(id) {
+					return fmt.Errorf("operation %d: association endpoint %s: %w", i, id, store.ErrNotFound)
+				}
+			}
+		case store.OpDeleteConcept:
+			if !exists(op.ID) {
+				return fmt.Errorf("operation %d: delete %s: %w", i, op.ID, store.ErrNotFound)
+			}
+			written[op.ID] = false
+		}
+	}
+	return nil
+}
+
+// ApplyReplicated makes records received from the leader durable in the
+// local log and applies them. The records must continue the local log
+// (wal.ErrSequence otherwise), carry matching CRCs (wal.ErrChecksum) and
+// decode (ErrBadEntry); a batch failing any check is rejected whole.
+func (e *Engine) ApplyReplicated(recs []wal.Record) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	ps := make([]*pending, len(recs))
+	for i := range recs {
+		op, err := store.DecodeOp(recs[i].Data)
+		if err != nil {
+			return fmt.Errorf("%w: sequence %d: %v", ErrBadEntry, recs[i].Seq, err)
+		}
+		ps[i] = &pending{op: op}
+	}
+	c, err := e.enqueue(ps, func() (wal.Commit, error) { return e.log.BeginRecords(recs) })
+	if err != nil {
+		return err
+	}
+	if err := c.Wait(); err != nil {
+		return err
+	}
+	e.applyDurable()
+	return nil
+}
+
+// enqueue appends to the log and queues ps for apply under one lock, so the
+// queue is in sequence order.
+func (e *Engine) enqueue(ps []*pending, begin func() (wal.Commit, error)) (wal.Commit, error) {
+	e.orderMu.Lock()
+	defer e.orderMu.Unlock()
+	c, err := begin()
+	if err != nil {
+		return c, err
+	}
+	e.qMu.Lock()
+	for i, p := range ps {
+		p.seq = c.First + uint64(i)
+		e.queue = append(e.queue, p)
+	}
+	e.qMu.Unlock()
+	return c, nil
+}
+
+// applyDurable applies, in order, every queued operation that is durable.
+func (e *Engine) applyDurable() {
+	e.applyMu.Lock()
+	defer e.applyMu.Unlock()
+	durable := e.log.LastSeq()
+	st := e.Store()
+	for {
+		e.qMu.Lock()
+		n := 0
+		for n < len(e.queue) && e.queue[n].seq <= durable {
+			n++
+		}
+		batch := e.queue[:n:n]
+		e.queue = e.queue[n:]
+		e.qMu.Unlock()
+		if n == 0 {
+			return
+		}
+		for _, p := range batch {
+			p.err = st.Apply(p.seq, p.op)
+		}
+		e.applied.Store(batch[n-1].seq)
+	}
+}

@@ -1,0 +1,343 @@
+package wal
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func openT(t testing.TB, dir string, o Options) *Log {
+	t.Helper()
+	if o.Logger == nil {
+		o.Logger = quiet()
+	}
+	l, err := Open(dir, o)
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	return l
+}
+
+func payload(i int) []byte {
+	return []byte(fmt.Sprintf("record-%06d-%s", i, strings.Repeat("x", i%37)))
+}
+
+// fill appends n records one at a time and returns the log closed.
+func fill(t testing.TB, dir string, o Options, n int) {
+	t.Helper()
+	l := openT(t, dir, o)
+	for i := 1; i <= n; i++ {
+		seq, err := l.Append(Entry{Epoch: 1, Time: int64(i), Data: payload(i)})
+		if err != nil {
+			t.Fatalf("append %d: %v", i, err)
+		}
+		if seq != uint64(i) {
+			t.Fatalf("append %d got sequence %d", i, seq)
+		}
+	}
+	if err := l.Close(); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+}
+
+// readAll reads every record from seq to the durable end.
+func readAll(t testing.TB, l *Log, seq uint64) []Record {
+	t.Helper()
+	r, err := l.ReadFrom(seq)
+	if err != nil {
+		t.Fatalf("read from %d: %v", seq, err)
+	}
+	defer func() { _ = r.Close() }()
+	var out []Record
+	for {
+		rec, ok, err := r.Next()
+		if err != nil {
+			t.Fatalf("next: %v", err)
+		}
+		if !ok {
+			return out
+		}
+		out = append(out, rec)
+	}
+}
+
+func checkRecords(t testing.TB, recs []Record, from, to int) {
+	t.Helper()
+	if len(recs) != to-from+1 {
+		t.Fatalf("got %d records, want %d (%d..%d)", len(recs), to-from+1, from, to)
+	}
+	for i, r := range recs {
+		want := from + i
+		if r.Seq != uint64(want) || !bytes.Equal(r.Data, payload(want)) || r.Time != int64(want) || r.Epoch != 1 {
+			t.Fatalf("record %d: got seq %d data %q", want, r.Seq, r.Data)
+		}
+	}
+}
+
+func TestRecordCodec(t *testing.T) {
+	good, crc := appendRecord(nil, 7, 3, -5, []byte("hello"))
+	if crc != Checksum(7, 3, -5, []byte("hello")) {
+		t.Fatal("Checksum disagrees with the encoder")
+	}
+	flip := func(i int) []byte { b := bytes.Clone(good); b[i] ^= 0x01; return b }
+	big := bytes.Clone(good)
+	big[3] = 0xff
+	zeroSeq, _ := appendRecord(nil, 0, 1, 1, nil)
+	tests := []struct {
+		name string
+		in   []byte
+		want error
+	}{
+		{"valid", good, nil},
+		{"empty", nil, ErrShort},
+		{"short header", good[:HeaderSize-1], ErrShort},
+		{"short payload", good[:len(good)-1], ErrShort},
+		{"flipped payload", flip(len(good) - 1), ErrCorrupt},
+		{"flipped sequence", flip(9), ErrCorrupt},
+		{"flipped crc", flip(5), ErrCorrupt},
+		{"impossible length", big, ErrCorrupt},
+		{"sequence zero", zeroSeq, ErrCorrupt},
+		{"all zero", make([]byte, 64), ErrCorrupt},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, n, err := DecodeRecord(tt.in)
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("err = %v, want %v", err, tt.want)
+			}
+			if tt.want == nil && (r.Seq != 7 || r.Epoch != 3 || r.Time != -5 || string(r.Data) != "hello" || n != len(good) || r.CRC != crc) {
+				t.Fatalf("decoded %+v (%d bytes)", r, n)
+			}
+		})
+	}
+}
+
+func FuzzDecodeRecord(f *testing.F) {
+	good, _ := appendRecord(nil, 1, 1, 1, []byte("payload"))
+	f.Add(good)
+	f.Add(good[:10])
+	f.Add(make([]byte, HeaderSize))
+	f.Add([]byte{0xff, 0xff, 0xff, 0xff})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r, n, err := DecodeRecord(b)
+		if err != nil {
+			return
+		}
+		if n > len(b) || n != HeaderSize+len(r.Data) {
+			t.Fatalf("consumed %d of %d bytes for %d-byte payload", n, len(b), len(r.Data))
+		}
+		again, _ := appendRecord(nil, r.Seq, r.Epoch, r.Time, r.Data)
+		if !bytes.Equal(again, b[:n]) {
+			t.Fatalf("re-encoding differs")
+		}
+	})
+}
+
+func TestAppendRollReopen(t *testing.T) {
+	dir := t.TempDir()
+	fill(t, dir, Options{SegmentSize: 4096, IndexInterval: 512}, 1000)
+	segs, _ := filepath.Glob(filepath.Join(dir, "*.wal"))
+	if len(segs) < 5 {
+		t.Fatalf("expected several segments, got %d", len(segs))
+	}
+	l := openT(t, dir, Options{SegmentSize: 4096, IndexInterval: 512})
+	defer func() { _ = l.Close() }()
+	if l.FirstSeq() != 1 || l.LastSeq() != 1000 || len(l.Repaired()) != 0 {
+		t.Fatalf("first %d last %d repaired %v", l.FirstSeq(), l.LastSeq(), l.Repaired())
+	}
+	checkRecords(t, readAll(t, l, 1), 1, 1000)
+	for _, from := range []int{2, 37, 500, 999, 1000} {
+		checkRecords(t, readAll(t, l, uint64(from)), from, 1000)
+	}
+	if recs := readAll(t, l, 1001); len(recs) != 0 {
+		t.Fatalf("reading at the tail returned %d records", len(recs))
+	}
+	if _, err := l.ReadFrom(1002); !errors.Is(err, ErrOutOfRange) {
+		t.Fatalf("read beyond end: %v", err)
+	}
+	seq, err := l.Append(Entry{Epoch: 1, Time: 1001, Data: payload(1001)})
+	if err != nil || seq != 1001 {
+		t.Fatalf("append after reopen: %d %v", seq, err)
+	}
+}
+
+func TestConcurrentAppendersShareCommits(t *testing.T) {
+	l := openT(t, t.TempDir(), Options{SegmentSize: 64 << 10})
+	defer func() { _ = l.Close() }()
+	const writers, each = 16, 200
+	seqs := make(chan uint64, writers*each)
+	var wg sync.WaitGroup
+	for w := 0; w < writers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < each; i++ {
+				seq, err := l.Append(Entry{Epoch: 1, Time: 1, Data: []byte("concurrent")})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if l.LastSeq() < seq {
+					t.Errorf("append of %d returned before it was durable (last %d)", seq, l.LastSeq())
+				}
+				seqs <- seq
+			}
+		}()
+	}
+	wg.Wait()
+	close(seqs)
+	var got []uint64
+	for s := range seqs {
+		got = append(got, s)
+	}
+	sort.Slice(got, func(i, j int) bool { return got[i] < got[j] })
+	for i, s := range got {
+		if s != uint64(i+1) {
+			t.Fatalf("sequence %d at position %d: gaps or duplicates", s, i)
+		}
+	}
+	if n := len(readAll(t, l, 1)); n != writers*each {
+		t.Fatalf("read back %d records", n)
+	}
+}
+
+func TestBeginRecordsChecksSequenceAndCRC(t *testing.T) {
+	l := openT(t, t.TempDir(), Options{})
+	defer func() { _ = l.Close() }()
+	rec := func(seq uint64, data string) Record {
+		return Record{Seq: seq, Epoch: 2, Time: 9, Data: []byte(data), CRC: Checksum(seq, 2, 9, []byte(data))}
+	}
+	c, err := l.BeginRecords([]Record{rec(1, "a"), rec(2, "b")})
+	if err != nil || c.Wait() != nil {
+		t.Fatalf("begin records: %v", err)
+	}
+	bad := rec(3, "c")
+	bad.Data = []byte("C")
+	if _, err := l.BeginRecords([]Record{bad}); !errors.Is(err, ErrChecksum) {
+		t.Fatalf("bad crc: %v", err)
+	}
+	if _, err := l.BeginRecords([]Record{rec(3, "c"), rec(5, "e")}); !errors.Is(err, ErrSequence) {
+		t.Fatalf("gap: %v", err)
+	}
+	if _, err := l.BeginRecords([]Record{rec(2, "b")}); !errors.Is(err, ErrSequence) {
+		t.Fatalf("replay: %v", err)
+	}
+	if l.LastSeq() != 2 || l.NextSeq() != 3 {
+		t.Fatalf("rejected batches changed the log: last %d next %d", l.LastSeq(), l.NextSeq())
+	}
+	got := readAll(t, l, 1)
+	if len(got) != 2 || got[1].CRC != rec(2, "b").CRC {
+		t.Fatalf("read back %+v", got)
+	}
+}
+
+func TestReaderFollowsTail(t *testing.T) {
+	l := openT(t, t.TempDir(), Options{SegmentSize: 1024})
+	defer func() { _ = l.Close() }()
+	r, err := l.ReadFrom(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = r.Close() }()
+	go func() {
+		for i := 1; i <= 300; i++ {
+			if _, err := l.Append(Entry{Epoch: 1, Time: int64(i), Data: payload(i)}); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for want := 1; want <= 300; {
+		rec, ok, err := r.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ok {
+			if err := r.Wait(ctx); err != nil {
+				t.Fatalf("wait at %d: %v", want, err)
+			}
+			continue
+		}
+		if rec.Seq != uint64(want) || !bytes.Equal(rec.Data, payload(want)) {
+			t.Fatalf("got %d, want %d", rec.Seq, want)
+		}
+		want++
+	}
+	short, cancel2 := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel2()
+	if err := r.Wait(short); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("wait at the tail: %v", err)
+	}
+}
+
+func TestTruncateFrontAndBack(t *testing.T) {
+	dir := t.TempDir()
+	o := Options{SegmentSize: 2048, IndexInterval: 256}
+	fill(t, dir, o, 500)
+	l := openT(t, dir, o)
+	defer func() { _ = l.Close() }()
+	first, err := l.TruncateFront(250)
+	if err != nil || first > 250 || first == 1 {
+		t.Fatalf("truncate front: first %d err %v", first, err)
+	}
+	if _, err := l.ReadFrom(first - 1); !errors.Is(err, ErrCompacted) {
+		t.Fatalf("read below first: %v", err)
+	}
+	checkRecords(t, readAll(t, l, first), int(first), 500)
+
+	r, _ := l.ReadFrom(450)
+	if err := l.TruncateBack(400); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := r.Next(); !errors.Is(err, ErrTruncated) {
+		t.Fatalf("reader past the cut: %v", err)
+	}
+	_ = r.Close()
+	if l.LastSeq() != 400 {
+		t.Fatalf("last after truncate back: %d", l.LastSeq())
+	}
+	if seq, err := l.Append(Entry{Epoch: 1, Time: 401, Data: payload(401)}); err != nil || seq != 401 {
+		t.Fatalf("append after truncate back: %d %v", seq, err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l2 := openT(t, dir, o)
+	defer func() { _ = l2.Close() }()
+	checkRecords(t, readAll(t, l2, first), int(first), 401)
+	if err := l2.Reset(10_000); err != nil {
+		t.Fatal(err)
+	}
+	if l2.FirstSeq() != 10_000 || l2.LastSeq() != 9_999 {
+		t.Fatalf("after reset: first %d last %d", l2.FirstSeq(), l2.LastSeq())
+	}
+	if seq, err := l2.Append(Entry{Epoch: 1, Data: []byte("x")}); err != nil || seq != 10_000 {
+		t.Fatalf("append after reset: %d %v", seq, err)
+	}
+}
+
+func TestClosedLog(t *testing.T) {
+	l := openT(t, t.TempDir(), Options{})
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Append(Entry{Data: []byte("x")}); !errors.Is(err, ErrClosed) {
+		t.Fatalf("append after close: %v", err)
+	}
+	if _, err := l.ReadFrom(1); !errors.Is(err, ErrClosed) {
+		t.Fatalf("read after close: %v", err)
+	}
+}
