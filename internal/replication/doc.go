@@ -1,0 +1,53 @@
+// Package replication streams the leader's write-ahead log to replicas.
+//
+// It is transport-agnostic: it speaks in Frames and Acks and takes send and
+// dial functions, so the gRPC adapter (internal/grpcapi) supplies the wire
+// and tests can run it without sockets.
+//
+// # Protocol
+//
+// A replica opens a stream and sends Start{StartSeq: last durable + 1,
+// ClusterID, ReplicaID, Epoch}. The leader checks the cluster id
+// (ErrClusterMismatch), that the replica is not ahead of it
+// (ErrBeyondEnd: a replica holding records its leader lacks has diverged
+// and is never silently truncated), and that the replica's epoch is not
+// newer (ErrStaleEpoch). Then:
+//
+//   - If StartSeq is still in the retained log, the leader serves it from
+//     the segments and then follows the tail; no polling of the log.
+//   - Otherwise the leader sends its newest snapshot in chunks
+//     (Frame.Snapshot), the last chunk carrying the CRC-32C of the whole
+//     file, and continues the stream at the snapshot's sequence + 1.
+//
+// Entries travel in batches of up to Options.MaxBatchBytes, flushed as soon
+// as nothing more is durable, each entry with the CRC from the leader's log.
+// The replica checks continuity (the first entry of a batch must be the
+// next sequence it expects) and CRCs, makes the batch durable in its own
+// log, applies it, and acks its applied sequence on the same stream. An
+// idle stream carries a keepalive every Options.KeepaliveInterval so both
+// ends notice a dead peer.
+//
+// # Status and lag
+//
+// The leader keeps one entry per replica: configured replicas (from the
+// node's replica list) and every replica that has connected. Lag in entries
+// is the leader's last sequence minus the replica's applied sequence. Lag
+// in time is measured on the leader's clock only: the leader samples
+// (sequence, time written) on every commit and reports how long ago the
+// oldest entry the replica has not applied was written. A replica is
+// healthy when it is streaming, has been heard from within
+// Options.UnhealthyAfter, and lags less than Options.LagThreshold.
+//
+// # Isolation
+//
+// Every replica is served by its own goroutine with its own log reader and a
+// bounded batch; flow control of the transport bounds what is in flight. A
+// slow or dead replica therefore never blocks writers or other replicas.
+//
+// # Retention
+//
+// RetainFrom tells the engine the lowest sequence any known replica still
+// needs, capped so that the log kept for replicas does not exceed
+// Options.RetentionBytes; a replica cut off by the cap catches up from a
+// snapshot.
+package replication

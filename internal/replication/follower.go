@@ -1,0 +1,312 @@
+package replication
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sutra/sutra-operator/internal/engine"
+)
+
+// Stream is a replica's end of an open replication stream.
+type Stream interface {
+	// Recv returns the next frame from the leader.
+	Recv() (*Frame, error)
+	// Ack reports progress to the leader.
+	Ack(Ack) error
+	// Close ends the stream.
+	Close() error
+}
+
+// Dialer opens a stream to the leader and sends start.
+type Dialer func(ctx context.Context, start Start) (Stream, error)
+
+// FollowerOptions configure a Follower.
+type FollowerOptions struct {
+	NodeID     string
+	ClusterID  string
+	Address    string // where this replica serves, sent to the leader
+	Leader     string // leader address, for status and redirects
+	MinBackoff time.Duration // default 100ms
+	MaxBackoff time.Duration // default 5s
+	// Timeout is how long a stream may stay silent (no frame, not even a
+	// keepalive) before the replica reconnects. Default 10s.
+	Timeout time.Duration
+	Logger  *slog.Logger
+}
+
+func (o FollowerOptions) withDefaults() FollowerOptions {
+	if o.MinBackoff <= 0 {
+		o.MinBackoff = 100 * time.Millisecond
+	}
+	if o.MaxBackoff <= 0 {
+		o.MaxBackoff = 5 * time.Second
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = 10 * time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return o
+}
+
+// Follower keeps a replica's engine in step with its leader.
+type Follower struct {
+	eng  *engine.Engine
+	dial Dialer
+	opts FollowerOptions
+
+	connected   atomic.Bool
+	reconnects  atomic.Uint64
+	leaderSeq   atomic.Uint64
+	lastApplyAt atomic.Int64 // leader timestamp of the last applied entry
+	lastFrame   atomic.Int64 // local time of the last frame, Unix nanoseconds
+	snapshots   atomic.Uint64
+	entries     atomic.Uint64
+	bytes       atomic.Uint64
+	mu          sync.Mutex
+	lastErr     string
+}
+
+// NewFollower returns a follower applying to eng through dial.
+func NewFollower(eng *engine.Engine, dial Dialer, opts FollowerOptions) *Follower {
+	return &Follower{eng: eng, dial: dial, opts: opts.withDefaults()}
+}
+
+// Run follows the leader until ctx ends, reconnecting with exponential
+// backoff and jitter. Each connection resumes at the local log's last
+// sequence + 1.
+func (f *Follower) Run(ctx context.Context) {
+	backoff := f.opts.MinBackoff
+	for ctx.Err() == nil {
+		start := time.Now()
+		err := f.session(ctx)
+		f.connected.Store(false)
+		if ctx.Err() != nil {
+			return
+		}
+		f.setErr(err)
+		f.reconnects.Add(1)
+		f.opts.Logger.Warn("replication: stream to leader ended", "leader", f.opts.Leader, "err", err, "retry_in", backoff)
+		if time.Since(start) > 10*time.Second {
+			backoff = f.opts.MinBackoff // the last session was healthy
+		}
+		jitter := time.Duration(rand.Int64N(int64(backoff)/2 + 1))
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff/2 + jitter):
+		}
+		backoff = min(backoff*2, f.opts.MaxBackoff)
+	}
+}
+
+func (f *Follower) setErr(err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err == nil {
+		f.lastErr = ""
+	} else {
+		f.lastErr = err.Error()
+	}
+}
+
+// session runs one stream until it fails.
+func (f *Follower) session(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	next := f.eng.Log().LastSeq() + 1
+	s, err := f.dial(ctx, Start{StartSeq: next, ReplicaID: f.opts.NodeID, ClusterID: f.opts.ClusterID, Address: f.opts.Address})
+	if err != nil {
+		return err
+	}
+	defer func() { _ = s.Close() }()
+	// A stream that goes silent is torn down so Recv returns.
+	f.lastFrame.Store(time.Now().UnixNano())
+	go func() {
+		t := time.NewTicker(f.opts.Timeout / 4)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if time.Since(time.Unix(0, f.lastFrame.Load())) > f.opts.Timeout {
+					f.opts.Logger.Warn("replication: leader silent, reconnecting", "timeout", f.opts.Timeout)
+					cancel()
+					_ = s.Close()
+					return
+				}
+			}
+		}
+	}()
+	var snap *snapshotReceiver
+	defer func() {
+		if snap != nil {
+			snap.abort()
+		}
+	}()
+	for {
+		fr, err := s.Recv()
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return fmt.Errorf("leader closed the stream")
+			}
+			return err
+		}
+		f.lastFrame.Store(time.Now().UnixNano())
+		f.connected.Store(true)
+		f.setErr(nil)
+		if fr.LeaderSeq > 0 {
+			f.leaderSeq.Store(fr.LeaderSeq)
+		}
+		switch {
+		case fr.Snapshot != nil:
+			if snap == nil {
+				snap = f.receiveSnapshot(fr.Snapshot)
+			}
+			done, err := snap.add(fr.Snapshot)
+			if err != nil {
+				return err
+			}
+			if done {
+				snap = nil
+				f.snapshots.Add(1)
+				if err := s.Ack(f.ack()); err != nil {
+					return err
+				}
+			}
+		case len(fr.Entries) > 0:
+			if want := f.eng.Log().LastSeq() + 1; fr.Entries[0].Seq != want {
+				return fmt.Errorf("%w: leader sent %d, expected %d", ErrGap, fr.Entries[0].Seq, want)
+			}
+			if err := f.eng.ApplyReplicated(fr.Entries); err != nil {
+				return fmt.Errorf("replication: apply batch at %d: %w", fr.Entries[0].Seq, err)
+			}
+			last := fr.Entries[len(fr.Entries)-1]
+			f.lastApplyAt.Store(last.Time)
+			f.entries.Add(uint64(len(fr.Entries)))
+			for i := range fr.Entries {
+				f.bytes.Add(uint64(fr.Entries[i].Size()))
+			}
+			if err := s.Ack(f.ack()); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+func (f *Follower) ack() Ack {
+	return Ack{Applied: f.eng.AppliedSeq(), Durable: f.eng.Log().LastSeq()}
+}
+
+// snapshotReceiver pipes snapshot chunks into the engine's installer.
+type snapshotReceiver struct {
+	pw     *io.PipeWriter
+	result chan error
+	next   uint64
+	seq    uint64
+	crc    uint32
+}
+
+func (f *Follower) receiveSnapshot(first *SnapshotChunk) *snapshotReceiver {
+	pr, pw := io.Pipe()
+	r := &snapshotReceiver{pw: pw, result: make(chan error, 1), seq: first.Seq}
+	f.opts.Logger.Info("replication: receiving snapshot", "seq", first.Seq, "bytes", first.TotalSize)
+	go func() {
+		info, err := f.eng.InstallSnapshot(pr)
+		if err == nil && info.Seq != r.seq {
+			err = fmt.Errorf("%w: snapshot covers %d, leader announced %d", ErrBadSnapshot, info.Seq, r.seq)
+		}
+		_ = pr.CloseWithError(err)
+		r.result <- err
+	}()
+	return r
+}
+
+// add feeds one chunk; done is true once the snapshot is installed.
+func (r *snapshotReceiver) add(c *SnapshotChunk) (bool, error) {
+	if c.Offset != r.next || c.Seq != r.seq {
+		err := fmt.Errorf("%w: chunk at offset %d of snapshot %d, expected offset %d of %d", ErrBadSnapshot, c.Offset, c.Seq, r.next, r.seq)
+		r.abortWith(err)
+		return false, err
+	}
+	r.crc = crc32.Update(r.crc, castagnoli, c.Data)
+	if _, err := r.pw.Write(c.Data); err != nil {
+		return false, <-r.result
+	}
+	r.next += uint64(len(c.Data))
+	if !c.Last {
+		return false, nil
+	}
+	if r.crc != c.CRC || r.next != c.TotalSize {
+		err := fmt.Errorf("%w: received %d bytes with CRC %08x, leader sent %d with %08x", ErrBadSnapshot, r.next, r.crc, c.TotalSize, c.CRC)
+		r.abortWith(err)
+		return false, err
+	}
+	_ = r.pw.Close()
+	return true, <-r.result
+}
+
+func (r *snapshotReceiver) abortWith(err error) {
+	_ = r.pw.CloseWithError(err)
+	<-r.result
+}
+
+func (r *snapshotReceiver) abort() { r.abortWith(errors.New("replication: snapshot transfer interrupted")) }
+
+// FollowerStatus is a replica's view of its own replication.
+type FollowerStatus struct {
+	Connected  bool
+	Leader     string
+	LeaderSeq  uint64 // last sequence the leader reported
+	Applied    uint64
+	Durable    uint64
+	Reconnects uint64
+	Snapshots  uint64
+	Entries    uint64
+	Bytes      uint64
+	LastError  string
+}
+
+// Status returns the follower's state.
+func (f *Follower) Status() FollowerStatus {
+	f.mu.Lock()
+	lastErr := f.lastErr
+	f.mu.Unlock()
+	return FollowerStatus{
+		Connected: f.connected.Load(), Leader: f.opts.Leader, LeaderSeq: f.leaderSeq.Load(),
+		Applied: f.eng.AppliedSeq(), Durable: f.eng.Log().LastSeq(), Reconnects: f.reconnects.Load(),
+		Snapshots: f.snapshots.Load(), Entries: f.entries.Load(), Bytes: f.bytes.Load(), LastError: lastErr,
+	}
+}
+
+// Heartbeat answers a leader's heartbeat. A leader of another cluster is
+// refused with ErrClusterMismatch.
+func (f *Follower) Heartbeat(hb Heartbeat) (HeartbeatReply, error) {
+	if hb.ClusterID != "" && hb.ClusterID != f.opts.ClusterID {
+		return HeartbeatReply{}, fmt.Errorf("%w: heartbeat from cluster %q, this replica belongs to %q", ErrClusterMismatch, hb.ClusterID, f.opts.ClusterID)
+	}
+	if hb.LeaderSeq > f.leaderSeq.Load() {
+		f.leaderSeq.Store(hb.LeaderSeq)
+	}
+	applied := f.eng.AppliedSeq()
+	var lag uint64
+	if applied < hb.LeaderSeq {
+		// Both times are on the leader's clock: the heartbeat's and the
+		// timestamp carried by the last applied entry.
+		if at := f.lastApplyAt.Load(); at > 0 && hb.Time > at {
+			lag = uint64((hb.Time - at) / int64(time.Millisecond))
+		}
+	}
+	return HeartbeatReply{ReplicaID: f.opts.NodeID, Applied: applied, Durable: f.eng.Log().LastSeq(),
+		Healthy: f.connected.Load(), LagMs: lag, ClusterID: f.opts.ClusterID}, nil
+}

@@ -1,0 +1,189 @@
+package replication
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/sutra/sutra-operator/internal/engine"
+	"github.com/sutra/sutra-operator/internal/store"
+	"github.com/sutra/sutra-operator/internal/wal"
+)
+
+// memStream connects a Follower to a Leader in process: frames go through a
+// channel, acks through another. Cutting ctx partitions them.
+type memStream struct {
+	frames chan *Frame
+	acks   chan Ack
+	errc   chan error
+	cancel context.CancelFunc
+}
+
+func (m *memStream) Recv() (*Frame, error) {
+	select {
+	case f := <-m.frames:
+		return f, nil
+	case err := <-m.errc:
+		return nil, err
+	}
+}
+
+func (m *memStream) Ack(a Ack) error {
+	select {
+	case m.acks <- a:
+	default: // acks are progress reports; dropping one is harmless
+	}
+	return nil
+}
+
+func (m *memStream) Close() error { m.cancel(); return nil }
+
+func memDialer(ctx context.Context, l *Leader) Dialer {
+	return func(_ context.Context, start Start) (Stream, error) {
+		sctx, cancel := context.WithCancel(ctx)
+		m := &memStream{frames: make(chan *Frame, 4), acks: make(chan Ack, 16), errc: make(chan error, 1), cancel: cancel}
+		if err := l.check(start); err != nil {
+			cancel()
+			return nil, err
+		}
+		go func() {
+			err := l.Serve(sctx, start, func(f *Frame) error {
+				select {
+				case m.frames <- f:
+					return nil
+				case <-sctx.Done():
+					return sctx.Err()
+				}
+			}, m.acks)
+			if err == nil {
+				err = io.EOF
+			}
+			m.errc <- err
+		}()
+		return m, nil
+	}
+}
+
+func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func openEngine(t *testing.T, o engine.Options) *engine.Engine {
+	t.Helper()
+	o.WAL = wal.Options{SegmentSize: 8 << 10, NoSync: true}
+	o.Logger = quiet()
+	o.CheckpointBytes = -1
+	e, _, err := engine.Open(t.TempDir(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.Close() })
+	return e
+}
+
+func putOp(n uint64) store.Op {
+	var id store.ConceptID
+	binary.BigEndian.PutUint64(id[8:], n)
+	return store.Op{Type: store.OpWriteConcept, Concept: store.Concept{ID: id, Content: []byte("replicated content"), Strength: 1, Confidence: 1}}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestStreamCatchupTailAndSnapshot(t *testing.T) {
+	var leader *Leader
+	le := openEngine(t, engine.Options{Epoch: 1, OnCommit: func(s uint64, at time.Time) { leader.Committed(s, at) }})
+	leader = NewLeader(le, LeaderOptions{NodeID: "leader", ClusterID: "c1", Epoch: 1, Logger: quiet(), MaxBatchBytes: 4096})
+	for i := uint64(1); i <= 500; i++ {
+		if _, err := le.Write([]store.Op{putOp(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	// A replica joining late catches up from the retained segments.
+	r1 := openEngine(t, engine.Options{})
+	f1 := NewFollower(r1, memDialer(ctx, leader), FollowerOptions{NodeID: "r1", ClusterID: "c1", Logger: quiet()})
+	go f1.Run(ctx)
+	waitFor(t, "r1 catch-up", func() bool { return r1.AppliedSeq() == 500 })
+
+	// The log is truncated past what a new replica needs: it gets a snapshot.
+	if _, err := le.Checkpoint(); err != nil {
+		t.Fatal(err)
+	}
+	if le.Log().FirstSeq() <= 1 {
+		t.Fatalf("checkpoint kept the whole log (first %d)", le.Log().FirstSeq())
+	}
+	r2 := openEngine(t, engine.Options{})
+	f2 := NewFollower(r2, memDialer(ctx, leader), FollowerOptions{NodeID: "r2", ClusterID: "c1", Logger: quiet()})
+	go f2.Run(ctx)
+	for i := uint64(501); i <= 700; i++ {
+		if _, err := le.Write([]store.Op{putOp(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "both replicas at 700", func() bool { return r1.AppliedSeq() == 700 && r2.AppliedSeq() == 700 })
+	if f2.Status().Snapshots != 1 {
+		t.Fatalf("r2 did not catch up from a snapshot: %+v", f2.Status())
+	}
+	want := le.Store().Digest()
+	if r1.Store().Digest() != want || r2.Store().Digest() != want {
+		t.Fatal("replica state differs from the leader")
+	}
+	waitFor(t, "status", func() bool {
+		st := leader.Status()
+		return len(st.Replicas) == 2 && st.Replicas[0].Applied == 700 && st.Replicas[1].Applied == 700 &&
+			st.Replicas[0].Healthy && st.Replicas[1].Healthy && st.Replicas[1].SnapshotsSent == 1
+	})
+}
+
+func TestLeaderRejectsBadStarts(t *testing.T) {
+	le := openEngine(t, engine.Options{Epoch: 2})
+	l := NewLeader(le, LeaderOptions{ClusterID: "c1", Epoch: 2, Logger: quiet()})
+	if _, err := le.Write([]store.Op{putOp(1)}); err != nil {
+		t.Fatal(err)
+	}
+	for name, c := range map[string]struct {
+		s    Start
+		want error
+	}{
+		"other cluster": {Start{ReplicaID: "r", ClusterID: "c2", StartSeq: 1}, ErrClusterMismatch},
+		"beyond end":    {Start{ReplicaID: "r", ClusterID: "c1", StartSeq: 5}, ErrBeyondEnd},
+		"newer epoch":   {Start{ReplicaID: "r", ClusterID: "c1", StartSeq: 1, Epoch: 3}, ErrStaleEpoch},
+		"no id":         {Start{ClusterID: "c1", StartSeq: 1}, ErrBadRequest},
+	} {
+		err := l.Serve(context.Background(), c.s, func(*Frame) error { return nil }, nil)
+		if !errors.Is(err, c.want) {
+			t.Errorf("%s: err = %v, want %v", name, err, c.want)
+		}
+	}
+}
+
+func TestLagSampler(t *testing.T) {
+	s := newLagSampler(4)
+	base := time.Unix(1000, 0)
+	for i := 0; i < 6; i++ {
+		s.record(uint64(10*(i+1)), base.Add(time.Duration(i)*10*time.Millisecond))
+	}
+	now := base.Add(100 * time.Millisecond)
+	// Samples kept: 30@20ms 40@30ms 50@40ms 60@50ms.
+	for _, c := range []struct {
+		applied uint64
+		want    uint64
+	}{{60, 0}, {55, 50}, {45, 60}, {35, 70}, {5, 80}} {
+		if got := s.lagMs(c.applied, 60, now); got != c.want {
+			t.Errorf("applied %d: lag %d ms, want %d", c.applied, got, c.want)
+		}
+	}
+}

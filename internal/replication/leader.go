@@ -1,0 +1,496 @@
+package replication
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/sutra/sutra-operator/internal/engine"
+	"github.com/sutra/sutra-operator/internal/wal"
+)
+
+// LeaderOptions configure a Leader. Zero fields take the defaults shown.
+type LeaderOptions struct {
+	NodeID            string
+	ClusterID         string
+	Epoch             uint64
+	MaxBatchBytes     int           // per frame; default 256 KiB
+	SnapshotChunk     int           // default 1 MiB
+	KeepaliveInterval time.Duration // idle stream keepalive; default 1s
+	HeartbeatInterval time.Duration // heartbeats to known replicas; default 1s
+	UnhealthyAfter    time.Duration // silence that makes a replica unhealthy; default 5s
+	LagThreshold      time.Duration // lag above which a replica is unhealthy; default 10s
+	RetentionBytes    int64         // cap on log kept for replicas; default 1 GiB
+	Logger            *slog.Logger
+	Clock             func() time.Time
+}
+
+func (o LeaderOptions) withDefaults() LeaderOptions {
+	if o.MaxBatchBytes <= 0 {
+		o.MaxBatchBytes = 256 << 10
+	}
+	if o.SnapshotChunk <= 0 {
+		o.SnapshotChunk = 1 << 20
+	}
+	if o.KeepaliveInterval <= 0 {
+		o.KeepaliveInterval = time.Second
+	}
+	if o.HeartbeatInterval <= 0 {
+		o.HeartbeatInterval = time.Second
+	}
+	if o.UnhealthyAfter <= 0 {
+		o.UnhealthyAfter = 5 * time.Second
+	}
+	if o.LagThreshold <= 0 {
+		o.LagThreshold = 10 * time.Second
+	}
+	if o.RetentionBytes <= 0 {
+		o.RetentionBytes = 1 << 30
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Clock == nil {
+		o.Clock = time.Now
+	}
+	return o
+}
+
+// Sender delivers one frame to a replica; it may block (flow control).
+type Sender func(*Frame) error
+
+// HeartbeatFunc calls a replica's Heartbeat endpoint at addr.
+type HeartbeatFunc func(ctx context.Context, addr string, hb Heartbeat) (HeartbeatReply, error)
+
+// Leader serves replica streams from an engine's log and keeps the
+// replication table. Create it with NewLeader; it is safe for concurrent use.
+type Leader struct {
+	eng  *engine.Engine
+	opts LeaderOptions
+	lag  *lagSampler
+
+	mu       sync.Mutex
+	replicas map[string]*replica // by replica id (or address, until it answers)
+	listed   []string            // configured replica addresses
+}
+
+type replica struct {
+	ReplicaStatus
+	streams   int       // open streams (a reconnect can overlap the old one)
+	lastHeard time.Time // last ack, frame received or heartbeat reply
+	listed    bool
+}
+
+// NewLeader returns a leader for eng. Call Committed from the engine's
+// OnCommit hook so lag in time can be measured.
+func NewLeader(eng *engine.Engine, opts LeaderOptions) *Leader {
+	opts = opts.withDefaults()
+	l := &Leader{eng: eng, opts: opts, lag: newLagSampler(1 << 16), replicas: map[string]*replica{}}
+	l.lag.record(eng.Log().LastSeq(), opts.Clock())
+	return l
+}
+
+// Committed records that sequences up to last were written at at.
+func (l *Leader) Committed(last uint64, at time.Time) { l.lag.record(last, at) }
+
+// SetReplicas replaces the configured replica list (addresses to heartbeat).
+// Replicas no longer listed and not connected are dropped from the table.
+func (l *Leader) SetReplicas(addrs []string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.listed = append([]string(nil), addrs...)
+	want := map[string]bool{}
+	for _, a := range addrs {
+		want[a] = true
+	}
+	for id, r := range l.replicas {
+		r.listed = want[r.Address]
+		if !r.listed && r.streams == 0 {
+			delete(l.replicas, id)
+		}
+	}
+	for _, a := range addrs {
+		if l.byAddress(a) == nil {
+			l.replicas[a] = &replica{ReplicaStatus: ReplicaStatus{ID: a, Address: a, State: StateConfigured}, listed: true}
+		}
+	}
+}
+
+func (l *Leader) byAddress(addr string) *replica {
+	for _, r := range l.replicas {
+		if r.Address == addr {
+			return r
+		}
+	}
+	return nil
+}
+
+// entry returns the table row for a replica id, merging a row created from
+// its configured address.
+func (l *Leader) entry(id, addr string) *replica {
+	if r, ok := l.replicas[id]; ok {
+		if addr != "" && r.Address != addr {
+			if old := l.byAddress(addr); old != nil && old != r && old.streams == 0 {
+				delete(l.replicas, old.ID)
+				r.listed = r.listed || old.listed
+			}
+			r.Address = addr
+		}
+		return r
+	}
+	if addr != "" {
+		if r := l.byAddress(addr); r != nil && r.ID == r.Address {
+			delete(l.replicas, r.ID)
+			r.ID = id
+			l.replicas[id] = r
+			return r
+		}
+	}
+	r := &replica{ReplicaStatus: ReplicaStatus{ID: id, Address: addr, State: StateDisconnected}}
+	l.replicas[id] = r
+	return r
+}
+
+// Serve runs one replica stream until ctx ends, the replica goes away, or
+// send fails. acks carries the replica's progress reports; Serve stops
+// reading it when it returns.
+func (l *Leader) Serve(ctx context.Context, start Start, send Sender, acks <-chan Ack) error {
+	if err := l.check(start); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	l.connect(start)
+	defer l.disconnect(start.ReplicaID)
+	go l.consumeAcks(ctx, start.ReplicaID, acks)
+
+	next := start.StartSeq
+	if next == 0 {
+		next = 1
+	}
+	if next < l.eng.Log().FirstSeq() {
+		seq, err := l.sendSnapshot(ctx, start.ReplicaID, send)
+		if err != nil {
+			l.fail(start.ReplicaID, err)
+			return err
+		}
+		next = seq + 1
+	}
+	err := l.stream(ctx, start, next, send)
+	if err != nil && !errors.Is(err, context.Canceled) {
+		l.fail(start.ReplicaID, err)
+	}
+	return err
+}
+
+func (l *Leader) check(s Start) error {
+	if s.ReplicaID == "" {
+		return fmt.Errorf("%w: replica id is required", ErrBadRequest)
+	}
+	if s.ClusterID != l.opts.ClusterID {
+		return fmt.Errorf("%w: replica %s belongs to cluster %q, this leader to %q", ErrClusterMismatch, s.ReplicaID, s.ClusterID, l.opts.ClusterID)
+	}
+	if s.Epoch > l.opts.Epoch {
+		return fmt.Errorf("%w: replica %s has epoch %d, leader %d", ErrStaleEpoch, s.ReplicaID, s.Epoch, l.opts.Epoch)
+	}
+	if last := l.eng.Log().LastSeq(); s.StartSeq > last+1 {
+		return fmt.Errorf("%w: replica %s asks for sequence %d but the leader's log ends at %d", ErrBeyondEnd, s.ReplicaID, s.StartSeq, last)
+	}
+	return nil
+}
+
+func (l *Leader) connect(s Start) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	r := l.entry(s.ReplicaID, s.Address)
+	if r.State != StateConfigured || r.streams > 0 {
+		r.Reconnects++
+	}
+	r.streams++
+	r.State = StateCatchup
+	r.LastError = ""
+	if s.StartSeq > 0 && s.StartSeq-1 > r.Applied {
+		r.Applied, r.Durable = s.StartSeq-1, s.StartSeq-1
+	}
+	r.lastHeard = l.opts.Clock()
+	r.LastHeartbeat = r.lastHeard
+}
+
+func (l *Leader) disconnect(id string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if r, ok := l.replicas[id]; ok {
+		r.streams--
+		if r.streams <= 0 {
+			r.streams = 0
+			r.State = StateDisconnected
+		}
+	}
+}
+
+func (l *Leader) fail(id string, err error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if r, ok := l.replicas[id]; ok {
+		r.LastError = err.Error()
+	}
+}
+
+func (l *Leader) update(id string, f func(r *replica)) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if r, ok := l.replicas[id]; ok {
+		f(r)
+	}
+}
+
+func (l *Leader) consumeAcks(ctx context.Context, id string, acks <-chan Ack) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case a, ok := <-acks:
+			if !ok {
+				return
+			}
+			now := l.opts.Clock()
+			l.update(id, func(r *replica) {
+				if a.Applied > r.Applied {
+					r.Applied = a.Applied
+				}
+				if a.Durable > r.Durable {
+					r.Durable = a.Durable
+				}
+				r.lastHeard, r.LastHeartbeat = now, now
+			})
+		}
+	}
+}
+
+// stream sends records from next on, following the tail.
+func (l *Leader) stream(ctx context.Context, s Start, next uint64, send Sender) error {
+	rd, err := l.eng.Log().ReadFrom(next)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = rd.Close() }()
+	max := l.opts.MaxBatchBytes
+	if s.MaxBatchBytes > 0 && s.MaxBatchBytes < max {
+		max = s.MaxBatchBytes
+	}
+	for {
+		// A fresh slice per frame: the sender may keep the frame.
+		batch, size := make([]wal.Record, 0, 64), 0
+		for size < max {
+			rec, ok, err := rd.Next()
+			if err != nil {
+				return err
+			}
+			if !ok {
+				break
+			}
+			batch = append(batch, rec)
+			size += rec.Size()
+		}
+		leaderSeq := l.eng.Log().LastSeq()
+		if len(batch) > 0 {
+			if err := send(&Frame{Entries: batch, LeaderSeq: leaderSeq}); err != nil {
+				return err
+			}
+			caughtUp := rd.Position() > leaderSeq
+			l.update(s.ReplicaID, func(r *replica) {
+				r.BytesStreamed += uint64(size)
+				r.EntriesStreamed += uint64(len(batch))
+				if caughtUp {
+					r.State = StateStreaming
+				}
+			})
+			continue
+		}
+		l.update(s.ReplicaID, func(r *replica) { r.State = StateStreaming })
+		wctx, cancel := context.WithTimeout(ctx, l.opts.KeepaliveInterval)
+		err := rd.Wait(wctx)
+		cancel()
+		switch {
+		case err == nil:
+		case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
+			if err := send(&Frame{LeaderSeq: leaderSeq, Time: l.opts.Clock().UnixNano()}); err != nil {
+				return err
+			}
+		default:
+			return err
+		}
+	}
+}
+
+// sendSnapshot sends the newest snapshot in chunks and returns its sequence.
+func (l *Leader) sendSnapshot(ctx context.Context, id string, send Sender) (uint64, error) {
+	snap, err := l.eng.OpenSnapshot()
+	if err != nil {
+		return 0, err
+	}
+	defer func() { _ = snap.Close() }()
+	l.update(id, func(r *replica) { r.State = StateSnapshot; r.SnapshotsSent++ })
+	l.opts.Logger.Info("replication: sending snapshot", "replica", id, "seq", snap.Seq, "bytes", snap.Size)
+	buf := make([]byte, l.opts.SnapshotChunk)
+	var off uint64
+	crc := uint32(0)
+	for {
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
+		n, rerr := io.ReadFull(snap, buf)
+		if rerr != nil && rerr != io.ErrUnexpectedEOF && rerr != io.EOF {
+			return 0, fmt.Errorf("replication: read snapshot: %w", rerr)
+		}
+		last := off+uint64(n) >= uint64(snap.Size)
+		crc = crc32.Update(crc, castagnoli, buf[:n])
+		ch := &SnapshotChunk{Seq: snap.Seq, Epoch: l.opts.Epoch, Offset: off, Data: append([]byte(nil), buf[:n]...),
+			Last: last, TotalSize: uint64(snap.Size)}
+		if last {
+			ch.CRC = crc
+		}
+		if err := send(&Frame{Snapshot: ch, LeaderSeq: l.eng.Log().LastSeq()}); err != nil {
+			return 0, err
+		}
+		off += uint64(n)
+		l.update(id, func(r *replica) { r.BytesStreamed += uint64(n) })
+		if last {
+			return snap.Seq, nil
+		}
+		if n == 0 {
+			return 0, fmt.Errorf("%w: snapshot shorter than its size", ErrBadSnapshot)
+		}
+	}
+}
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// Status returns the replication table, sorted by replica id.
+func (l *Leader) Status() Status {
+	now := l.opts.Clock()
+	leaderSeq := l.eng.Log().LastSeq()
+	st := Status{LeaderSeq: leaderSeq, FirstRetained: l.eng.Log().FirstSeq()}
+	l.mu.Lock()
+	for _, r := range l.replicas {
+		rs := r.ReplicaStatus
+		if leaderSeq > rs.Applied {
+			rs.LagEntries = leaderSeq - rs.Applied
+		}
+		rs.LagMs = l.lag.lagMs(rs.Applied, leaderSeq, now)
+		heard := !r.lastHeard.IsZero() && now.Sub(r.lastHeard) < l.opts.UnhealthyAfter
+		rs.Healthy = r.streams > 0 && heard &&
+			(rs.State == StateStreaming || rs.State == StateCatchup) &&
+			time.Duration(rs.LagMs)*time.Millisecond < l.opts.LagThreshold
+		st.Replicas = append(st.Replicas, rs)
+		st.MaxLagMs = max(st.MaxLagMs, rs.LagMs)
+	}
+	l.mu.Unlock()
+	sort.Slice(st.Replicas, func(i, j int) bool { return st.Replicas[i].ID < st.Replicas[j].ID })
+	return st
+}
+
+// RetainFrom is the engine's retention floor: the lowest sequence a known
+// replica still needs, raised so the retained log stays within
+// RetentionBytes. 0 means no replica constrains truncation.
+func (l *Leader) RetainFrom() uint64 {
+	l.mu.Lock()
+	floor := uint64(0)
+	for _, r := range l.replicas {
+		if need := r.Applied + 1; floor == 0 || need < floor {
+			floor = need
+		}
+	}
+	l.mu.Unlock()
+	if floor == 0 {
+		return 0
+	}
+	log := l.eng.Log()
+	first, last := log.FirstSeq(), log.LastSeq()
+	if last < first || floor > last {
+		return floor
+	}
+	avg := log.Size() / int64(last-first+1)
+	if avg <= 0 {
+		return floor
+	}
+	if keep := uint64(l.opts.RetentionBytes / avg); last-floor > keep {
+		floor = last - keep
+	}
+	return floor
+}
+
+// RunHeartbeats calls every known replica's Heartbeat endpoint each
+// HeartbeatInterval until ctx ends, recording replies in the table.
+func (l *Leader) RunHeartbeats(ctx context.Context, call HeartbeatFunc) {
+	t := time.NewTicker(l.opts.HeartbeatInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		l.mu.Lock()
+		addrs := map[string]bool{}
+		for _, a := range l.listed {
+			addrs[a] = true
+		}
+		for _, r := range l.replicas {
+			if r.Address != "" {
+				addrs[r.Address] = true
+			}
+		}
+		l.mu.Unlock()
+		hb := Heartbeat{LeaderID: l.opts.NodeID, LeaderSeq: l.eng.Log().LastSeq(), Time: l.opts.Clock().UnixNano(),
+			ClusterID: l.opts.ClusterID, Epoch: l.opts.Epoch}
+		var wg sync.WaitGroup
+		for a := range addrs {
+			wg.Add(1)
+			go func(addr string) {
+				defer wg.Done()
+				hctx, cancel := context.WithTimeout(ctx, l.opts.HeartbeatInterval)
+				defer cancel()
+				reply, err := call(hctx, addr, hb)
+				l.heartbeatResult(addr, reply, err)
+			}(a)
+		}
+		wg.Wait()
+	}
+}
+
+func (l *Leader) heartbeatResult(addr string, reply HeartbeatReply, err error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err != nil {
+		if r := l.byAddress(addr); r != nil {
+			r.LastError = "heartbeat: " + err.Error()
+		}
+		return
+	}
+	if reply.ClusterID != "" && reply.ClusterID != l.opts.ClusterID {
+		if r := l.byAddress(addr); r != nil {
+			r.LastError = fmt.Sprintf("heartbeat: replica belongs to cluster %q", reply.ClusterID)
+		}
+		return
+	}
+	id := reply.ReplicaID
+	if id == "" {
+		id = addr
+	}
+	r := l.entry(id, addr)
+	now := l.opts.Clock()
+	r.lastHeard, r.LastHeartbeat = now, now
+	if reply.Applied > r.Applied {
+		r.Applied = reply.Applied
+	}
+	if reply.Durable > r.Durable {
+		r.Durable = reply.Durable
+	}
+}

@@ -1,0 +1,112 @@
+package replication
+
+import (
+	"errors"
+	"time"
+
+	"github.com/sutra/sutra-operator/internal/wal"
+)
+
+// Errors of the replication protocol. The transport maps them to status
+// codes (internal/grpcapi).
+var (
+	ErrClusterMismatch = errors.New("replication: cluster id mismatch")
+	ErrBeyondEnd       = errors.New("replication: start sequence beyond the leader's log")
+	ErrStaleEpoch      = errors.New("replication: peer has a newer epoch")
+	ErrNotLeader       = errors.New("replication: this node is not the leader")
+	ErrGap             = errors.New("replication: sequence gap in stream")
+	ErrBadSnapshot     = errors.New("replication: snapshot transfer failed verification")
+	ErrBadRequest      = errors.New("replication: malformed request")
+)
+
+// Start opens a stream: the replica asks for records from StartSeq.
+type Start struct {
+	StartSeq      uint64
+	ReplicaID     string
+	ClusterID     string
+	Epoch         uint64
+	Address       string // where the replica serves, for heartbeats
+	MaxBatchBytes int
+}
+
+// Ack reports a replica's progress on its stream.
+type Ack struct {
+	Applied uint64
+	Durable uint64
+}
+
+// Frame is one leader-to-replica message: a batch of entries, a snapshot
+// chunk, or a keepalive (neither).
+type Frame struct {
+	Entries   []wal.Record
+	LeaderSeq uint64
+	Time      int64 // leader clock, Unix nanoseconds, on keepalives
+	Snapshot  *SnapshotChunk
+}
+
+// SnapshotChunk is a piece of a snapshot file being sent to a replica.
+type SnapshotChunk struct {
+	Seq       uint64 // last sequence the snapshot includes
+	Epoch     uint64
+	Offset    uint64
+	Data      []byte
+	Last      bool
+	TotalSize uint64
+	CRC       uint32 // CRC-32C of the whole file, on the last chunk
+}
+
+// Heartbeat is what the leader sends to a replica's Heartbeat endpoint.
+type Heartbeat struct {
+	LeaderID  string
+	LeaderSeq uint64
+	Time      int64 // leader clock, Unix nanoseconds
+	ClusterID string
+	Epoch     uint64
+}
+
+// HeartbeatReply is a replica's answer.
+type HeartbeatReply struct {
+	ReplicaID string
+	Applied   uint64
+	Durable   uint64
+	Healthy   bool
+	LagMs     uint64
+	ClusterID string
+}
+
+// ReplicaState is where a replica's stream stands.
+type ReplicaState string
+
+const (
+	StateConfigured   ReplicaState = "configured"   // listed, never connected
+	StateCatchup      ReplicaState = "catchup"      // streaming from retained segments
+	StateStreaming    ReplicaState = "streaming"    // caught up, following the tail
+	StateSnapshot     ReplicaState = "snapshot"     // receiving a snapshot
+	StateDisconnected ReplicaState = "disconnected" // was connected, stream ended
+)
+
+// ReplicaStatus is one row of the leader's replication table.
+type ReplicaStatus struct {
+	ID              string
+	Address         string
+	State           ReplicaState
+	Applied         uint64
+	Durable         uint64
+	LagEntries      uint64
+	LagMs           uint64
+	Healthy         bool
+	LastHeartbeat   time.Time // last time the replica was heard from (ack or heartbeat)
+	BytesStreamed   uint64
+	EntriesStreamed uint64
+	Reconnects      uint64
+	SnapshotsSent   uint64
+	LastError       string
+}
+
+// Status is the leader's replication table.
+type Status struct {
+	LeaderSeq     uint64
+	FirstRetained uint64
+	Replicas      []ReplicaStatus
+	MaxLagMs      uint64
+}
