@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 )
 
 // Commit is the receipt for records queued by Begin: their sequences and the
@@ -137,6 +138,7 @@ func (l *Log) flusher() {
 		for {
 			l.mu.Lock()
 			chunks, g, last, closed := l.pending, l.group, l.nextSeq-1, l.closed
+			first := l.durable.Load() + 1
 			if len(chunks) == 0 {
 				l.mu.Unlock()
 				if closed {
@@ -149,7 +151,7 @@ func (l *Log) flusher() {
 			l.mu.Unlock()
 
 			l.fileMu.Lock()
-			err := l.write(chunks)
+			err := l.write(chunks, first, last)
 			l.fileMu.Unlock()
 			if err != nil {
 				l.mu.Lock()
@@ -169,7 +171,7 @@ func (l *Log) flusher() {
 	}
 }
 
-func (l *Log) write(chunks []chunk) error {
+func (l *Log) write(chunks []chunk, first, last uint64) error {
 	for _, c := range chunks {
 		if c.newSeg != 0 {
 			if err := l.roll(c.newSeg); err != nil {
@@ -183,11 +185,20 @@ func (l *Log) write(chunks []chunk) error {
 			return fmt.Errorf("write %s: %w", l.active.Name(), err)
 		}
 	}
-	if l.opts.NoSync {
-		return nil
+	var took time.Duration
+	if !l.opts.NoSync {
+		start := time.Now()
+		if err := l.active.Sync(); err != nil {
+			return fmt.Errorf("sync %s: %w", l.active.Name(), err)
+		}
+		took = time.Since(start)
 	}
-	if err := l.active.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", l.active.Name(), err)
+	if l.opts.OnSync != nil {
+		n := 0
+		for _, c := range chunks {
+			n += len(c.data)
+		}
+		l.opts.OnSync(int(last-first+1), n, took)
 	}
 	return nil
 }

@@ -1,6 +1,9 @@
 package wal
 
-import "log/slog"
+import (
+	"log/slog"
+	"time"
+)
 
 // Options configure a Log. The zero value of each field means its default.
 type Options struct {
@@ -16,6 +19,9 @@ type Options struct {
 	IndexInterval int64
 	// Logger receives repair and truncation messages. Default slog.Default().
 	Logger *slog.Logger
+	// OnSync, if set, is called by the flusher after every group commit
+	// with the records and bytes it made durable and the fsync duration.
+	OnSync func(records int, bytes int, fsync time.Duration)
 }
 
 // DefaultOptions returns the defaults that Open fills into zero fields.

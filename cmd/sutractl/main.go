@@ -1,0 +1,22 @@
+// Command sutractl is the Sutra command line: replication status, reads and
+// writes, and the load benchmark. Installed as kubectl-sutra it is also the
+// kubectl plugin (kubectl sutra status NAME).
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+
+	"github.com/sutra/sutra-operator/internal/sutractl"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := sutractl.Run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}

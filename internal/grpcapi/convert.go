@@ -1,0 +1,130 @@
+package grpcapi
+
+import (
+	"github.com/sutra/sutra-operator/internal/pb/replicationpb"
+	"github.com/sutra/sutra-operator/internal/pb/storagepb"
+	"github.com/sutra/sutra-operator/internal/replication"
+	"github.com/sutra/sutra-operator/internal/store"
+	"github.com/sutra/sutra-operator/internal/wal"
+)
+
+func entryToPB(r *wal.Record) *replicationpb.WalEntry {
+	return &replicationpb.WalEntry{Sequence: r.Seq, Timestamp: uint64(r.Time), OperationData: r.Data, Epoch: r.Epoch, Crc32C: r.CRC}
+}
+
+func entryFromPB(e *replicationpb.WalEntry) wal.Record {
+	return wal.Record{Seq: e.Sequence, Time: int64(e.Timestamp), Data: e.OperationData, Epoch: e.Epoch, CRC: e.Crc32C}
+}
+
+func frameToPB(f *replication.Frame) *replicationpb.LeaderMessage {
+	switch {
+	case f.Snapshot != nil:
+		c := f.Snapshot
+		return &replicationpb.LeaderMessage{Kind: &replicationpb.LeaderMessage_Snapshot{Snapshot: &replicationpb.SnapshotChunk{
+			Sequence: c.Seq, Epoch: c.Epoch, Offset: c.Offset, Data: c.Data, Last: c.Last, TotalSize: c.TotalSize, Crc32C: c.CRC}}}
+	case len(f.Entries) > 0:
+		b := &replicationpb.WalBatch{Entries: make([]*replicationpb.WalEntry, len(f.Entries)), LeaderSequence: f.LeaderSeq}
+		for i := range f.Entries {
+			b.Entries[i] = entryToPB(&f.Entries[i])
+		}
+		return &replicationpb.LeaderMessage{Kind: &replicationpb.LeaderMessage_Batch{Batch: b}}
+	default:
+		return &replicationpb.LeaderMessage{Kind: &replicationpb.LeaderMessage_Keepalive{Keepalive: &replicationpb.Keepalive{
+			LeaderSequence: f.LeaderSeq, Timestamp: uint64(f.Time)}}}
+	}
+}
+
+func frameFromPB(m *replicationpb.LeaderMessage) *replication.Frame {
+	switch k := m.Kind.(type) {
+	case *replicationpb.LeaderMessage_Batch:
+		f := &replication.Frame{LeaderSeq: k.Batch.GetLeaderSequence(), Entries: make([]wal.Record, len(k.Batch.GetEntries()))}
+		for i, e := range k.Batch.GetEntries() {
+			f.Entries[i] = entryFromPB(e)
+		}
+		return f
+	case *replicationpb.LeaderMessage_Snapshot:
+		c := k.Snapshot
+		return &replication.Frame{Snapshot: &replication.SnapshotChunk{Seq: c.GetSequence(), Epoch: c.GetEpoch(), Offset: c.GetOffset(),
+			Data: c.GetData(), Last: c.GetLast(), TotalSize: c.GetTotalSize(), CRC: c.GetCrc32C()}}
+	case *replicationpb.LeaderMessage_Keepalive:
+		return &replication.Frame{LeaderSeq: k.Keepalive.GetLeaderSequence(), Time: int64(k.Keepalive.GetTimestamp())}
+	default:
+		return &replication.Frame{}
+	}
+}
+
+func startFromPB(r *replicationpb.WalStreamRequest) replication.Start {
+	return replication.Start{StartSeq: r.GetStartSequence(), ReplicaID: r.GetReplicaId(), ClusterID: r.GetClusterId(),
+		Epoch: r.GetEpoch(), Address: r.GetAdvertiseAddress(), MaxBatchBytes: int(r.GetMaxBatchBytes())}
+}
+
+func startToPB(s replication.Start) *replicationpb.WalStreamRequest {
+	return &replicationpb.WalStreamRequest{StartSequence: s.StartSeq, ReplicaId: s.ReplicaID, ClusterId: s.ClusterID,
+		Epoch: s.Epoch, AdvertiseAddress: s.Address, MaxBatchBytes: uint32(s.MaxBatchBytes)}
+}
+
+func replicaToPB(r *replication.ReplicaStatus) *replicationpb.ReplicaInfo {
+	var hb uint64
+	if !r.LastHeartbeat.IsZero() {
+		hb = uint64(r.LastHeartbeat.UnixMilli())
+	}
+	return &replicationpb.ReplicaInfo{Id: r.ID, Lag: r.LagMs, Healthy: r.Healthy, LastAppliedSequence: r.Applied,
+		LagEntries: r.LagEntries, LagMs: r.LagMs, LastHeartbeat: hb, State: string(r.State), Address: r.Address,
+		BytesStreamed: r.BytesStreamed, EntriesStreamed: r.EntriesStreamed, Reconnects: r.Reconnects,
+		LastError: r.LastError, DurableSequence: r.Durable}
+}
+
+func idFromPB(b []byte, field string) (store.ConceptID, error) {
+	id, err := store.ConceptIDFromBytes(b)
+	if err != nil {
+		return id, fieldErr(field, err)
+	}
+	return id, nil
+}
+
+type fieldError struct {
+	field string
+	err   error
+}
+
+func (e *fieldError) Error() string { return e.field + ": " + e.err.Error() }
+func (e *fieldError) Unwrap() error { return e.err }
+
+func fieldErr(field string, err error) error { return &fieldError{field: field, err: err} }
+
+func conceptFromPB(c *storagepb.Concept) (store.Op, error) {
+	if c == nil {
+		return store.Op{}, fieldErr("concept", store.ErrBadOp)
+	}
+	id, err := idFromPB(c.GetId(), "concept.id")
+	if err != nil {
+		return store.Op{}, err
+	}
+	return store.Op{Type: store.OpWriteConcept, Concept: store.Concept{ID: id, Content: c.GetContent(),
+		Embedding: c.GetEmbedding(), Strength: c.GetStrength(), Confidence: c.GetConfidence()}}, nil
+}
+
+func conceptToPB(c *store.Concept) *storagepb.Concept {
+	return &storagepb.Concept{Id: c.ID[:], Content: c.Content, Embedding: c.Embedding, Strength: c.Strength,
+		Confidence: c.Confidence, CreatedUnixNanos: c.Created, UpdatedUnixNanos: c.Updated}
+}
+
+func associationFromPB(a *storagepb.Association) (store.Op, error) {
+	if a == nil {
+		return store.Op{}, fieldErr("association", store.ErrBadOp)
+	}
+	src, err := idFromPB(a.GetSource(), "association.source")
+	if err != nil {
+		return store.Op{}, err
+	}
+	dst, err := idFromPB(a.GetTarget(), "association.target")
+	if err != nil {
+		return store.Op{}, err
+	}
+	return store.Op{Type: store.OpWriteAssociation, Association: store.Association{Source: src, Target: dst,
+		Type: store.AssocType(a.GetType()), Strength: a.GetStrength()}}, nil
+}
+
+func associationToPB(a *store.Association) *storagepb.Association {
+	return &storagepb.Association{Source: a.Source[:], Target: a.Target[:], Type: uint32(a.Type), Strength: a.Strength}
+}

@@ -1,0 +1,120 @@
+package grpcapi
+
+import (
+	"context"
+	"log/slog"
+	"runtime/debug"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/reflection"
+	"google.golang.org/grpc/status"
+
+	"github.com/sutra/sutra-operator/internal/pb/replicationpb"
+	"github.com/sutra/sutra-operator/internal/pb/storagepb"
+)
+
+// MaxMessageBytes bounds any single request or response message.
+const MaxMessageBytes = 16 << 20
+
+// Keepalive settings shared by servers and clients, so that neither side
+// closes the other for pinging too often.
+const (
+	keepaliveTime    = 10 * time.Second
+	keepaliveTimeout = 5 * time.Second
+)
+
+// Server bundles a gRPC server with its health service.
+type Server struct {
+	*grpc.Server
+	Health *health.Server
+}
+
+// Observer is told the outcome and duration of every unary call.
+type Observer func(method string, code codes.Code, seconds float64)
+
+// NewServer builds the node's gRPC server: both services, the standard
+// health service, reflection, message limits, keepalive, panic recovery
+// and, when observe is set, per-call metrics.
+func NewServer(repl *ReplicationServer, stor *StorageServer, log *slog.Logger, observe Observer) *Server {
+	s := grpc.NewServer(
+		grpc.MaxRecvMsgSize(MaxMessageBytes),
+		grpc.MaxSendMsgSize(MaxMessageBytes),
+		grpc.InitialWindowSize(4<<20),
+		grpc.InitialConnWindowSize(16<<20),
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: keepaliveTime, Timeout: keepaliveTimeout}),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: keepaliveTime / 2, PermitWithoutStream: true}),
+		grpc.ChainUnaryInterceptor(observeUnary(observe), recoverUnary(log)),
+		grpc.ChainStreamInterceptor(recoverStream(log)),
+	)
+	replicationpb.RegisterReplicationServiceServer(s, repl)
+	storagepb.RegisterStorageServiceServer(s, stor)
+	h := health.NewServer()
+	healthpb.RegisterHealthServer(s, h)
+	reflection.Register(s)
+	return &Server{Server: s, Health: h}
+}
+
+// SetServing flips the overall and per-service health status.
+func (s *Server) SetServing(ok bool) {
+	st := healthpb.HealthCheckResponse_SERVING
+	if !ok {
+		st = healthpb.HealthCheckResponse_NOT_SERVING
+	}
+	for _, svc := range []string{"", replicationpb.ReplicationService_ServiceDesc.ServiceName, storagepb.StorageService_ServiceDesc.ServiceName} {
+		s.Health.SetServingStatus(svc, st)
+	}
+}
+
+// Shutdown reports NOT_SERVING, drains in-flight calls for up to grace, then
+// stops hard.
+func (s *Server) Shutdown(grace time.Duration) {
+	s.SetServing(false)
+	done := make(chan struct{})
+	go func() { s.GracefulStop(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(grace):
+		s.Stop()
+	}
+}
+
+func recoverUnary(log *slog.Logger) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (resp any, err error) {
+		defer func() {
+			if p := recover(); p != nil {
+				log.Error("grpc: panic", "method", info.FullMethod, "panic", p, "stack", string(debug.Stack()))
+				err = status.Errorf(codes.Internal, "internal error in %s", info.FullMethod)
+			}
+		}()
+		return h(ctx, req)
+	}
+}
+
+func recoverStream(log *slog.Logger) grpc.StreamServerInterceptor {
+	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) (err error) {
+		defer func() {
+			if p := recover(); p != nil {
+				log.Error("grpc: panic", "method", info.FullMethod, "panic", p, "stack", string(debug.Stack()))
+				err = status.Errorf(codes.Internal, "internal error in %s", info.FullMethod)
+			}
+		}()
+		return h(srv, ss)
+	}
+}
+
+func observeUnary(observe Observer) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+		if observe == nil {
+			return h(ctx, req)
+		}
+		start := time.Now()
+		resp, err := h(ctx, req)
+		observe(info.FullMethod, status.Code(err), time.Since(start).Seconds())
+		return resp, err
+	}
+}

@@ -1,0 +1,166 @@
+package grpcapi
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/sutra/sutra-operator/internal/engine"
+	"github.com/sutra/sutra-operator/internal/pb/storagepb"
+	"github.com/sutra/sutra-operator/internal/store"
+)
+
+// StorageServer implements sutra.storage.StorageService. Replicas serve
+// reads and refuse writes with FAILED_PRECONDITION naming the leader.
+type StorageServer struct {
+	storagepb.UnimplementedStorageServiceServer
+	Info   NodeInfo
+	Engine *engine.Engine
+}
+
+var _ storagepb.StorageServiceServer = (*StorageServer)(nil)
+
+// Neighbour listing bounds.
+const (
+	defaultNeighbors = 100
+	maxNeighbors     = 10_000
+)
+
+func (s *StorageServer) write(ops []store.Op) (engine.Result, error) {
+	if s.Info.Role != "leader" {
+		return engine.Result{}, toStatus(fmt.Errorf("%w: %s refuses writes; leader=%s", errReadOnly, s.Info.ID, s.Info.LeaderAddress))
+	}
+	res, err := s.Engine.Write(ops)
+	return res, toStatus(err)
+}
+
+// WriteConcept creates or replaces a concept.
+func (s *StorageServer) WriteConcept(_ context.Context, req *storagepb.WriteConceptRequest) (*storagepb.WriteResponse, error) {
+	op, err := conceptFromPB(req.GetConcept())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	res, err := s.write([]store.Op{op})
+	if err != nil {
+		return nil, err
+	}
+	return &storagepb.WriteResponse{Sequence: res.Last}, nil
+}
+
+// DeleteConcept removes a concept and its associations.
+func (s *StorageServer) DeleteConcept(_ context.Context, req *storagepb.DeleteConceptRequest) (*storagepb.WriteResponse, error) {
+	id, err := idFromPB(req.GetId(), "id")
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	res, err := s.write([]store.Op{{Type: store.OpDeleteConcept, ID: id}})
+	if err != nil {
+		return nil, err
+	}
+	return &storagepb.WriteResponse{Sequence: res.Last}, nil
+}
+
+// WriteAssociation creates or updates an association between two concepts.
+func (s *StorageServer) WriteAssociation(_ context.Context, req *storagepb.WriteAssociationRequest) (*storagepb.WriteResponse, error) {
+	op, err := associationFromPB(req.GetAssociation())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	res, err := s.write([]store.Op{op})
+	if err != nil {
+		return nil, err
+	}
+	return &storagepb.WriteResponse{Sequence: res.Last}, nil
+}
+
+// BatchWrite validates every operation, then writes them all in one group.
+func (s *StorageServer) BatchWrite(_ context.Context, req *storagepb.BatchWriteRequest) (*storagepb.BatchWriteResponse, error) {
+	if n := len(req.GetOps()); n > engine.MaxBatch {
+		return nil, toStatus(fmt.Errorf("%w: %d operations, at most %d", engine.ErrBatchTooLarge, n, engine.MaxBatch))
+	}
+	ops := make([]store.Op, 0, len(req.GetOps()))
+	for i, w := range req.GetOps() {
+		var op store.Op
+		var err error
+		switch k := w.GetOp().(type) {
+		case *storagepb.WriteOp_WriteConcept:
+			op, err = conceptFromPB(k.WriteConcept)
+		case *storagepb.WriteOp_WriteAssociation:
+			op, err = associationFromPB(k.WriteAssociation)
+		case *storagepb.WriteOp_DeleteConcept:
+			var id store.ConceptID
+			id, err = idFromPB(k.DeleteConcept, "delete_concept")
+			op = store.Op{Type: store.OpDeleteConcept, ID: id}
+		default:
+			err = fieldErr("op", store.ErrBadOp)
+		}
+		if err != nil {
+			return nil, toStatus(fmt.Errorf("ops[%d]: %w", i, err))
+		}
+		ops = append(ops, op)
+	}
+	res, err := s.write(ops)
+	if err != nil {
+		return nil, err
+	}
+	return &storagepb.BatchWriteResponse{FirstSequence: res.First, LastSequence: res.Last}, nil
+}
+
+// GetConcept reads one concept.
+func (s *StorageServer) GetConcept(_ context.Context, req *storagepb.GetConceptRequest) (*storagepb.Concept, error) {
+	id, err := idFromPB(req.GetId(), "id")
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	c, ok := s.Engine.Store().Get(id)
+	if !ok {
+		return nil, toStatus(fmt.Errorf("concept %s: %w", id, store.ErrNotFound))
+	}
+	return conceptToPB(&c), nil
+}
+
+// GetNeighbors lists a concept's outgoing associations.
+func (s *StorageServer) GetNeighbors(_ context.Context, req *storagepb.GetNeighborsRequest) (*storagepb.GetNeighborsResponse, error) {
+	id, err := idFromPB(req.GetId(), "id")
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	limit := int(req.GetLimit())
+	if limit == 0 {
+		limit = defaultNeighbors
+	}
+	limit = min(limit, maxNeighbors)
+	resp := &storagepb.GetNeighborsResponse{}
+	for _, a := range s.Engine.Store().Neighbors(id, limit) {
+		resp.Associations = append(resp.Associations, associationToPB(&a))
+	}
+	return resp, nil
+}
+
+// GetStats reports counts, the applied sequence and the state digest.
+func (s *StorageServer) GetStats(context.Context, *storagepb.GetStatsRequest) (*storagepb.Stats, error) {
+	st := s.Engine.Store()
+	stats := st.Stats()
+	return &storagepb.Stats{ConceptCount: uint64(stats.ConceptCount), AssociationCount: uint64(stats.AssociationCount),
+		AppliedSequence: s.Engine.AppliedSeq(), Digest: st.Digest().String(), Role: s.Info.Role, NodeId: s.Info.ID,
+		Epoch: s.Info.Epoch, ResidentBytes: residentBytes()}, nil
+}
+
+// residentBytes reads the process's resident set size from /proc.
+func residentBytes() uint64 {
+	b, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 2 {
+		return 0
+	}
+	pages, err := strconv.ParseUint(f[1], 10, 64)
+	if err != nil {
+		return 0
+	}
+	return pages * uint64(os.Getpagesize())
+}

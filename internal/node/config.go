@@ -1,0 +1,180 @@
+package node
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is a storage node's configuration. Every field can be set by an
+// environment variable and by a flag; a flag given on the command line wins.
+type Config struct {
+	Role              string        // SUTRA_NODE_ROLE, --role: leader | replica
+	Listen            string        // SUTRA_STORAGE_SERVER, --listen
+	Leader            string        // SUTRA_LEADER, --leader: leader address (replicas)
+	Replicas          []string      // SUTRA_REPLICAS, --replicas: replica addresses the leader heartbeats
+	ReplicasFile      string        // SUTRA_REPLICAS_FILE, --replicas-file: same, re-read while running
+	Advertise         string        // SUTRA_ADVERTISE_ADDRESS, --advertise: this node's address for peers
+	DataDir           string        // SUTRA_DATA_DIR, --data-dir
+	NodeID            string        // SUTRA_NODE_ID, --node-id
+	ClusterID         string        // SUTRA_CLUSTER_ID, --cluster-id
+	MetricsAddr       string        // SUTRA_METRICS_ADDR, --metrics-addr ("" disables)
+	RetentionBytes    int64         // SUTRA_WAL_RETENTION_BYTES, --wal-retention-bytes
+	SegmentBytes      int64         // SUTRA_WAL_SEGMENT_BYTES, --wal-segment-bytes
+	CheckpointBytes   int64         // SUTRA_CHECKPOINT_BYTES, --checkpoint-bytes
+	HeartbeatInterval time.Duration // SUTRA_HEARTBEAT_INTERVAL_MS, --heartbeat-interval
+	LagThreshold      time.Duration // SUTRA_LAG_THRESHOLD_MS, --lag-threshold
+	MaxContentBytes   int           // SUTRA_MAX_CONTENT_BYTES, --max-content-bytes
+	NoSync            bool          // SUTRA_UNSAFE_NO_FSYNC, --unsafe-no-fsync: tests only
+	ShutdownGrace     time.Duration // --shutdown-grace
+}
+
+// Roles.
+const (
+	RoleLeader  = "leader"
+	RoleReplica = "replica"
+)
+
+// ParseConfig reads the configuration from the environment (getenv) and
+// then args. The result is validated.
+func ParseConfig(args []string, getenv func(string) string) (Config, error) {
+	host, _ := os.Hostname()
+	c := Config{}
+	fs := flag.NewFlagSet("storage-server", flag.ContinueOnError)
+	env := func(name, def string) string {
+		if v := getenv(name); v != "" {
+			return v
+		}
+		return def
+	}
+	var errs []error
+	envInt := func(name string, def int64) int64 {
+		v := getenv(name)
+		if v == "" {
+			return def
+		}
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s=%q is not an integer", name, v))
+		}
+		return n
+	}
+	envMs := func(name string, def time.Duration) time.Duration {
+		return time.Duration(envInt(name, int64(def/time.Millisecond))) * time.Millisecond
+	}
+	var replicas string
+	fs.StringVar(&c.Role, "role", env("SUTRA_NODE_ROLE", ""), "node role: leader or replica (SUTRA_NODE_ROLE)")
+	fs.StringVar(&c.Listen, "listen", env("SUTRA_STORAGE_SERVER", "0.0.0.0:50051"), "gRPC listen address (SUTRA_STORAGE_SERVER)")
+	fs.StringVar(&c.Leader, "leader", env("SUTRA_LEADER", ""), "leader address, required for replicas (SUTRA_LEADER)")
+	fs.StringVar(&replicas, "replicas", env("SUTRA_REPLICAS", ""), "comma-separated replica addresses the leader heartbeats (SUTRA_REPLICAS)")
+	fs.StringVar(&c.ReplicasFile, "replicas-file", env("SUTRA_REPLICAS_FILE", ""), "file holding the replica list, re-read every few seconds (SUTRA_REPLICAS_FILE)")
+	fs.StringVar(&c.Advertise, "advertise", env("SUTRA_ADVERTISE_ADDRESS", ""), "address peers use to reach this node (SUTRA_ADVERTISE_ADDRESS; default: listen address)")
+	fs.StringVar(&c.DataDir, "data-dir", env("SUTRA_DATA_DIR", "./sutra-data"), "data directory (SUTRA_DATA_DIR)")
+	fs.StringVar(&c.NodeID, "node-id", env("SUTRA_NODE_ID", host), "node id (SUTRA_NODE_ID; default: host name)")
+	fs.StringVar(&c.ClusterID, "cluster-id", env("SUTRA_CLUSTER_ID", "sutra"), "cluster id; replicas refuse leaders of other clusters (SUTRA_CLUSTER_ID)")
+	fs.StringVar(&c.MetricsAddr, "metrics-addr", env("SUTRA_METRICS_ADDR", "0.0.0.0:9090"), "Prometheus metrics address, empty to disable (SUTRA_METRICS_ADDR)")
+	fs.Int64Var(&c.RetentionBytes, "wal-retention-bytes", envInt("SUTRA_WAL_RETENTION_BYTES", 1<<30), "cap on log kept for lagging replicas (SUTRA_WAL_RETENTION_BYTES)")
+	fs.Int64Var(&c.SegmentBytes, "wal-segment-bytes", envInt("SUTRA_WAL_SEGMENT_BYTES", 64<<20), "WAL segment size (SUTRA_WAL_SEGMENT_BYTES)")
+	fs.Int64Var(&c.CheckpointBytes, "checkpoint-bytes", envInt("SUTRA_CHECKPOINT_BYTES", 256<<20), "log growth that triggers a checkpoint (SUTRA_CHECKPOINT_BYTES)")
+	fs.DurationVar(&c.HeartbeatInterval, "heartbeat-interval", envMs("SUTRA_HEARTBEAT_INTERVAL_MS", time.Second), "leader heartbeat interval (SUTRA_HEARTBEAT_INTERVAL_MS)")
+	fs.DurationVar(&c.LagThreshold, "lag-threshold", envMs("SUTRA_LAG_THRESHOLD_MS", 10*time.Second), "lag above which a replica is unhealthy (SUTRA_LAG_THRESHOLD_MS)")
+	fs.IntVar(&c.MaxContentBytes, "max-content-bytes", int(envInt("SUTRA_MAX_CONTENT_BYTES", 1<<20)), "largest concept content accepted (SUTRA_MAX_CONTENT_BYTES)")
+	fs.BoolVar(&c.NoSync, "unsafe-no-fsync", getenv("SUTRA_UNSAFE_NO_FSYNC") == "true", "skip fsync: loses acknowledged writes on power loss; tests only (SUTRA_UNSAFE_NO_FSYNC)")
+	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", 10*time.Second, "how long SIGTERM waits for calls to drain")
+	usage := new(strings.Builder)
+	fs.SetOutput(usage)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.PrintDefaults()
+			return c, fmt.Errorf("%w\nusage: storage-server [flags]\n%s", flag.ErrHelp, usage)
+		}
+		return c, fmt.Errorf("storage-server: %w", err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return c, fmt.Errorf("storage-server: %w", err)
+	}
+	c.Replicas = splitList(replicas)
+	if c.Advertise == "" {
+		c.Advertise = c.Listen
+	}
+	return c, c.Validate()
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == '\n' || r == ' ' }) {
+		out = append(out, strings.TrimSpace(p))
+	}
+	return out
+}
+
+// Validate reports the first configuration problem as one clear line.
+func (c Config) Validate() error {
+	bad := func(format string, a ...any) error { return fmt.Errorf("storage-server: "+format, a...) }
+	switch c.Role {
+	case RoleLeader, RoleReplica:
+	case "":
+		return bad("SUTRA_NODE_ROLE (--role) is required: leader or replica")
+	default:
+		return bad("SUTRA_NODE_ROLE=%q is not a role: use leader or replica", c.Role)
+	}
+	if err := checkAddr(c.Listen); err != nil {
+		return bad("SUTRA_STORAGE_SERVER=%q: %v", c.Listen, err)
+	}
+	if c.Role == RoleReplica {
+		if c.Leader == "" {
+			return bad("a replica needs SUTRA_LEADER (--leader), the leader's host:port")
+		}
+		if err := checkAddr(c.Leader); err != nil {
+			return bad("SUTRA_LEADER=%q: %v", c.Leader, err)
+		}
+	}
+	if c.Role == RoleLeader && c.Leader != "" {
+		return bad("SUTRA_LEADER is set on a leader; unset it or use SUTRA_NODE_ROLE=replica")
+	}
+	for _, r := range c.Replicas {
+		if err := checkAddr(r); err != nil {
+			return bad("SUTRA_REPLICAS entry %q: %v", r, err)
+		}
+	}
+	switch {
+	case c.DataDir == "":
+		return bad("SUTRA_DATA_DIR (--data-dir) must not be empty")
+	case c.NodeID == "":
+		return bad("SUTRA_NODE_ID (--node-id) must not be empty")
+	case c.ClusterID == "":
+		return bad("SUTRA_CLUSTER_ID (--cluster-id) must not be empty")
+	case c.RetentionBytes <= 0:
+		return bad("SUTRA_WAL_RETENTION_BYTES must be positive, got %d", c.RetentionBytes)
+	case c.SegmentBytes < 4096:
+		return bad("SUTRA_WAL_SEGMENT_BYTES must be at least 4096, got %d", c.SegmentBytes)
+	case c.HeartbeatInterval <= 0:
+		return bad("SUTRA_HEARTBEAT_INTERVAL_MS must be positive")
+	case c.LagThreshold <= 0:
+		return bad("SUTRA_LAG_THRESHOLD_MS must be positive")
+	case c.MaxContentBytes <= 0:
+		return bad("SUTRA_MAX_CONTENT_BYTES must be positive")
+	}
+	if c.MetricsAddr != "" {
+		if err := checkAddr(c.MetricsAddr); err != nil {
+			return bad("SUTRA_METRICS_ADDR=%q: %v", c.MetricsAddr, err)
+		}
+	}
+	return nil
+}
+
+func checkAddr(a string) error {
+	_, port, err := net.SplitHostPort(a)
+	if err != nil {
+		return fmt.Errorf("want host:port")
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("bad port %q", port)
+	}
+	return nil
+}

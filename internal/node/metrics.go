@@ -1,0 +1,129 @@
+package node
+
+import (
+	"path"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"google.golang.org/grpc/codes"
+
+	"github.com/sutra/sutra-operator/internal/engine"
+	"github.com/sutra/sutra-operator/internal/grpcapi"
+)
+
+// metrics holds a node's Prometheus registry. Histograms are fed by hooks;
+// everything describing replication state is read at scrape time by
+// statusCollector, so the figures always agree with GetReplicationStatus.
+type metrics struct {
+	reg       *prometheus.Registry
+	fsync     prometheus.Histogram
+	groupSize prometheus.Histogram
+	rpc       *prometheus.HistogramVec
+}
+
+func newMetrics() *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		fsync: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "sutra_wal_fsync_duration_seconds", Help: "Duration of WAL fsyncs, one per group commit.",
+			Buckets: prometheus.ExponentialBuckets(0.00005, 2, 16)}),
+		groupSize: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "sutra_wal_group_commit_records", Help: "Records made durable by one group commit.",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 14)}),
+		rpc: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "sutra_grpc_request_duration_seconds", Help: "Duration of unary gRPC calls by method and status code.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16)}, []string{"method", "code"}),
+	}
+	m.reg.MustRegister(m.fsync, m.groupSize, m.rpc,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+func (m *metrics) observeRPC(method string, code codes.Code, seconds float64) {
+	m.rpc.WithLabelValues(path.Base(method), code.String()).Observe(seconds)
+}
+
+func (m *metrics) register(eng *engine.Engine, repl *grpcapi.ReplicationServer) {
+	m.reg.MustRegister(&statusCollector{eng: eng, repl: repl})
+}
+
+var (
+	descLeaderSeq   = prometheus.NewDesc("sutra_leader_sequence", "Last durable WAL sequence on the leader (as last reported, on replicas).", nil, nil)
+	descApplied     = prometheus.NewDesc("sutra_applied_sequence", "Last WAL sequence applied by this node.", nil, nil)
+	descFirst       = prometheus.NewDesc("sutra_wal_first_sequence", "First WAL sequence retained by this node.", nil, nil)
+	descWalBytes    = prometheus.NewDesc("sutra_wal_bytes", "Bytes held in retained WAL segments.", nil, nil)
+	descConcepts    = prometheus.NewDesc("sutra_concepts", "Concepts stored.", nil, nil)
+	descAssocs      = prometheus.NewDesc("sutra_associations", "Associations stored.", nil, nil)
+	descIsLeader    = prometheus.NewDesc("sutra_node_is_leader", "1 on the leader, 0 on replicas.", nil, nil)
+	descLagEntries  = prometheus.NewDesc("sutra_replication_lag_entries", "Leader sequence minus the replica's applied sequence.", []string{"replica"}, nil)
+	descLagSeconds  = prometheus.NewDesc("sutra_replication_lag_seconds", "Age on the leader's clock of the oldest entry the replica has not applied.", []string{"replica"}, nil)
+	descHealthy     = prometheus.NewDesc("sutra_replica_healthy", "1 when the replica is streaming, recently heard from and under the lag threshold.", []string{"replica"}, nil)
+	descStreaming   = prometheus.NewDesc("sutra_replica_streaming", "1 while the replica has an open stream.", []string{"replica", "state"}, nil)
+	descBytes       = prometheus.NewDesc("sutra_replication_streamed_bytes_total", "Bytes of WAL and snapshot sent (leader) or received (replica).", []string{"replica"}, nil)
+	descEntries     = prometheus.NewDesc("sutra_replication_streamed_entries_total", "WAL entries sent (leader) or applied from the stream (replica).", []string{"replica"}, nil)
+	descReconnects  = prometheus.NewDesc("sutra_replication_reconnects_total", "Times the replica's stream was re-established.", []string{"replica"}, nil)
+	descSnapshots   = prometheus.NewDesc("sutra_replication_snapshots_total", "Snapshots sent to (leader) or installed by (replica) the replica.", []string{"replica"}, nil)
+	descMaxLagMs    = prometheus.NewDesc("sutra_replication_max_lag_seconds", "Largest replica lag in seconds.", nil, nil)
+	descConnectedTo = prometheus.NewDesc("sutra_replica_connected", "On a replica: 1 while streaming from the leader.", nil, nil)
+)
+
+type statusCollector struct {
+	eng  *engine.Engine
+	repl *grpcapi.ReplicationServer
+}
+
+func (c *statusCollector) Describe(ch chan<- *prometheus.Desc) {
+	prometheus.DescribeByCollect(c, ch)
+}
+
+func (c *statusCollector) Collect(ch chan<- prometheus.Metric) {
+	g := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	cnt := func(d *prometheus.Desc, v uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
+	log := c.eng.Log()
+	st := c.eng.Store().Stats()
+	g(descApplied, float64(c.eng.AppliedSeq()))
+	g(descFirst, float64(log.FirstSeq()))
+	g(descWalBytes, float64(log.Size()))
+	g(descConcepts, float64(st.ConceptCount))
+	g(descAssocs, float64(st.AssociationCount))
+	if l := c.repl.Leader; l != nil {
+		g(descIsLeader, 1)
+		s := l.Status()
+		g(descLeaderSeq, float64(s.LeaderSeq))
+		g(descMaxLagMs, float64(s.MaxLagMs)/1000)
+		for _, r := range s.Replicas {
+			g(descLagEntries, float64(r.LagEntries), r.ID)
+			g(descLagSeconds, float64(r.LagMs)/1000, r.ID)
+			g(descHealthy, b2f(r.Healthy), r.ID)
+			streaming := r.State == "streaming" || r.State == "catchup" || r.State == "snapshot"
+			g(descStreaming, b2f(streaming), r.ID, string(r.State))
+			cnt(descBytes, r.BytesStreamed, r.ID)
+			cnt(descEntries, r.EntriesStreamed, r.ID)
+			cnt(descReconnects, r.Reconnects, r.ID)
+			cnt(descSnapshots, r.SnapshotsSent, r.ID)
+		}
+		return
+	}
+	g(descIsLeader, 0)
+	if f := c.repl.Follower; f != nil {
+		s := f.Status()
+		id := c.repl.Info.ID
+		g(descLeaderSeq, float64(s.LeaderSeq))
+		g(descConnectedTo, b2f(s.Connected))
+		cnt(descBytes, s.Bytes, id)
+		cnt(descEntries, s.Entries, id)
+		cnt(descReconnects, s.Reconnects, id)
+		cnt(descSnapshots, s.Snapshots, id)
+	}
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,362 @@
+package sutractl
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"text/tabwriter"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/sutra/sutra-operator/internal/pb/replicationpb"
+	"github.com/sutra/sutra-operator/internal/pb/storagepb"
+)
+
+// BenchConfig drives one benchmark run.
+type BenchConfig struct {
+	Leader         string
+	Replicas       []string
+	Rate           int           // target writes (concepts) per second; 0 = flat out
+	Duration       time.Duration // how long to write
+	Workers        int           // concurrent writers
+	Conns          int           // TCP connections to the leader
+	Batch          int           // concepts per call; >1 uses BatchWrite
+	Size           int           // content bytes per concept
+	MarkerInterval time.Duration // how often a visibility marker is written
+	Settle         time.Duration // how long replicas get to converge afterwards
+	Seed           uint64        // id space; runs with different seeds write different ids
+}
+
+// BenchResult is what a run measured.
+type BenchResult struct {
+	Writes       int64                  `json:"writes"`
+	Errors       int64                  `json:"errors"`
+	Seconds      float64                `json:"seconds"`
+	WritesPerSec float64                `json:"writes_per_sec"`
+	CallsPerSec  float64                `json:"calls_per_sec"`
+	Latency      Percentiles            `json:"write_latency_ms"`
+	Visibility   map[string]Percentiles `json:"visibility_lag_ms"`
+	LeaderLagMax map[string]uint64      `json:"leader_reported_max_lag_ms"`
+	RSS          map[string]uint64      `json:"resident_bytes"`
+	LeaderRSSMax uint64                 `json:"leader_resident_bytes_max"`
+	Digests      map[string]string      `json:"digests"`
+	Converged    bool                   `json:"converged"`
+}
+
+// Percentiles of a latency sample, in milliseconds.
+type Percentiles struct {
+	N   int     `json:"n"`
+	P50 float64 `json:"p50"`
+	P99 float64 `json:"p99"`
+	Max float64 `json:"max"`
+}
+
+func percentiles(d []time.Duration) Percentiles {
+	if len(d) == 0 {
+		return Percentiles{}
+	}
+	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
+	ms := func(x time.Duration) float64 { return float64(x.Microseconds()) / 1000 }
+	return Percentiles{N: len(d), P50: ms(d[len(d)/2]), P99: ms(d[(len(d)-1)*99/100]), Max: ms(d[len(d)-1])}
+}
+
+func bench(ctx context.Context, args []string, out io.Writer) error {
+	fs := newFlags("bench")
+	c := BenchConfig{}
+	var replicas string
+	var asJSON bool
+	fs.StringVar(&c.Leader, "leader", "127.0.0.1:50051", "leader address")
+	fs.StringVar(&replicas, "replicas", "", "comma-separated replica addresses to measure visibility lag and digests on")
+	fs.IntVar(&c.Rate, "rate", 0, "target concepts per second (0 = flat out)")
+	fs.DurationVar(&c.Duration, "duration", 10*time.Second, "how long to write")
+	fs.IntVar(&c.Workers, "connections", 64, "concurrent writers")
+	fs.IntVar(&c.Conns, "tcp-connections", 8, "TCP connections to the leader shared by the writers")
+	fs.IntVar(&c.Batch, "batch", 1, "concepts per call (BatchWrite when > 1)")
+	fs.IntVar(&c.Size, "size", 100, "content bytes per concept")
+	fs.DurationVar(&c.MarkerInterval, "marker-interval", 20*time.Millisecond, "interval between visibility markers")
+	fs.DurationVar(&c.Settle, "settle", 30*time.Second, "how long replicas may take to converge after the run")
+	fs.Uint64Var(&c.Seed, "seed", uint64(time.Now().UnixNano()), "id space of this run")
+	fs.BoolVar(&asJSON, "json", false, "print the result as JSON")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if replicas != "" {
+		c.Replicas = strings.Split(replicas, ",")
+	}
+	res, err := RunBench(ctx, c)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(res)
+	}
+	PrintBench(out, c, res)
+	if !res.Converged {
+		return fmt.Errorf("sutractl: replicas did not converge to the leader's digest")
+	}
+	return nil
+}
+
+// PrintBench renders a result for people.
+func PrintBench(out io.Writer, c BenchConfig, r *BenchResult) {
+	rate := "flat out"
+	if c.Rate > 0 {
+		rate = fmt.Sprintf("%d/s", c.Rate)
+	}
+	fmt.Fprintf(out, "writes: %d in %.1fs (%.0f concepts/s, %.0f calls/s, target %s, %d writers, batch %d), errors %d\n",
+		r.Writes, r.Seconds, r.WritesPerSec, r.CallsPerSec, rate, c.Workers, c.Batch, r.Errors)
+	fmt.Fprintf(out, "write latency ms: p50 %.2f  p99 %.2f  max %.2f\n", r.Latency.P50, r.Latency.P99, r.Latency.Max)
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "NODE\tVISIBILITY P50 MS\tP99 MS\tMAX MS\tMARKERS\tLEADER-REPORTED MAX LAG MS\tRSS MB\tDIGEST")
+	nodes := append([]string{c.Leader}, c.Replicas...)
+	for _, n := range nodes {
+		v := r.Visibility[n]
+		fmt.Fprintf(tw, "%s\t%.2f\t%.2f\t%.2f\t%d\t%d\t%.1f\t%s\n", n, v.P50, v.P99, v.Max, v.N, r.LeaderLagMax[n],
+			float64(r.RSS[n])/(1<<20), r.Digests[n])
+	}
+	_ = tw.Flush()
+	fmt.Fprintf(out, "leader RSS max during run: %.1f MB; converged: %t\n", float64(r.LeaderRSSMax)/(1<<20), r.Converged)
+}
+
+// RunBench writes to the leader as configured and measures the run.
+func RunBench(ctx context.Context, c BenchConfig) (*BenchResult, error) {
+	if c.Workers <= 0 || c.Conns <= 0 || c.Batch <= 0 || c.Size < 0 || c.Duration <= 0 {
+		return nil, fmt.Errorf("sutractl: bench needs positive connections, batch and duration")
+	}
+	leaderConns := make([]storagepb.StorageServiceClient, c.Conns)
+	var closers []*grpc.ClientConn
+	defer func() {
+		for _, cc := range closers {
+			_ = cc.Close()
+		}
+	}()
+	for i := range leaderConns {
+		cc, err := dial(c.Leader)
+		if err != nil {
+			return nil, err
+		}
+		closers = append(closers, cc)
+		leaderConns[i] = storagepb.NewStorageServiceClient(cc)
+	}
+	replicaClients := map[string]storagepb.StorageServiceClient{}
+	for _, r := range c.Replicas {
+		cc, err := dial(r)
+		if err != nil {
+			return nil, err
+		}
+		closers = append(closers, cc)
+		replicaClients[r] = storagepb.NewStorageServiceClient(cc)
+	}
+	replStatus := replicationpb.NewReplicationServiceClient(closers[0])
+	// Fail fast when the leader is not reachable or not a leader.
+	pctx, pcancel := context.WithTimeout(ctx, 5*time.Second)
+	st, err := leaderConns[0].GetStats(pctx, &storagepb.GetStatsRequest{})
+	pcancel()
+	if err != nil {
+		return nil, fmt.Errorf("sutractl: leader %s: %w", c.Leader, err)
+	}
+	if st.GetRole() != "leader" {
+		return nil, fmt.Errorf("sutractl: %s is a %s, not the leader", c.Leader, st.GetRole())
+	}
+
+	res := &BenchResult{Visibility: map[string]Percentiles{}, LeaderLagMax: map[string]uint64{}, RSS: map[string]uint64{}, Digests: map[string]string{}}
+	runCtx, stop := context.WithTimeout(ctx, c.Duration)
+	defer stop()
+	content := make([]byte, c.Size)
+	for i := range content {
+		content[i] = 'a' + byte(i%26)
+	}
+	var next atomic.Uint64
+	var writes, errs atomic.Int64
+	lat := make([][]time.Duration, c.Workers)
+	var wg sync.WaitGroup
+	start := time.Now()
+	// Open loop at a fixed rate: call k of the run is due at start + k/rate
+	// (k counts calls, each carrying Batch concepts).
+	var interval time.Duration
+	if c.Rate > 0 {
+		interval = time.Duration(float64(time.Second) * float64(c.Batch) / float64(c.Rate))
+	}
+	var ticket atomic.Int64
+	for w := 0; w < c.Workers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			client := leaderConns[w%len(leaderConns)]
+			for runCtx.Err() == nil {
+				if interval > 0 {
+					due := start.Add(time.Duration(ticket.Add(1)-1) * interval)
+					if d := time.Until(due); d > 0 {
+						select {
+						case <-time.After(d):
+						case <-runCtx.Done():
+							return
+						}
+					}
+				}
+				t0 := time.Now()
+				var err error
+				if c.Batch == 1 {
+					_, err = client.WriteConcept(ctx, &storagepb.WriteConceptRequest{Concept: benchConcept(c.Seed, next.Add(1), content)})
+				} else {
+					ops := make([]*storagepb.WriteOp, c.Batch)
+					for i := range ops {
+						ops[i] = &storagepb.WriteOp{Op: &storagepb.WriteOp_WriteConcept{WriteConcept: benchConcept(c.Seed, next.Add(1), content)}}
+					}
+					_, err = client.BatchWrite(ctx, &storagepb.BatchWriteRequest{Ops: ops})
+				}
+				if err != nil {
+					errs.Add(1)
+					continue
+				}
+				lat[w] = append(lat[w], time.Since(t0))
+				writes.Add(int64(c.Batch))
+			}
+		}(w)
+	}
+	// Visibility markers: written on the leader, polled on every replica.
+	vis := map[string][]time.Duration{}
+	var visMu sync.Mutex
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		client := leaderConns[0]
+		for n := uint64(1); runCtx.Err() == nil; n++ {
+			time.Sleep(c.MarkerInterval)
+			id := markerID(c.Seed, n)
+			if _, err := client.WriteConcept(ctx, &storagepb.WriteConceptRequest{Concept: &storagepb.Concept{Id: id, Content: []byte("marker"), Strength: 1, Confidence: 1}}); err != nil {
+				continue
+			}
+			acked := time.Now()
+			var pw sync.WaitGroup
+			for name, rc := range replicaClients {
+				pw.Add(1)
+				go func(name string, rc storagepb.StorageServiceClient) {
+					defer pw.Done()
+					deadline := acked.Add(10 * time.Second)
+					for time.Now().Before(deadline) {
+						_, err := rc.GetConcept(ctx, &storagepb.GetConceptRequest{Id: id})
+						if err == nil {
+							visMu.Lock()
+							vis[name] = append(vis[name], time.Since(acked))
+							visMu.Unlock()
+							return
+						}
+						if status.Code(err) != codes.NotFound {
+							time.Sleep(10 * time.Millisecond)
+							continue
+						}
+						time.Sleep(200 * time.Microsecond)
+					}
+				}(name, rc)
+			}
+			pw.Wait()
+		}
+	}()
+	// Leader-reported lag and leader memory, sampled while writing.
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(250 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-runCtx.Done():
+				return
+			case <-t.C:
+			}
+			sctx, cancel := context.WithTimeout(ctx, time.Second)
+			if s, err := replStatus.GetReplicationStatus(sctx, &replicationpb.ReplicationStatusRequest{}); err == nil {
+				for _, r := range s.GetReplicas() {
+					key := matchReplica(r, c.Replicas)
+					res.LeaderLagMax[key] = max(res.LeaderLagMax[key], r.GetLagMs())
+				}
+			}
+			if s, err := leaderConns[0].GetStats(sctx, &storagepb.GetStatsRequest{}); err == nil {
+				res.LeaderRSSMax = max(res.LeaderRSSMax, s.GetResidentBytes())
+			}
+			cancel()
+		}
+	}()
+	wg.Wait()
+	elapsed := time.Since(start)
+	var all []time.Duration
+	for _, l := range lat {
+		all = append(all, l...)
+	}
+	res.Writes, res.Errors, res.Seconds = writes.Load(), errs.Load(), elapsed.Seconds()
+	res.WritesPerSec = float64(res.Writes) / elapsed.Seconds()
+	res.CallsPerSec = float64(len(all)) / elapsed.Seconds()
+	res.Latency = percentiles(all)
+	for name, d := range vis {
+		res.Visibility[name] = percentiles(d)
+	}
+	res.Converged, err = converge(ctx, c, leaderConns[0], replicaClients, res)
+	return res, err
+}
+
+// matchReplica maps a replica row of the leader's table to the address the
+// user gave, by address or id; otherwise the row's id.
+func matchReplica(r *replicationpb.ReplicaInfo, addrs []string) string {
+	for _, a := range addrs {
+		if a == r.GetAddress() || a == r.GetId() {
+			return a
+		}
+	}
+	return r.GetId()
+}
+
+// converge waits until every replica has applied the leader's last sequence
+// and compares state digests.
+func converge(ctx context.Context, c BenchConfig, leader storagepb.StorageServiceClient, replicas map[string]storagepb.StorageServiceClient, res *BenchResult) (bool, error) {
+	ls, err := leader.GetStats(ctx, &storagepb.GetStatsRequest{})
+	if err != nil {
+		return false, fmt.Errorf("sutractl: leader stats: %w", err)
+	}
+	res.Digests[c.Leader], res.RSS[c.Leader] = ls.GetDigest(), ls.GetResidentBytes()
+	ok := true
+	deadline := time.Now().Add(c.Settle)
+	for name, rc := range replicas {
+		for {
+			rs, err := rc.GetStats(ctx, &storagepb.GetStatsRequest{})
+			if err == nil && rs.GetAppliedSequence() >= ls.GetAppliedSequence() {
+				res.Digests[name], res.RSS[name] = rs.GetDigest(), rs.GetResidentBytes()
+				ok = ok && rs.GetDigest() == ls.GetDigest()
+				break
+			}
+			if time.Now().After(deadline) {
+				res.Digests[name] = "not caught up"
+				ok = false
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	return ok, nil
+}
+
+func benchConcept(seed, n uint64, content []byte) *storagepb.Concept {
+	id := make([]byte, 16)
+	binary.BigEndian.PutUint64(id[:8], seed)
+	binary.BigEndian.PutUint64(id[8:], n)
+	return &storagepb.Concept{Id: id, Content: content, Strength: rand.Float32(), Confidence: 0.9}
+}
+
+func markerID(seed, n uint64) []byte {
+	id := make([]byte, 16)
+	binary.BigEndian.PutUint64(id[:8], ^seed)
+	binary.BigEndian.PutUint64(id[8:], n)
+	return id
+}

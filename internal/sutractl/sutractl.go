@@ -1,0 +1,195 @@
+package sutractl
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"google.golang.org/grpc"
+
+	"github.com/sutra/sutra-operator/internal/grpcapi"
+	"github.com/sutra/sutra-operator/internal/pb/replicationpb"
+	"github.com/sutra/sutra-operator/internal/pb/storagepb"
+)
+
+const usage = `usage: sutractl <command> [flags]
+
+commands:
+  status   print the replication table of a node (GetReplicationStatus)
+  put      write a concept to the leader
+  get      read a concept from any node
+  stats    print counts, applied sequence and state digest of nodes
+  bench    drive writes and measure latency, replica visibility lag and convergence
+`
+
+// Run executes one sutractl command.
+func Run(ctx context.Context, args []string, out, errOut io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(errOut, usage)
+		return errors.New("sutractl: no command given")
+	}
+	cmds := map[string]func(context.Context, []string, io.Writer) error{
+		"status": statusCmd, "put": put, "get": get, "stats": stats, "bench": bench,
+	}
+	if args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		fmt.Fprint(out, usage)
+		return nil
+	}
+	cmd, ok := cmds[args[0]]
+	if !ok {
+		fmt.Fprint(errOut, usage)
+		return fmt.Errorf("sutractl: unknown command %q", args[0])
+	}
+	return cmd(ctx, args[1:], out)
+}
+
+func newFlags(name string) *flag.FlagSet {
+	fs := flag.NewFlagSet("sutractl "+name, flag.ContinueOnError)
+	return fs
+}
+
+func dial(addr string) (*grpc.ClientConn, error) {
+	conn, err := grpcapi.Dial(addr)
+	if err != nil {
+		return nil, fmt.Errorf("sutractl: %s: %w", addr, err)
+	}
+	return conn, nil
+}
+
+func statusCmd(ctx context.Context, args []string, out io.Writer) error {
+	fs := newFlags("status")
+	addr := fs.String("addr", "127.0.0.1:50051", "node address (the leader shows every replica)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	conn, err := dial(*addr)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = conn.Close() }()
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	st, err := replicationpb.NewReplicationServiceClient(conn).GetReplicationStatus(ctx, &replicationpb.ReplicationStatusRequest{})
+	if err != nil {
+		return fmt.Errorf("sutractl: status from %s: %w", *addr, err)
+	}
+	PrintStatus(out, st)
+	return nil
+}
+
+// PrintStatus renders a replication table.
+func PrintStatus(out io.Writer, st *replicationpb.ReplicationStatusResponse) {
+	fmt.Fprintf(out, "node %s (%s)  cluster %s  epoch %d  leader sequence %d  applied %d  first retained %d  max lag %d ms\n",
+		st.GetNodeId(), st.GetRole(), st.GetClusterId(), st.GetEpoch(), st.GetLeaderSequence(), st.GetAppliedSequence(),
+		st.GetFirstRetainedSequence(), st.GetMaxLagMs())
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "REPLICA\tSTATE\tHEALTHY\tAPPLIED\tLAG (ENTRIES)\tLAG (MS)\tLAST HEARD\tADDRESS\tLAST ERROR")
+	for _, r := range st.GetReplicas() {
+		heard := "-"
+		if r.GetLastHeartbeat() > 0 {
+			heard = time.Since(time.UnixMilli(int64(r.GetLastHeartbeat()))).Round(time.Millisecond).String() + " ago"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%t\t%d\t%d\t%d\t%s\t%s\t%s\n", r.GetId(), r.GetState(), r.GetHealthy(),
+			r.GetLastAppliedSequence(), r.GetLagEntries(), r.GetLagMs(), heard, r.GetAddress(), r.GetLastError())
+	}
+	_ = tw.Flush()
+}
+
+// ParseID accepts 32 hex characters, or any other text, which is hashed to
+// an id (so that `put --id user:42` works).
+func ParseID(s string) ([]byte, error) {
+	if s == "" {
+		return nil, errors.New("sutractl: --id is required")
+	}
+	if len(s) == 32 {
+		if b, err := hex.DecodeString(s); err == nil {
+			return b, nil
+		}
+	}
+	h := sha256.Sum256([]byte(s))
+	return h[:16], nil
+}
+
+func put(ctx context.Context, args []string, out io.Writer) error {
+	fs := newFlags("put")
+	addr := fs.String("addr", "127.0.0.1:50051", "leader address")
+	id := fs.String("id", "", "concept id: 32 hex characters, or text that is hashed to an id")
+	content := fs.String("content", "", "concept content")
+	strength := fs.Float64("strength", 1, "strength")
+	confidence := fs.Float64("confidence", 1, "confidence")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	b, err := ParseID(*id)
+	if err != nil {
+		return err
+	}
+	conn, err := dial(*addr)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = conn.Close() }()
+	resp, err := storagepb.NewStorageServiceClient(conn).WriteConcept(ctx, &storagepb.WriteConceptRequest{Concept: &storagepb.Concept{
+		Id: b, Content: []byte(*content), Strength: float32(*strength), Confidence: float32(*confidence)}})
+	if err != nil {
+		return fmt.Errorf("sutractl: put: %w", err)
+	}
+	fmt.Fprintf(out, "wrote %x at sequence %d\n", b, resp.GetSequence())
+	return nil
+}
+
+func get(ctx context.Context, args []string, out io.Writer) error {
+	fs := newFlags("get")
+	addr := fs.String("addr", "127.0.0.1:50051", "node address (leader or replica)")
+	id := fs.String("id", "", "concept id: 32 hex characters, or the text used with put")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	b, err := ParseID(*id)
+	if err != nil {
+		return err
+	}
+	conn, err := dial(*addr)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = conn.Close() }()
+	c, err := storagepb.NewStorageServiceClient(conn).GetConcept(ctx, &storagepb.GetConceptRequest{Id: b})
+	if err != nil {
+		return fmt.Errorf("sutractl: get: %w", err)
+	}
+	fmt.Fprintf(out, "id %x\ncontent %q\nstrength %g confidence %g\nupdated %s\n", c.GetId(), c.GetContent(),
+		c.GetStrength(), c.GetConfidence(), time.Unix(0, c.GetUpdatedUnixNanos()).UTC().Format(time.RFC3339Nano))
+	return nil
+}
+
+func stats(ctx context.Context, args []string, out io.Writer) error {
+	fs := newFlags("stats")
+	addrs := fs.String("addr", "127.0.0.1:50051", "comma-separated node addresses")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "NODE\tROLE\tCONCEPTS\tASSOCIATIONS\tAPPLIED\tDIGEST")
+	for _, a := range strings.Split(*addrs, ",") {
+		conn, err := dial(a)
+		if err != nil {
+			return err
+		}
+		s, err := storagepb.NewStorageServiceClient(conn).GetStats(ctx, &storagepb.GetStatsRequest{})
+		_ = conn.Close()
+		if err != nil {
+			return fmt.Errorf("sutractl: stats from %s: %w", a, err)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%s\n", s.GetNodeId(), s.GetRole(), s.GetConceptCount(), s.GetAssociationCount(),
+			s.GetAppliedSequence(), s.GetDigest())
+	}
+	return tw.Flush()
+}
