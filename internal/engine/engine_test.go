@@ -344,7 +344,6 @@ func TestInstallSnapshotAndContinue(t *testing.T) {
 	}
 }
 
-
 func TestApplyReplicatedRejectsBadBatches(t *testing.T) {
 	e, _ := openT(t, t.TempDir(), testOpts())
 	defer func() { _ = e.Close() }()

@@ -32,8 +32,8 @@ type Dialer func(ctx context.Context, start Start) (Stream, error)
 type FollowerOptions struct {
 	NodeID     string
 	ClusterID  string
-	Address    string // where this replica serves, sent to the leader
-	Leader     string // leader address, for status and redirects
+	Address    string        // where this replica serves, sent to the leader
+	Leader     string        // leader address, for status and redirects
 	MinBackoff time.Duration // default 100ms
 	MaxBackoff time.Duration // default 5s
 	// Timeout is how long a stream may stay silent (no frame, not even a
@@ -261,7 +261,9 @@ func (r *snapshotReceiver) abortWith(err error) {
 	<-r.result
 }
 
-func (r *snapshotReceiver) abort() { r.abortWith(errors.New("replication: snapshot transfer interrupted")) }
+func (r *snapshotReceiver) abort() {
+	r.abortWith(errors.New("replication: snapshot transfer interrupted"))
+}
 
 // FollowerStatus is a replica's view of its own replication.
 type FollowerStatus struct {

@@ -189,10 +189,26 @@ func (l *Leader) Serve(ctx context.Context, start Start, send Sender, acks <-cha
 	return err
 }
 
+// Tail streams records from start.StartSeq to a reader that is not a
+// replica (a tool following the log): it is not entered in the replication
+// table, does not hold back truncation, and gets no snapshot.
+func (l *Leader) Tail(ctx context.Context, start Start, send Sender) error {
+	start.ReplicaID = ""
+	if err := l.checkCommon(start); err != nil {
+		return err
+	}
+	next := max(start.StartSeq, 1)
+	return l.stream(ctx, start, next, send)
+}
+
 func (l *Leader) check(s Start) error {
 	if s.ReplicaID == "" {
 		return fmt.Errorf("%w: replica id is required", ErrBadRequest)
 	}
+	return l.checkCommon(s)
+}
+
+func (l *Leader) checkCommon(s Start) error {
 	if s.ClusterID != l.opts.ClusterID {
 		return fmt.Errorf("%w: replica %s belongs to cluster %q, this leader to %q", ErrClusterMismatch, s.ReplicaID, s.ClusterID, l.opts.ClusterID)
 	}
