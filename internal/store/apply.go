@@ -58,24 +58,28 @@ func (s *Store) Apply(seq uint64, op Op) error {
 }
 
 func (s *Store) writeConcept(c *Concept, now int64) {
+	sh := s.writable(c.ID)
 	created := now
-	if old, ok := s.concepts[c.ID]; ok {
+	if old, ok := sh.concepts[c.ID]; ok {
 		created = old.created()
 		s.digest.sub(s.h.concept(c.ID, old))
+	} else {
+		s.nConcepts++
 	}
 	r, h := s.h.newRecord(c, created, now)
-	s.concepts[c.ID] = r
+	sh.concepts[c.ID] = r
 	s.digest.add(h)
 }
 
 func (s *Store) writeAssociation(a *Association) error {
-	if _, ok := s.concepts[a.Source]; !ok {
+	if _, ok := s.lookup(a.Source); !ok {
 		return fmt.Errorf("%w: association source %s", ErrNotFound, a.Source)
 	}
-	if _, ok := s.concepts[a.Target]; !ok {
+	if _, ok := s.lookup(a.Target); !ok {
 		return fmt.Errorf("%w: association target %s", ErrNotFound, a.Target)
 	}
-	edges := s.out[a.Source]
+	sh := s.writable(a.Source)
+	edges := sh.out[a.Source]
 	i, found := slices.BinarySearchFunc(edges, a, func(e edge, a *Association) int {
 		return compareEdgeKey(e, a.Target, a.Type)
 	})
@@ -88,13 +92,13 @@ func (s *Store) writeAssociation(a *Association) error {
 		s.digest.sub(s.h.association(&Association{Source: a.Source, Target: a.Target, Type: a.Type, Strength: old}))
 		next := slices.Clone(edges)
 		next[i] = e
-		s.out[a.Source] = next
+		sh.out[a.Source] = next
 	} else {
 		next := make([]edge, len(edges)+1)
 		copy(next, edges[:i])
 		next[i] = e
 		copy(next[i+1:], edges[i:])
-		s.out[a.Source] = next
+		sh.out[a.Source] = next
 		s.in[a.Target] = append(s.in[a.Target], a.Source)
 		s.assocs++
 	}
@@ -103,23 +107,24 @@ func (s *Store) writeAssociation(a *Association) error {
 }
 
 func (s *Store) deleteConcept(id ConceptID) error {
-	r, ok := s.concepts[id]
+	r, ok := s.lookup(id)
 	if !ok {
 		return fmt.Errorf("%w: %s", ErrNotFound, id)
 	}
+	sh := s.writable(id)
 	// Outgoing edges: drop them, and id from each target's reverse list.
-	for _, e := range s.out[id] {
+	for _, e := range sh.out[id] {
 		s.digest.sub(s.h.association(&Association{Source: id, Target: e.target, Type: e.typ, Strength: e.strength}))
 		s.dropReverse(e.target, id)
 	}
-	s.assocs -= len(s.out[id])
-	delete(s.out, id)
+	s.assocs -= len(sh.out[id])
+	delete(sh.out, id)
 
 	// Incoming edges: cut the run of edges targeting id out of each source's
 	// list. A source listed twice (two types) finds an empty run the second
 	// time. Self-associations do not exist, so no source is id itself.
 	for _, src := range s.in[id] {
-		edges := s.out[src]
+		edges := s.edgesOf(src)
 		lo, _ := slices.BinarySearchFunc(edges, id, func(e edge, t ConceptID) int { return compareIDs(e.target, t) })
 		hi := lo
 		for hi < len(edges) && edges[hi].target == id {
@@ -130,18 +135,20 @@ func (s *Store) deleteConcept(id ConceptID) error {
 			continue
 		}
 		s.assocs -= hi - lo
+		srcShard := s.writable(src)
 		if hi-lo == len(edges) {
-			delete(s.out, src)
+			delete(srcShard.out, src)
 			continue
 		}
 		next := make([]edge, 0, len(edges)-(hi-lo))
 		next = append(next, edges[:lo]...)
-		s.out[src] = append(next, edges[hi:]...)
+		srcShard.out[src] = append(next, edges[hi:]...)
 	}
 	delete(s.in, id)
 
 	s.digest.sub(s.h.concept(id, r))
-	delete(s.concepts, id)
+	delete(sh.concepts, id)
+	s.nConcepts--
 	return nil
 }
 

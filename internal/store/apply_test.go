@@ -15,28 +15,42 @@ func checkInvariants(t testing.TB, s *Store) {
 	defer s.mu.RUnlock()
 	var h hasher
 	var sum digestSum
-	n := 0
+	n, nc := 0, 0
 	reverse := map[ConceptID][]ConceptID{}
-	for id, r := range s.concepts {
-		sum.add(h.concept(id, r))
+	for i := range s.shards {
+		for id, r := range s.shards[i].concepts {
+			if shardIndex(id) != i {
+				t.Fatalf("concept %s in shard %d, belongs in %d", id, i, shardIndex(id))
+			}
+			sum.add(h.concept(id, r))
+			nc++
+		}
 	}
-	for src, edges := range s.out {
-		if len(edges) == 0 {
-			t.Fatalf("source %s has an empty adjacency entry", src)
-		}
-		if _, ok := s.concepts[src]; !ok {
-			t.Fatalf("adjacency for missing source %s", src)
-		}
-		for i, e := range edges {
-			if i > 0 && compareEdgeKey(edges[i-1], e.target, e.typ) >= 0 {
-				t.Fatalf("adjacency of %s not strictly sorted at %d", src, i)
+	if nc != s.nConcepts {
+		t.Fatalf("concept count %d, shards hold %d", s.nConcepts, nc)
+	}
+	for i := range s.shards {
+		for src, edges := range s.shards[i].out {
+			if shardIndex(src) != i {
+				t.Fatalf("adjacency of %s in shard %d, belongs in %d", src, i, shardIndex(src))
 			}
-			if _, ok := s.concepts[e.target]; !ok {
-				t.Fatalf("edge %s -> missing %s", src, e.target)
+			if len(edges) == 0 {
+				t.Fatalf("source %s has an empty adjacency entry", src)
 			}
-			sum.add(h.association(&Association{Source: src, Target: e.target, Type: e.typ, Strength: e.strength}))
-			reverse[e.target] = append(reverse[e.target], src)
-			n++
+			if _, ok := s.lookup(src); !ok {
+				t.Fatalf("adjacency for missing source %s", src)
+			}
+			for j, e := range edges {
+				if j > 0 && compareEdgeKey(edges[j-1], e.target, e.typ) >= 0 {
+					t.Fatalf("adjacency of %s not strictly sorted at %d", src, j)
+				}
+				if _, ok := s.lookup(e.target); !ok {
+					t.Fatalf("edge %s -> missing %s", src, e.target)
+				}
+				sum.add(h.association(&Association{Source: src, Target: e.target, Type: e.typ, Strength: e.strength}))
+				reverse[e.target] = append(reverse[e.target], src)
+				n++
+			}
 		}
 	}
 	if n != s.assocs {

@@ -117,10 +117,18 @@
 // it when it is replaced or removed, so reading the Digest is O(1). It does
 // not include LastApplied.
 //
-// # Memory
+// # Memory and concurrency
 //
 // A concept costs one map slot and one allocation holding its 32-byte
-// header and content together: about 190 bytes for 100 bytes of content. An
-// association costs 24 bytes in its source's adjacency list and 16 in its
-// target's reverse index, plus map slots for concepts that have any.
+// header and content together: about 200 to 230 bytes for 100 bytes of
+// content, depending on where the maps are in their growth. An association
+// costs 24 bytes in its source's adjacency list and 16 in its target's
+// reverse index, plus map slots for concepts that have any.
+//
+// Records and adjacency lists are immutable once stored, so readers copy
+// them after releasing the lock. The maps are split into 256 shards; a
+// snapshot freezes all shards in O(256) under the write lock, copies their
+// entries without a lock while writes clone any shard they touch, then
+// sorts and encodes with no lock at all. Writes therefore never wait for
+// the size of the store.
 package store

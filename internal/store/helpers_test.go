@@ -77,9 +77,11 @@ func sameOp(a, b Op) bool {
 func dump(t testing.TB, s *Store) ([]Concept, []Association) {
 	t.Helper()
 	s.mu.RLock()
-	ids := make([]ConceptID, 0, len(s.concepts))
-	for id := range s.concepts {
-		ids = append(ids, id)
+	var ids []ConceptID
+	for i := range s.shards {
+		for id := range s.shards[i].concepts {
+			ids = append(ids, id)
+		}
 	}
 	s.mu.RUnlock()
 	slices.SortFunc(ids, compareIDs)

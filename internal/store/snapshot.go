@@ -39,32 +39,30 @@ type adjacency struct {
 
 // WriteSnapshot writes the store's state at one instant to w.
 //
-// Under the read lock it only copies map entries (an ID and a string or
-// slice header each, about 30 ms per million concepts); records and
-// adjacency lists are immutable, so sorting and encoding run after the lock
-// is released and Apply proceeds meanwhile. The extra memory is ~32 bytes
-// per concept and ~40 per source, plus the write buffer. Records are sorted,
-// so equal states give byte-identical snapshots.
+// It holds the write lock only to freeze the shards, O(256) regardless of
+// size (see shard.go). It then copies the map entries out of the frozen
+// shards without any lock, thaws them, and sorts and encodes while Apply
+// proceeds: records and adjacency lists are immutable. A write to a shard
+// during the copy clones that shard first. The extra memory is ~32 bytes
+// per concept and ~40 per source for the sorted entries, plus the write
+// buffer and any shards cloned during the copy. Records are sorted, so
+// equal states give byte-identical snapshots.
 //
 // The only errors are w's, returned as they are. On error the info is
 // still filled in, with Bytes counting what was handed to the buffer.
 func (s *Store) WriteSnapshot(w io.Writer) (SnapshotInfo, error) {
-	s.mu.RLock()
-	info := SnapshotInfo{
-		Seq:          s.lastApplied,
-		Concepts:     len(s.concepts),
-		Associations: s.assocs,
-		Digest:       s.digest.digest(),
+	info, views := s.freeze()
+	concepts := make([]conceptEntry, 0, info.Concepts)
+	var sources []adjacency
+	for _, v := range views {
+		for id, r := range v.concepts {
+			concepts = append(concepts, conceptEntry{id, r})
+		}
+		for id, edges := range v.out {
+			sources = append(sources, adjacency{id, edges})
+		}
 	}
-	concepts := make([]conceptEntry, 0, len(s.concepts))
-	for id, r := range s.concepts {
-		concepts = append(concepts, conceptEntry{id, r})
-	}
-	sources := make([]adjacency, 0, len(s.out))
-	for id, edges := range s.out {
-		sources = append(sources, adjacency{id, edges})
-	}
-	s.mu.RUnlock()
+	s.thaw()
 
 	slices.SortFunc(concepts, func(a, b conceptEntry) int { return compareIDs(a.id, b.id) })
 	slices.SortFunc(sources, func(a, b adjacency) int { return compareIDs(a.source, b.source) })
@@ -82,7 +80,8 @@ func (s *Store) WriteSnapshot(w io.Writer) (SnapshotInfo, error) {
 
 	for _, c := range concepts {
 		b = append(b[:0], c.id[:]...)
-		sw.write(append(b, c.rec...))
+		b = append(b, c.rec...)
+		sw.write(b)
 		if cap(b) > maxKeptBuf {
 			b = nil
 		}
@@ -92,7 +91,8 @@ func (s *Store) WriteSnapshot(w io.Writer) (SnapshotInfo, error) {
 	for _, src := range sources {
 		for _, e := range src.edges {
 			a := Association{Source: src.source, Target: e.target, Type: e.typ, Strength: e.strength}
-			sw.write(appendAssociation(b[:0], &a))
+			b = appendAssociation(b[:0], &a)
+			sw.write(b)
 		}
 	}
 	sw.endSection()

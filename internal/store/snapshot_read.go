@@ -65,7 +65,6 @@ func (sr *snapReader) readAll() (*Store, SnapshotInfo, error) {
 	nAssocs := binary.LittleEndian.Uint64(buf[32:40])
 
 	s := New()
-	s.concepts = make(map[ConceptID]record, min(nConcepts, 1<<16))
 	var sum digestSum
 
 	// Concepts, strictly ascending by ID.
@@ -91,7 +90,7 @@ func (sr *snapReader) readAll() (*Store, SnapshotInfo, error) {
 		if err := checkRecord(rec); err != nil {
 			return nil, info, corruptf(at, "concept %s: %v", id, err)
 		}
-		s.concepts[id] = rec
+		s.shards[shardIndex(id)].concepts[id] = rec
 		sum.add(sha256.Sum256(buf))
 		if cap(buf) > maxKeptBuf {
 			buf = make([]byte, 0, 512)
@@ -109,7 +108,7 @@ func (sr *snapReader) readAll() (*Store, SnapshotInfo, error) {
 	)
 	flush := func() {
 		if len(run) > 0 {
-			s.out[prevA.Source] = slices.Clone(run)
+			s.shards[shardIndex(prevA.Source)].out[prevA.Source] = slices.Clone(run)
 			run = run[:0]
 		}
 	}
@@ -158,9 +157,10 @@ func (sr *snapReader) readAll() (*Store, SnapshotInfo, error) {
 	}
 
 	s.lastApplied = info.Seq
+	s.nConcepts = int(nConcepts)
 	s.assocs = int(nAssocs)
 	s.digest = sum
-	info.Concepts = len(s.concepts)
+	info.Concepts = s.nConcepts
 	info.Associations = s.assocs
 	info.Digest = stored
 	return s, info, nil
@@ -185,10 +185,10 @@ func checkStoredAssociation(s *Store, a *Association) error {
 	if a.Source == a.Target {
 		return fmt.Errorf("source and target are both %s", a.Source)
 	}
-	if _, ok := s.concepts[a.Source]; !ok {
+	if _, ok := s.lookup(a.Source); !ok {
 		return fmt.Errorf("source %s is not in the snapshot", a.Source)
 	}
-	if _, ok := s.concepts[a.Target]; !ok {
+	if _, ok := s.lookup(a.Target); !ok {
 		return fmt.Errorf("target %s is not in the snapshot", a.Target)
 	}
 	if isNonFinite(a.Strength) {

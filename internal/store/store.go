@@ -11,44 +11,43 @@ import (
 // Neighbors, Stats, Digest, WriteSnapshot) while one goroutine calls Apply.
 // Apply is safe to call concurrently too, but ops must reach it in log order,
 // so the caller normally has a single applier. Readers hold the read lock
-// only to look up a map entry; everything a map entry points to is
-// immutable (see record and Store.out), so decoding and copying happen after
-// the lock is released and a write never waits for a reader's copy.
+// only to look up a map entry; records and adjacency lists are immutable, so
+// decoding and copying happen after the lock is released. WriteSnapshot
+// holds the write lock only to freeze the shards (see shard.go), never for
+// the size of the data.
 type Store struct {
 	mu sync.RWMutex
 
-	// concepts maps each concept to its immutable record. About 190 bytes
-	// per concept with 100 bytes of content: a ~48-byte map slot plus one
-	// record allocation (the 32-byte header and the content share it).
-	concepts map[ConceptID]record
-
-	// out holds each source's outgoing edges sorted by (target, type), the
-	// Neighbors order. Slices stored here are never modified: a write builds
-	// a new slice and replaces the entry (copy-on-write), so a reader may
-	// keep using a slice it fetched under the lock. An insertion therefore
-	// costs O(out-degree); adjacency lists are meant to stay in the
-	// thousands, not millions. Sources without edges have no entry.
-	out map[ConceptID][]edge
+	// shards hold the concepts and adjacency lists, split by shardIndex.
+	// About 200 bytes per concept with 100 bytes of content: a map slot
+	// (32 bytes at 50-90% load) and one record allocation holding the
+	// 32-byte header and the content together.
+	shards [shardCount]shard
 
 	// in is the reverse index used by delete's cascade: for each target,
 	// the source of every edge into it (a source appears once per edge, in
 	// no particular order). Only Apply reads or writes it, under the write
-	// lock, so it is modified in place.
+	// lock, so it is modified in place and never sharded or frozen.
 	in map[ConceptID][]ConceptID
 
+	nConcepts   int       // number of concepts
 	assocs      int       // number of associations
 	lastApplied uint64    // sequence of the last successful Apply
 	digest      digestSum // current Digest, kept in step by every change
 	h           hasher    // Apply's hashing buffer, used under the write lock
+
+	epoch    uint64 // incremented by every freeze
+	freezers int    // snapshots currently collecting from frozen shards
 }
 
 // New returns an empty store with LastApplied 0.
 func New() *Store {
-	return &Store{
-		concepts: make(map[ConceptID]record),
-		out:      make(map[ConceptID][]edge),
-		in:       make(map[ConceptID][]ConceptID),
+	s := &Store{in: make(map[ConceptID][]ConceptID)}
+	for i := range s.shards {
+		s.shards[i].concepts = make(map[ConceptID]record)
+		s.shards[i].out = make(map[ConceptID][]edge)
 	}
+	return s
 }
 
 // Stats is a consistent summary of a store at one moment.
@@ -70,7 +69,7 @@ func (s *Store) LastApplied() uint64 {
 // returned Content and Embedding.
 func (s *Store) Get(id ConceptID) (Concept, bool) {
 	s.mu.RLock()
-	r, ok := s.concepts[id]
+	r, ok := s.lookup(id)
 	s.mu.RUnlock()
 	if !ok {
 		return Concept{}, false
@@ -84,7 +83,7 @@ func (s *Store) Get(id ConceptID) (Concept, bool) {
 // and owned by the caller.
 func (s *Store) Neighbors(id ConceptID, limit int) []Association {
 	s.mu.RLock()
-	edges := s.out[id]
+	edges := s.edgesOf(id)
 	s.mu.RUnlock()
 	if limit > 0 && limit < len(edges) {
 		edges = edges[:limit]
@@ -103,7 +102,7 @@ func (s *Store) Neighbors(id ConceptID, limit int) []Association {
 func (s *Store) Stats() Stats {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return Stats{ConceptCount: len(s.concepts), AssociationCount: s.assocs, LastApplied: s.lastApplied}
+	return Stats{ConceptCount: s.nConcepts, AssociationCount: s.assocs, LastApplied: s.lastApplied}
 }
 
 // Digest returns the order-independent checksum of the current content. It
