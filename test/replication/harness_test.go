@@ -1,0 +1,330 @@
+package replication
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/sutra/sutra-operator/internal/pb/replicationpb"
+	"github.com/sutra/sutra-operator/internal/pb/storagepb"
+)
+
+var serverBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "sutra-e2e-bin")
+	if err != nil {
+		panic(err)
+	}
+	serverBin = filepath.Join(dir, "storage-server")
+	out, err := exec.Command("go", "build", "-o", serverBin, "github.com/sutra/sutra-operator/cmd/storage-server").CombinedOutput()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "build storage-server: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	_ = os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = l.Close() }()
+	return l.Addr().String()
+}
+
+// node is one storage-server process.
+type node struct {
+	t      *testing.T
+	name   string
+	addr   string
+	dir    string
+	args   []string
+	cmd    *exec.Cmd
+	log    *os.File
+	conn   *grpc.ClientConn
+	store  storagepb.StorageServiceClient
+	repl   replicationpb.ReplicationServiceClient
+	exited chan struct{}
+}
+
+func startLeader(t *testing.T, name string, extra ...string) *node {
+	return startNode(t, name, append([]string{"--role", "leader"}, extra...)...)
+}
+
+func startReplica(t *testing.T, name, leader string, extra ...string) *node {
+	return startNode(t, name, append([]string{"--role", "replica", "--leader", leader}, extra...)...)
+}
+
+func startNode(t *testing.T, name string, args ...string) *node {
+	t.Helper()
+	n := &node{t: t, name: name, addr: freeAddr(t), dir: filepath.Join(t.TempDir(), name)}
+	n.args = append([]string{"--listen", n.addr, "--data-dir", n.dir, "--node-id", name, "--metrics-addr", "",
+		"--cluster-id", "e2e", "--heartbeat-interval", "200ms"}, args...)
+	n.start()
+	t.Cleanup(n.stop)
+	return n
+}
+
+func (n *node) start() {
+	t := n.t
+	t.Helper()
+	var err error
+	n.log, err = os.OpenFile(filepath.Join(filepath.Dir(n.dir), n.name+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.cmd = exec.Command(serverBin, n.args...)
+	n.cmd.Stdout, n.cmd.Stderr = n.log, n.log
+	if err := n.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	n.exited = make(chan struct{})
+	go func(c *exec.Cmd, done chan struct{}) { _ = c.Wait(); close(done) }(n.cmd, n.exited)
+	if n.conn == nil {
+		n.conn, err = grpc.NewClient(n.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		n.store = storagepb.NewStorageServiceClient(n.conn)
+		n.repl = replicationpb.NewReplicationServiceClient(n.conn)
+	}
+	eventually(t, 20*time.Second, n.name+" serving", func() error {
+		select {
+		case <-n.exited:
+			t.Fatalf("%s exited at start:\n%s", n.name, n.logs())
+		default:
+		}
+		_, err := n.stats()
+		return err
+	})
+}
+
+func (n *node) logs() string {
+	b, _ := os.ReadFile(n.log.Name())
+	return string(b)
+}
+
+// kill sends SIGKILL: no shutdown, no flush.
+func (n *node) kill() {
+	_ = n.cmd.Process.Signal(syscall.SIGKILL)
+	<-n.exited
+}
+
+// stop sends SIGTERM and waits.
+func (n *node) stop() {
+	if n.cmd == nil || n.cmd.Process == nil {
+		return
+	}
+	select {
+	case <-n.exited:
+	default:
+		_ = n.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-n.exited:
+		case <-time.After(15 * time.Second):
+			n.kill()
+		}
+	}
+	if n.t.Failed() {
+		n.t.Logf("--- log of %s ---\n%s", n.name, tail(n.logs(), 40))
+	}
+}
+
+func tail(s string, lines int) string {
+	l := strings.Split(s, "\n")
+	if len(l) > lines {
+		l = l[len(l)-lines:]
+	}
+	return strings.Join(l, "\n")
+}
+
+func (n *node) stats() (*storagepb.Stats, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	return n.store.GetStats(ctx, &storagepb.GetStatsRequest{})
+}
+
+func (n *node) status() *replicationpb.ReplicationStatusResponse {
+	n.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	st, err := n.repl.GetReplicationStatus(ctx, &replicationpb.ReplicationStatusRequest{})
+	if err != nil {
+		n.t.Fatalf("status of %s: %v", n.name, err)
+	}
+	return st
+}
+
+func eventually(t *testing.T, d time.Duration, what string, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	var err error
+	for time.Now().Before(deadline) {
+		if err = f(); err == nil {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("timed out waiting for %s: %v", what, err)
+}
+
+func conceptID(run, i uint64) []byte {
+	id := make([]byte, 16)
+	binary.BigEndian.PutUint64(id[:8], run)
+	binary.BigEndian.PutUint64(id[8:], i)
+	return id
+}
+
+// writer writes concepts to the leader from several goroutines and
+// remembers which writes were acknowledged.
+type writer struct {
+	mu    sync.Mutex
+	acked map[uint64]bool
+	next  uint64
+	run   uint64
+}
+
+func newWriter(run uint64) *writer { return &writer{acked: map[uint64]bool{}, run: run} }
+
+// write sends n concepts with the given concurrency and returns the number
+// acknowledged.
+func (w *writer) write(leader *node, n, workers int) int {
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	ok := 0
+	w.mu.Lock()
+	target := w.next + uint64(n)
+	w.mu.Unlock()
+	for g := 0; g < workers; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				w.mu.Lock()
+				if w.next >= target {
+					w.mu.Unlock()
+					return
+				}
+				w.next++
+				i := w.next
+				w.mu.Unlock()
+				if w.put(leader, i) {
+					mu.Lock()
+					ok++
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return ok
+}
+
+func (w *writer) put(leader *node, i uint64) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_, err := leader.store.WriteConcept(ctx, &storagepb.WriteConceptRequest{Concept: &storagepb.Concept{
+		Id: conceptID(w.run, i), Content: []byte(fmt.Sprintf("concept %d of run %d, with some padding to look real", i, w.run)),
+		Strength: 1, Confidence: 0.5}})
+	if err != nil {
+		return false
+	}
+	w.mu.Lock()
+	w.acked[i] = true
+	w.mu.Unlock()
+	return true
+}
+
+// background writes until stop is closed; returns a channel closed when done.
+func (w *writer) background(leader *node, workers int, stop <-chan struct{}) <-chan struct{} {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for g := 0; g < workers; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				w.mu.Lock()
+				w.next++
+				i := w.next
+				w.mu.Unlock()
+				if !w.put(leader, i) {
+					time.Sleep(20 * time.Millisecond)
+				}
+			}
+		}()
+	}
+	go func() { wg.Wait(); close(done) }()
+	return done
+}
+
+// checkAcked asserts every acknowledged concept is readable on n.
+func (w *writer) checkAcked(t *testing.T, n *node) {
+	t.Helper()
+	w.mu.Lock()
+	ids := make([]uint64, 0, len(w.acked))
+	for i := range w.acked {
+		ids = append(ids, i)
+	}
+	w.mu.Unlock()
+	missing := 0
+	for _, i := range ids {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_, err := n.store.GetConcept(ctx, &storagepb.GetConceptRequest{Id: conceptID(w.run, i)})
+		cancel()
+		if err != nil {
+			missing++
+		}
+	}
+	if missing > 0 {
+		t.Fatalf("%s lost %d of %d acknowledged writes", n.name, missing, len(ids))
+	}
+}
+
+// converged waits until every replica has the leader's applied sequence and
+// state digest.
+func converged(t *testing.T, leader *node, replicas ...*node) {
+	t.Helper()
+	eventually(t, 60*time.Second, "replicas to converge", func() error {
+		ls, err := leader.stats()
+		if err != nil {
+			return err
+		}
+		for _, r := range replicas {
+			rs, err := r.stats()
+			if err != nil {
+				return err
+			}
+			if rs.GetAppliedSequence() > ls.GetAppliedSequence() {
+				t.Fatalf("%s applied %d, beyond the leader's %d", r.name, rs.GetAppliedSequence(), ls.GetAppliedSequence())
+			}
+			if rs.GetAppliedSequence() != ls.GetAppliedSequence() || rs.GetDigest() != ls.GetDigest() {
+				return fmt.Errorf("%s at %d (digest %.8s), leader at %d (digest %.8s)", r.name, rs.GetAppliedSequence(),
+					rs.GetDigest(), ls.GetAppliedSequence(), ls.GetDigest())
+			}
+		}
+		return nil
+	})
+}
