@@ -25,11 +25,14 @@ import (
 //     is source or target. A missing concept is ErrNotFound.
 //
 // An op that returns an error changes nothing: state, Digest and LastApplied
-// stay as they were. Such an op may already be durable in the log (the
-// leader checks endpoints before appending, but a concurrent delete can
-// still win), so a node replaying its log must treat ErrNotFound as "skip
-// this entry": every replica skips it alike. The next op's seq is then
-// LastApplied+2 or more.
+// stay as they were. ErrOutOfOrder means the caller replayed an entry. Any
+// other error is a verdict on the op and the state alone, reached alike by
+// every replica, so a node applying durable log entries skips the entry and
+// goes on. ErrNotFound can legitimately happen that way (the leader checks
+// endpoints before appending, but a delete logged just before can win);
+// ErrBadOp and ErrInvalidValue only for an entry that bypassed Validate.
+// The sequence after a skipped entry is LastApplied+2, hence gaps are
+// allowed.
 //
 // Apply copies what it keeps from op; the caller may reuse op's slices.
 func (s *Store) Apply(seq uint64, op Op) error {
@@ -80,9 +83,7 @@ func (s *Store) writeAssociation(a *Association) error {
 	}
 	sh := s.writable(a.Source)
 	edges := sh.out[a.Source]
-	i, found := slices.BinarySearchFunc(edges, a, func(e edge, a *Association) int {
-		return compareEdgeKey(e, a.Target, a.Type)
-	})
+	i, found := searchEdges(edges, a.Target, a.Type)
 	e := edge{target: a.Target, typ: a.Type, strength: a.Strength}
 	if found {
 		old := edges[i].strength
@@ -125,7 +126,7 @@ func (s *Store) deleteConcept(id ConceptID) error {
 	// time. Self-associations do not exist, so no source is id itself.
 	for _, src := range s.in[id] {
 		edges := s.edgesOf(src)
-		lo, _ := slices.BinarySearchFunc(edges, id, func(e edge, t ConceptID) int { return compareIDs(e.target, t) })
+		lo, _ := searchEdges(edges, id, 0) // first edge with target >= id
 		hi := lo
 		for hi < len(edges) && edges[hi].target == id {
 			s.digest.sub(s.h.association(&Association{Source: src, Target: id, Type: edges[hi].typ, Strength: edges[hi].strength}))

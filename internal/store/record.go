@@ -86,3 +86,20 @@ func compareEdgeKey(e edge, target ConceptID, typ AssocType) int {
 	}
 	return 0
 }
+
+// searchEdges returns the index of key (target, typ) in edges, which are
+// sorted by compareEdgeKey, or where it would be inserted, and whether it is
+// present. (A hand-written search: slices.BinarySearchFunc would make the
+// caller's key escape to the heap.)
+func searchEdges(edges []edge, target ConceptID, typ AssocType) (int, bool) {
+	lo, hi := 0, len(edges)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if compareEdgeKey(edges[m], target, typ) < 0 {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	return lo, lo < len(edges) && edges[lo].target == target && edges[lo].typ == typ
+}

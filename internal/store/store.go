@@ -19,8 +19,8 @@ type Store struct {
 	mu sync.RWMutex
 
 	// shards hold the concepts and adjacency lists, split by shardIndex.
-	// About 200 bytes per concept with 100 bytes of content: a map slot
-	// (32 bytes at 50-90% load) and one record allocation holding the
+	// About 200-230 bytes per concept with 100 bytes of content: a map
+	// slot (32 bytes, at 45-90% load) and one record allocation holding the
 	// 32-byte header and the content together.
 	shards [shardCount]shard
 
