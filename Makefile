@@ -7,7 +7,7 @@ GO       ?= go
 GOFLAGS  ?=
 BIN      ?= $(CURDIR)/bin
 # Packages whose tests need nothing but Go (no API server, no cluster).
-UNIT_PKGS ?= ./internal/... ./cmd/...
+UNIT_PKGS ?= ./internal/... ./cmd/... ./test/replication/...
 
 .PHONY: all
 all: build
@@ -36,6 +36,18 @@ test: vet ## Run every test that needs no Kubernetes cluster.
 .PHONY: bench
 bench: ## Run the storage benchmarks and print figures.
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime=2s ./internal/wal/ ./internal/store/
+
+.PHONY: demo
+demo: ## Run a leader and two replicas on 127.0.0.1, write data, show the replication table, stop.
+	hack/demo.sh
+
+.PHONY: proto
+proto: ## Regenerate internal/pb from proto/ with pinned tools.
+	hack/gen-proto.sh
+
+.PHONY: lint
+lint: ## Run golangci-lint (pinned, built from the module proxy).
+	$$(hack/tools.sh golangci-lint) run ./...
 
 ##@ Build
 
