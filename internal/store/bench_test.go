@@ -3,7 +3,10 @@ package store
 import (
 	"bytes"
 	"io"
+	"os"
 	"runtime"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -30,6 +33,22 @@ func heapInuse() uint64 {
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
 	return m.HeapInuse
+}
+
+// residentKiB returns the process's resident set size from /proc (Linux),
+// or 0 where that is not available.
+func residentKiB() int {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")))
+			return kb
+		}
+	}
+	return 0
 }
 
 func BenchmarkApplyWriteConcept(b *testing.B) {
@@ -106,6 +125,9 @@ func BenchmarkMillionConcepts(b *testing.B) {
 		after := heapInuse()
 		b.ReportMetric(float64(after-before)/n, "heap-bytes/concept")
 		b.ReportMetric(float64(after-before)/(1<<20), "heap-MiB")
+		if kb := residentKiB(); kb > 0 {
+			b.ReportMetric(float64(kb)/1024, "process-rss-MiB")
+		}
 
 		var buf bytes.Buffer
 		buf.Grow(n * 160)
