@@ -1,0 +1,73 @@
+package v1alpha1
+
+// Condition types reported in SutraCluster.status.conditions.
+const (
+	// ConditionAvailable is True when the leader pod is ready, so the cluster
+	// accepts writes.
+	ConditionAvailable = "Available"
+	// ConditionProgressing is True while the operator is still moving the
+	// cluster towards its spec: StatefulSets rolling out, pods being created
+	// or removed after a scale.
+	ConditionProgressing = "Progressing"
+	// ConditionDegraded is True when the cluster serves but not at full
+	// strength: a pod is not ready, a replica is not streaming or lags, or the
+	// operator cannot read the leader's replication table.
+	ConditionDegraded = "Degraded"
+	// ConditionReplicationHealthy is True when every desired replica is
+	// streaming from the leader within spec.replication.lagThresholdMs.
+	ConditionReplicationHealthy = "ReplicationHealthy"
+)
+
+// Condition reasons. Each names the cause a person acts on; the condition's
+// message names the object (pod, replica) concerned.
+const (
+	// ReasonLeaderReady: the leader pod is ready.
+	ReasonLeaderReady = "LeaderReady"
+	// ReasonLeaderNotReady: the leader pod does not exist or is not ready.
+	ReasonLeaderNotReady = "LeaderNotReady"
+
+	// ReasonRollingOut: a StatefulSet has not yet rolled its pods to the
+	// current template.
+	ReasonRollingOut = "RollingOut"
+	// ReasonScaling: the number of ready pods differs from the desired number.
+	ReasonScaling = "Scaling"
+	// ReasonReconciled: every child object matches the spec and every pod is
+	// ready and current.
+	ReasonReconciled = "Reconciled"
+
+	// ReasonAllReplicasStreaming: every desired replica streams within the lag
+	// threshold (ReplicationHealthy=True).
+	ReasonAllReplicasStreaming = "AllReplicasStreaming"
+	// ReasonNoReplicas: spec.replicas is 0; there is nothing to replicate to.
+	ReasonNoReplicas = "NoReplicas"
+	// ReasonReplicaNotStreaming: a desired replica is absent from the leader's
+	// replication table or is not in the streaming state.
+	ReasonReplicaNotStreaming = "ReplicaNotStreaming"
+	// ReasonReplicaLagging: a replica streams but lags more than
+	// spec.replication.lagThresholdMs behind the leader.
+	ReasonReplicaLagging = "ReplicaLagging"
+	// ReasonLeaderUnreachable: the operator could not read the leader's
+	// replication status (connection refused, timeout, DNS).
+	ReasonLeaderUnreachable = "LeaderUnreachable"
+
+	// ReasonLeaderMismatch: the status endpoint answered, but as a replica or
+	// as a node of another cluster.
+	ReasonLeaderMismatch = "LeaderMismatch"
+
+	// ReasonCreating: the cluster has not been fully available yet
+	// (Degraded=False while the phase is Pending or Creating).
+	ReasonCreating = "Creating"
+	// ReasonPodsNotReady: some pods of the cluster are not ready.
+	ReasonPodsNotReady = "PodsNotReady"
+	// ReasonHealthy: nothing is degraded (Degraded=False).
+	ReasonHealthy = "Healthy"
+)
+
+// Event reasons recorded on the SutraCluster.
+const (
+	EventCreated              = "Created"
+	EventScaled               = "Scaled"
+	EventReplicationHealthy   = "ReplicationHealthy"
+	EventReplicationUnhealthy = "ReplicationUnhealthy"
+	EventLeaderUnreachable    = "LeaderUnreachable"
+)

@@ -1,0 +1,307 @@
+package v1alpha1
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// Defaults applied by the API server (through the CRD schema) and mirrored
+// here for code that handles objects that bypassed it (unit tests, fakes).
+const (
+	DefaultReplicas            int32 = 2
+	MaxReplicas                int32 = 15
+	DefaultGRPCPort            int32 = 50051
+	DefaultMetricsPort         int32 = 9090
+	DefaultLagThresholdMs      int64 = 1000
+	DefaultHeartbeatIntervalMs int64 = 250
+	DefaultStorageSize               = "1Gi"
+	DefaultRetentionBytes            = "1Gi"
+)
+
+// SutraClusterSpec is the desired state of a Sutra storage cluster: one leader
+// that accepts writes and spec.replicas read replicas that stream its
+// write-ahead log.
+type SutraClusterSpec struct {
+	// Replicas is the number of read replicas, 0 to 15. The leader is always
+	// one extra pod and is not counted here. This is the field the scale
+	// subresource (`kubectl scale`) changes.
+	// +kubebuilder:default=2
+	// +kubebuilder:validation:XValidation:rule="self >= 0",message="replicas must not be negative"
+	// +kubebuilder:validation:XValidation:rule="self <= 15",message="replicas must be at most 15 (the leader is extra)"
+	// +optional
+	Replicas *int32 `json:"replicas,omitempty"`
+
+	// Image is the container image that holds /storage-server. Required.
+	// +kubebuilder:validation:MinLength=1
+	// +required
+	Image string `json:"image"`
+
+	// ImagePullPolicy for the storage containers.
+	// +kubebuilder:validation:Enum=Always;Never;IfNotPresent
+	// +kubebuilder:default=IfNotPresent
+	// +optional
+	ImagePullPolicy corev1.PullPolicy `json:"imagePullPolicy,omitempty"`
+
+	// Storage is the persistent volume each node (leader and every replica)
+	// gets through its StatefulSet's volume claim template.
+	// +kubebuilder:default={}
+	// +optional
+	Storage StorageSpec `json:"storage,omitzero"`
+
+	// Resources of the storage container.
+	// +optional
+	Resources corev1.ResourceRequirements `json:"resources,omitzero"`
+
+	// Affinity of the storage pods. When unset, pods of one cluster prefer
+	// different nodes.
+	// +optional
+	Affinity *corev1.Affinity `json:"affinity,omitempty"`
+	// Tolerations of the storage pods.
+	// +optional
+	Tolerations []corev1.Toleration `json:"tolerations,omitempty"`
+	// NodeSelector of the storage pods.
+	// +optional
+	NodeSelector map[string]string `json:"nodeSelector,omitempty"`
+	// TopologySpreadConstraints of the storage pods.
+	// +optional
+	TopologySpreadConstraints []corev1.TopologySpreadConstraint `json:"topologySpreadConstraints,omitempty"`
+
+	// Ports the storage server listens on.
+	// +kubebuilder:default={}
+	// +optional
+	Ports PortsSpec `json:"ports,omitzero"`
+
+	// Replication tunes log retention and lag reporting.
+	// +kubebuilder:default={}
+	// +optional
+	Replication ReplicationSpec `json:"replication,omitzero"`
+
+	// PVCRetentionPolicy says what happens to the nodes' volumes when the
+	// cluster is deleted or scaled down. Both default to Retain.
+	// +kubebuilder:default={}
+	// +optional
+	PVCRetentionPolicy PVCRetentionPolicy `json:"pvcRetentionPolicy,omitzero"`
+
+	// StatusPollInterval is how often the operator reads the leader's
+	// replication table into status, at least 1s.
+	// +kubebuilder:default="10s"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1s')",message="statusPollInterval must be a duration of at least 1s, such as 10s or 1m"
+	// +optional
+	StatusPollInterval metav1.Duration `json:"statusPollInterval,omitzero"`
+}
+
+// StorageSpec describes the volume of every node.
+// +kubebuilder:validation:XValidation:rule="(has(self.storageClassName) ? self.storageClassName : '') == (has(oldSelf.storageClassName) ? oldSelf.storageClassName : '')",message="storage.storageClassName is immutable: volume claim templates cannot change; create a new SutraCluster to use another storage class"
+// +kubebuilder:validation:XValidation:rule="!has(self.size) || !has(oldSelf.size) || !isQuantity(string(self.size)) || !isQuantity(string(oldSelf.size)) || quantity(string(self.size)).compareTo(quantity(string(oldSelf.size))) >= 0",message="storage.size may not shrink: volumes can only be expanded"
+type StorageSpec struct {
+	// Size of each node's volume. It may grow (volumes are expanded in place
+	// when the storage class allows it) but never shrink.
+	// +kubebuilder:default="1Gi"
+	// +kubebuilder:validation:XValidation:rule="isQuantity(string(self)) && quantity(string(self)).isGreaterThan(quantity('0'))",message="storage.size must be a positive quantity such as 1Gi or 500Mi"
+	// +optional
+	Size resource.Quantity `json:"size,omitzero"`
+
+	// StorageClassName of the volumes; empty means the cluster's default
+	// class. Immutable.
+	// +optional
+	StorageClassName *string `json:"storageClassName,omitempty"`
+}
+
+// PortsSpec holds the storage server's ports.
+// +kubebuilder:validation:XValidation:rule="self.grpc != self.metrics",message="ports.grpc and ports.metrics must differ"
+type PortsSpec struct {
+	// GRPC is the port of the storage, replication and health gRPC services.
+	// +kubebuilder:default=50051
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=65535
+	// +optional
+	GRPC int32 `json:"grpc,omitempty"`
+	// Metrics is the port of the Prometheus /metrics endpoint.
+	// +kubebuilder:default=9090
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=65535
+	// +optional
+	Metrics int32 `json:"metrics,omitempty"`
+}
+
+// ReplicationSpec tunes replication on every node.
+// +kubebuilder:validation:XValidation:rule="self.heartbeatIntervalMs < self.lagThresholdMs",message="replication.heartbeatIntervalMs must be below replication.lagThresholdMs, or idle replicas would look lagging"
+type ReplicationSpec struct {
+	// RetentionBytes caps how much write-ahead log the leader keeps for
+	// replicas that fall behind; a replica further behind must resync from a
+	// snapshot.
+	// +kubebuilder:default="1Gi"
+	// +kubebuilder:validation:XValidation:rule="isQuantity(string(self)) && quantity(string(self)).isGreaterThan(quantity('0'))",message="replication.retentionBytes must be a positive quantity such as 1Gi or 512Mi"
+	// +optional
+	RetentionBytes resource.Quantity `json:"retentionBytes,omitzero"`
+	// LagThresholdMs is the lag above which a replica counts as unhealthy.
+	// +kubebuilder:default=1000
+	// +kubebuilder:validation:Minimum=1
+	// +optional
+	LagThresholdMs int64 `json:"lagThresholdMs,omitempty"`
+	// HeartbeatIntervalMs is how often the leader sends heartbeats on idle
+	// replication streams.
+	// +kubebuilder:default=250
+	// +kubebuilder:validation:Minimum=10
+	// +optional
+	HeartbeatIntervalMs int64 `json:"heartbeatIntervalMs,omitempty"`
+}
+
+// PVCRetentionPolicyType is Retain or Delete.
+// +kubebuilder:validation:Enum=Retain;Delete
+type PVCRetentionPolicyType string
+
+const (
+	// PVCRetain keeps the volumes.
+	PVCRetain PVCRetentionPolicyType = "Retain"
+	// PVCDelete deletes the volumes.
+	PVCDelete PVCRetentionPolicyType = "Delete"
+)
+
+// PVCRetentionPolicy maps onto the StatefulSets'
+// persistentVolumeClaimRetentionPolicy.
+type PVCRetentionPolicy struct {
+	// WhenDeleted applies when the SutraCluster is deleted.
+	// +kubebuilder:default=Retain
+	// +optional
+	WhenDeleted PVCRetentionPolicyType `json:"whenDeleted,omitempty"`
+	// WhenScaled applies to the volumes of replicas removed by a scale down.
+	// +kubebuilder:default=Retain
+	// +optional
+	WhenScaled PVCRetentionPolicyType `json:"whenScaled,omitempty"`
+}
+
+// ClusterPhase is a one-word summary of the cluster for people; automation
+// should read the conditions.
+// +kubebuilder:validation:Enum=Pending;Creating;Running;Degraded;Failed
+type ClusterPhase string
+
+const (
+	// PhasePending: the operator has not yet created the cluster's objects.
+	PhasePending ClusterPhase = "Pending"
+	// PhaseCreating: objects exist, the leader has never been available yet.
+	PhaseCreating ClusterPhase = "Creating"
+	// PhaseRunning: the leader is available, every pod ready, replication healthy.
+	PhaseRunning ClusterPhase = "Running"
+	// PhaseDegraded: the leader is available but something is not healthy.
+	PhaseDegraded ClusterPhase = "Degraded"
+	// PhaseFailed: the cluster was available before and its leader is not now,
+	// so writes fail.
+	PhaseFailed ClusterPhase = "Failed"
+)
+
+// LeaderStatus names the node that accepts writes.
+type LeaderStatus struct {
+	// Pod is the leader pod's name, which is also its node id.
+	Pod string `json:"pod,omitempty"`
+	// Endpoint is the gRPC address clients write to (the leader Service).
+	Endpoint string `json:"endpoint,omitempty"`
+}
+
+// ReplicaStatus is one desired replica as the leader sees it.
+type ReplicaStatus struct {
+	// Name is the replica pod's name and node id.
+	Name string `json:"name"`
+	// LastAppliedSequence is the last log sequence the replica applied.
+	// +optional
+	LastAppliedSequence int64 `json:"lastAppliedSequence"`
+	// LagEntries is how many log entries the replica is behind the leader.
+	// +optional
+	LagEntries int64 `json:"lagEntries"`
+	// LagMs is the replica's lag in milliseconds as the leader measures it.
+	// +optional
+	LagMs int64 `json:"lagMs"`
+	// Healthy is true when the replica streams within the lag threshold.
+	Healthy bool `json:"healthy"`
+	// State is the replication state the leader reports: streaming,
+	// catchup, snapshot, disconnected or configured; "missing" when the
+	// leader does not list the replica at all.
+	// +optional
+	State string `json:"state,omitempty"`
+	// LastHeartbeat is when the leader last heard from the replica.
+	// +optional
+	LastHeartbeat *metav1.Time `json:"lastHeartbeat,omitempty"`
+}
+
+// SutraClusterStatus is the observed state of a SutraCluster.
+type SutraClusterStatus struct {
+	// ObservedGeneration is the generation the status describes.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+	// Phase summarises the conditions in one word.
+	// +optional
+	Phase ClusterPhase `json:"phase,omitempty"`
+	// Leader is the node that accepts writes.
+	// +optional
+	Leader *LeaderStatus `json:"leader,omitempty"`
+	// Replicas is the number of replica pods that exist (scale subresource).
+	Replicas int32 `json:"replicas"`
+	// ReadyReplicas is the number of replica pods that are ready.
+	// +optional
+	ReadyReplicas int32 `json:"readyReplicas"`
+	// Selector selects the replica pods (scale subresource, for autoscalers).
+	// +optional
+	Selector string `json:"selector,omitempty"`
+	// Epoch is the leader's epoch; it grows on every change of leader.
+	// +optional
+	Epoch int64 `json:"epoch,omitempty"`
+	// LeaderSequence is the last log sequence the leader wrote.
+	// +optional
+	LeaderSequence int64 `json:"leaderSequence,omitempty"`
+	// ReplicaStatuses lists every desired replica, in ordinal order.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	ReplicaStatuses []ReplicaStatus `json:"replicaStatuses,omitempty"`
+	// MaxLagMs is the largest lag among the replicas the leader reports.
+	// +optional
+	MaxLagMs int64 `json:"maxLagMs"`
+	// MaxLag is MaxLagMs for people, such as "12ms" or "1.5s".
+	// +optional
+	MaxLag string `json:"maxLag,omitempty"`
+	// LastStatusTime is when the operator last read the leader's replication
+	// table successfully.
+	// +optional
+	LastStatusTime *metav1.Time `json:"lastStatusTime,omitempty"`
+	// Conditions: Available, Progressing, Degraded, ReplicationHealthy.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// SutraCluster is a replicated Sutra storage cluster: one leader, spec.replicas
+// read replicas, their volumes, Services and topology.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:subresource:scale:specpath=.spec.replicas,statuspath=.status.replicas,selectorpath=.status.selector
+// +kubebuilder:resource:shortName=sutra,categories=sutra
+// +kubebuilder:printcolumn:name="Leader",type=string,JSONPath=`.status.leader.pod`
+// +kubebuilder:printcolumn:name="Replicas",type=integer,JSONPath=`.spec.replicas`
+// +kubebuilder:printcolumn:name="Ready",type=integer,JSONPath=`.status.readyReplicas`
+// +kubebuilder:printcolumn:name="Max Lag",type=string,JSONPath=`.status.maxLag`
+// +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type SutraCluster struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitzero"`
+
+	Spec   SutraClusterSpec   `json:"spec"`
+	Status SutraClusterStatus `json:"status,omitzero"`
+}
+
+// SutraClusterList is a list of SutraClusters.
+//
+// +kubebuilder:object:root=true
+type SutraClusterList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitzero"`
+	Items           []SutraCluster `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&SutraCluster{}, &SutraClusterList{})
+}
