@@ -27,143 +27,172 @@ import (
 // Memory grows with the data actually present, not with counts or lengths
 // claimed by a damaged file. r is read to EOF through a bufio.Reader.
 func ReadSnapshot(r io.Reader) (*Store, SnapshotInfo, error) {
-	sr := &snapReader{br: bufio.NewReaderSize(r, snapBufSize)}
-	s, info, err := sr.readAll()
-	info.Bytes = sr.n
+	l := &loader{
+		sr:  snapReader{br: bufio.NewReaderSize(r, snapBufSize)},
+		s:   New(),
+		buf: make([]byte, 0, 512),
+	}
+	info, err := l.load()
+	info.Bytes = l.sr.n
 	if err != nil {
 		return nil, info, err
 	}
-	return s, info, nil
+	return l.s, info, nil
 }
 
-// readAll decodes the sections in order. The hash buffer holds the domain
-// tag followed by the record, so a concept's record bytes are read once and
-// serve for the hash, the store and the CRC.
-func (sr *snapReader) readAll() (*Store, SnapshotInfo, error) {
-	var info SnapshotInfo
-	buf := make([]byte, 0, 512)
+// loader rebuilds a store from a snapshot, section by section.
+type loader struct {
+	sr  snapReader
+	s   *Store
+	sum digestSum // recomputed from the records
+	// buf holds the domain tag followed by the current record, so the
+	// record's bytes are read once and serve for the CRC, the store and
+	// the item hash.
+	buf []byte
+}
 
-	// Header.
-	buf, err := sr.read(buf[:0], snapHeaderSize)
+func (l *loader) load() (SnapshotInfo, error) {
+	info, nConcepts, nAssocs, err := l.header()
 	if err != nil {
-		return nil, info, err
+		return info, err
 	}
-	if string(buf[0:8]) != snapMagic {
-		return nil, info, corruptf(0, "bad magic %q", buf[0:8])
+	if err := l.concepts(nConcepts); err != nil {
+		return info, err
 	}
-	if v := binary.LittleEndian.Uint32(buf[8:12]); v != snapVersion {
-		return nil, info, corruptf(8, "unsupported version %d, want %d", v, snapVersion)
+	if err := l.associations(nAssocs); err != nil {
+		return info, err
 	}
-	if err := sr.endSection("header"); err != nil {
-		return nil, info, err
+	if info.Digest, err = l.trailer(); err != nil {
+		return info, err
 	}
-	if f := binary.LittleEndian.Uint32(buf[12:16]); f != 0 {
-		return nil, info, corruptf(12, "reserved field is %#x, want 0", f)
-	}
-	info.Seq = binary.LittleEndian.Uint64(buf[16:24])
-	nConcepts := binary.LittleEndian.Uint64(buf[24:32])
-	nAssocs := binary.LittleEndian.Uint64(buf[32:40])
-
-	s := New()
-	var sum digestSum
-
-	// Concepts, strictly ascending by ID.
-	var prev ConceptID
-	for i := uint64(0); i < nConcepts; i++ {
-		at := sr.n
-		buf = append(buf[:0], tagConcept)
-		if buf, err = sr.read(buf, 16+recHeaderSize); err != nil {
-			return nil, info, err
-		}
-		id := ConceptID(buf[1:17])
-		if i > 0 && compareIDs(id, prev) <= 0 {
-			return nil, info, corruptf(at, "concept %d: id %s does not follow %s", i, id, prev)
-		}
-		prev = id
-		hdr := buf[17:]
-		clen := uint64(binary.LittleEndian.Uint32(hdr[recContentLen:]))
-		dims := uint64(binary.LittleEndian.Uint32(hdr[recDims:]))
-		if buf, err = sr.read(buf, clen+4*dims); err != nil {
-			return nil, info, err
-		}
-		rec := record(buf[17:])
-		if err := checkRecord(rec); err != nil {
-			return nil, info, corruptf(at, "concept %s: %v", id, err)
-		}
-		s.shards[shardIndex(id)].concepts[id] = rec
-		sum.add(sha256.Sum256(buf))
-		if cap(buf) > maxKeptBuf {
-			buf = make([]byte, 0, 512)
-		}
-	}
-	if err := sr.endSection("concepts"); err != nil {
-		return nil, info, err
-	}
-
-	// Associations, strictly ascending by (source, target, type). Each
-	// source's run becomes its adjacency list.
-	var (
-		prevA Association
-		run   []edge
-	)
-	flush := func() {
-		if len(run) > 0 {
-			s.shards[shardIndex(prevA.Source)].out[prevA.Source] = slices.Clone(run)
-			run = run[:0]
-		}
-	}
-	for i := uint64(0); i < nAssocs; i++ {
-		at := sr.n
-		buf = append(buf[:0], tagAssociation)
-		if buf, err = sr.read(buf, 40); err != nil {
-			return nil, info, err
-		}
-		a := decodeAssociation(buf[1:])
-		if i > 0 && compareAssocKeys(&a, &prevA) <= 0 {
-			return nil, info, corruptf(at, "association %d does not follow the previous one", i)
-		}
-		if err := checkStoredAssociation(s, &a); err != nil {
-			return nil, info, corruptf(at, "association %d: %v", i, err)
-		}
-		if i > 0 && a.Source != prevA.Source {
-			flush()
-		}
-		prevA = a
-		run = append(run, edge{target: a.Target, typ: a.Type, strength: a.Strength})
-		s.in[a.Target] = append(s.in[a.Target], a.Source)
-		sum.add(sha256.Sum256(buf))
-	}
-	flush()
-	if err := sr.endSection("associations"); err != nil {
-		return nil, info, err
-	}
-
-	// Trailer: the digest.
-	at := sr.n
-	if buf, err = sr.read(buf[:0], uint64(len(Digest{}))); err != nil {
-		return nil, info, err
-	}
-	stored := Digest(buf)
-	if err := sr.endSection("trailer"); err != nil {
-		return nil, info, err
-	}
-	if got := sum.digest(); got != stored {
-		return nil, info, corruptf(at, "digest mismatch: trailer says %s, records hash to %s", stored, got)
-	}
-	if _, err := sr.br.ReadByte(); err == nil {
-		return nil, info, corruptf(sr.n, "unexpected bytes after the trailer")
-	} else if !errors.Is(err, io.EOF) {
-		return nil, info, fmt.Errorf("store: reading snapshot: %w", err)
-	}
-
+	s := l.s
 	s.lastApplied = info.Seq
 	s.nConcepts = int(nConcepts)
 	s.assocs = int(nAssocs)
-	s.digest = sum
+	s.digest = l.sum
 	info.Concepts = s.nConcepts
 	info.Associations = s.assocs
-	info.Digest = stored
-	return s, info, nil
+	return info, nil
+}
+
+func (l *loader) header() (info SnapshotInfo, nConcepts, nAssocs uint64, err error) {
+	b, err := l.sr.read(l.buf[:0], snapHeaderSize)
+	if err != nil {
+		return info, 0, 0, err
+	}
+	if string(b[0:8]) != snapMagic {
+		return info, 0, 0, corruptf(0, "bad magic %q", b[0:8])
+	}
+	if v := binary.LittleEndian.Uint32(b[8:12]); v != snapVersion {
+		return info, 0, 0, corruptf(8, "unsupported version %d, want %d", v, snapVersion)
+	}
+	if err := l.sr.endSection("header"); err != nil {
+		return info, 0, 0, err
+	}
+	if f := binary.LittleEndian.Uint32(b[12:16]); f != 0 {
+		return info, 0, 0, corruptf(12, "reserved field is %#x, want 0", f)
+	}
+	info.Seq = binary.LittleEndian.Uint64(b[16:24])
+	return info, binary.LittleEndian.Uint64(b[24:32]), binary.LittleEndian.Uint64(b[32:40]), nil
+}
+
+// concepts reads n concept records, strictly ascending by ID.
+func (l *loader) concepts(n uint64) error {
+	var prev ConceptID
+	for i := uint64(0); i < n; i++ {
+		at := l.sr.n
+		b, err := l.sr.read(append(l.buf[:0], tagConcept), 16+recHeaderSize)
+		if err != nil {
+			return err
+		}
+		id := ConceptID(b[1:17])
+		if i > 0 && compareIDs(id, prev) <= 0 {
+			return corruptf(at, "concept %d: id %s does not follow %s", i, id, prev)
+		}
+		prev = id
+		clen := uint64(binary.LittleEndian.Uint32(b[17+recContentLen:]))
+		dims := uint64(binary.LittleEndian.Uint32(b[17+recDims:]))
+		if b, err = l.sr.read(b, clen+4*dims); err != nil {
+			return err
+		}
+		rec := record(b[17:])
+		if err := checkRecord(rec); err != nil {
+			return corruptf(at, "concept %s: %v", id, err)
+		}
+		l.s.shards[shardIndex(id)].concepts[id] = rec
+		l.sum.add(sha256.Sum256(b))
+		l.keep(b)
+	}
+	return l.sr.endSection("concepts")
+}
+
+// associations reads n association records, strictly ascending by (source,
+// target, type); each source's run becomes its adjacency list.
+func (l *loader) associations(n uint64) error {
+	var (
+		prev Association
+		run  []edge
+	)
+	flush := func() {
+		if len(run) > 0 {
+			l.s.shards[shardIndex(prev.Source)].out[prev.Source] = slices.Clone(run)
+			run = run[:0]
+		}
+	}
+	for i := uint64(0); i < n; i++ {
+		at := l.sr.n
+		b, err := l.sr.read(append(l.buf[:0], tagAssociation), 40)
+		if err != nil {
+			return err
+		}
+		a := decodeAssociation(b[1:])
+		if i > 0 && compareAssocKeys(&a, &prev) <= 0 {
+			return corruptf(at, "association %d does not follow the previous one", i)
+		}
+		if err := checkStoredAssociation(l.s, &a); err != nil {
+			return corruptf(at, "association %d: %v", i, err)
+		}
+		if i > 0 && a.Source != prev.Source {
+			flush()
+		}
+		prev = a
+		run = append(run, edge{target: a.Target, typ: a.Type, strength: a.Strength})
+		l.s.in[a.Target] = append(l.s.in[a.Target], a.Source)
+		l.sum.add(sha256.Sum256(b))
+		l.keep(b)
+	}
+	flush()
+	return l.sr.endSection("associations")
+}
+
+// trailer reads the stored digest, compares it with the recomputed one and
+// checks that the input ends there.
+func (l *loader) trailer() (Digest, error) {
+	at := l.sr.n
+	b, err := l.sr.read(l.buf[:0], uint64(len(Digest{})))
+	if err != nil {
+		return Digest{}, err
+	}
+	stored := Digest(b)
+	if err := l.sr.endSection("trailer"); err != nil {
+		return Digest{}, err
+	}
+	if got := l.sum.digest(); got != stored {
+		return Digest{}, corruptf(at, "digest mismatch: trailer says %s, records hash to %s", stored, got)
+	}
+	if _, err := l.sr.br.ReadByte(); err == nil {
+		return Digest{}, corruptf(l.sr.n, "unexpected bytes after the trailer")
+	} else if !errors.Is(err, io.EOF) {
+		return Digest{}, fmt.Errorf("store: reading snapshot: %w", err)
+	}
+	return stored, nil
+}
+
+// keep retains b's storage for the next record unless it grew large.
+func (l *loader) keep(b []byte) {
+	if cap(b) <= maxKeptBuf {
+		l.buf = b
+	}
 }
 
 // checkRecord rejects non-finite floats, which Apply never stores.
