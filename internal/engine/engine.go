@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -152,6 +153,9 @@ func (e *Engine) replay(st *store.Store, snapSeq uint64, rec *Recovery) error {
 	if err != nil {
 		return fmt.Errorf("engine: replay: %w", err)
 	}
+	// Replay only grows the heap; collecting less often while it runs
+	// roughly halves recovery time.
+	defer debug.SetGCPercent(debug.SetGCPercent(400))
 	defer func() { _ = r.Close() }()
 	e.applied.Store(snapSeq)
 	for {

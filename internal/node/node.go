@@ -167,4 +167,3 @@ func watchReplicas(ctx context.Context, cfg Config, l *replication.Leader, log *
 		}
 	}
 }
-

@@ -258,7 +258,7 @@ func (r *snapshotReceiver) add(c *SnapshotChunk) (bool, error) {
 
 func (r *snapshotReceiver) abortWith(err error) {
 	_ = r.pw.CloseWithError(err)
-	<-r.result
+	<-r.result //nolint:errcheck // the installer fails with err; nothing more to report
 }
 
 func (r *snapshotReceiver) abort() {

@@ -296,14 +296,14 @@ func (l *Leader) stream(ctx context.Context, s Start, next uint64, send Sender) 
 		return err
 	}
 	defer func() { _ = rd.Close() }()
-	max := l.opts.MaxBatchBytes
-	if s.MaxBatchBytes > 0 && s.MaxBatchBytes < max {
-		max = s.MaxBatchBytes
+	limit := l.opts.MaxBatchBytes
+	if s.MaxBatchBytes > 0 && s.MaxBatchBytes < limit {
+		limit = s.MaxBatchBytes
 	}
 	for {
 		// A fresh slice per frame: the sender may keep the frame.
 		batch, size := make([]wal.Record, 0, 64), 0
-		for size < max {
+		for size < limit {
 			rec, ok, err := rd.Next()
 			if err != nil {
 				return err

@@ -2,7 +2,6 @@ package wal
 
 import (
 	"bufio"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -92,7 +91,7 @@ func scan(seg *segment, interval int64) (scanResult, error) {
 	}
 	off := int64(SegmentHeaderSize)
 	next := seg.first
-	var lastIndexed int64 = -interval
+	lastIndexed := -interval
 	buf := make([]byte, 0, 64<<10)
 	for {
 		rec, n, derr := readRecord(br, &buf)
@@ -195,10 +194,4 @@ func repairTail(seg *segment, res scanResult, o Options) (string, error) {
 	o.Logger.Warn("wal: repaired torn tail", "segment", seg.path, "offset", res.validEnd,
 		"bytes", len(tail), "last_sequence", seg.last, "cause", res.damage, "saved", aside)
 	return msg, nil
-}
-
-// isTornCandidate reports whether the damage could have come from a crash
-// during a write, as opposed to an impossible state.
-func isTornCandidate(err error) bool {
-	return errors.Is(err, ErrShort) || errors.Is(err, ErrCorrupt)
 }
