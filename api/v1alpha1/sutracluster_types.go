@@ -93,7 +93,7 @@ type SutraClusterSpec struct {
 }
 
 // StorageSpec describes the volume of every node.
-// +kubebuilder:validation:XValidation:rule="(has(self.storageClassName) ? self.storageClassName : '') == (has(oldSelf.storageClassName) ? oldSelf.storageClassName : '')",message="storage.storageClassName is immutable: volume claim templates cannot change; create a new SutraCluster to use another storage class"
+// +kubebuilder:validation:XValidation:rule="has(self.storageClassName) == has(oldSelf.storageClassName) && (!has(self.storageClassName) || self.storageClassName == oldSelf.storageClassName)",message="storage.storageClassName is immutable: volume claim templates cannot change; create a new SutraCluster to use another storage class"
 // +kubebuilder:validation:XValidation:rule="!has(self.size) || !has(oldSelf.size) || !isQuantity(string(self.size)) || !isQuantity(string(oldSelf.size)) || quantity(string(self.size)).compareTo(quantity(string(oldSelf.size))) >= 0",message="storage.size may not shrink: volumes can only be expanded"
 type StorageSpec struct {
 	// Size of each node's volume. It may grow (volumes are expanded in place

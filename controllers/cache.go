@@ -1,0 +1,28 @@
+package controllers
+
+import (
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/sutra/sutra-operator/internal/resources"
+)
+
+// CacheByObject limits the manager's informers for child kinds to objects
+// labelled app.kubernetes.io/managed-by=sutra-operator, so the operator does
+// not cache every ConfigMap, Service and PVC of the cluster. Every object the
+// builders make carries that label (PVCs inherit it from the volume claim
+// templates). Use it in the manager's cache.Options.ByObject.
+func CacheByObject() map[client.Object]cache.ByObject {
+	managed := cache.ByObject{Label: labels.SelectorFromSet(labels.Set{resources.LabelManagedBy: resources.ManagedBy})}
+	return map[client.Object]cache.ByObject{
+		&appsv1.StatefulSet{}:           managed,
+		&corev1.Service{}:               managed,
+		&corev1.ConfigMap{}:             managed,
+		&corev1.PersistentVolumeClaim{}: managed,
+		&policyv1.PodDisruptionBudget{}: managed,
+	}
+}

@@ -1,0 +1,40 @@
+package controllers
+
+import (
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+
+	sutrav1 "github.com/sutra/sutra-operator/api/v1alpha1"
+	"github.com/sutra/sutra-operator/internal/statusclient"
+)
+
+// scope is what one reconcile knows about a cluster. Phases fill it in order;
+// computeStatus reads it. Nothing in it outlives the reconcile.
+type scope struct {
+	// cluster is the object as read at the start of the reconcile. Phases
+	// must not change it; its status is the "before" for the status patch.
+	cluster *sutrav1.SutraCluster
+	// now is the reconcile's clock reading, used for every timestamp.
+	now time.Time
+
+	// leader and replicas are the StatefulSets as the API server returned
+	// them from the apply (so their status is current), nil before they
+	// exist.
+	leader   *appsv1.StatefulSet
+	replicas *appsv1.StatefulSet
+
+	// endpoint is where replication status was read.
+	endpoint string
+	// replication is the leader's table; nil when replicationErr is set.
+	replication    *statusclient.Snapshot
+	replicationErr error
+
+	// childErr is the first error of a phase that manages child objects; the
+	// status then keeps the previous observedGeneration.
+	childErr error
+}
+
+func newScope(c *sutrav1.SutraCluster, now time.Time) *scope {
+	return &scope{cluster: c, now: now}
+}

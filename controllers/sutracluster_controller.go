@@ -1,0 +1,129 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+
+	sutrav1 "github.com/sutra/sutra-operator/api/v1alpha1"
+	"github.com/sutra/sutra-operator/internal/resources"
+	"github.com/sutra/sutra-operator/internal/statusclient"
+)
+
+// ReplicationStatusReader reads the replication table of the storage node at
+// endpoint (host:port). Implementations bound the call in time; an error
+// means the table could not be read (the node is down, unreachable, or not
+// a Sutra node).
+type ReplicationStatusReader interface {
+	ReplicationStatus(ctx context.Context, endpoint string) (statusclient.Snapshot, error)
+}
+
+// SutraClusterReconciler makes a SutraCluster's children match its spec and
+// reports the leader's replication table in its status.
+type SutraClusterReconciler struct {
+	client.Client
+	// Recorder receives Created, Scaled and replication health events.
+	Recorder events.EventRecorder
+	// Replication reads replication tables; main wires *statusclient.Client.
+	Replication ReplicationStatusReader
+	// LeaderEndpoint overrides where a cluster's status is read from. Nil
+	// means the leader Service, resources.LeaderEndpoint. Tests point it at
+	// local processes.
+	LeaderEndpoint func(*sutrav1.SutraCluster) string
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// phase is one step of a reconcile. It returns an error only for failures
+// that should be retried with backoff.
+type phase func(ctx context.Context, s *scope) error
+
+// +kubebuilder:rbac:groups=storage.sutra.io,resources=sutraclusters,verbs=get;list;watch
+// +kubebuilder:rbac:groups=storage.sutra.io,resources=sutraclusters/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=apps,resources=statefulsets,verbs=get;list;watch;create;update;patch
+// +kubebuilder:rbac:groups="",resources=services;configmaps,verbs=get;list;watch;create;update;patch
+// +kubebuilder:rbac:groups="",resources=persistentvolumeclaims,verbs=get;list;watch;patch
+// +kubebuilder:rbac:groups=policy,resources=poddisruptionbudgets,verbs=get;list;watch;create;update;patch
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// Reconcile brings one SutraCluster towards its spec. Child objects are
+// applied in dependency order (topology before the pods that read it,
+// Services before the StatefulSets that name them), then replication status
+// is read and the status written once. It requeues after
+// spec.statusPollInterval so status keeps flowing without events.
+func (r *SutraClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	cluster := &sutrav1.SutraCluster{}
+	if err := r.Get(ctx, req.NamespacedName, cluster); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !cluster.DeletionTimestamp.IsZero() {
+		return ctrl.Result{}, nil // children are owned: the garbage collector removes them
+	}
+
+	s := newScope(cluster, r.now())
+	for _, p := range []phase{
+		r.reconcileTopology,
+		r.reconcileServices,
+		r.reconcileStatefulSets,
+		r.reconcileVolumes,
+		r.reconcileDisruptionBudget,
+	} {
+		if s.childErr = p(ctx, s); s.childErr != nil {
+			break
+		}
+	}
+	r.observeReplication(ctx, s)
+
+	status := computeStatus(s)
+	statusErr := r.writeStatus(ctx, cluster, status)
+	r.recordTransitions(cluster, &cluster.Status, status)
+
+	if err := errors.Join(s.childErr, statusErr); err != nil {
+		return ctrl.Result{}, err
+	}
+	return ctrl.Result{RequeueAfter: resources.StatusPollInterval(cluster)}, nil
+}
+
+// writeStatus patches the status subresource once, and only when it differs.
+func (r *SutraClusterReconciler) writeStatus(ctx context.Context, cluster *sutrav1.SutraCluster, status *sutrav1.SutraClusterStatus) error {
+	if equality.Semantic.DeepEqual(&cluster.Status, status) {
+		return nil
+	}
+	patched := cluster.DeepCopy()
+	patched.Status = *status
+	return r.Status().Patch(ctx, patched, client.MergeFrom(cluster))
+}
+
+func (r *SutraClusterReconciler) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
+}
+
+// SetupWithManager watches SutraClusters (spec changes only: the
+// operator's own status writes must not retrigger it) and the children it
+// owns (their status changes, e.g. pods becoming ready, update the cluster's
+// status at once).
+func (r *SutraClusterReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&sutrav1.SutraCluster{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Owns(&appsv1.StatefulSet{}).
+		Owns(&corev1.Service{}).
+		Owns(&corev1.ConfigMap{}).
+		Owns(&policyv1.PodDisruptionBudget{}).
+		WithOptions(controller.Options{MaxConcurrentReconciles: 4}).
+		Named("sutracluster").
+		Complete(r)
+}
