@@ -1,0 +1,305 @@
+package controllers
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv1 "k8s.io/api/autoscaling/v1"
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	sutrav1 "github.com/sutra/sutra-operator/api/v1alpha1"
+)
+
+const (
+	ns      = "default"
+	timeout = 20 * time.Second
+	poll    = 100 * time.Millisecond
+)
+
+var nameSeq int
+
+func uniqueName(prefix string) string {
+	nameSeq++
+	return fmt.Sprintf("%s-%d", prefix, nameSeq)
+}
+
+func newCluster(name string, replicas int32) *sutrav1.SutraCluster {
+	return &sutrav1.SutraCluster{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
+		Spec:       sutrav1.SutraClusterSpec{Image: "sutra/storage:1.0", Replicas: ptr.To(replicas)},
+	}
+}
+
+func key(name string) types.NamespacedName { return types.NamespacedName{Namespace: ns, Name: name} }
+
+func getSTS(name string) func(Gomega) *appsv1.StatefulSet {
+	return func(g Gomega) *appsv1.StatefulSet {
+		s := &appsv1.StatefulSet{}
+		g.Expect(k8sClient.Get(ctx, key(name), s)).To(Succeed())
+		return s
+	}
+}
+
+func envOf(s *appsv1.StatefulSet) map[string]string {
+	m := map[string]string{}
+	for _, e := range s.Spec.Template.Spec.Containers[0].Env {
+		if e.ValueFrom != nil {
+			m[e.Name] = "fieldRef:" + e.ValueFrom.FieldRef.FieldPath
+			continue
+		}
+		m[e.Name] = e.Value
+	}
+	return m
+}
+
+func expectOwnedBy(obj client.Object, c *sutrav1.SutraCluster) {
+	GinkgoHelper()
+	refs := obj.GetOwnerReferences()
+	Expect(refs).To(HaveLen(1), "%T %s owner references", obj, obj.GetName())
+	Expect(refs[0].UID).To(Equal(c.UID))
+	Expect(refs[0].Kind).To(Equal("SutraCluster"))
+	Expect(refs[0].Controller).To(HaveValue(BeTrue()))
+	Expect(refs[0].BlockOwnerDeletion).To(HaveValue(BeTrue()))
+}
+
+var _ = Describe("SutraCluster children", func() {
+	It("creates every child with owner references, env and selectors", func() {
+		c := newCluster(uniqueName("create"), 2)
+		Expect(k8sClient.Create(ctx, c)).To(Succeed())
+		n := c.Name
+
+		// Defaults from the CRD schema.
+		Expect(k8sClient.Get(ctx, key(n), c)).To(Succeed())
+		Expect(c.Spec.Ports.GRPC).To(Equal(int32(50051)))
+		Expect(c.Spec.Storage.Size.String()).To(Equal("1Gi"))
+		Expect(c.Spec.Replication.LagThresholdMs).To(Equal(int64(1000)))
+		Expect(c.Spec.PVCRetentionPolicy.WhenScaled).To(Equal(sutrav1.PVCRetain))
+		Expect(c.Spec.StatusPollInterval.Duration).To(Equal(10 * time.Second))
+		Expect(c.Spec.ImagePullPolicy).To(Equal(corev1.PullIfNotPresent))
+
+		Eventually(getSTS(n + "-leader")).WithTimeout(timeout).WithPolling(poll).Should(Not(BeNil()))
+		l := getSTS(n + "-leader")(Default)
+		r := getSTS(n + "-replica")(Default)
+		expectOwnedBy(l, c)
+		expectOwnedBy(r, c)
+		Expect(*l.Spec.Replicas).To(Equal(int32(1)))
+		Expect(*r.Spec.Replicas).To(Equal(int32(2)))
+		Expect(l.Spec.ServiceName).To(Equal(n + "-peers"))
+		Expect(l.Spec.Selector.MatchLabels).To(HaveKeyWithValue("storage.sutra.io/role", "leader"))
+		Expect(r.Spec.Selector.MatchLabels).To(HaveKeyWithValue("storage.sutra.io/role", "replica"))
+		Expect(l.Spec.VolumeClaimTemplates).To(HaveLen(1))
+		Expect(l.Spec.PersistentVolumeClaimRetentionPolicy.WhenDeleted).To(Equal(appsv1.RetainPersistentVolumeClaimRetentionPolicyType))
+
+		le, re := envOf(l), envOf(r)
+		Expect(le).To(HaveKeyWithValue("SUTRA_NODE_ROLE", "leader"))
+		Expect(le).To(HaveKeyWithValue("SUTRA_REPLICAS_FILE", "/etc/sutra/replicas"))
+		Expect(le).NotTo(HaveKey("SUTRA_LEADER"))
+		Expect(re).To(HaveKeyWithValue("SUTRA_NODE_ROLE", "replica"))
+		Expect(re).To(HaveKeyWithValue("SUTRA_LEADER", fmt.Sprintf("%s-leader-0.%s-peers.%s.svc:50051", n, n, ns)))
+		Expect(re).To(HaveKeyWithValue("SUTRA_CLUSTER_ID", ns+"."+n))
+		Expect(re).To(HaveKeyWithValue("SUTRA_NODE_ID", "fieldRef:metadata.name"))
+		Expect(re).To(HaveKeyWithValue("SUTRA_ADVERTISE_ADDRESS", fmt.Sprintf("$(SUTRA_NODE_ID).%s-peers.%s.svc:50051", n, ns)))
+		Expect(l.Spec.Template.Spec.Containers[0].ReadinessProbe.GRPC.Port).To(Equal(int32(50051)))
+
+		for _, tc := range []struct {
+			name, role string
+			headless   bool
+		}{{n + "-peers", "", true}, {n + "-leader", "leader", false}, {n + "-replicas", "replica", false}} {
+			svc := &corev1.Service{}
+			Eventually(func() error { return k8sClient.Get(ctx, key(tc.name), svc) }).WithTimeout(timeout).Should(Succeed())
+			expectOwnedBy(svc, c)
+			Expect(svc.Spec.Selector["storage.sutra.io/role"]).To(Equal(tc.role), tc.name)
+			Expect(svc.Spec.Selector).To(HaveKeyWithValue("storage.sutra.io/cluster", n))
+			Expect(svc.Spec.ClusterIP == corev1.ClusterIPNone).To(Equal(tc.headless), tc.name)
+			Expect(svc.Spec.PublishNotReadyAddresses).To(Equal(tc.headless), tc.name)
+		}
+
+		pdb := &policyv1.PodDisruptionBudget{}
+		Eventually(func() error { return k8sClient.Get(ctx, key(n), pdb) }).WithTimeout(timeout).Should(Succeed())
+		expectOwnedBy(pdb, c)
+
+		cm := &corev1.ConfigMap{}
+		Expect(k8sClient.Get(ctx, key(n+"-topology"), cm)).To(Succeed())
+		expectOwnedBy(cm, c)
+		Expect(cm.Data["replicas"]).To(Equal(fmt.Sprintf("%[1]s-replica-0.%[1]s-peers.default.svc:50051,%[1]s-replica-1.%[1]s-peers.default.svc:50051", n)))
+
+		// Status without a reachable leader: LeaderUnreachable, no error storm,
+		// selector for the scale subresource.
+		Eventually(func(g Gomega) {
+			got := &sutrav1.SutraCluster{}
+			g.Expect(k8sClient.Get(ctx, key(n), got)).To(Succeed())
+			g.Expect(got.Status.ObservedGeneration).To(Equal(got.Generation))
+			g.Expect(got.Status.Selector).To(Equal("app.kubernetes.io/name=sutra,storage.sutra.io/cluster=" + n + ",storage.sutra.io/role=replica"))
+			g.Expect(got.Status.Phase).To(Equal(sutrav1.PhaseCreating))
+			cond := findCondition(got, sutrav1.ConditionReplicationHealthy)
+			g.Expect(cond).NotTo(BeNil())
+			g.Expect(cond.Status).To(Equal(metav1.ConditionUnknown))
+			g.Expect(cond.Reason).To(Equal(sutrav1.ReasonLeaderUnreachable))
+		}).WithTimeout(timeout).WithPolling(poll).Should(Succeed())
+
+		// Deletion: envtest has no garbage collector; the owner references
+		// checked above (controller, blockOwnerDeletion) are what lets the
+		// real one remove the children.
+		Expect(k8sClient.Delete(ctx, c)).To(Succeed())
+		Eventually(func() bool {
+			return apierrors.IsNotFound(k8sClient.Get(ctx, key(n), &sutrav1.SutraCluster{}))
+		}).WithTimeout(timeout).Should(BeTrue())
+	})
+
+	It("scales 2 -> 3 -> 1 without touching the leader's pod template", func() {
+		c := newCluster(uniqueName("scale"), 2)
+		Expect(k8sClient.Create(ctx, c)).To(Succeed())
+		n := c.Name
+		Eventually(getSTS(n + "-replica")).WithTimeout(timeout).Should(Not(BeNil()))
+		leaderBefore := getSTS(n + "-leader")(Default)
+
+		topology := func(g Gomega) string {
+			cm := &corev1.ConfigMap{}
+			g.Expect(k8sClient.Get(ctx, key(n+"-topology"), cm)).To(Succeed())
+			return cm.Data["replicas"]
+		}
+		replicas := func(g Gomega) int32 { return *getSTS(n + "-replica")(g).Spec.Replicas }
+
+		// 2 -> 3 through the scale subresource, as `kubectl scale` does.
+		scale := &autoscalingv1.Scale{}
+		Expect(k8sClient.SubResource("scale").Get(ctx, c, scale)).To(Succeed())
+		Expect(scale.Spec.Replicas).To(Equal(int32(2)))
+		scale.Spec.Replicas = 3
+		Expect(k8sClient.SubResource("scale").Update(ctx, c, client.WithSubResourceBody(scale))).To(Succeed())
+		Eventually(replicas).WithTimeout(timeout).Should(Equal(int32(3)))
+		Eventually(topology).WithTimeout(timeout).Should(HaveSuffix(fmt.Sprintf("%[1]s-replica-2.%[1]s-peers.default.svc:50051", n)))
+		Expect(strings.Split(topology(Default), ",")).To(HaveLen(3))
+
+		// 3 -> 1 by editing the spec.
+		Expect(k8sClient.Get(ctx, key(n), c)).To(Succeed())
+		c.Spec.Replicas = ptr.To[int32](1)
+		Expect(k8sClient.Update(ctx, c)).To(Succeed())
+		Eventually(replicas).WithTimeout(timeout).Should(Equal(int32(1)))
+		Eventually(topology).WithTimeout(timeout).Should(Equal(fmt.Sprintf("%[1]s-replica-0.%[1]s-peers.default.svc:50051", n)))
+
+		// The scale subresource reads back the selector and status.
+		Eventually(func(g Gomega) {
+			s := &autoscalingv1.Scale{}
+			g.Expect(k8sClient.SubResource("scale").Get(ctx, c, s)).To(Succeed())
+			g.Expect(s.Spec.Replicas).To(Equal(int32(1)))
+			g.Expect(s.Status.Selector).To(ContainSubstring("storage.sutra.io/role=replica"))
+		}).WithTimeout(timeout).Should(Succeed())
+
+		leaderAfter := getSTS(n + "-leader")(Default)
+		Expect(leaderAfter.Generation).To(Equal(leaderBefore.Generation), "the leader StatefulSet must not change on scale")
+		Expect(leaderAfter.Spec.Template).To(Equal(leaderBefore.Spec.Template))
+	})
+
+	It("rolls both StatefulSets on an image update and expands, never replaces, volumes", func() {
+		c := newCluster(uniqueName("image"), 1)
+		Expect(k8sClient.Create(ctx, c)).To(Succeed())
+		n := c.Name
+		Eventually(getSTS(n + "-replica")).WithTimeout(timeout).Should(Not(BeNil()))
+
+		Expect(k8sClient.Get(ctx, key(n), c)).To(Succeed())
+		c.Spec.Image = "sutra/storage:2.0"
+		c.Spec.Storage.Size = resource.MustParse("2Gi")
+		Expect(k8sClient.Update(ctx, c)).To(Succeed())
+		for _, s := range []string{n + "-leader", n + "-replica"} {
+			Eventually(func(g Gomega) string {
+				return getSTS(s)(g).Spec.Template.Spec.Containers[0].Image
+			}).WithTimeout(timeout).Should(Equal("sutra/storage:2.0"), s)
+			// Volume claim templates are immutable: they keep the old size,
+			// and existing claims are expanded instead.
+			Expect(getSTS(s)(Default).Spec.VolumeClaimTemplates[0].Spec.Resources.Requests.Storage().String()).To(Equal("1Gi"))
+		}
+		Eventually(func(g Gomega) int64 {
+			got := &sutrav1.SutraCluster{}
+			g.Expect(k8sClient.Get(ctx, key(n), got)).To(Succeed())
+			return got.Status.ObservedGeneration
+		}).WithTimeout(timeout).Should(Equal(c.Generation), "the reconcile with the larger size must not fail")
+	})
+})
+
+var _ = Describe("SutraCluster validation", func() {
+	expectRejected := func(obj client.Object, message string) {
+		GinkgoHelper()
+		err := k8sClient.Create(ctx, obj)
+		Expect(err).To(HaveOccurred())
+		Expect(err.Error()).To(ContainSubstring(message))
+	}
+
+	It("rejects negative and too many replicas", func() {
+		expectRejected(newCluster(uniqueName("neg"), -1), "replicas must not be negative")
+		expectRejected(newCluster(uniqueName("many"), 99), "replicas must be at most 15")
+	})
+
+	It("rejects bad quantities and durations", func() {
+		for _, tc := range []struct {
+			path    []string
+			value   any
+			message string
+		}{
+			{[]string{"spec", "storage", "size"}, "10XB", "storage.size must be a positive quantity"},
+			{[]string{"spec", "storage", "size"}, "-1Gi", "storage.size must be a positive quantity"},
+			{[]string{"spec", "replication", "retentionBytes"}, "lots", "replication.retentionBytes must be a positive quantity"},
+			{[]string{"spec", "statusPollInterval"}, "100ms", "statusPollInterval must be a duration of at least 1s"},
+			{[]string{"spec", "replication", "heartbeatIntervalMs"}, int64(5000), "heartbeatIntervalMs must be below replication.lagThresholdMs"},
+			{[]string{"spec", "ports", "metrics"}, int64(50051), "ports.grpc and ports.metrics must differ"},
+			{[]string{"spec", "image"}, "", "spec.image"},
+		} {
+			u := &unstructured.Unstructured{Object: map[string]any{
+				"apiVersion": "storage.sutra.io/v1alpha1",
+				"kind":       "SutraCluster",
+				"metadata":   map[string]any{"name": uniqueName("bad"), "namespace": ns},
+				"spec":       map[string]any{"image": "sutra/storage:1.0"},
+			}}
+			Expect(unstructured.SetNestedField(u.Object, tc.value, tc.path...)).To(Succeed())
+			expectRejected(u, tc.message)
+		}
+	})
+
+	It("keeps the storage class immutable and the size from shrinking", func() {
+		c := newCluster(uniqueName("storage"), 1)
+		c.Spec.Storage = sutrav1.StorageSpec{Size: resource.MustParse("2Gi"), StorageClassName: ptr.To("standard")}
+		Expect(k8sClient.Create(ctx, c)).To(Succeed())
+
+		update := func(mut func(*sutrav1.SutraCluster)) error {
+			got := &sutrav1.SutraCluster{}
+			Expect(k8sClient.Get(ctx, key(c.Name), got)).To(Succeed())
+			mut(got)
+			return k8sClient.Update(ctx, got)
+		}
+		err := update(func(c *sutrav1.SutraCluster) { c.Spec.Storage.StorageClassName = ptr.To("fast") })
+		Expect(err).To(MatchError(ContainSubstring("storage.storageClassName is immutable")))
+		err = update(func(c *sutrav1.SutraCluster) { c.Spec.Storage.StorageClassName = nil })
+		Expect(err).To(MatchError(ContainSubstring("storage.storageClassName is immutable")))
+		err = update(func(c *sutrav1.SutraCluster) { c.Spec.Storage.Size = resource.MustParse("1Gi") })
+		Expect(err).To(MatchError(ContainSubstring("storage.size may not shrink")))
+		Expect(update(func(c *sutrav1.SutraCluster) { c.Spec.Storage.Size = resource.MustParse("3Gi") })).To(Succeed())
+
+		// The scale subresource is validated like the spec.
+		scale := &autoscalingv1.Scale{}
+		Expect(k8sClient.SubResource("scale").Get(ctx, c, scale)).To(Succeed())
+		scale.Spec.Replicas = 99
+		err = k8sClient.SubResource("scale").Update(ctx, c, client.WithSubResourceBody(scale))
+		Expect(err).To(MatchError(ContainSubstring("replicas must be at most 15")))
+	})
+})
+
+func findCondition(c *sutrav1.SutraCluster, typ string) *metav1.Condition {
+	for i := range c.Status.Conditions {
+		if c.Status.Conditions[i].Type == typ {
+			return &c.Status.Conditions[i]
+		}
+	}
+	return nil
+}
