@@ -75,12 +75,14 @@ const (
 // `start` message of StreamWal.
 type WalStreamRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// First sequence the replica needs: its applied_sequence + 1. 0 means the
-	// replica has no state (StreamWal: the leader sends a snapshot unless its
+	// First sequence the replica needs: its durable_sequence + 1 (entries it
+	// holds durably but has not applied yet it applies from its own WAL). 0
+	// means the replica has no state (StreamWal: the leader sends a snapshot unless its
 	// log still starts at 1; StreamWalEntries: same as 1).
 	StartSequence uint64 `protobuf:"varint,1,opt,name=start_sequence,json=startSequence,proto3" json:"start_sequence,omitempty"`
 	// Stable identity of the replica (for example its pod name). Keys the
-	// leader's ReplicaInfo. Required in StreamWal.
+	// leader's ReplicaInfo. Required in StreamWal; optional in
+	// StreamWalEntries (see there).
 	ReplicaId string `protobuf:"bytes,2,opt,name=replica_id,json=replicaId,proto3" json:"replica_id,omitempty"`
 	// Cluster the replica belongs to; must equal the leader's. Required in
 	// StreamWal; in StreamWalEntries an empty value skips the check.
@@ -281,7 +283,8 @@ type HeartbeatRequest struct {
 	CurrentSequence uint64 `protobuf:"varint,2,opt,name=current_sequence,json=currentSequence,proto3" json:"current_sequence,omitempty"`
 	// Leader wall clock, Unix nanoseconds when the request was sent.
 	Timestamp uint64 `protobuf:"varint,3,opt,name=timestamp,proto3" json:"timestamp,omitempty"`
-	// Must equal the replica's cluster id, else FAILED_PRECONDITION.
+	// Must equal the replica's cluster id, else FAILED_PRECONDITION. Empty
+	// (a seed-era leader) skips the check.
 	ClusterId string `protobuf:"bytes,4,opt,name=cluster_id,json=clusterId,proto3" json:"cluster_id,omitempty"`
 	// The leader's epoch. Lower than the replica's highest seen:
 	// FAILED_PRECONDITION. Higher: the replica adopts it.
@@ -362,9 +365,8 @@ type HeartbeatResponse struct {
 	ReplicaId string `protobuf:"bytes,1,opt,name=replica_id,json=replicaId,proto3" json:"replica_id,omitempty"`
 	// The replica's applied sequence.
 	LastAppliedSequence uint64 `protobuf:"varint,2,opt,name=last_applied_sequence,json=lastAppliedSequence,proto3" json:"last_applied_sequence,omitempty"`
-	// True when the replica is streaming from a leader of this cluster and
-	// its WAL and store are usable. False while it is disconnected,
-	// installing a snapshot, or after a local write error.
+	// True while the replica has a live stream from its leader; false while
+	// it is disconnected or reconnecting.
 	Healthy bool `protobuf:"varint,3,opt,name=healthy,proto3" json:"healthy,omitempty"`
 	// The replica's estimate of its lag in milliseconds, computed from leader
 	// clock values only: 0 when last_applied_sequence >= current_sequence,
@@ -649,8 +651,8 @@ type ReplicaInfo struct {
 	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
 	// Seed field: lag in milliseconds. Always equal to lag_ms.
 	Lag uint64 `protobuf:"varint,2,opt,name=lag,proto3" json:"lag,omitempty"`
-	// The replica is streaming or catching up and has acked or answered a
-	// heartbeat within the leader's health timeout.
+	// The replica is connected, has acked or answered a heartbeat within the
+	// leader's health timeout, and lags less than the leader's lag threshold.
 	Healthy bool `protobuf:"varint,3,opt,name=healthy,proto3" json:"healthy,omitempty"`
 	// Latest applied sequence the replica reported (ack or heartbeat).
 	LastAppliedSequence uint64 `protobuf:"varint,4,opt,name=last_applied_sequence,json=lastAppliedSequence,proto3" json:"last_applied_sequence,omitempty"`

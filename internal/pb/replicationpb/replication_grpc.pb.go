@@ -89,7 +89,9 @@ type ReplicationServiceClient interface {
 	// Entries arrive in sequence order with no gaps, first the retained backlog
 	// and then new entries as they become durable on the leader; the stream
 	// ends only on error or cancellation. It carries no snapshots, acks or
-	// keepalives: new replicas use StreamWal.
+	// keepalives: new replicas use StreamWal. With an empty replica_id the
+	// caller is a tool following the log: it is not entered in the
+	// replication table and does not hold back log truncation.
 	StreamWalEntries(ctx context.Context, in *WalStreamRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WalEntry], error)
 	// Leader -> replica liveness probe (served by replicas; the leader calls
 	// it). Seed RPC.
@@ -112,8 +114,9 @@ type ReplicationServiceClient interface {
 	//
 	// Session, as seen by the replica (client):
 	//
-	//  1. Send ReplicaMessage{start}. start_sequence is applied_sequence + 1,
-	//     or 0 when the replica has no state. cluster_id and replica_id are
+	//  1. Send ReplicaMessage{start}. start_sequence is durable_sequence + 1
+	//     (one past the last entry in the replica's own WAL), or 0 when the
+	//     replica has no state. cluster_id and replica_id are
 	//     required (INVALID_ARGUMENT otherwise).
 	//  2. If the entries from start_sequence are still in the leader's log
 	//     (start_sequence >= first_retained_sequence; 0 counts as 1), the
@@ -125,7 +128,7 @@ type ReplicationServiceClient interface {
 	//     The first entry of each batch is exactly one past the last entry
 	//     received; a gap, a repeat, or an entry whose crc32c does not verify
 	//     is a broken stream: the replica cancels it and reconnects from its
-	//     own applied_sequence + 1. Entries are never skipped.
+	//     own durable_sequence + 1. Entries are never skipped.
 	//  4. When the leader has sent nothing for its keepalive interval (a node
 	//     setting) it sends a Keepalive, so a replica that hears nothing for
 	//     several intervals may treat the stream as dead and reconnect.
@@ -216,7 +219,9 @@ type ReplicationServiceServer interface {
 	// Entries arrive in sequence order with no gaps, first the retained backlog
 	// and then new entries as they become durable on the leader; the stream
 	// ends only on error or cancellation. It carries no snapshots, acks or
-	// keepalives: new replicas use StreamWal.
+	// keepalives: new replicas use StreamWal. With an empty replica_id the
+	// caller is a tool following the log: it is not entered in the
+	// replication table and does not hold back log truncation.
 	StreamWalEntries(*WalStreamRequest, grpc.ServerStreamingServer[WalEntry]) error
 	// Leader -> replica liveness probe (served by replicas; the leader calls
 	// it). Seed RPC.
@@ -239,8 +244,9 @@ type ReplicationServiceServer interface {
 	//
 	// Session, as seen by the replica (client):
 	//
-	//  1. Send ReplicaMessage{start}. start_sequence is applied_sequence + 1,
-	//     or 0 when the replica has no state. cluster_id and replica_id are
+	//  1. Send ReplicaMessage{start}. start_sequence is durable_sequence + 1
+	//     (one past the last entry in the replica's own WAL), or 0 when the
+	//     replica has no state. cluster_id and replica_id are
 	//     required (INVALID_ARGUMENT otherwise).
 	//  2. If the entries from start_sequence are still in the leader's log
 	//     (start_sequence >= first_retained_sequence; 0 counts as 1), the
@@ -252,7 +258,7 @@ type ReplicationServiceServer interface {
 	//     The first entry of each batch is exactly one past the last entry
 	//     received; a gap, a repeat, or an entry whose crc32c does not verify
 	//     is a broken stream: the replica cancels it and reconnects from its
-	//     own applied_sequence + 1. Entries are never skipped.
+	//     own durable_sequence + 1. Entries are never skipped.
 	//  4. When the leader has sent nothing for its keepalive interval (a node
 	//     setting) it sends a Keepalive, so a replica that hears nothing for
 	//     several intervals may treat the stream as dead and reconnect.

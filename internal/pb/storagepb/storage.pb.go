@@ -43,7 +43,7 @@
 //     embedding element; an association whose source equals its target;
 //     content or embedding above the node's limits (defaults: content
 //     1 MiB, embedding 4096 dimensions); a batch with no ops or more than
-//     1000 ops.
+//     10000 ops.
 //   - NOT_FOUND: GetConcept or DeleteConcept of an id that does not exist;
 //     WriteAssociation whose source or target concept does not exist.
 //   - FAILED_PRECONDITION: a write sent to a replica (see above), or a node
@@ -480,7 +480,8 @@ type GetNeighborsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Exactly 16 bytes.
 	Id []byte `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	// Maximum number of associations to return; 0 means all.
+	// Maximum number of associations to return. 0 means the default of 100;
+	// values above 10000 are treated as 10000.
 	Limit         uint32 `protobuf:"varint,2,opt,name=limit,proto3" json:"limit,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -723,7 +724,7 @@ func (x *Stats) GetResidentBytes() uint64 {
 
 type BatchWriteRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// 1 to 1000 ops, applied in order.
+	// 1 to 10000 ops, applied in order.
 	Ops           []*WriteOp `protobuf:"bytes,1,rep,name=ops,proto3" json:"ops,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

@@ -43,7 +43,7 @@
 //     embedding element; an association whose source equals its target;
 //     content or embedding above the node's limits (defaults: content
 //     1 MiB, embedding 4096 dimensions); a batch with no ops or more than
-//     1000 ops.
+//     10000 ops.
 //   - NOT_FOUND: GetConcept or DeleteConcept of an id that does not exist;
 //     WriteAssociation whose source or target concept does not exist.
 //   - FAILED_PRECONDITION: a write sent to a replica (see above), or a node
@@ -105,14 +105,18 @@ type StorageServiceClient interface {
 	// written. Each op is checked as its single-op RPC would check it, against
 	// the current state plus the effect of the ops before it in the batch (so
 	// a batch may write a concept and then an association to it). If any op
-	// fails, nothing is written and the status message starts with the index
-	// of the first failing op, for example `ops[3]: ...`, with that op's code.
-	// A valid batch is appended to the WAL as consecutive sequences in one
-	// group commit, so it becomes durable and visible to readers as a whole.
-	// The leader orders validation with its other writes, so an op that
-	// passed validation is never rejected when it is applied.
+	// fails, nothing is written and the status message names the index of the
+	// first failing op (for example `ops[3]: ...`), with that op's code. A
+	// valid batch is appended to the WAL as consecutive sequences in one group
+	// commit, so it becomes durable and visible to readers as a whole.
 	//
-	// At most 1000 ops per batch (INVALID_ARGUMENT above that), and the
+	// One race remains: a concurrent write on the leader can, between
+	// validation and apply, delete a concept an op relies on. That op is then
+	// a no-op on every node (its sequence is still used) and the RPC returns
+	// its error (NOT_FOUND) after the batch is durable. The same holds for a
+	// single WriteAssociation or DeleteConcept.
+	//
+	// At most 10000 ops per batch (INVALID_ARGUMENT above that), and the
 	// encoded request must fit the server's maximum receive message size.
 	BatchWrite(ctx context.Context, in *BatchWriteRequest, opts ...grpc.CallOption) (*BatchWriteResponse, error)
 }
@@ -222,14 +226,18 @@ type StorageServiceServer interface {
 	// written. Each op is checked as its single-op RPC would check it, against
 	// the current state plus the effect of the ops before it in the batch (so
 	// a batch may write a concept and then an association to it). If any op
-	// fails, nothing is written and the status message starts with the index
-	// of the first failing op, for example `ops[3]: ...`, with that op's code.
-	// A valid batch is appended to the WAL as consecutive sequences in one
-	// group commit, so it becomes durable and visible to readers as a whole.
-	// The leader orders validation with its other writes, so an op that
-	// passed validation is never rejected when it is applied.
+	// fails, nothing is written and the status message names the index of the
+	// first failing op (for example `ops[3]: ...`), with that op's code. A
+	// valid batch is appended to the WAL as consecutive sequences in one group
+	// commit, so it becomes durable and visible to readers as a whole.
 	//
-	// At most 1000 ops per batch (INVALID_ARGUMENT above that), and the
+	// One race remains: a concurrent write on the leader can, between
+	// validation and apply, delete a concept an op relies on. That op is then
+	// a no-op on every node (its sequence is still used) and the RPC returns
+	// its error (NOT_FOUND) after the batch is durable. The same holds for a
+	// single WriteAssociation or DeleteConcept.
+	//
+	// At most 10000 ops per batch (INVALID_ARGUMENT above that), and the
 	// encoded request must fit the server's maximum receive message size.
 	BatchWrite(context.Context, *BatchWriteRequest) (*BatchWriteResponse, error)
 	mustEmbedUnimplementedStorageServiceServer()
