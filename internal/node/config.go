@@ -31,6 +31,7 @@ type Config struct {
 	LagThreshold      time.Duration // SUTRA_LAG_THRESHOLD_MS, --lag-threshold
 	MaxContentBytes   int           // SUTRA_MAX_CONTENT_BYTES, --max-content-bytes
 	NoSync            bool          // SUTRA_UNSAFE_NO_FSYNC, --unsafe-no-fsync: tests only
+	Pprof             bool          // SUTRA_PPROF, --pprof: serve /debug/pprof on the metrics address
 	ShutdownGrace     time.Duration // --shutdown-grace
 }
 
@@ -85,6 +86,7 @@ func ParseConfig(args []string, getenv func(string) string) (Config, error) {
 	fs.DurationVar(&c.LagThreshold, "lag-threshold", envMs("SUTRA_LAG_THRESHOLD_MS", 10*time.Second), "lag above which a replica is unhealthy (SUTRA_LAG_THRESHOLD_MS)")
 	fs.IntVar(&c.MaxContentBytes, "max-content-bytes", int(envInt("SUTRA_MAX_CONTENT_BYTES", 1<<20)), "largest concept content accepted (SUTRA_MAX_CONTENT_BYTES)")
 	fs.BoolVar(&c.NoSync, "unsafe-no-fsync", getenv("SUTRA_UNSAFE_NO_FSYNC") == "true", "skip fsync: loses acknowledged writes on power loss; tests only (SUTRA_UNSAFE_NO_FSYNC)")
+	fs.BoolVar(&c.Pprof, "pprof", getenv("SUTRA_PPROF") == "true", "serve Go profiles at /debug/pprof/ on the metrics address (SUTRA_PPROF)")
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", 10*time.Second, "how long SIGTERM waits for calls to drain")
 	usage := new(strings.Builder)
 	fs.SetOutput(usage)
