@@ -69,6 +69,7 @@ type Follower struct {
 	leaderSeq   atomic.Uint64
 	lastApplyAt atomic.Int64 // leader timestamp of the last applied entry
 	lastFrame   atomic.Int64 // local time of the last frame, Unix nanoseconds
+	epoch       atomic.Uint64 // highest leader epoch seen
 	snapshots   atomic.Uint64
 	entries     atomic.Uint64
 	bytes       atomic.Uint64
@@ -124,7 +125,8 @@ func (f *Follower) session(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	next := f.eng.Log().LastSeq() + 1
-	s, err := f.dial(ctx, Start{StartSeq: next, ReplicaID: f.opts.NodeID, ClusterID: f.opts.ClusterID, Address: f.opts.Address})
+	s, err := f.dial(ctx, Start{StartSeq: next, ReplicaID: f.opts.NodeID, ClusterID: f.opts.ClusterID, Address: f.opts.Address,
+		Epoch: f.epoch.Load()})
 	if err != nil {
 		return err
 	}
@@ -188,6 +190,9 @@ func (f *Follower) session(ctx context.Context) error {
 			if want := f.eng.Log().LastSeq() + 1; fr.Entries[0].Seq != want {
 				return fmt.Errorf("%w: leader sent %d, expected %d", ErrGap, fr.Entries[0].Seq, want)
 			}
+			if err := f.adoptEpoch(fr.Entries[len(fr.Entries)-1].Epoch); err != nil {
+				return err
+			}
 			if err := f.eng.ApplyReplicated(fr.Entries); err != nil {
 				return fmt.Errorf("replication: apply batch at %d: %w", fr.Entries[0].Seq, err)
 			}
@@ -200,6 +205,20 @@ func (f *Follower) session(ctx context.Context) error {
 			if err := s.Ack(f.ack()); err != nil {
 				return err
 			}
+		}
+	}
+}
+
+// adoptEpoch refuses a lower epoch than the highest seen and adopts a
+// higher one.
+func (f *Follower) adoptEpoch(e uint64) error {
+	for {
+		cur := f.epoch.Load()
+		if e < cur {
+			return fmt.Errorf("%w: leader epoch %d is lower than %d, already seen", ErrStaleEpoch, e, cur)
+		}
+		if e == cur || f.epoch.CompareAndSwap(cur, e) {
+			return nil
 		}
 	}
 }
@@ -296,6 +315,9 @@ func (f *Follower) Status() FollowerStatus {
 func (f *Follower) Heartbeat(hb Heartbeat) (HeartbeatReply, error) {
 	if hb.ClusterID != "" && hb.ClusterID != f.opts.ClusterID {
 		return HeartbeatReply{}, fmt.Errorf("%w: heartbeat from cluster %q, this replica belongs to %q", ErrClusterMismatch, hb.ClusterID, f.opts.ClusterID)
+	}
+	if err := f.adoptEpoch(hb.Epoch); err != nil {
+		return HeartbeatReply{}, err
 	}
 	if hb.LeaderSeq > f.leaderSeq.Load() {
 		f.leaderSeq.Store(hb.LeaderSeq)

@@ -187,3 +187,20 @@ func TestLagSampler(t *testing.T) {
 		}
 	}
 }
+
+func TestFollowerRefusesStaleEpochs(t *testing.T) {
+	e := openEngine(t, engine.Options{})
+	f := NewFollower(e, nil, FollowerOptions{NodeID: "r", ClusterID: "c1", Logger: quiet()})
+	if _, err := f.Heartbeat(Heartbeat{ClusterID: "c1", Epoch: 3}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Heartbeat(Heartbeat{ClusterID: "c1", Epoch: 2}); !errors.Is(err, ErrStaleEpoch) {
+		t.Fatalf("heartbeat from an older epoch: %v", err)
+	}
+	if _, err := f.Heartbeat(Heartbeat{ClusterID: "other", Epoch: 3}); !errors.Is(err, ErrClusterMismatch) {
+		t.Fatalf("heartbeat from another cluster: %v", err)
+	}
+	if r, err := f.Heartbeat(Heartbeat{ClusterID: "c1", Epoch: 4}); err != nil || r.ReplicaID != "r" {
+		t.Fatalf("newer epoch: %+v %v", r, err)
+	}
+}

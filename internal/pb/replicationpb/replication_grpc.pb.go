@@ -50,9 +50,13 @@
 //     (see storage.proto); the replica's log diverged from the leader's.
 //   - UNAVAILABLE: the node is starting or shutting down; retry with backoff.
 //
-// A replica that gets OUT_OF_RANGE because it is ahead, or a divergence
-// error, discards its local state and reconnects with start_sequence 0,
-// which gets it a snapshot. It never skips entries silently.
+// A replica that gets OUT_OF_RANGE because it is ahead of the leader, or a
+// divergence error, keeps its data, reports the error in its status
+// (last_error) and keeps retrying with backoff: it may hold the only copy of
+// acknowledged writes, so it never discards them on its own. Emptying its
+// data directory makes it rejoin with start_sequence 1 and, if the leader's
+// log no longer reaches back that far, a snapshot. It never skips entries
+// silently.
 
 package replicationpb
 
