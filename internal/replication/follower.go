@@ -316,8 +316,10 @@ func (f *Follower) Heartbeat(hb Heartbeat) (HeartbeatReply, error) {
 	if hb.ClusterID != "" && hb.ClusterID != f.opts.ClusterID {
 		return HeartbeatReply{}, fmt.Errorf("%w: heartbeat from cluster %q, this replica belongs to %q", ErrClusterMismatch, hb.ClusterID, f.opts.ClusterID)
 	}
-	if err := f.adoptEpoch(hb.Epoch); err != nil {
-		return HeartbeatReply{}, err
+	if hb.Epoch != 0 { // 0: a seed-era leader that sends no epoch
+		if err := f.adoptEpoch(hb.Epoch); err != nil {
+			return HeartbeatReply{}, err
+		}
 	}
 	if hb.LeaderSeq > f.leaderSeq.Load() {
 		f.leaderSeq.Store(hb.LeaderSeq)
