@@ -1,0 +1,111 @@
+package kubectlsutra
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+
+	sutrav1 "github.com/sutra/sutra-operator/api/v1alpha1"
+)
+
+func TestStatus(t *testing.T) {
+	now := time.Date(2026, 5, 6, 7, 8, 9, 0, time.UTC)
+	at := func(d time.Duration) *metav1.Time { t := metav1.NewTime(now.Add(-d)); return &t }
+	running := &sutrav1.SutraCluster{
+		ObjectMeta: metav1.ObjectMeta{Name: "demo", Namespace: "prod"},
+		Spec:       sutrav1.SutraClusterSpec{Image: "x", Replicas: ptr.To[int32](2)},
+		Status: sutrav1.SutraClusterStatus{
+			Phase:          sutrav1.PhaseDegraded,
+			Leader:         &sutrav1.LeaderStatus{Pod: "demo-leader-0", Endpoint: "demo-leader.prod.svc:50051"},
+			Epoch:          3,
+			LeaderSequence: 1042,
+			ReadyReplicas:  1,
+			MaxLag:         "1.5s",
+			LastStatusTime: at(4 * time.Second),
+			ReplicaStatuses: []sutrav1.ReplicaStatus{
+				{Name: "demo-replica-0", State: "streaming", Healthy: true, LastAppliedSequence: 1042, LagMs: 3, LastHeartbeat: at(time.Second)},
+				{Name: "demo-replica-1", State: "disconnected", LastAppliedSequence: 900, LagEntries: 142, LagMs: 1500, LastHeartbeat: at(2 * time.Minute)},
+			},
+			Conditions: []metav1.Condition{{Type: sutrav1.ConditionReplicationHealthy, Status: metav1.ConditionFalse,
+				Reason: sutrav1.ReasonReplicaNotStreaming, Message: "1 replica is not streaming from the leader: demo-replica-1 (disconnected)"}},
+		},
+	}
+	fresh := &sutrav1.SutraCluster{
+		ObjectMeta: metav1.ObjectMeta{Name: "new", Namespace: "prod"},
+		Spec:       sutrav1.SutraClusterSpec{Image: "x"},
+	}
+
+	tests := []struct {
+		name      string
+		cluster   string
+		want      []string // lines, whitespace-normalised, that must appear
+		wantError string
+	}{
+		{
+			name:    "degraded cluster",
+			cluster: "demo",
+			want: []string{
+				"Cluster: prod/demo",
+				"Phase: Degraded",
+				"Leader: demo-leader-0 (demo-leader.prod.svc:50051)",
+				"Epoch / sequence: 3 / 1042",
+				"Replicas: 2 desired, 1 ready",
+				"Max lag: 1.5s",
+				"Status read: 4s ago",
+				"REPLICA STATE HEALTHY APPLIED LAG ENTRIES LAG LAST HEARTBEAT",
+				"demo-replica-0 streaming yes 1042 0 3ms 1s ago",
+				"demo-replica-1 disconnected no 900 142 1500ms 2m ago",
+				"ReplicationHealthy False ReplicaNotStreaming 1 replica is not streaming from the leader: demo-replica-1 (disconnected)",
+			},
+		},
+		{
+			name:    "status not written yet",
+			cluster: "new",
+			want: []string{
+				"Phase: -",
+				"Leader: - (-)",
+				"Replicas: 2 desired, 0 ready",
+				"Status read: never",
+				"(none reported)",
+			},
+		},
+		{name: "missing", cluster: "nope", wantError: `get sutracluster prod/nope`},
+	}
+
+	scheme := runtime.NewScheme()
+	if err := sutrav1.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	c := fake.NewClientBuilder().WithScheme(scheme).WithObjects(running, fresh).Build()
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var out bytes.Buffer
+			err := status(context.Background(), c, "prod", tc.cluster, &out, now)
+			if tc.wantError != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantError) {
+					t.Fatalf("err = %v, want %q", err, tc.wantError)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			lines := map[string]bool{}
+			for _, l := range strings.Split(out.String(), "\n") {
+				lines[strings.Join(strings.Fields(l), " ")] = true
+			}
+			for _, w := range tc.want {
+				if !lines[w] {
+					t.Errorf("missing line %q in:\n%s", w, out.String())
+				}
+			}
+		})
+	}
+}
