@@ -101,4 +101,3 @@ func orDash(s string) string {
 	}
 	return s
 }
-
