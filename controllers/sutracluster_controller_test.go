@@ -2,6 +2,8 @@ package controllers
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -19,6 +21,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
 
 	sutrav1 "github.com/sutra/sutra-operator/api/v1alpha1"
 )
@@ -230,6 +233,16 @@ var _ = Describe("SutraCluster children", func() {
 })
 
 var _ = Describe("SutraCluster validation", func() {
+	It("accepts the sample in config/samples", func() {
+		b, err := os.ReadFile(filepath.Join("..", "config", "samples", "storage_v1alpha1_sutracluster.yaml"))
+		Expect(err).NotTo(HaveOccurred())
+		sample := &sutrav1.SutraCluster{}
+		Expect(yaml.UnmarshalStrict(b, sample)).To(Succeed())
+		sample.Namespace = ns
+		Expect(k8sClient.Create(ctx, sample)).To(Succeed())
+		Expect(k8sClient.Delete(ctx, sample)).To(Succeed())
+	})
+
 	expectRejected := func(obj client.Object, message string) {
 		GinkgoHelper()
 		err := k8sClient.Create(ctx, obj)

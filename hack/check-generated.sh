@@ -49,7 +49,7 @@ generate() {
 		cd "${dir}"
 		"${cg}" object:headerFile=hack/boilerplate.go.txt paths=./api/...
 		rm -rf config/crd/bases
-		"${cg}" rbac:roleName=sutra-operator-manager crd \
+		"${cg}" rbac:roleName=manager-role crd \
 			paths=./api/... paths=./controllers/... \
 			output:crd:artifacts:config=config/crd/bases \
 			output:rbac:artifacts:config=config/rbac
