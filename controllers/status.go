@@ -71,14 +71,25 @@ func computeStatus(s *scope) *sutrav1.SutraClusterStatus {
 // replicaStatuses lists every desired replica in ordinal order, as the leader
 // sees it. A replica absent from the leader's table is StateMissing.
 func replicaStatuses(c *sutrav1.SutraCluster, snap *statusclient.Snapshot) []sutrav1.ReplicaStatus {
+	// The leader keys rows by replica id (the pod name) once a replica has
+	// connected, and by its configured address (from the topology file)
+	// before that.
 	byID := make(map[string]statusclient.Replica, len(snap.Replicas))
+	byAddr := make(map[string]statusclient.Replica, len(snap.Replicas))
 	for _, r := range snap.Replicas {
 		byID[r.ID] = r
+		byAddr[r.ID] = r
+		if r.Address != "" {
+			byAddr[r.Address] = r
+		}
 	}
 	threshold := resources.LagThresholdMs(c)
 	var out []sutrav1.ReplicaStatus
 	for _, name := range resources.ReplicaPodNames(c) {
 		r, ok := byID[name]
+		if !ok {
+			r, ok = byAddr[resources.PodAddress(c, name)]
+		}
 		if !ok {
 			out = append(out, sutrav1.ReplicaStatus{Name: name, State: StateMissing})
 			continue

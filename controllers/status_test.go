@@ -183,6 +183,15 @@ func TestComputeStatus(t *testing.T) {
 	}
 }
 
+func TestReplicaMatchedByConfiguredAddress(t *testing.T) {
+	c := testCluster(2, "")
+	st := computeStatus(&scope{cluster: c, now: testNow, leader: sts("s-leader", 1, 1), replicas: sts("s-replica", 2, 2),
+		replication: snap(streaming("s-replica-0", 1), statusclient.Replica{ID: "s-replica-1.s-peers.ns.svc:50051", State: "configured"})})
+	if got := st.ReplicaStatuses[1]; got.State != "configured" || got.Healthy {
+		t.Errorf("replica-1 = %+v, want the configured row found by address", got)
+	}
+}
+
 func TestReplicaStatusesDetails(t *testing.T) {
 	c := testCluster(2, "")
 	st := computeStatus(&scope{cluster: c, now: testNow, leader: sts("s-leader", 1, 1), replicas: sts("s-replica", 2, 2),

@@ -51,6 +51,7 @@ type phase func(ctx context.Context, s *scope) error
 
 // +kubebuilder:rbac:groups=storage.sutra.io,resources=sutraclusters,verbs=get;list;watch
 // +kubebuilder:rbac:groups=storage.sutra.io,resources=sutraclusters/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=storage.sutra.io,resources=sutraclusters/finalizers,verbs=update
 // +kubebuilder:rbac:groups=apps,resources=statefulsets,verbs=get;list;watch;create;update;patch
 // +kubebuilder:rbac:groups="",resources=services;configmaps,verbs=get;list;watch;create;update;patch
 // +kubebuilder:rbac:groups="",resources=persistentvolumeclaims,verbs=get;list;watch;patch
