@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 )
 
@@ -188,7 +189,7 @@ func (l *Log) write(chunks []chunk, first, last uint64) error {
 	var took time.Duration
 	if !l.opts.NoSync {
 		start := time.Now()
-		if err := l.active.Sync(); err != nil {
+		if err := datasync(l.active); err != nil {
 			return fmt.Errorf("sync %s: %w", l.active.Name(), err)
 		}
 		took = time.Since(start)
@@ -244,4 +245,16 @@ func createSegmentFile(dir string, first uint64, noSync bool) (*os.File, error) 
 		}
 	}
 	return f, nil
+}
+
+// datasync flushes a file's data and the metadata needed to read it back
+// (its size), which is all an append-only log needs; it skips the timestamp
+// updates a full fsync also writes.
+func datasync(f *os.File) error {
+	for {
+		err := syscall.Fdatasync(int(f.Fd()))
+		if err != syscall.EINTR {
+			return err
+		}
+	}
 }

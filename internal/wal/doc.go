@@ -46,6 +46,7 @@
 // Append and Begin assign sequences and queue the encoded records. A single
 // flusher goroutine writes everything queued since its last round with one
 // write and one fsync, then releases every appender of that round together.
+// The flush uses fdatasync, which covers the data and the file size.
 // An append therefore returns only once its record is on stable storage, and
 // concurrent appenders share an fsync. Options.NoSync skips the fsync; it
 // exists for tests and is never the default.
