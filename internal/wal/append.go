@@ -115,7 +115,7 @@ func (l *Log) queue(seq, epoch uint64, t int64, data []byte) {
 	if seg.size+size > l.opts.SegmentSize && seg.last >= seg.first {
 		seg = &segment{first: seq, last: seq - 1, path: filepath.Join(l.dir, segmentName(seq)), size: SegmentHeaderSize}
 		l.segs = append(l.segs, seg)
-		l.pending = append(l.pending, chunk{newSeg: seq})
+		l.pending = append(l.pending, chunk{seg: seg})
 	}
 	if len(l.pending) == 0 {
 		l.pending = append(l.pending, chunk{})
@@ -160,12 +160,16 @@ func (l *Log) flusher() {
 				g.err = l.err
 				l.mu.Unlock()
 			} else {
+				l.publishTail()
 				l.durable.Store(last)
 				l.wake()
 			}
 			close(g.done)
 			for i := range chunks {
 				chunks[i] = chunk{data: chunks[i].data[:0]}
+			}
+			if !l.opts.NoPreallocate && l.activeOff > l.opts.SegmentSize/2 {
+				l.requestSpare()
 			}
 			spare = chunks
 		}
@@ -174,17 +178,18 @@ func (l *Log) flusher() {
 
 func (l *Log) write(chunks []chunk, first, last uint64) error {
 	for _, c := range chunks {
-		if c.newSeg != 0 {
-			if err := l.roll(c.newSeg); err != nil {
+		if c.seg != nil {
+			if err := l.roll(c.seg); err != nil {
 				return err
 			}
 		}
 		if len(c.data) == 0 {
 			continue
 		}
-		if _, err := l.active.Write(c.data); err != nil {
+		if _, err := l.active.WriteAt(c.data, l.activeOff); err != nil {
 			return fmt.Errorf("write %s: %w", l.active.Name(), err)
 		}
+		l.activeOff += int64(len(c.data))
 	}
 	var took time.Duration
 	if !l.opts.NoSync {
@@ -204,21 +209,36 @@ func (l *Log) write(chunks []chunk, first, last uint64) error {
 	return nil
 }
 
-// roll syncs and closes the active segment file and creates the next one.
-func (l *Log) roll(first uint64) error {
+// roll seals the active segment (sync, record its final size, close) and
+// makes seg the active one, in a prepared zero-filled file when one is
+// ready.
+func (l *Log) roll(seg *segment) error {
 	if !l.opts.NoSync {
-		if err := l.active.Sync(); err != nil {
+		if err := datasync(l.active); err != nil {
 			return fmt.Errorf("sync %s: %w", l.active.Name(), err)
 		}
 	}
+	l.activeSeg.end.Store(l.activeOff)
 	if err := l.active.Close(); err != nil {
 		return fmt.Errorf("close %s: %w", l.active.Name(), err)
 	}
-	f, err := createSegmentFile(l.dir, first, l.opts.NoSync)
-	if err != nil {
-		return err
+	var f *os.File
+	select {
+	case spare := <-l.spare:
+		var err error
+		if f, err = l.adoptSpare(spare, seg); err != nil {
+			return err
+		}
+	default:
+		var err error
+		if f, err = createSegmentFile(l.dir, seg.first, l.opts.NoSync); err != nil {
+			return err
+		}
 	}
-	l.active = f
+	l.active, l.activeSeg, l.activeOff = f, seg, SegmentHeaderSize
+	if !l.opts.NoPreallocate {
+		l.requestSpare()
+	}
 	return nil
 }
 
@@ -226,7 +246,7 @@ func (l *Log) roll(first uint64) error {
 // with the directory entry unless noSync.
 func createSegmentFile(dir string, first uint64, noSync bool) (*os.File, error) {
 	path := filepath.Join(dir, segmentName(first))
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|os.O_APPEND, 0o640)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
 	if err != nil {
 		return nil, fmt.Errorf("wal: create segment: %w", err)
 	}

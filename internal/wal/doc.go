@@ -16,6 +16,15 @@
 // Bytes cut from a damaged tail on open are kept beside the log as
 // <segment>.torn-<offset> so that nothing is thrown away silently.
 //
+// Segments are preallocated: a background goroutine prepares the next one
+// as next-segment-<n>.tmp, filled with zeros to Options.SegmentSize and
+// synced; at a roll it gets its header, is synced and renamed. Records then
+// overwrite allocated blocks, so a group commit's fdatasync has no file-size
+// change to journal. A segment therefore usually ends in zeros after its
+// last record; zeros are never a valid record (a zero length with a zero
+// CRC), so the end of the records is unambiguous. Leftover .tmp spares are
+// removed on open.
+//
 // # Segment layout
 //
 // Every segment starts with a 16-byte header, followed by records back to
@@ -59,14 +68,16 @@
 //
 // ReadFrom returns a Reader positioned at any retained sequence. It seeks
 // through a sparse in-memory index of each segment, reads sequentially with
-// its own file handle, sees only durable records, and can wait for the tail
-// to grow without polling the files.
+// its own file handle and buffer, never past the published end of durable
+// data, and can wait for the tail to grow without polling the files.
 //
 // # Opening and repair
 //
 // Open verifies every segment: header, record CRCs, sequence continuity
 // within and across segments. Damage is handled by where it is:
 //
+//   - Zeros from the end of the last record to the end of a segment are
+//     the unused preallocated space, not damage.
 //   - In the last segment, a record that is short, zeroed, or fails its CRC,
 //     with no valid later record after it, is a torn write from a crash. The
 //     segment is truncated at that record, the cut bytes are saved as a

@@ -1,6 +1,7 @@
 package wal
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"path/filepath"
@@ -26,15 +27,17 @@ func segmentsOf(t *testing.T, dir string) []string {
 	return segs // Glob sorts; names are zero padded
 }
 
-// recordOffsets returns the start offset of each record in a segment file.
-func recordOffsets(t *testing.T, path string) []int64 {
+// recordOffsets returns the start offset of each record in a segment file
+// and the offset where the records end (a zero-filled, preallocated
+// remainder may follow).
+func recordOffsets(t *testing.T, path string) (offs []int64, end int64) {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var offs []int64
-	for off := SegmentHeaderSize; off < len(b); {
+	off := SegmentHeaderSize
+	for off < len(b) && len(bytes.TrimLeft(b[off:], "\x00")) > 0 {
 		_, n, err := DecodeRecord(b[off:])
 		if err != nil {
 			t.Fatalf("fixture damaged at %d: %v", off, err)
@@ -42,7 +45,7 @@ func recordOffsets(t *testing.T, path string) []int64 {
 		offs = append(offs, int64(off))
 		off += n
 	}
-	return offs
+	return offs, int64(off)
 }
 
 func mutate(t *testing.T, path string, f func([]byte) []byte) {
@@ -83,10 +86,9 @@ func TestTruncateLastRecordAtEveryOffset(t *testing.T) {
 	fill(t, base, faultOpts, faultRecords)
 	segs := segmentsOf(t, base)
 	last := segs[len(segs)-1]
-	offs := recordOffsets(t, last)
+	offs, end := recordOffsets(t, last)
 	start := offs[len(offs)-1]
-	st, _ := os.Stat(last)
-	for cut := start; cut < st.Size(); cut++ {
+	for cut := start; cut < end; cut++ {
 		dir := t.TempDir()
 		copyDir(t, base, dir)
 		p := filepath.Join(dir, filepath.Base(last))
@@ -119,13 +121,13 @@ func TestCrashDropsUnsyncedBytes(t *testing.T) {
 	fill(t, base, faultOpts, faultRecords)
 	segs := segmentsOf(t, base)
 	last := segs[len(segs)-1]
-	acked, _ := os.Stat(last)
+	_, ackedEnd := recordOffsets(t, last)
 	unsynced, _ := appendRecord(nil, faultRecords+1, 1, faultRecords+1, payload(faultRecords+1))
 	for keep := 0; keep <= len(unsynced); keep += 3 {
 		dir := t.TempDir()
 		copyDir(t, base, dir)
 		mutate(t, filepath.Join(dir, filepath.Base(last)), func(b []byte) []byte {
-			return append(b[:acked.Size()], unsynced[:keep]...)
+			return append(b[:ackedEnd], unsynced[:keep]...)
 		})
 		want := faultRecords
 		if keep == len(unsynced) {
@@ -152,7 +154,7 @@ func TestMiddleCorruptionRefused(t *testing.T) {
 		corrupt func(t *testing.T, path string)
 	}
 	middleRecord := func(t *testing.T, path string) int64 {
-		offs := recordOffsets(t, path)
+		offs, _ := recordOffsets(t, path)
 		return offs[len(offs)/2]
 	}
 	cases := []damage{
@@ -168,10 +170,12 @@ func TestMiddleCorruptionRefused(t *testing.T) {
 			mutate(t, p, func(b []byte) []byte { b[off+HeaderSize+2] ^= 0x10; return b })
 		}},
 		{"flip a bit in the last record of an older segment", func(s []string) string { return s[0] }, func(t *testing.T, p string) {
-			mutate(t, p, func(b []byte) []byte { b[len(b)-1] ^= 0x80; return b })
+			_, end := recordOffsets(t, p)
+			mutate(t, p, func(b []byte) []byte { b[end-1] ^= 0x80; return b })
 		}},
 		{"truncate an older segment", func(s []string) string { return s[0] }, func(t *testing.T, p string) {
-			mutate(t, p, func(b []byte) []byte { return b[:len(b)-7] })
+			_, end := recordOffsets(t, p)
+			mutate(t, p, func(b []byte) []byte { return b[:end-7] })
 		}},
 		{"zero a middle range", func(s []string) string { return s[len(s)-2] }, func(t *testing.T, p string) {
 			off := middleRecord(t, p)
@@ -222,4 +226,51 @@ func copyDir(t *testing.T, from, to string) {
 			t.Fatal(err)
 		}
 	}
+}
+
+func TestPreallocatedSegmentsRecover(t *testing.T) {
+	dir := t.TempDir()
+	fill(t, dir, faultOpts, faultRecords)
+	segs := segmentsOf(t, dir)
+	zeroTails := 0
+	for _, s := range segs {
+		if _, end := recordOffsets(t, s); end < fileSize(t, s) {
+			zeroTails++
+		}
+	}
+	if zeroTails == 0 {
+		t.Fatal("no segment was preallocated")
+	}
+	// A torn record inside the zero-filled end of the last segment.
+	last := segs[len(segs)-1]
+	_, end := recordOffsets(t, last)
+	torn, _ := appendRecord(nil, faultRecords+1, 1, 1, payload(faultRecords+1))
+	mutate(t, last, func(b []byte) []byte {
+		if int(end)+len(torn) > len(b) {
+			b = append(b, make([]byte, int(end)+len(torn)-len(b))...)
+		}
+		copy(b[end:], torn[:len(torn)-3])
+		return b
+	})
+	// A spare left by a crash is removed.
+	if err := os.WriteFile(filepath.Join(dir, sparePrefix+"9.tmp"), make([]byte, 100), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	l := recoverAll(t, dir, faultRecords)
+	defer func() { _ = l.Close() }()
+	if len(l.Repaired()) != 1 {
+		t.Fatalf("torn record in a preallocated segment not repaired: %v", l.Repaired())
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, sparePrefix+"*")); len(left) != 0 {
+		t.Fatalf("stale spare kept: %v", left)
+	}
+}
+
+func fileSize(t *testing.T, path string) int64 {
+	t.Helper()
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.Size()
 }

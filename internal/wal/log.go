@@ -30,16 +30,38 @@ type Log struct {
 	notify   chan struct{} // closed and replaced each time durable advances
 	trunc    atomic.Uint64 // bumped by TruncateBack to invalidate readers
 
-	repaired []string
-	active   *os.File   // written by the flusher under fileMu
-	fileMu   sync.Mutex // held while the active file is written or replaced
+	repaired  []string
+	fileMu    sync.Mutex // held while the active file is written or replaced
+	active    *os.File   // the active segment's file, written at activeOff
+	activeSeg *segment
+	activeOff int64
+	// tail is where durable data ends: published by the flusher before
+	// durable, so a reader that sees a durable sequence also sees its bytes.
+	tail atomic.Pointer[tailPos]
+
+	spare     chan *os.File // a zero-filled segment file ready for the next roll
+	wantSpare chan struct{}
+	stopPrep  chan struct{}
+	prepping  sync.WaitGroup
+	spares    int // spare files made, for unique names (preparer only)
+}
+
+// tailPos is the end of the durable data: in segment seg (its first
+// sequence), at file offset off.
+type tailPos struct {
+	seg uint64
+	off int64
+}
+
+func (l *Log) publishTail() {
+	l.tail.Store(&tailPos{seg: l.activeSeg.first, off: l.activeOff})
 }
 
 // chunk is a run of encoded records bound for one segment. A chunk whose
-// newSeg is set starts a new segment at that sequence.
+// seg is set starts that new segment.
 type chunk struct {
-	newSeg uint64
-	data   []byte
+	seg  *segment
+	data []byte
 }
 
 // group is one group commit: every record queued between two flushes.
@@ -59,7 +81,9 @@ func Open(dir string, opts Options) (*Log, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &Log{dir: dir, opts: opts, kick: make(chan struct{}, 1), notify: make(chan struct{})}
+	l := &Log{dir: dir, opts: opts, kick: make(chan struct{}, 1), notify: make(chan struct{}),
+		spare: make(chan *os.File, 1), wantSpare: make(chan struct{}, 1), stopPrep: make(chan struct{})}
+	removeSpares(dir)
 	if err := l.verify(segs); err != nil {
 		return nil, err
 	}
@@ -69,18 +93,26 @@ func Open(dir string, opts Options) (*Log, error) {
 		}
 	} else {
 		act := l.segs[len(l.segs)-1]
-		f, err := os.OpenFile(act.path, os.O_WRONLY|os.O_APPEND, 0)
+		f, err := os.OpenFile(act.path, os.O_WRONLY, 0)
 		if err != nil {
 			return nil, fmt.Errorf("wal: open active segment: %w", err)
 		}
-		l.active = f
+		l.active, l.activeSeg, l.activeOff = f, act, act.size
+	}
+	for _, s := range l.segs[:len(l.segs)-1] {
+		s.end.Store(s.size)
 	}
 	last := l.segs[len(l.segs)-1]
 	l.nextSeq = last.last + 1
+	l.publishTail()
 	l.durable.Store(last.last)
 	l.group = &group{done: make(chan struct{})}
 	l.flushing.Add(1)
 	go l.flusher()
+	if !opts.NoPreallocate {
+		l.prepping.Add(1)
+		go l.prepare()
+	}
 	return l, nil
 }
 
@@ -124,8 +156,10 @@ func (l *Log) startEmpty(first uint64) error {
 	if err != nil {
 		return err
 	}
-	l.active = f
-	l.segs = []*segment{{first: first, last: first - 1, path: f.Name(), size: SegmentHeaderSize}}
+	seg := &segment{first: first, last: first - 1, path: f.Name(), size: SegmentHeaderSize}
+	l.active, l.activeSeg, l.activeOff = f, seg, SegmentHeaderSize
+	l.segs = []*segment{seg}
+	l.publishTail()
 	return nil
 }
 
@@ -187,6 +221,14 @@ func (l *Log) Close() error {
 	l.mu.Unlock()
 	l.signal()
 	l.flushing.Wait()
+	close(l.stopPrep)
+	l.prepping.Wait()
+	select {
+	case f := <-l.spare:
+		_ = f.Close()
+		_ = os.Remove(f.Name())
+	default:
+	}
 	l.wake()
 	var err error
 	if l.active != nil {

@@ -1,8 +1,8 @@
 package wal
 
 import (
-	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -12,13 +12,20 @@ import (
 // Reader reads durable records in sequence order from a starting sequence,
 // following the tail as it grows. A Reader is not safe for concurrent use;
 // give each consumer its own. Close it to release its file.
+//
+// A reader never reads past the end of durable data (it reads with its own
+// buffer and offsets, bounded by the published tail), so bytes of records
+// still being written are never buffered, even in preallocated segments.
 type Reader struct {
 	l     *Log
 	next  uint64 // sequence of the next record to return
 	trunc uint64 // l.trunc when the reader was positioned
-	f     *os.File
-	br    *bufio.Reader
-	buf   []byte
+
+	f          *os.File
+	seg        *segment // the segment f belongs to
+	buf        []byte   // buf[start:end] holds file bytes from base+start
+	base       int64
+	start, end int
 }
 
 // ReadFrom returns a reader whose first record is seq. seq may be one past
@@ -39,7 +46,7 @@ func (l *Log) ReadFrom(seq uint64) (*Reader, error) {
 	if last := l.durable.Load(); seq > last+1 {
 		return nil, fmt.Errorf("%w: sequence %d, last is %d", ErrOutOfRange, seq, last)
 	}
-	return &Reader{l: l, next: seq, trunc: l.trunc.Load()}, nil
+	return &Reader{l: l, next: seq, trunc: l.trunc.Load(), buf: make([]byte, 256<<10)}, nil
 }
 
 // Next returns the next durable record without blocking. ok is false when
@@ -60,32 +67,71 @@ func (r *Reader) Next() (rec Record, ok bool, err error) {
 			return Record{}, false, err
 		}
 	}
-	for reopened := false; ; {
-		rec, _, err := readRecord(r.br, &r.buf)
-		if (err == io.EOF || err == ErrShort) && !reopened {
-			// The end of this segment: the record lives in the next one.
-			reopened = true
-			if err := r.open(); err != nil {
-				return Record{}, false, err
+	for switched := false; ; {
+		rec, n, err := DecodeRecord(r.buf[r.start:r.end])
+		if err == nil {
+			r.start += n
+			if rec.Seq < r.next {
+				continue // before the start position, inside the first index span
 			}
+			if rec.Seq != r.next {
+				return Record{}, false, fmt.Errorf("%w: %s: read sequence %d, expected %d", ErrCorrupt, r.seg.path, rec.Seq, r.next)
+			}
+			rec.Data = append([]byte(nil), rec.Data...)
+			r.next++
+			return rec, true, nil
+		}
+		if !errors.Is(err, ErrShort) {
+			return Record{}, false, fmt.Errorf("wal: read %s at offset %d: %w", r.seg.path, r.base+int64(r.start), err)
+		}
+		more, err := r.fill()
+		if err != nil {
+			return Record{}, false, err
+		}
+		if more {
 			continue
 		}
-		if err == io.EOF {
-			err = ErrShort
+		// Nothing more in this segment: the record starts the next one.
+		if switched {
+			return Record{}, false, fmt.Errorf("%w: sequence %d not found in %s", ErrCorrupt, r.next, r.seg.path)
 		}
-		if err != nil {
-			return Record{}, false, fmt.Errorf("wal: read %s at sequence %d: %w", r.f.Name(), r.next, err)
+		switched = true
+		if err := r.open(); err != nil {
+			return Record{}, false, err
 		}
-		if rec.Seq < r.next {
-			continue // before the start position, inside the first index span
-		}
-		if rec.Seq != r.next {
-			return Record{}, false, fmt.Errorf("%w: %s: read sequence %d, expected %d", ErrCorrupt, r.f.Name(), rec.Seq, r.next)
-		}
-		rec.Data = append([]byte(nil), rec.Data...)
-		r.next++
-		return rec, true, nil
 	}
+}
+
+// limit is the offset where durable data ends in the reader's segment.
+func (r *Reader) limit() int64 {
+	if t := r.l.tail.Load(); t.seg == r.seg.first {
+		return t.off
+	}
+	return r.seg.end.Load() // sealed: set before the tail moved on
+}
+
+// fill reads more of the segment into the buffer, up to the durable limit.
+// It reports false when the buffer already holds everything durable.
+func (r *Reader) fill() (bool, error) {
+	if r.start > 0 {
+		copy(r.buf, r.buf[r.start:r.end])
+		r.base += int64(r.start)
+		r.end -= r.start
+		r.start = 0
+	}
+	if r.end == len(r.buf) { // a record larger than the buffer
+		r.buf = append(r.buf, make([]byte, len(r.buf))...)
+	}
+	n := min(int64(len(r.buf)-r.end), r.limit()-(r.base+int64(r.end)))
+	if n <= 0 {
+		return false, nil
+	}
+	got, err := r.f.ReadAt(r.buf[r.end:r.end+int(n)], r.base+int64(r.end))
+	r.end += got
+	if err != nil && !(errors.Is(err, io.EOF) && got > 0) {
+		return false, fmt.Errorf("wal: read %s: %w", r.seg.path, err)
+	}
+	return true, nil
 }
 
 // Wait blocks until a record the reader has not returned is durable, the
@@ -124,7 +170,8 @@ func (r *Reader) Close() error {
 	return nil
 }
 
-// open positions the reader's file at r.next, using the segment index.
+// open positions the reader at r.next in the segment holding it, using the
+// segment's sparse index.
 func (r *Reader) open() error {
 	l := r.l
 	l.mu.Lock()
@@ -139,26 +186,16 @@ func (r *Reader) open() error {
 	if j := sort.Search(len(seg.index), func(j int) bool { return seg.index[j].seq > r.next }) - 1; j >= 0 {
 		off = seg.index[j].off
 	}
-	path := seg.path
 	l.mu.Unlock()
 
 	if r.f != nil {
 		_ = r.f.Close()
 		r.f = nil
 	}
-	f, err := os.Open(path)
+	f, err := os.Open(seg.path)
 	if err != nil {
-		return fmt.Errorf("wal: open %s for reading: %w", path, err)
+		return fmt.Errorf("wal: open %s for reading: %w", seg.path, err)
 	}
-	if _, err := f.Seek(off, io.SeekStart); err != nil {
-		_ = f.Close()
-		return fmt.Errorf("wal: seek %s: %w", path, err)
-	}
-	r.f = f
-	if r.br == nil {
-		r.br = bufio.NewReaderSize(f, 256<<10)
-	} else {
-		r.br.Reset(f)
-	}
+	r.f, r.seg, r.base, r.start, r.end = f, seg, off, 0, 0
 	return nil
 }

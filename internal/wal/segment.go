@@ -2,6 +2,8 @@ package wal
 
 import (
 	"bufio"
+	"bytes"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"os"
@@ -9,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 )
 
 const segmentSuffix = ".wal"
@@ -19,8 +22,11 @@ type segment struct {
 	first uint64 // sequence of the first record (or the next one, if empty)
 	last  uint64 // sequence of the last record, first-1 when empty
 	path  string
-	size  int64        // bytes written, header included
+	size  int64        // bytes queued, header included
 	index []indexPoint // sparse: every IndexInterval bytes
+	// end is the final written size, set when the segment stops being the
+	// active one (by the flusher, or by Open for older segments).
+	end atomic.Int64
 }
 
 type indexPoint struct {
@@ -115,7 +121,36 @@ func scan(seg *segment, interval int64) (scanResult, error) {
 	res.validEnd = off
 	seg.size = off
 	seg.last = next - 1
+	if res.damage != nil {
+		zero, err := zeroFrom(f, off)
+		if err != nil {
+			return res, err
+		}
+		if zero {
+			res.damage = nil // the unused, zero-filled end of a preallocated segment
+		}
+	}
 	return res, nil
+}
+
+// zeroFrom reports whether every byte of f from off to its end is zero.
+func zeroFrom(f *os.File, off int64) (bool, error) {
+	buf := make([]byte, 256<<10)
+	for {
+		n, err := f.ReadAt(buf, off)
+		for _, b := range buf[:n] {
+			if b != 0 {
+				return false, nil
+			}
+		}
+		off += int64(n)
+		if err == io.EOF {
+			return true, nil
+		}
+		if err != nil {
+			return false, fmt.Errorf("wal: read %s: %w", f.Name(), err)
+		}
+	}
 }
 
 // readRecord reads one record from br into *buf (grown as needed). It
@@ -149,6 +184,9 @@ func readRecord(br *bufio.Reader, buf *[]byte) (Record, int, error) {
 // log (acknowledged records follow it).
 func laterValidRecord(data []byte, after uint64) bool {
 	for i := 0; i+HeaderSize <= len(data); i++ {
+		if binary.LittleEndian.Uint64(data[i:]) == 0 {
+			continue // zero length and CRC: never a record; skips zero fill fast
+		}
 		l, _ := decodeHeader(data[i:])
 		if l > MaxRecordSize || i+HeaderSize+l > len(data) {
 			continue
@@ -172,7 +210,7 @@ func repairTail(seg *segment, res scanResult, o Options) (string, error) {
 	if int64(len(data)) < res.validEnd {
 		return "", fmt.Errorf("%w: %s changed during open", ErrCorrupt, seg.path)
 	}
-	tail := data[res.validEnd:]
+	tail := bytes.TrimRight(data[res.validEnd:], "\x00")
 	if laterValidRecord(tail, seg.last) {
 		return "", fmt.Errorf("%w: %s at offset %d: %v, and valid records follow it",
 			ErrCorrupt, seg.path, res.validEnd, res.damage)

@@ -69,7 +69,7 @@ func (l *Log) TruncateBack(seq uint64) error {
 	if err := os.Truncate(seg.path, off); err != nil {
 		return fmt.Errorf("wal: truncate %s: %w", seg.path, err)
 	}
-	f, err := os.OpenFile(seg.path, os.O_WRONLY|os.O_APPEND, 0)
+	f, err := os.OpenFile(seg.path, os.O_WRONLY, 0)
 	if err != nil {
 		return fmt.Errorf("wal: reopen %s: %w", seg.path, err)
 	}
@@ -79,8 +79,9 @@ func (l *Log) TruncateBack(seq uint64) error {
 			return fmt.Errorf("wal: sync %s: %w", seg.path, err)
 		}
 	}
-	l.active = f
+	l.active, l.activeSeg, l.activeOff = f, seg, off
 	seg.size, seg.last = off, seq
+	l.publishTail()
 	for len(seg.index) > 0 && seg.index[len(seg.index)-1].off >= off {
 		seg.index = seg.index[:len(seg.index)-1]
 	}
