@@ -128,7 +128,7 @@ func (r *Reader) fill() (bool, error) {
 	}
 	got, err := r.f.ReadAt(r.buf[r.end:r.end+int(n)], r.base+int64(r.end))
 	r.end += got
-	if err != nil && !(errors.Is(err, io.EOF) && got > 0) {
+	if err != nil && (!errors.Is(err, io.EOF) || got == 0) {
 		return false, fmt.Errorf("wal: read %s: %w", r.seg.path, err)
 	}
 	return true, nil
