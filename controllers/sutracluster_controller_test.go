@@ -94,6 +94,7 @@ var _ = Describe("SutraCluster children", func() {
 		Expect(c.Spec.ImagePullPolicy).To(Equal(corev1.PullIfNotPresent))
 
 		Eventually(getSTS(n + "-leader")).WithTimeout(timeout).WithPolling(poll).Should(Not(BeNil()))
+		Eventually(getSTS(n + "-replica")).WithTimeout(timeout).WithPolling(poll).Should(Not(BeNil()))
 		l := getSTS(n + "-leader")(Default)
 		r := getSTS(n + "-replica")(Default)
 		expectOwnedBy(l, c)
@@ -167,6 +168,7 @@ var _ = Describe("SutraCluster children", func() {
 		Expect(k8sClient.Create(ctx, c)).To(Succeed())
 		n := c.Name
 		Eventually(getSTS(n + "-replica")).WithTimeout(timeout).Should(Not(BeNil()))
+		Eventually(getSTS(n + "-leader")).WithTimeout(timeout).Should(Not(BeNil()))
 		leaderBefore := getSTS(n + "-leader")(Default)
 
 		topology := func(g Gomega) string {
@@ -177,19 +179,19 @@ var _ = Describe("SutraCluster children", func() {
 		replicas := func(g Gomega) int32 { return *getSTS(n + "-replica")(g).Spec.Replicas }
 
 		// 2 -> 3 through the scale subresource, as `kubectl scale` does.
-		scale := &autoscalingv1.Scale{}
-		Expect(k8sClient.SubResource("scale").Get(ctx, c, scale)).To(Succeed())
-		Expect(scale.Spec.Replicas).To(Equal(int32(2)))
-		scale.Spec.Replicas = 3
-		Expect(k8sClient.SubResource("scale").Update(ctx, c, client.WithSubResourceBody(scale))).To(Succeed())
+		Eventually(func(g Gomega) {
+			scale := &autoscalingv1.Scale{}
+			g.Expect(k8sClient.SubResource("scale").Get(ctx, c, scale)).To(Succeed())
+			g.Expect(scale.Spec.Replicas).To(Equal(int32(2)))
+			scale.Spec.Replicas = 3
+			g.Expect(k8sClient.SubResource("scale").Update(ctx, c, client.WithSubResourceBody(scale))).To(Succeed())
+		}).WithTimeout(timeout).WithPolling(poll).Should(Succeed())
 		Eventually(replicas).WithTimeout(timeout).Should(Equal(int32(3)))
 		Eventually(topology).WithTimeout(timeout).Should(HaveSuffix(fmt.Sprintf("%[1]s-replica-2.%[1]s-peers.default.svc:50051", n)))
 		Expect(strings.Split(topology(Default), ",")).To(HaveLen(3))
 
 		// 3 -> 1 by editing the spec.
-		Expect(k8sClient.Get(ctx, key(n), c)).To(Succeed())
-		c.Spec.Replicas = ptr.To[int32](1)
-		Expect(k8sClient.Update(ctx, c)).To(Succeed())
+		updateCluster(n, func(c *sutrav1.SutraCluster) { c.Spec.Replicas = ptr.To[int32](1) })
 		Eventually(replicas).WithTimeout(timeout).Should(Equal(int32(1)))
 		Eventually(topology).WithTimeout(timeout).Should(Equal(fmt.Sprintf("%[1]s-replica-0.%[1]s-peers.default.svc:50051", n)))
 
@@ -212,10 +214,10 @@ var _ = Describe("SutraCluster children", func() {
 		n := c.Name
 		Eventually(getSTS(n + "-replica")).WithTimeout(timeout).Should(Not(BeNil()))
 
-		Expect(k8sClient.Get(ctx, key(n), c)).To(Succeed())
-		c.Spec.Image = "sutra/storage:2.0"
-		c.Spec.Storage.Size = resource.MustParse("2Gi")
-		Expect(k8sClient.Update(ctx, c)).To(Succeed())
+		c = updateCluster(n, func(c *sutrav1.SutraCluster) {
+			c.Spec.Image = "sutra/storage:2.0"
+			c.Spec.Storage.Size = resource.MustParse("2Gi")
+		})
 		for _, s := range []string{n + "-leader", n + "-replica"} {
 			Eventually(func(g Gomega) string {
 				return getSTS(s)(g).Spec.Template.Spec.Containers[0].Image
@@ -286,10 +288,14 @@ var _ = Describe("SutraCluster validation", func() {
 		Expect(k8sClient.Create(ctx, c)).To(Succeed())
 
 		update := func(mut func(*sutrav1.SutraCluster)) error {
-			got := &sutrav1.SutraCluster{}
-			Expect(k8sClient.Get(ctx, key(c.Name), got)).To(Succeed())
-			mut(got)
-			return k8sClient.Update(ctx, got)
+			for {
+				got := &sutrav1.SutraCluster{}
+				Expect(k8sClient.Get(ctx, key(c.Name), got)).To(Succeed())
+				mut(got)
+				if err := k8sClient.Update(ctx, got); !apierrors.IsConflict(err) {
+					return err
+				}
+			}
 		}
 		err := update(func(c *sutrav1.SutraCluster) { c.Spec.Storage.StorageClassName = ptr.To("fast") })
 		Expect(err).To(MatchError(ContainSubstring("storage.storageClassName is immutable")))
@@ -300,13 +306,31 @@ var _ = Describe("SutraCluster validation", func() {
 		Expect(update(func(c *sutrav1.SutraCluster) { c.Spec.Storage.Size = resource.MustParse("3Gi") })).To(Succeed())
 
 		// The scale subresource is validated like the spec.
-		scale := &autoscalingv1.Scale{}
-		Expect(k8sClient.SubResource("scale").Get(ctx, c, scale)).To(Succeed())
-		scale.Spec.Replicas = 99
-		err = k8sClient.SubResource("scale").Update(ctx, c, client.WithSubResourceBody(scale))
+		for {
+			scale := &autoscalingv1.Scale{}
+			Expect(k8sClient.SubResource("scale").Get(ctx, c, scale)).To(Succeed())
+			scale.Spec.Replicas = 99
+			err = k8sClient.SubResource("scale").Update(ctx, c, client.WithSubResourceBody(scale))
+			if !apierrors.IsConflict(err) {
+				break
+			}
+		}
 		Expect(err).To(MatchError(ContainSubstring("replicas must be at most 15")))
 	})
 })
+
+// updateCluster applies mut to the latest version of the cluster, retrying
+// when the operator's status writes make the update conflict.
+func updateCluster(name string, mut func(*sutrav1.SutraCluster)) *sutrav1.SutraCluster {
+	GinkgoHelper()
+	got := &sutrav1.SutraCluster{}
+	Eventually(func(g Gomega) {
+		g.Expect(k8sClient.Get(ctx, key(name), got)).To(Succeed())
+		mut(got)
+		g.Expect(k8sClient.Update(ctx, got)).To(Succeed())
+	}).WithTimeout(timeout).WithPolling(poll).Should(Succeed())
+	return got
+}
 
 func findCondition(c *sutrav1.SutraCluster, typ string) *metav1.Condition {
 	for i := range c.Status.Conditions {

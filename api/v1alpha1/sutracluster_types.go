@@ -45,7 +45,7 @@ type SutraClusterSpec struct {
 
 	// Storage is the persistent volume each node (leader and every replica)
 	// gets through its StatefulSet's volume claim template.
-	// +kubebuilder:default={}
+	// +kubebuilder:default={size: "1Gi"}
 	// +optional
 	Storage StorageSpec `json:"storage,omitzero"`
 
@@ -68,18 +68,18 @@ type SutraClusterSpec struct {
 	TopologySpreadConstraints []corev1.TopologySpreadConstraint `json:"topologySpreadConstraints,omitempty"`
 
 	// Ports the storage server listens on.
-	// +kubebuilder:default={}
+	// +kubebuilder:default={grpc: 50051, metrics: 9090}
 	// +optional
 	Ports PortsSpec `json:"ports,omitzero"`
 
 	// Replication tunes log retention and lag reporting.
-	// +kubebuilder:default={}
+	// +kubebuilder:default={retentionBytes: "1Gi", lagThresholdMs: 1000, heartbeatIntervalMs: 250}
 	// +optional
 	Replication ReplicationSpec `json:"replication,omitzero"`
 
 	// PVCRetentionPolicy says what happens to the nodes' volumes when the
 	// cluster is deleted or scaled down. Both default to Retain.
-	// +kubebuilder:default={}
+	// +kubebuilder:default={whenDeleted: Retain, whenScaled: Retain}
 	// +optional
 	PVCRetentionPolicy PVCRetentionPolicy `json:"pvcRetentionPolicy,omitzero"`
 
