@@ -1,0 +1,312 @@
+#!/usr/bin/env bash
+# Copyright 2026 The Sutra Authors.
+# SPDX-License-Identifier: Apache-2.0
+#
+# hack/docs-check.sh (make docs-check) keeps the operator guides honest.
+#
+# Static checks:
+#   - every SUTRA_* variable and every flag in internal/node/config.go appears
+#     in docs/reference.md;
+#   - every sutra_* metric in internal/node/metrics.go appears in docs/metrics.md;
+#   - every sutra_* metric used by deploy/prometheus/alerts.yaml and the
+#     dashboard exists in internal/node/metrics.go;
+#   - deploy/grafana/sutra-dashboard.json is well-formed JSON with queries;
+#   - every runbook_url anchor in alerts.yaml is a heading of
+#     docs/troubleshooting.md, and every relative link in the guides points at
+#     an existing file (and heading).
+#
+# Live checks: shell blocks of the guides marked with a comment on the line
+# before the opening ```sh fence are run against a local cluster of
+# processes on 127.0.0.1, like hack/demo.sh:
+#
+#   <!-- docs-check: start -->     starts the cluster (exactly one, in setup.md);
+#                                  its background jobs are stopped at the end
+#   <!-- docs-check -->            must exit 0
+#   <!-- docs-check: grpcurl -->   must exit 0; needs grpcurl, which is installed
+#                                  pinned (GRPCURL_VERSION) and cached like
+#                                  hack/tools.sh; skipped if it cannot be built
+#
+# Blocks run in order (setup.md first) with `bash -e`, in one scratch
+# directory, with bin/ on PATH. Like a user's shell there is no pipefail: a
+# pipeline such as `cmd | grep text` passes when grep finds the text. The guides use the ports of
+# hack/demo.sh (gRPC 50051-50053, metrics 9191-9193); this script rewrites
+# them to SUTRA_DOCS_CHECK_PORT (default 46051) .. +2 and +140 .. +142 so it
+# can run next to a demo. After the blocks it scrapes the nodes and checks
+# that every metric documented in docs/metrics.md is really exported.
+#
+# If promtool is already installed (hack/promtool.sh; set
+# DOCS_CHECK_PROMTOOL=1 to install it), every dashboard query is also parsed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+GRPCURL_VERSION=v1.9.4
+TOOLS_DIR="${SUTRA_TOOLS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/sutra/tools}"
+GUIDES=(docs/setup.md docs/reference.md docs/metrics.md docs/troubleshooting.md docs/tuning.md)
+DASHBOARD=deploy/grafana/sutra-dashboard.json
+ALERTS=deploy/prometheus/alerts.yaml
+base=${SUTRA_DOCS_CHECK_PORT:-46051}
+
+work=$(mktemp -d -t sutra-docs-check-XXXXXX)
+pids=()
+failures=()
+cleanup() {
+	local rc=$?
+	if ((${#pids[@]})); then
+		kill -TERM "${pids[@]}" 2>/dev/null || true
+		for _ in $(seq 50); do
+			kill -0 "${pids[@]}" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -KILL "${pids[@]}" 2>/dev/null || true
+	fi
+	rm -rf "${work}"
+	exit "${rc}"
+}
+trap cleanup EXIT
+
+say() { printf '==> %s\n' "$*"; }
+fail() {
+	printf 'docs-check: FAIL: %s\n' "$*" >&2
+	failures+=("$*")
+}
+
+# ---- static checks ---------------------------------------------------------
+
+say "configuration: every SUTRA_* variable and flag of internal/node/config.go in docs/reference.md"
+for v in $(grep -oE 'SUTRA_[A-Z0-9_]+' internal/node/config.go | sort -u); do
+	grep -q "\`${v}\`" docs/reference.md || fail "docs/reference.md does not document ${v}"
+done
+for f in $(grep -oE 'fs\.[A-Za-z0-9]+Var\(&[^,]+, "[a-z0-9-]+"' internal/node/config.go | sed -E 's/.*"([^"]+)"$/\1/' | sort -u); do
+	grep -q "\`--${f}\`" docs/reference.md || fail "docs/reference.md does not document the flag --${f}"
+done
+
+say "metrics: every sutra_* metric of internal/node/metrics.go in docs/metrics.md"
+metrics=$(grep -oE '"sutra_[a-z0-9_]+"' internal/node/metrics.go | tr -d '"' | sort -u)
+[[ -n "${metrics}" ]] || fail "no sutra_ metrics found in internal/node/metrics.go"
+for m in ${metrics}; do
+	grep -q "\`${m}\`" docs/metrics.md || fail "docs/metrics.md does not document ${m}"
+done
+
+# used_metrics FILE: sutra_* names a file queries, without histogram suffixes.
+used_metrics() {
+	grep -oE 'sutra_[a-z0-9_]+' "$1" | sed -E 's/_(bucket|sum|count)$//' | sort -u
+}
+for file in "${ALERTS}" "${DASHBOARD}"; do
+	for m in $(used_metrics "${file}"); do
+		grep -qx "${m}" <<<"${metrics}" || fail "${file} uses ${m}, which internal/node/metrics.go does not export"
+	done
+done
+
+say "dashboard: ${DASHBOARD} is valid JSON with queries"
+json_ok() {
+	if command -v jq >/dev/null 2>&1; then
+		jq -e '.title and .uid and (.panels | length > 0)
+			and ([.panels[] | select(.type != "row") | select((.targets // []) | length == 0)] | length == 0)
+			and ([.panels[] | .targets[]? | select((.expr // "") == "")] | length == 0)' "$1" >/dev/null
+	else
+		python3 - "$1" <<-'EOF'
+			import json, sys
+			d = json.load(open(sys.argv[1]))
+			assert d["title"] and d["uid"] and d["panels"]
+			for p in d["panels"]:
+			    if p["type"] != "row":
+			        assert p.get("targets"), p["title"]
+			        assert all(t.get("expr") for t in p["targets"]), p["title"]
+		EOF
+	fi
+}
+json_ok "${DASHBOARD}" || fail "${DASHBOARD} is not valid JSON, or a panel has no query"
+for f in deploy/grafana/provisioning/*/*.yaml; do
+	[[ -s "$f" ]] || fail "$f is empty"
+done
+
+# slugs FILE: GitHub's anchors for the Markdown headings of FILE.
+slugs() {
+	grep -E '^#{1,6} ' "$1" | sed -E 's/^#+ +//' | tr '[:upper:]' '[:lower:]' |
+		sed -E 's/[^a-z0-9 _-]//g; s/ /-/g'
+}
+
+say "links: runbook_url anchors and relative links in the guides"
+trouble_slugs=$(slugs docs/troubleshooting.md)
+for a in $(grep -oE 'runbook_url: .*#[a-z0-9-]+' "${ALERTS}" | sed 's/.*#//'); do
+	grep -qx "$a" <<<"${trouble_slugs}" || fail "${ALERTS}: runbook anchor #$a is not a heading in docs/troubleshooting.md"
+done
+for g in "${GUIDES[@]}"; do
+	while IFS= read -r link; do
+		target=${link%%#*}
+		anchor=
+		[[ "$link" == *"#"* ]] && anchor=${link#*#}
+		file=$g
+		[[ -n "$target" ]] && file="$(dirname "$g")/${target}"
+		if [[ ! -e "$file" ]]; then
+			fail "$g links to ${link}, which does not exist"
+		elif [[ -n "$anchor" && "$file" == *.md ]] && ! slugs "$file" | grep -qx "$anchor"; then
+			fail "$g links to ${link}: no such heading"
+		fi
+	done < <(grep -oE '\]\([^)]+\)' "$g" | sed -E 's/^\]\(//; s/\)$//' | grep -vE '^(https?:|mailto:)')
+done
+
+# ---- live checks -------------------------------------------------------------
+
+say "building storage-server and sutractl"
+CGO_ENABLED=0 go build -o bin/ ./cmd/storage-server ./cmd/sutractl
+
+grpcurl_bin=
+install_grpcurl() {
+	local dir="${TOOLS_DIR}/grpcurl-${GRPCURL_VERSION}"
+	if [[ ! -x "${dir}/grpcurl" ]]; then
+		say "installing grpcurl ${GRPCURL_VERSION} into ${dir} (first run only)"
+		mkdir -p "${dir}"
+		(cd "${dir}" && GOBIN="${dir}" GOFLAGS=-mod=mod GOWORK=off \
+			go install "github.com/fullstorydev/grpcurl/cmd/grpcurl@${GRPCURL_VERSION}") >"${work}/grpcurl-install.log" 2>&1 || {
+			tail -n 5 "${work}/grpcurl-install.log" >&2
+			return 1
+		}
+	fi
+	grpcurl_bin="${dir}/grpcurl"
+}
+if ! install_grpcurl; then
+	printf 'docs-check: note: grpcurl %s could not be built; grpcurl blocks are skipped\n' "${GRPCURL_VERSION}" >&2
+fi
+
+# Extract the marked blocks: one file per block, named NNN-TAG, with a
+# header line naming its source.
+mkdir -p "${work}/blocks" "${work}/run"
+n=0
+for g in "${GUIDES[@]}"; do
+	awk -v src="$g" -v dir="${work}/blocks" -v start="$n" '
+		function flush() { close(out) }
+		/^<!-- docs-check(: [a-z]+)? -->$/ {
+			tag = $0; sub(/^<!-- docs-check:? */, "", tag); sub(/ *-->$/, "", tag)
+			if (tag == "") tag = "run"
+			marked = NR; next
+		}
+		marked == NR - 1 && /^```(sh|bash)$/ {
+			n++; out = sprintf("%s/%03d-%s", dir, start + n, tag)
+			printf "# %s:%d\n", src, NR > out
+			inblock = 1; marked = 0; next
+		}
+		inblock && /^```$/ { inblock = 0; flush(); next }
+		inblock { print > out }
+		{ marked = marked == NR ? marked : 0 }
+	' "$g"
+	n=$(find "${work}/blocks" -type f | wc -l)
+done
+((n > 0)) || fail "no <!-- docs-check --> blocks found in the guides"
+
+# Port rewriting: demo ports in the guides -> this run's ports.
+p0=$base p1=$((base + 1)) p2=$((base + 2)) m0=$((base + 140)) m1=$((base + 141)) m2=$((base + 142))
+rewrite() {
+	sed -E "s/:50051([^0-9]|$)/:${p0}\1/g; s/:50052([^0-9]|$)/:${p1}\1/g; s/:50053([^0-9]|$)/:${p2}\1/g;
+		s/:9191([^0-9]|$)/:${m0}\1/g; s/:9192([^0-9]|$)/:${m1}\1/g; s/:9193([^0-9]|$)/:${m2}\1/g" "$1"
+}
+
+export PATH="${root}/bin:${PATH}"
+[[ -n "${grpcurl_bin}" ]] && export PATH="$(dirname "${grpcurl_bin}"):${PATH}"
+started=
+ran=0
+skipped=0
+for b in "${work}"/blocks/*; do
+	tag=${b##*-}
+	src=$(head -n 1 "$b" | sed 's/^# //')
+	script="${work}/run/$(basename "$b").sh"
+	rewrite "$b" >"${script}"
+	case "$tag" in
+	start)
+		[[ -z "${started}" ]] || fail "${src}: a second start block"
+		say "run ${src} (start the cluster on 127.0.0.1:${p0}-${p2})"
+		echo 'jobs -p >"${DOCS_CHECK_PIDS}"' >>"${script}"
+		(cd "${work}" && DOCS_CHECK_PIDS="${work}/pids" timeout 60 bash -e "${script}") ||
+			{ fail "${src}: the start block failed"; break; }
+		mapfile -t pids <"${work}/pids"
+		started=1
+		# Ready once every node answers and the leader streams to both replicas.
+		for _ in $(seq 100); do
+			if sutractl stats --addr "127.0.0.1:${p0},127.0.0.1:${p1},127.0.0.1:${p2}" >/dev/null 2>&1 &&
+				[[ $(sutractl status --addr "127.0.0.1:${p0}" 2>/dev/null | grep -c ' streaming ') -eq 2 ]]; then
+				break
+			fi
+			sleep 0.2
+		done
+		sutractl status --addr "127.0.0.1:${p0}" >"${work}/status.txt" 2>&1
+		grep -q ' streaming .* true ' "${work}/status.txt" || {
+			cat "${work}/status.txt" >&2
+			tail -n 5 "${work}"/*.log >&2 || true
+			fail "${src}: the cluster did not come up"
+			break
+		}
+		continue
+		;;
+	grpcurl)
+		if [[ -z "${grpcurl_bin}" ]]; then
+			say "skip ${src} (no grpcurl)"
+			skipped=$((skipped + 1))
+			continue
+		fi
+		;;
+	run) ;;
+	*)
+		fail "${src}: unknown docs-check tag '${tag}'"
+		continue
+		;;
+	esac
+	[[ -n "${started}" ]] || { fail "${src}: runs before any start block"; continue; }
+	say "run ${src}"
+	if (cd "${work}" && timeout 120 bash -e "${script}") >"${work}/out" 2>&1; then
+		sed 's/^/    /' "${work}/out" | head -n 40
+		ran=$((ran + 1))
+	else
+		sed 's/^/    /' "${work}/out" >&2
+		fail "${src}: block exited non-zero"
+	fi
+done
+
+if [[ -n "${started}" ]]; then
+	say "metrics: everything docs/metrics.md lists is exported by a running node"
+	for a in "${m0}" "${m1}" "${m2}"; do
+		curl -fsS "http://127.0.0.1:${a}/metrics" || fail "no /metrics on 127.0.0.1:${a}"
+	done >"${work}/metrics.txt"
+	for m in ${metrics}; do
+		grep -qE "^${m}(_bucket|_sum|_count)?(\{| )" "${work}/metrics.txt" ||
+			fail "${m} is documented but no node exports it"
+	done
+	for m in process_resident_memory_bytes go_memstats_heap_inuse_bytes; do
+		grep -qE "^${m} " "${work}/metrics.txt" || fail "the dashboard uses ${m}, which no node exports"
+	done
+fi
+
+# ---- dashboard queries through promtool (optional) ---------------------------
+
+promtool="${TOOLS_DIR}/promtool-$(sed -n 's/^PROMTOOL_VERSION=//p' hack/promtool.sh | cut -d' ' -f1)/promtool"
+if [[ -n "${DOCS_CHECK_PROMTOOL:-}" ]]; then
+	promtool=$(hack/promtool.sh path)
+fi
+if [[ -x "${promtool}" ]]; then
+	say "dashboard: parsing every query with promtool"
+	{
+		echo "groups:"
+		echo "  - name: dashboard"
+		echo "    rules:"
+		i=0
+		jq -r '.panels[] | .targets[]? | .expr' "${DASHBOARD}" |
+			sed 's/\$__rate_interval/1m/g; s/\$job/.+/g' | while IFS= read -r e; do
+			i=$((i + 1))
+			printf '      - record: dashboard:query_%d\n        expr: %s\n' "$i" "$(jq -Rn --arg e "$e" '$e')"
+		done
+	} >"${work}/dashboard-rules.yaml"
+	"${promtool}" check rules "${work}/dashboard-rules.yaml" >"${work}/promtool.out" 2>&1 &&
+		sed -n 's/^ *SUCCESS: \([0-9]*\) rules found/    \1 queries parse/p' "${work}/promtool.out" || {
+		cat "${work}/promtool.out" >&2
+		fail "a dashboard query does not parse"
+	}
+else
+	say "skip: dashboard query parsing (promtool not installed; DOCS_CHECK_PROMTOOL=1 installs it)"
+fi
+
+if ((${#failures[@]})); then
+	printf '\ndocs-check: %d problem(s):\n' "${#failures[@]}" >&2
+	printf '  - %s\n' "${failures[@]}" >&2
+	exit 1
+fi
+say "docs-check passed: ${ran} blocks run, ${skipped} skipped"
