@@ -67,8 +67,8 @@ type Follower struct {
 	connected   atomic.Bool
 	reconnects  atomic.Uint64
 	leaderSeq   atomic.Uint64
-	lastApplyAt atomic.Int64 // leader timestamp of the last applied entry
-	lastFrame   atomic.Int64 // local time of the last frame, Unix nanoseconds
+	lastApplyAt atomic.Int64  // leader timestamp of the last applied entry
+	lastFrame   atomic.Int64  // local time of the last frame, Unix nanoseconds
 	epoch       atomic.Uint64 // highest leader epoch seen
 	snapshots   atomic.Uint64
 	entries     atomic.Uint64
