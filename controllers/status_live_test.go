@@ -24,6 +24,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -211,7 +212,10 @@ var _ = Describe("Status from real storage nodes", Ordered, func() {
 		Expect(cells[5]).To(Equal("Running"))
 
 		By("running kubectl get against the envtest API server")
-		kubectl := testEnv.ControlPlane.KubeCtl()
+		admin, err := testEnv.AddUser(envtest.User{Name: "kubectl-admin", Groups: []string{"system:masters"}}, nil)
+		Expect(err).NotTo(HaveOccurred())
+		kubectl, err := admin.Kubectl()
+		Expect(err).NotTo(HaveOccurred())
 		stdout, stderr, err := kubectl.Run("get", "sutra", name, "-n", ns)
 		Expect(err).NotTo(HaveOccurred(), "kubectl: %s", readAll(stderr))
 		out := readAll(stdout)

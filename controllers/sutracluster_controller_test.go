@@ -127,7 +127,11 @@ var _ = Describe("SutraCluster children", func() {
 			expectOwnedBy(svc, c)
 			Expect(svc.Spec.Selector["storage.sutra.io/role"]).To(Equal(tc.role), tc.name)
 			Expect(svc.Spec.Selector).To(HaveKeyWithValue("storage.sutra.io/cluster", n))
-			Expect(svc.Spec.ClusterIP == corev1.ClusterIPNone).To(Equal(tc.headless), tc.name)
+			if tc.headless {
+				Expect(svc.Spec.ClusterIP).To(Equal(corev1.ClusterIPNone), tc.name)
+			} else {
+				Expect(svc.Spec.ClusterIP).NotTo(Equal(corev1.ClusterIPNone), tc.name)
+			}
 			Expect(svc.Spec.PublishNotReadyAddresses).To(Equal(tc.headless), tc.name)
 		}
 

@@ -301,7 +301,3 @@ type SutraClusterList struct {
 	metav1.ListMeta `json:"metadata,omitzero"`
 	Items           []SutraCluster `json:"items"`
 }
-
-func init() {
-	SchemeBuilder.Register(&SutraCluster{}, &SutraClusterList{})
-}
