@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 )
@@ -43,7 +44,7 @@ type Log struct {
 	wantSpare chan struct{}
 	stopPrep  chan struct{}
 	prepping  sync.WaitGroup
-	spares    int // spare files made, for unique names (preparer only)
+	spares    atomic.Int64 // spare files made, for unique names
 }
 
 // tailPos is the end of the durable data: in segment seg (its first
@@ -150,13 +151,20 @@ func (l *Log) verify(segs []*segment) error {
 	return nil
 }
 
-// startEmpty creates the first segment of an empty log at sequence first.
+// startEmpty creates the first segment of an empty log at sequence first,
+// preallocated unless Options.NoPreallocate.
 func (l *Log) startEmpty(first uint64) error {
-	f, err := createSegmentFile(l.dir, first, l.opts.NoSync)
+	seg := &segment{first: first, last: first - 1, path: filepath.Join(l.dir, segmentName(first)), size: SegmentHeaderSize}
+	var f *os.File
+	var err error
+	if l.opts.NoPreallocate {
+		f, err = createSegmentFile(l.dir, first, l.opts.NoSync)
+	} else if f, err = l.zeroFilled(); err == nil {
+		f, err = l.adoptSpare(f, seg)
+	}
 	if err != nil {
 		return err
 	}
-	seg := &segment{first: first, last: first - 1, path: f.Name(), size: SegmentHeaderSize}
 	l.active, l.activeSeg, l.activeOff = f, seg, SegmentHeaderSize
 	l.segs = []*segment{seg}
 	l.publishTail()

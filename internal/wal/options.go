@@ -14,12 +14,11 @@ type Options struct {
 	// NoSync skips fsync. Appends are then durable only against process
 	// crashes, not machine crashes. For tests; never the default.
 	NoSync bool
-	// NoPreallocate turns off segment preallocation. By default the next
-	// segment is prepared in the background, filled with zeros and synced,
-	// so that group commits overwrite allocated blocks and fdatasync has no
-	// file-size change to journal (about twice as fast on ext4). The log
-	// prepares its first spare only once the active segment is half full,
-	// so small logs never pay for it.
+	// NoPreallocate turns off segment preallocation. By default segments
+	// are filled with zeros and synced before use (the next one in the
+	// background, once the active segment is half full), so that group
+	// commits overwrite allocated blocks and fdatasync has no file-size
+	// change to journal: about twice as fast on ext4.
 	NoPreallocate bool
 	// IndexInterval is the byte distance between sparse index points used
 	// to seek readers inside a segment. Default 64 KiB.

@@ -54,8 +54,7 @@ func (l *Log) prepare() {
 }
 
 func (l *Log) zeroFilled() (*os.File, error) {
-	l.spares++
-	path := filepath.Join(l.dir, fmt.Sprintf("%s%d.tmp", sparePrefix, l.spares))
+	path := filepath.Join(l.dir, fmt.Sprintf("%s%d.tmp", sparePrefix, l.spares.Add(1)))
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
 	if err != nil {
 		return nil, fmt.Errorf("wal: create spare segment: %w", err)
