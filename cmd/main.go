@@ -37,12 +37,15 @@ func main() {
 		metricsAddr    string
 		probeAddr      string
 		leaderElect    bool
+		leaderElectNS  string
 		watchNamespace string
 		statusTimeout  time.Duration
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "Address of the Prometheus /metrics endpoint; 0 disables it.")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address of the /healthz and /readyz endpoints.")
 	flag.BoolVar(&leaderElect, "leader-elect", false, "Elect a leader among operator replicas, so only one reconciles.")
+	flag.StringVar(&leaderElectNS, "leader-election-namespace", "",
+		"Namespace of the leader election Lease; empty means the operator pod's own namespace (required outside a cluster).")
 	flag.StringVar(&watchNamespace, "watch-namespace", os.Getenv("WATCH_NAMESPACE"),
 		"Only watch SutraClusters (and their children) in this namespace; empty watches all. Defaults to $WATCH_NAMESPACE.")
 	flag.DurationVar(&statusTimeout, "status-timeout", statusclient.DefaultTimeout, "Timeout of one replication status call to a leader.")
@@ -57,12 +60,13 @@ func main() {
 		cacheOpts.DefaultNamespaces = map[string]cache.Config{watchNamespace: {}}
 	}
 	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
-		Scheme:                 scheme,
-		Cache:                  cacheOpts,
-		Metrics:                metricsserver.Options{BindAddress: metricsAddr},
-		HealthProbeBindAddress: probeAddr,
-		LeaderElection:         leaderElect,
-		LeaderElectionID:       "sutra-operator.storage.sutra.io",
+		Scheme:                  scheme,
+		Cache:                   cacheOpts,
+		Metrics:                 metricsserver.Options{BindAddress: metricsAddr},
+		HealthProbeBindAddress:  probeAddr,
+		LeaderElection:          leaderElect,
+		LeaderElectionID:        "sutra-operator.storage.sutra.io",
+		LeaderElectionNamespace: leaderElectNS,
 		// The process exits right after losing leadership, so stepping down
 		// early is safe and lets a new leader start sooner.
 		LeaderElectionReleaseOnCancel: true,
