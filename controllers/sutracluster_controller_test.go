@@ -13,6 +13,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -206,6 +207,19 @@ var _ = Describe("SutraCluster children", func() {
 			g.Expect(s.Spec.Replicas).To(Equal(int32(1)))
 			g.Expect(s.Status.Selector).To(ContainSubstring("storage.sutra.io/role=replica"))
 		}).WithTimeout(timeout).Should(Succeed())
+
+		Eventually(func(g Gomega) []string {
+			list := &eventsv1.EventList{}
+			g.Expect(k8sClient.List(ctx, list, client.InNamespace(ns))).To(Succeed())
+			var notes []string
+			for _, e := range list.Items {
+				if e.Regarding.Name == n && e.Reason == sutrav1.EventScaled {
+					notes = append(notes, e.Note)
+				}
+			}
+			return notes
+		}).WithTimeout(timeout).WithPolling(poll).Should(ContainElements(
+			"Scaled replicas from 2 to 3", "Scaled replicas from 3 to 1"))
 
 		leaderAfter := getSTS(n + "-leader")(Default)
 		Expect(leaderAfter.Generation).To(Equal(leaderBefore.Generation), "the leader StatefulSet must not change on scale")
