@@ -1,0 +1,74 @@
+package node
+
+import (
+	"errors"
+	"flag"
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(kv map[string]string) func(string) string { return func(k string) string { return kv[k] } }
+
+func TestParseConfigFromEnvironmentAndFlags(t *testing.T) {
+	c, err := ParseConfig([]string{"--listen", "127.0.0.1:7000"}, env(map[string]string{
+		"SUTRA_NODE_ROLE":             "leader",
+		"SUTRA_REPLICAS":              "a:1, b:2,c:3",
+		"SUTRA_STORAGE_SERVER":        "0.0.0.0:50051",
+		"SUTRA_HEARTBEAT_INTERVAL_MS": "250",
+		"SUTRA_NODE_ID":               "n1",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Role != RoleLeader || c.Listen != "127.0.0.1:7000" || c.Advertise != "127.0.0.1:7000" || c.NodeID != "n1" ||
+		strings.Join(c.Replicas, " ") != "a:1 b:2 c:3" || c.HeartbeatInterval != 250*time.Millisecond {
+		t.Fatalf("parsed %+v", c)
+	}
+}
+
+func TestParseConfigRejectsBadConfiguration(t *testing.T) {
+	cases := []struct {
+		name string
+		env  map[string]string
+		args []string
+		want string
+	}{
+		{"no role", nil, nil, "SUTRA_NODE_ROLE (--role) is required"},
+		{"unknown role", map[string]string{"SUTRA_NODE_ROLE": "primary"}, nil, `SUTRA_NODE_ROLE="primary" is not a role`},
+		{"replica without leader", map[string]string{"SUTRA_NODE_ROLE": "replica"}, nil, "a replica needs SUTRA_LEADER"},
+		{"leader with leader", nil, []string{"--role", "leader", "--leader", "x:1"}, "SUTRA_LEADER is set on a leader"},
+		{"bad listen", map[string]string{"SUTRA_NODE_ROLE": "leader", "SUTRA_STORAGE_SERVER": "nope"}, nil, "want host:port"},
+		{"bad replica", map[string]string{"SUTRA_NODE_ROLE": "leader", "SUTRA_REPLICAS": "a:1,b"}, nil, `SUTRA_REPLICAS entry "b"`},
+		{"bad port", map[string]string{"SUTRA_NODE_ROLE": "replica", "SUTRA_LEADER": "h:99999"}, nil, "bad port"},
+		{"not a number", map[string]string{"SUTRA_NODE_ROLE": "leader", "SUTRA_WAL_RETENTION_BYTES": "1GB"}, nil, "is not an integer"},
+		{"negative retention", map[string]string{"SUTRA_NODE_ROLE": "leader", "SUTRA_WAL_RETENTION_BYTES": "-1"}, nil, "must be positive"},
+		{"tiny segments", nil, []string{"--role", "leader", "--wal-segment-bytes", "10"}, "at least 4096"},
+		{"unknown flag", nil, []string{"--rol", "leader"}, "flag provided but not defined"},
+		{"empty data dir", nil, []string{"--role", "leader", "--data-dir", ""}, "SUTRA_DATA_DIR"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := ParseConfig(c.args, env(c.env))
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("err = %v, want it to contain %q", err, c.want)
+			}
+			if strings.Count(err.Error(), "\n") != 0 {
+				t.Fatalf("configuration errors are one line: %q", err)
+			}
+		})
+	}
+}
+
+func TestHelpListsEveryVariable(t *testing.T) {
+	_, err := ParseConfig([]string{"--help"}, env(nil))
+	if !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("err = %v", err)
+	}
+	for _, v := range []string{"SUTRA_NODE_ROLE", "SUTRA_LEADER", "SUTRA_REPLICAS", "SUTRA_STORAGE_SERVER", "SUTRA_DATA_DIR",
+		"SUTRA_NODE_ID", "SUTRA_CLUSTER_ID", "SUTRA_METRICS_ADDR", "SUTRA_REPLICAS_FILE", "SUTRA_ADVERTISE_ADDRESS"} {
+		if !strings.Contains(err.Error(), v) {
+			t.Errorf("--help does not mention %s", v)
+		}
+	}
+}
