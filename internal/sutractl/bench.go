@@ -83,7 +83,7 @@ func bench(ctx context.Context, args []string, out io.Writer) error {
 	fs.IntVar(&c.Conns, "tcp-connections", 8, "TCP connections to the leader shared by the writers")
 	fs.IntVar(&c.Batch, "batch", 1, "concepts per call (BatchWrite when > 1)")
 	fs.IntVar(&c.Size, "size", 100, "content bytes per concept")
-	fs.DurationVar(&c.MarkerInterval, "marker-interval", 20*time.Millisecond, "interval between visibility markers")
+	fs.DurationVar(&c.MarkerInterval, "marker-interval", 100*time.Millisecond, "interval between visibility markers")
 	fs.DurationVar(&c.Settle, "settle", 30*time.Second, "how long replicas may take to converge after the run")
 	fs.Uint64Var(&c.Seed, "seed", uint64(time.Now().UnixNano()), "id space of this run")
 	fs.BoolVar(&asJSON, "json", false, "print the result as JSON")
@@ -258,7 +258,7 @@ func RunBench(ctx context.Context, c BenchConfig) (*BenchResult, error) {
 							time.Sleep(10 * time.Millisecond)
 							continue
 						}
-						time.Sleep(200 * time.Microsecond)
+						time.Sleep(500 * time.Microsecond) // lag resolution; polling faster costs the system under test
 					}
 				}(name, rc)
 			}
