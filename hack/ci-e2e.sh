@@ -19,8 +19,10 @@ step() { # step NAME CMD...
 	local name=$1 t0=$SECONDS
 	shift
 	echo "==> ${name}" >&2
-	"$@"
-	timings+=("${name}: $((SECONDS - t0))s")
+	local rc=0
+	"$@" || rc=$?
+	timings+=("${name}: $((SECONDS - t0))s$([[ ${rc} -eq 0 ]] || echo " (failed, exit ${rc})")")
+	return "${rc}"
 }
 report() {
 	local rc=$?

@@ -71,6 +71,19 @@ for ch in $(iptables -t nat -S 2>/dev/null | awk '/^-N CNI-/{print $2}'); do
 	fi
 done
 
+# The kubelet's own chains (kube-proxy --cleanup leaves them), unless another
+# kubelet runs on this machine.
+if ! pgrep -x kubelet >/dev/null 2>&1; then
+	for t in filter nat mangle; do
+		for ch in OUTPUT INPUT; do
+			while iptables -t "$t" -D "${ch}" -j KUBE-FIREWALL 2>/dev/null; do :; done
+		done
+		for ch in KUBE-FIREWALL KUBE-KUBELET-CANARY; do
+			iptables -t "$t" -F "${ch}" 2>/dev/null && iptables -t "$t" -X "${ch}" 2>/dev/null
+		done
+	done
+fi
+
 # Mounts under our state directories, deepest first.
 awk '{print $2}' /proc/mounts | grep -E "^(/var/lib/sutra-kube|/run/sutra-kube)(/|$)" | sort -r |
 	while read -r m; do umount -l "$m" 2>/dev/null; done
