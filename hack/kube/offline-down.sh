@@ -78,7 +78,7 @@ if ! pgrep -x kubelet >/dev/null 2>&1; then
 		for ch in OUTPUT INPUT; do
 			while iptables -t "$t" -D "${ch}" -j KUBE-FIREWALL 2>/dev/null; do :; done
 		done
-		for ch in KUBE-FIREWALL KUBE-KUBELET-CANARY; do
+		for ch in KUBE-FIREWALL KUBE-KUBELET-CANARY KUBE-IPTABLES-HINT; do
 			iptables -t "$t" -F "${ch}" 2>/dev/null && iptables -t "$t" -X "${ch}" 2>/dev/null
 		done
 	done
