@@ -125,6 +125,14 @@ func (l *Log) queue(seq, epoch uint64, t int64, data []byte) {
 	}
 	c := &l.pending[len(l.pending)-1]
 	c.data, _ = appendRecord(c.data, seq, epoch, t, data)
+	l.pendingCount++
+	if l.gatherWant > 0 && l.pendingCount >= l.gatherWant {
+		l.gatherWant = 0
+		select {
+		case l.gathered <- struct{}{}:
+		default:
+		}
+	}
 	seg.size += size
 	seg.last = seq
 	l.nextSeq = seq + 1
@@ -135,8 +143,11 @@ func (l *Log) queue(seq, epoch uint64, t int64, data []byte) {
 func (l *Log) flusher() {
 	defer l.flushing.Done()
 	var spare []chunk
+	var released, arrived int // records in the last group; records queued while it was written
+	var lastSync time.Duration
 	for range l.kick {
 		for {
+			l.gather(released, arrived, lastSync)
 			l.mu.Lock()
 			chunks, g, last, closed := l.pending, l.group, l.nextSeq-1, l.closed
 			first := l.durable.Load() + 1
@@ -148,12 +159,19 @@ func (l *Log) flusher() {
 				break
 			}
 			l.pending = spare[:0]
+			l.pendingCount = 0
 			l.group = &group{done: make(chan struct{})}
 			l.mu.Unlock()
 
+			start := time.Now()
 			l.fileMu.Lock()
 			err := l.write(chunks, first, last)
 			l.fileMu.Unlock()
+			lastSync = time.Since(start)
+			released = int(last - first + 1)
+			l.mu.Lock()
+			arrived = l.pendingCount
+			l.mu.Unlock()
 			if err != nil {
 				l.mu.Lock()
 				l.err = fmt.Errorf("wal: log unusable after failed write: %w", err)
@@ -173,6 +191,47 @@ func (l *Log) flusher() {
 			}
 			spare = chunks
 		}
+	}
+}
+
+// Group commit gathering. With many concurrent writers, a flusher that
+// starts the next fsync the moment the last one ends splits the writers into
+// two cohorts that alternate, each waiting for the other's fsync: every
+// append then costs two fsyncs. When the last round suggests more writers
+// are about to return (those just released plus those that queued during
+// the fsync), the flusher waits a moment for them, up to a quarter of the
+// last fsync and never more than maxGather, so the cohorts merge and each
+// append costs one fsync. Below minGatherWriters it never waits.
+const (
+	maxGather        = 150 * time.Microsecond
+	minGatherWriters = 8
+)
+
+func (l *Log) gather(released, arrived int, lastSync time.Duration) {
+	want := released + arrived
+	wait := min(lastSync/4, maxGather)
+	if l.opts.NoSync || want < minGatherWriters || wait <= 0 {
+		return
+	}
+	l.mu.Lock()
+	if l.pendingCount >= want || l.closed {
+		l.mu.Unlock()
+		return
+	}
+	l.gatherWant = want
+	l.mu.Unlock()
+	t := time.NewTimer(wait)
+	select {
+	case <-l.gathered:
+	case <-t.C:
+	}
+	t.Stop()
+	l.mu.Lock()
+	l.gatherWant = 0
+	l.mu.Unlock()
+	select { // drop a signal that raced with the timeout
+	case <-l.gathered:
+	default:
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -14,7 +15,13 @@ import (
 func BenchmarkDurableAppend(b *testing.B) {
 	for _, writers := range []int{1, 16, 64} {
 		b.Run(fmt.Sprintf("writers=%d", writers), func(b *testing.B) {
-			l := openT(b, b.TempDir(), Options{})
+			var syncs, records atomic.Int64
+			var syncTime atomic.Int64
+			l := openT(b, b.TempDir(), Options{OnSync: func(n, _ int, d time.Duration) {
+				syncs.Add(1)
+				records.Add(int64(n))
+				syncTime.Add(int64(d))
+			}})
 			defer func() { _ = l.Close() }()
 			data := make([]byte, 100)
 			lat := make([][]time.Duration, writers)
@@ -44,6 +51,10 @@ func BenchmarkDurableAppend(b *testing.B) {
 			elapsed := time.Since(start)
 			b.StopTimer()
 			reportLatency(b, lat, elapsed)
+			if n := syncs.Load(); n > 0 {
+				b.ReportMetric(float64(records.Load())/float64(n), "records/fsync")
+				b.ReportMetric(float64(time.Duration(syncTime.Load()/n).Microseconds()), "fsync-µs")
+			}
 		})
 	}
 }

@@ -57,7 +57,10 @@
 // write and one fsync, then releases every appender of that round together.
 // The flush uses fdatasync, which covers the data and the file size.
 // An append therefore returns only once its record is on stable storage, and
-// concurrent appenders share an fsync. Options.NoSync skips the fsync; it
+// concurrent appenders share an fsync. When the last round suggests more
+// writers are about to return, the flusher waits up to 150 µs for them so
+// that alternating cohorts merge into one group (see gather in append.go).
+// Options.NoSync skips the fsync; it
 // exists for tests and is never the default.
 //
 // A failed write or fsync poisons the log: the in-memory view can no longer

@@ -16,15 +16,18 @@ type Log struct {
 	dir  string
 	opts Options
 
-	mu       sync.Mutex
-	segs     []*segment // sorted; the last is the active segment
-	nextSeq  uint64     // sequence the next record will get
-	pending  []chunk    // encoded records waiting for the flusher
-	group    *group     // the group the next records join
-	err      error      // sticky write/sync failure
-	closed   bool
-	kick     chan struct{}
-	flushing sync.WaitGroup
+	mu           sync.Mutex
+	segs         []*segment    // sorted; the last is the active segment
+	nextSeq      uint64        // sequence the next record will get
+	pending      []chunk       // encoded records waiting for the flusher
+	pendingCount int           // records in pending
+	gatherWant   int           // wake the flusher when pendingCount reaches this (0: no one waits)
+	gathered     chan struct{} // signalled when gatherWant is reached
+	group        *group        // the group the next records join
+	err          error         // sticky write/sync failure
+	closed       bool
+	kick         chan struct{}
+	flushing     sync.WaitGroup
 
 	durable  atomic.Uint64 // last durable sequence
 	notifyMu sync.Mutex
@@ -82,7 +85,7 @@ func Open(dir string, opts Options) (*Log, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &Log{dir: dir, opts: opts, kick: make(chan struct{}, 1), notify: make(chan struct{}),
+	l := &Log{dir: dir, opts: opts, kick: make(chan struct{}, 1), notify: make(chan struct{}), gathered: make(chan struct{}, 1),
 		spare: make(chan *os.File, 1), wantSpare: make(chan struct{}, 1), stopPrep: make(chan struct{})}
 	removeSpares(dir)
 	if err := l.verify(segs); err != nil {
