@@ -31,8 +31,9 @@ addrs=()
 for i in $(seq 1 "${replicas}"); do addrs+=("127.0.0.1:$((base + i))"); done
 list="$(IFS=,; echo "${addrs[*]}")"
 
+metrics="127.0.0.1:$((base + 40))"
 "${bin}/storage-server" --role leader --listen "${leader}" --node-id leader --data-dir "${data}/leader" \
-	--metrics-addr "" --replicas "${list}" --cluster-id load 2>"${data}/leader.log" &
+	--metrics-addr "${metrics}" --replicas "${list}" --cluster-id load 2>"${data}/leader.log" &
 pids+=($!)
 for i in $(seq 1 "${replicas}"); do
 	"${bin}/storage-server" --role replica --leader "${leader}" --listen "${addrs[$((i - 1))]}" --node-id "replica-${i}" \
@@ -46,3 +47,8 @@ echo "== sutractl bench: ${replicas} replicas, rate ${rate}/s (0 = flat out), ${
 	--batch "${batch}" --connections "${connections}" --settle 60s ${BENCH_ARGS:-}
 echo
 "${bin}/sutractl" status --addr "${leader}"
+# The disk's share of write latency, from the leader's own histograms.
+curl -fsS "http://${metrics}/metrics" 2>/dev/null | awk '
+	/^sutra_wal_fsync_duration_seconds_sum/ {fs=$2} /^sutra_wal_fsync_duration_seconds_count/ {fc=$2}
+	/^sutra_wal_group_commit_records_sum/ {gs=$2}
+	END { if (fc > 0) printf "leader WAL: %d group commits, mean fsync %.0f us, mean %.1f records per commit\n", fc, fs/fc*1e6, gs/fc }' || true

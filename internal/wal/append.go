@@ -199,17 +199,17 @@ func (l *Log) flusher() {
 // two cohorts that alternate, each waiting for the other's fsync: every
 // append then costs two fsyncs. When the last round suggests more writers
 // are about to return (those just released plus those that queued during
-// the fsync), the flusher waits a moment for them, up to a quarter of the
-// last fsync and never more than maxGather, so the cohorts merge and each
+// the fsync), the flusher waits a moment for them, up to half the last
+// fsync and never more than maxGather, so the cohorts merge and each
 // append costs one fsync. Below minGatherWriters it never waits.
 const (
-	maxGather        = 150 * time.Microsecond
+	maxGather        = time.Millisecond
 	minGatherWriters = 8
 )
 
 func (l *Log) gather(released, arrived int, lastSync time.Duration) {
 	want := released + arrived
-	wait := min(lastSync/4, maxGather)
+	wait := min(lastSync/2, maxGather)
 	if l.opts.NoSync || want < minGatherWriters || wait <= 0 {
 		return
 	}

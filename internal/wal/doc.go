@@ -58,7 +58,8 @@
 // The flush uses fdatasync, which covers the data and the file size.
 // An append therefore returns only once its record is on stable storage, and
 // concurrent appenders share an fsync. When the last round suggests more
-// writers are about to return, the flusher waits up to 150 µs for them so
+// writers are about to return, the flusher waits up to half an fsync (at
+// most 1 ms) for them so
 // that alternating cohorts merge into one group (see gather in append.go).
 // Options.NoSync skips the fsync; it
 // exists for tests and is never the default.
