@@ -8,14 +8,20 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 
+	"github.com/sutra/sutra-operator/internal/kubectlsutra"
 	"github.com/sutra/sutra-operator/internal/sutractl"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if err := sutractl.Run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+	run := sutractl.Run
+	if filepath.Base(os.Args[0]) == "kubectl-sutra" {
+		run = kubectlsutra.RunPlugin // invoked by kubectl as `kubectl sutra ...`
+	}
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
