@@ -132,5 +132,10 @@ images: ## Build the operator and storage images and load them into the cluster.
 	hack/images.sh
 
 .PHONY: test-e2e
-test-e2e: ## Run the e2e suite against the cluster the kubeconfig names.
-	$(GO) test -count=1 -tags e2e -timeout 40m ./test/e2e/ -ginkgo.v
+test-e2e: ## Run the e2e suite against KUBECONFIG (default: the cluster-up kubeconfig).
+	KUBECONFIG="$${KUBECONFIG:-$$(cat $(HOME)/.cache/sutra/cluster/kubeconfig-path 2>/dev/null)}" \
+		$(GO) test -tags e2e -count=1 -timeout 40m -v ./test/e2e/
+
+.PHONY: ci-e2e
+ci-e2e: ## cluster-up, images, test-e2e, cluster-down (always), with step timings.
+	hack/ci-e2e.sh
