@@ -21,18 +21,22 @@
 #    CGO_ENABLED=0 matters: with a C compiler installed, go build links
 #    dynamically and the binary cannot start in a scratch image.
 #
-# 2. From source inside Docker (needs a registry for the Go image):
+# 2. From source inside Docker (needs GO_IMAGE from a registry, and the Go
+#    module proxy):
 #
 #      docker build --target storage-server-from-source -t sutra-storage:dev .
 #      docker build --target operator-from-source       -t sutra-operator:dev .
 #      docker build --build-arg GO_IMAGE=registry.example/golang:1.26 ...   # a mirror
 #
-#    Use BuildKit (the default builder since Docker 23). The classic builder
-#    (DOCKER_BUILDKIT=0, docker-compose v1) builds every stage above the
-#    target, so for it these targets need the binaries of path 1 as well.
+#    GO_IMAGE can be any image with Go 1.26 on PATH and /bin/sh. Use
+#    BuildKit (the default builder since Docker 23; DOCKER_BUILDKIT=1 on
+#    Docker 20.10), which builds only the stages a target needs.
 #
-# Stage order is deliberate: the prebuilt targets come first so that the
-# classic builder reaches them without touching GO_IMAGE.
+# The classic builder (DOCKER_BUILDKIT=0, and docker-compose v1) runs every
+# stage above the target. Hence the order: the prebuilt targets come first,
+# so the classic builder reaches them without touching GO_IMAGE. With it,
+# --target storage-server needs bin/storage-server and bin/sutractl, and
+# every later target needs all three binaries.
 
 ARG GO_IMAGE=golang:1.26
 
