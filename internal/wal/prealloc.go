@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 )
 
 // Spare segments are prepared in files named sparePrefix<n>.tmp before they
@@ -59,6 +60,9 @@ func (l *Log) zeroFilled() (*os.File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("wal: create spare segment: %w", err)
 	}
+	// Fill in 1 MiB writes, flushing every 4 MiB with a short pause, so the
+	// disk never holds a segment's worth of dirty pages that would stall
+	// the group commits of this and other nodes' logs.
 	zero := make([]byte, 1<<20)
 	for off := int64(0); off < l.opts.SegmentSize; off += int64(len(zero)) {
 		n := min(int64(len(zero)), l.opts.SegmentSize-off)
@@ -66,6 +70,14 @@ func (l *Log) zeroFilled() (*os.File, error) {
 			_ = f.Close()
 			_ = os.Remove(path)
 			return nil, fmt.Errorf("wal: fill spare segment: %w", err)
+		}
+		if !l.opts.NoSync && (off+n)%(4<<20) == 0 {
+			if err := datasync(f); err != nil {
+				_ = f.Close()
+				_ = os.Remove(path)
+				return nil, fmt.Errorf("wal: sync spare segment: %w", err)
+			}
+			time.Sleep(2 * time.Millisecond)
 		}
 	}
 	if !l.opts.NoSync {
