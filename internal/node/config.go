@@ -32,6 +32,7 @@ type Config struct {
 	MaxContentBytes   int           // SUTRA_MAX_CONTENT_BYTES, --max-content-bytes
 	NoSync            bool          // SUTRA_UNSAFE_NO_FSYNC, --unsafe-no-fsync: tests only
 	Pprof             bool          // SUTRA_PPROF, --pprof: serve /debug/pprof on the metrics address
+	MemoryLimit       int64         // SUTRA_MEMORY_LIMIT, --memory-limit: Go soft memory limit in bytes (0: none)
 	ShutdownGrace     time.Duration // --shutdown-grace
 }
 
@@ -86,6 +87,7 @@ func ParseConfig(args []string, getenv func(string) string) (Config, error) {
 	fs.DurationVar(&c.LagThreshold, "lag-threshold", envMs("SUTRA_LAG_THRESHOLD_MS", 10*time.Second), "lag above which a replica is unhealthy (SUTRA_LAG_THRESHOLD_MS)")
 	fs.IntVar(&c.MaxContentBytes, "max-content-bytes", int(envInt("SUTRA_MAX_CONTENT_BYTES", 1<<20)), "largest concept content accepted (SUTRA_MAX_CONTENT_BYTES)")
 	fs.BoolVar(&c.NoSync, "unsafe-no-fsync", getenv("SUTRA_UNSAFE_NO_FSYNC") == "true", "skip fsync: loses acknowledged writes on power loss; tests only (SUTRA_UNSAFE_NO_FSYNC)")
+	fs.Int64Var(&c.MemoryLimit, "memory-limit", envInt("SUTRA_MEMORY_LIMIT", 0), "soft memory limit in bytes for the Go runtime, e.g. 90% of the container's limit; 0 for none (SUTRA_MEMORY_LIMIT)")
 	fs.BoolVar(&c.Pprof, "pprof", getenv("SUTRA_PPROF") == "true", "serve Go profiles at /debug/pprof/ on the metrics address (SUTRA_PPROF)")
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", 10*time.Second, "how long SIGTERM waits for calls to drain")
 	usage := new(strings.Builder)
@@ -161,6 +163,8 @@ func (c Config) Validate() error {
 		return bad("SUTRA_LAG_THRESHOLD_MS must be positive")
 	case c.MaxContentBytes <= 0:
 		return bad("SUTRA_MAX_CONTENT_BYTES must be positive")
+	case c.MemoryLimit < 0:
+		return bad("SUTRA_MEMORY_LIMIT must not be negative, got %d", c.MemoryLimit)
 	}
 	if c.MetricsAddr != "" {
 		if err := checkAddr(c.MetricsAddr); err != nil {

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"os"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -32,6 +33,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr stri
 		return err
 	}
 	log = log.With("node", cfg.NodeID, "role", cfg.Role)
+	if cfg.MemoryLimit > 0 {
+		// The store lives on the Go heap; a soft limit makes the collector
+		// work harder near it instead of letting the heap double.
+		debug.SetMemoryLimit(cfg.MemoryLimit)
+	}
 	m := newMetrics()
 	var leader *replication.Leader
 	eopts := engine.Options{

@@ -103,7 +103,7 @@ func TestStatefulSets(t *testing.T) {
 				"SUTRA_HEARTBEAT_INTERVAL_MS": "250",
 				"SUTRA_LAG_THRESHOLD_MS":      "1000",
 			},
-			noEnv: []string{"SUTRA_LEADER"},
+			noEnv: []string{"SUTRA_LEADER", "SUTRA_MEMORY_LIMIT"},
 		},
 		{
 			name: "replica with tuned ports and replication",
@@ -111,6 +111,7 @@ func TestStatefulSets(t *testing.T) {
 				c.Spec.Replicas = ptr.To[int32](3)
 				c.Spec.Ports = sutrav1.PortsSpec{GRPC: 6000, Metrics: 6001}
 				c.Spec.Replication = sutrav1.ReplicationSpec{RetentionBytes: resource.MustParse("512Mi"), LagThresholdMs: 2000, HeartbeatIntervalMs: 100}
+				c.Spec.Resources.Limits = corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("1000Mi")}
 			}),
 			build:    ReplicaStatefulSet,
 			replicas: 3,
@@ -124,6 +125,7 @@ func TestStatefulSets(t *testing.T) {
 				"SUTRA_WAL_RETENTION_BYTES":   "536870912",
 				"SUTRA_HEARTBEAT_INTERVAL_MS": "100",
 				"SUTRA_LAG_THRESHOLD_MS":      "2000",
+				"SUTRA_MEMORY_LIMIT":          "943718400",
 			},
 			noEnv: []string{"SUTRA_REPLICAS_FILE"},
 		},

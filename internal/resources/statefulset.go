@@ -155,6 +155,11 @@ func Env(c *sutrav1.SutraCluster, role string) []corev1.EnvVar {
 		{Name: "SUTRA_HEARTBEAT_INTERVAL_MS", Value: strconv.FormatInt(HeartbeatIntervalMs(c), 10)},
 		{Name: "SUTRA_LAG_THRESHOLD_MS", Value: strconv.FormatInt(LagThresholdMs(c), 10)},
 	}
+	if limit, ok := c.Spec.Resources.Limits[corev1.ResourceMemory]; ok && limit.Value() > 0 {
+		// The store lives on the Go heap: keep the collector under the
+		// container's limit, with 10% for stacks and buffers.
+		env = append(env, corev1.EnvVar{Name: "SUTRA_MEMORY_LIMIT", Value: strconv.FormatInt(limit.Value()/10*9, 10)})
+	}
 	switch role {
 	case RoleLeader:
 		env = append(env, corev1.EnvVar{Name: "SUTRA_REPLICAS_FILE", Value: ReplicasFile})
