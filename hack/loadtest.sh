@@ -4,7 +4,7 @@
 # leader-reported lag, memory and whether every replica ends with the
 # leader's digest. Exit status is non-zero when replicas do not converge.
 #
-#   hack/loadtest.sh                                   # the seed's test: 3 replicas, 10,000 writes/s for 60 s
+#   hack/loadtest.sh                                   # the seed's test: 3 replicas, 10,000 writes/s for 60 s, 256 writers
 #   RATE=0 CONNECTIONS=64 DURATION=20s hack/loadtest.sh          # flat out, unary writes
 #   RATE=0 BATCH=500 CONNECTIONS=8 DURATION=20s hack/loadtest.sh # flat out through BatchWrite
 set -euo pipefail
@@ -14,7 +14,7 @@ replicas="${REPLICAS:-3}"
 rate="${RATE:-10000}"
 duration="${DURATION:-60s}"
 batch="${BATCH:-1}"
-connections="${CONNECTIONS:-64}"
+connections="${CONNECTIONS:-256}"
 base="${PORT:-47051}"
 bin="$(pwd)/bin"
 data="$(mktemp -d -t sutra-load-XXXXXX)"
