@@ -36,6 +36,11 @@
 #
 # If promtool is already installed (hack/promtool.sh; set
 # DOCS_CHECK_PROMTOOL=1 to install it), every dashboard query is also parsed.
+# If Prometheus itself is installed in the tools cache (prometheus-<version>,
+# the promtool version; DOCS_CHECK_PROMETHEUS=1 builds it, about as slow as
+# promtool), it scrapes the local cluster with deploy/prometheus/alerts.yaml
+# loaded, and every dashboard query must return data and no alert may be
+# pending or firing on the healthy cluster.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -274,6 +279,56 @@ if [[ -n "${started}" ]]; then
 	for m in process_resident_memory_bytes go_memstats_heap_inuse_bytes; do
 		grep -qE "^${m} " "${work}/metrics.txt" || fail "the dashboard uses ${m}, which no node exports"
 	done
+fi
+
+# ---- dashboard queries against a real Prometheus (optional) ------------------
+
+prom_version=$(sed -n 's/^PROMTOOL_VERSION=//p' hack/promtool.sh | cut -d' ' -f1)
+prometheus="${TOOLS_DIR}/prometheus-${prom_version}/prometheus"
+if [[ ! -x "${prometheus}" && -n "${DOCS_CHECK_PROMETHEUS:-}" ]]; then
+	say "installing prometheus ${prom_version} into $(dirname "${prometheus}") (first run only; several minutes)"
+	mkdir -p "$(dirname "${prometheus}")"
+	(cd "$(dirname "${prometheus}")" && GOBIN="$(dirname "${prometheus}")" GOFLAGS=-mod=mod GOWORK=off \
+		go install "github.com/prometheus/prometheus/cmd/prometheus@${prom_version}") >&2 ||
+		fail "go install prometheus@${prom_version} failed"
+fi
+if [[ -n "${started}" && -x "${prometheus}" ]] && command -v jq >/dev/null 2>&1; then
+	say "dashboard: every query returns data from Prometheus scraping the cluster"
+	pp=$((base + 39))
+	cp "${ALERTS}" "${work}/alerts.yaml"
+	cat >"${work}/prometheus.yml" <<-EOF
+		global: {scrape_interval: 1s, evaluation_interval: 1s}
+		rule_files: [alerts.yaml]
+		scrape_configs:
+		  - job_name: sutra
+		    static_configs:
+		      - targets: ["127.0.0.1:${m0}"]
+		        labels: {role: leader}
+		      - targets: ["127.0.0.1:${m1}", "127.0.0.1:${m2}"]
+		        labels: {role: replica}
+	EOF
+	"${prometheus}" --config.file="${work}/prometheus.yml" --storage.tsdb.path="${work}/tsdb" \
+		--web.listen-address="127.0.0.1:${pp}" >"${work}/prometheus.log" 2>&1 &
+	pids+=($!)
+	query() { curl -fsS --data-urlencode "query=$1" "http://127.0.0.1:${pp}/api/v1/query" | jq '.data.result | length'; }
+	# Scrape for a while with writes going, so rates and histograms have samples.
+	sutractl bench --leader "127.0.0.1:${p0}" --rate 200 --duration 8s --connections 4 --settle 5s >/dev/null ||
+		fail "bench during the Prometheus check failed"
+	[[ $(query 'up{job="sutra"} == 1' 2>/dev/null) == 3 ]] || fail "Prometheus does not scrape all three nodes"
+	empty=0
+	while IFS=$'\t' read -r title expr; do
+		e=$(sed 's/\$__rate_interval/1m/g; s/\$job/.+/g' <<<"${expr}")
+		n=$(query "$e" 2>/dev/null) || n=error
+		if [[ "$n" == error || "$n" == 0 ]]; then
+			fail "dashboard panel '${title}': query returned ${n}: ${expr}"
+			empty=$((empty + 1))
+		fi
+	done < <(jq -r '.panels[] | select(.type != "row") | .title as $t | .targets[] | [$t, .expr] | @tsv' "${DASHBOARD}")
+	printf '    %d queries, %d without data\n' "$(jq '[.panels[] | .targets[]?] | length' "${DASHBOARD}")" "${empty}"
+	active=$(curl -fsS "http://127.0.0.1:${pp}/api/v1/alerts" | jq -r '[.data.alerts[] | .labels.alertname + " " + .state] | join(", ")')
+	[[ -z "${active}" ]] || fail "alerts active on the healthy cluster: ${active}"
+else
+	say "skip: dashboard queries against Prometheus (not installed; DOCS_CHECK_PROMETHEUS=1 builds it)"
 fi
 
 # ---- dashboard queries through promtool (optional) ---------------------------
