@@ -37,6 +37,7 @@ var codeTable = []struct {
 	{wal.ErrCompacted, codes.OutOfRange},
 	{wal.ErrOutOfRange, codes.OutOfRange},
 	{wal.ErrClosed, codes.Unavailable},
+	{wal.ErrUnusable, codes.FailedPrecondition},
 	{wal.ErrTooLarge, codes.InvalidArgument},
 }
 

@@ -30,6 +30,7 @@ func TestErrorTable(t *testing.T) {
 		{replication.ErrBeyondEnd, codes.OutOfRange},
 		{wal.ErrCompacted, codes.OutOfRange},
 		{wal.ErrClosed, codes.Unavailable},
+		{fmt.Errorf("%w: %w", wal.ErrUnusable, errors.New("no space left on device")), codes.FailedPrecondition},
 		{context.Canceled, codes.Canceled},
 		{fmt.Errorf("wrapped: %w", context.DeadlineExceeded), codes.DeadlineExceeded},
 		{status.Error(codes.ResourceExhausted, "kept"), codes.ResourceExhausted},

@@ -93,9 +93,8 @@ func ParseConfig(args []string, getenv func(string) string) (Config, error) {
 	usage := new(strings.Builder)
 	fs.SetOutput(usage)
 	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fs.PrintDefaults()
-			return c, fmt.Errorf("%w\nusage: storage-server [flags]\n%s", flag.ErrHelp, usage)
+		if errors.Is(err, flag.ErrHelp) { // the flag set has written its usage
+			return c, fmt.Errorf("%w\n%s", flag.ErrHelp, usage)
 		}
 		return c, fmt.Errorf("storage-server: %w", err)
 	}

@@ -174,7 +174,7 @@ func (l *Log) flusher() {
 			l.mu.Unlock()
 			if err != nil {
 				l.mu.Lock()
-				l.err = fmt.Errorf("wal: log unusable after failed write: %w", err)
+				l.err = fmt.Errorf("%w: %w", ErrUnusable, err)
 				g.err = l.err
 				l.mu.Unlock()
 			} else {

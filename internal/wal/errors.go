@@ -23,6 +23,9 @@ var (
 	ErrChecksum = errors.New("wal: record checksum mismatch")
 	// ErrTooLarge means a payload exceeds MaxRecordSize.
 	ErrTooLarge = errors.New("wal: record too large")
+	// ErrUnusable is returned by appends after a write or sync failed: the
+	// log may no longer match the disk until it is reopened.
+	ErrUnusable = errors.New("wal: log unusable after failed write")
 	// ErrTruncated is returned by a reader whose position was removed by
 	// TruncateBack.
 	ErrTruncated = errors.New("wal: log truncated under reader")
