@@ -62,12 +62,14 @@ proto-check: ## Fail when internal/pb is stale.
 helm-check: ## helm lint and helm template the operator chart; render the kustomize tree.
 	HELM="$$(hack/tools.sh helm)" && "$$HELM" lint charts/sutra-operator && \
 	  "$$HELM" template sutra charts/sutra-operator --namespace sutra-system >/dev/null && \
-	  "$$HELM" template sutra charts/sutra-operator --set metrics.serviceMonitor.enabled=true --set watchNamespace=apps >/dev/null
+	  "$$HELM" template sutra charts/sutra-operator --set metrics.serviceMonitor.enabled=true --set watchNamespace=apps \
+	    --set monitoring.prometheusRule.enabled=true --set monitoring.grafanaDashboard.enabled=true >/dev/null
 	"$$(hack/envtest.sh)/kubectl" kustomize config/default >/dev/null
 
 .PHONY: alerts-test
 alerts-test: ## promtool check and unit-test the alert rules.
 	hack/promtool.sh check rules deploy/prometheus/alerts.yaml
+	hack/promtool.sh check config deploy/prometheus/prometheus.yml
 	cd deploy/prometheus && ../../hack/promtool.sh test rules alerts_test.yaml
 
 .PHONY: test
