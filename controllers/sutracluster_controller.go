@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"errors"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -66,9 +67,13 @@ type phase func(ctx context.Context, s *scope) error
 func (r *SutraClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	cluster := &sutrav1.SutraCluster{}
 	if err := r.Get(ctx, req.NamespacedName, cluster); err != nil {
+		if apierrors.IsNotFound(err) {
+			forgetMetrics(req.Namespace, req.Name)
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if !cluster.DeletionTimestamp.IsZero() {
+		forgetMetrics(req.Namespace, req.Name)
 		return ctrl.Result{}, nil // children are owned: the garbage collector removes them
 	}
 
@@ -87,6 +92,7 @@ func (r *SutraClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request
 	r.observeReplication(ctx, s)
 
 	status := computeStatus(s)
+	observeMetrics(cluster, status)
 	statusErr := r.writeStatus(ctx, cluster, status)
 	r.recordTransitions(cluster, &cluster.Status, status)
 
