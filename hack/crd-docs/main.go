@@ -33,7 +33,7 @@ type schema struct {
 
 type crd struct {
 	Spec struct {
-		Group    string `json:"group"`
+		Group    string                `json:"group"`
 		Names    struct{ Kind string } `json:"names"`
 		Versions []struct {
 			Name   string `json:"name"`
@@ -48,7 +48,7 @@ type crd struct {
 var upstream = map[string]string{
 	".spec.affinity": "core/v1 Affinity", ".spec.tolerations": "core/v1 Toleration list",
 	".spec.topologySpreadConstraints": "core/v1 TopologySpreadConstraint list",
-	".spec.resources": "core/v1 ResourceRequirements", ".status.conditions": "meta/v1 Condition list",
+	".spec.resources":                 "core/v1 ResourceRequirements", ".status.conditions": "meta/v1 Condition list",
 }
 
 func main() {
