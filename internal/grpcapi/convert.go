@@ -104,6 +104,11 @@ func conceptFromPB(c *storagepb.Concept) (store.Op, error) {
 		Embedding: c.GetEmbedding(), Strength: c.GetStrength(), Confidence: c.GetConfidence()}}, nil
 }
 
+func deleteFromPB(id []byte, field string) (store.Op, error) {
+	cid, err := idFromPB(id, field)
+	return store.Op{Type: store.OpDeleteConcept, ID: cid}, err
+}
+
 func conceptToPB(c *store.Concept) *storagepb.Concept {
 	return &storagepb.Concept{Id: c.ID[:], Content: c.Content, Embedding: c.Embedding, Strength: c.Strength,
 		Confidence: c.Confidence, CreatedUnixNanos: c.Created, UpdatedUnixNanos: c.Updated}

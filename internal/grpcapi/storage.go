@@ -36,43 +36,31 @@ func (s *StorageServer) write(ops []store.Op) (engine.Result, error) {
 	return res, toStatus(err)
 }
 
-// WriteConcept creates or replaces a concept.
-func (s *StorageServer) WriteConcept(_ context.Context, req *storagepb.WriteConceptRequest) (*storagepb.WriteResponse, error) {
-	op, err := conceptFromPB(req.GetConcept())
-	if err != nil {
-		return nil, toStatus(err)
+// writeOne writes a single converted operation.
+func (s *StorageServer) writeOne(op store.Op, convErr error) (*storagepb.WriteResponse, error) {
+	if convErr != nil {
+		return nil, toStatus(convErr)
 	}
 	res, err := s.write([]store.Op{op})
 	if err != nil {
 		return nil, err
 	}
 	return &storagepb.WriteResponse{Sequence: res.Last}, nil
+}
+
+// WriteConcept creates or replaces a concept.
+func (s *StorageServer) WriteConcept(_ context.Context, req *storagepb.WriteConceptRequest) (*storagepb.WriteResponse, error) {
+	return s.writeOne(conceptFromPB(req.GetConcept()))
 }
 
 // DeleteConcept removes a concept and its associations.
 func (s *StorageServer) DeleteConcept(_ context.Context, req *storagepb.DeleteConceptRequest) (*storagepb.WriteResponse, error) {
-	id, err := idFromPB(req.GetId(), "id")
-	if err != nil {
-		return nil, toStatus(err)
-	}
-	res, err := s.write([]store.Op{{Type: store.OpDeleteConcept, ID: id}})
-	if err != nil {
-		return nil, err
-	}
-	return &storagepb.WriteResponse{Sequence: res.Last}, nil
+	return s.writeOne(deleteFromPB(req.GetId(), "id"))
 }
 
 // WriteAssociation creates or updates an association between two concepts.
 func (s *StorageServer) WriteAssociation(_ context.Context, req *storagepb.WriteAssociationRequest) (*storagepb.WriteResponse, error) {
-	op, err := associationFromPB(req.GetAssociation())
-	if err != nil {
-		return nil, toStatus(err)
-	}
-	res, err := s.write([]store.Op{op})
-	if err != nil {
-		return nil, err
-	}
-	return &storagepb.WriteResponse{Sequence: res.Last}, nil
+	return s.writeOne(associationFromPB(req.GetAssociation()))
 }
 
 // BatchWrite validates every operation, then writes them all in one group.
@@ -90,9 +78,7 @@ func (s *StorageServer) BatchWrite(_ context.Context, req *storagepb.BatchWriteR
 		case *storagepb.WriteOp_WriteAssociation:
 			op, err = associationFromPB(k.WriteAssociation)
 		case *storagepb.WriteOp_DeleteConcept:
-			var id store.ConceptID
-			id, err = idFromPB(k.DeleteConcept, "delete_concept")
-			op = store.Op{Type: store.OpDeleteConcept, ID: id}
+			op, err = deleteFromPB(k.DeleteConcept, "delete_concept")
 		default:
 			err = fieldErr("op", store.ErrBadOp)
 		}
