@@ -217,14 +217,10 @@ func (w *writer) write(leader *node, n, workers int) int {
 		go func() {
 			defer wg.Done()
 			for {
-				w.mu.Lock()
-				if w.next >= target {
-					w.mu.Unlock()
+				i, more := w.claim(target)
+				if !more {
 					return
 				}
-				w.next++
-				i := w.next
-				w.mu.Unlock()
 				if w.put(leader, i) {
 					mu.Lock()
 					ok++
@@ -235,6 +231,17 @@ func (w *writer) write(leader *node, n, workers int) int {
 	}
 	wg.Wait()
 	return ok
+}
+
+// claim hands out the next concept number, up to limit (0: no limit).
+func (w *writer) claim(limit uint64) (uint64, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if limit > 0 && w.next >= limit {
+		return 0, false
+	}
+	w.next++
+	return w.next, true
 }
 
 func (w *writer) put(leader *node, i uint64) bool {
@@ -266,10 +273,7 @@ func (w *writer) background(leader *node, workers int, stop <-chan struct{}) <-c
 					return
 				default:
 				}
-				w.mu.Lock()
-				w.next++
-				i := w.next
-				w.mu.Unlock()
+				i, _ := w.claim(0)
 				if !w.put(leader, i) {
 					time.Sleep(20 * time.Millisecond)
 				}
