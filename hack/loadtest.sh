@@ -37,7 +37,7 @@ metrics="127.0.0.1:$((base + 40))"
 pids+=($!)
 for i in $(seq 1 "${replicas}"); do
 	"${bin}/storage-server" --role replica --leader "${leader}" --listen "${addrs[$((i - 1))]}" --node-id "replica-${i}" \
-		--data-dir "${data}/replica-${i}" --metrics-addr "" --cluster-id load 2>"${data}/replica-${i}.log" &
+		--data-dir "${data}/replica-${i}" --metrics-addr "127.0.0.1:$((base + 40 + i))" --cluster-id load 2>"${data}/replica-${i}.log" &
 	pids+=($!)
 done
 for _ in $(seq 100); do "${bin}/sutractl" stats --addr "${leader},${list}" >/dev/null 2>&1 && break; sleep 0.1; done

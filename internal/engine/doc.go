@@ -24,6 +24,9 @@
 // ApplyReplicated takes records that already carry sequences and CRCs from
 // the leader, checks them (decodable operations, consecutive sequences, CRC),
 // makes them durable in the local log and applies them the same way.
+// BeginReplicated is its first half: it queues a batch for the next group
+// commit and returns, so a replica can receive more while the log syncs;
+// Replicated.Wait makes the batch durable and applied.
 //
 // # Recovery
 //

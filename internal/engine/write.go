@@ -113,25 +113,55 @@ func (e *Engine) validate(ops []store.Op) error {
 // (wal.ErrSequence otherwise), carry matching CRCs (wal.ErrChecksum) and
 // decode (ErrBadEntry); a batch failing any check is rejected whole.
 func (e *Engine) ApplyReplicated(recs []wal.Record) error {
+	r, err := e.BeginReplicated(recs)
+	if err != nil {
+		return err
+	}
+	return r.Wait()
+}
+
+// Replicated is a batch of replicated records queued by BeginReplicated.
+type Replicated struct {
+	e *Engine
+	c wal.Commit
+}
+
+// BeginReplicated checks and queues records from the leader for the local
+// log's next group commit and returns without waiting, so that a replica
+// can receive the next batch while this one is written: batches that
+// arrive during an fsync share the next one. The checks are those of
+// ApplyReplicated and a failing batch queues nothing. Batches are applied
+// in sequence order once durable; Wait blocks until this one is.
+func (e *Engine) BeginReplicated(recs []wal.Record) (Replicated, error) {
 	if len(recs) == 0 {
-		return nil
+		return Replicated{}, nil
 	}
 	ps := make([]*pending, len(recs))
 	for i := range recs {
 		op, err := store.DecodeOp(recs[i].Data)
 		if err != nil {
-			return fmt.Errorf("%w: sequence %d: %v", ErrBadEntry, recs[i].Seq, err)
+			return Replicated{}, fmt.Errorf("%w: sequence %d: %v", ErrBadEntry, recs[i].Seq, err)
 		}
 		ps[i] = &pending{op: op}
 	}
 	c, err := e.enqueue(ps, func() (wal.Commit, error) { return e.log.BeginRecords(recs) })
 	if err != nil {
+		return Replicated{}, err
+	}
+	return Replicated{e: e, c: c}, nil
+}
+
+// Wait blocks until the batch is durable, applies every durable queued
+// batch in order, and returns the error that kept the batch from becoming
+// durable, if any.
+func (r Replicated) Wait() error {
+	if r.e == nil { // an empty batch
+		return nil
+	}
+	if err := r.c.Wait(); err != nil {
 		return err
 	}
-	if err := c.Wait(); err != nil {
-		return err
-	}
-	e.applyDurable()
+	r.e.applyDurable()
 	return nil
 }
 

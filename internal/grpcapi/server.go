@@ -28,6 +28,13 @@ const (
 	keepaliveTimeout = 5 * time.Second
 )
 
+// streamWorkers is the number of long-lived goroutines that handle
+// incoming calls. A call handled on a fresh goroutine grows its stack from
+// the minimum through gRPC's deep receive path, and copying stacks cost the
+// leader about a seventh of its CPU under load; workers keep their grown
+// stacks. Calls beyond this many in flight still get their own goroutine.
+const streamWorkers = 256
+
 // Server bundles a gRPC server with its health service.
 type Server struct {
 	*grpc.Server
@@ -50,6 +57,7 @@ func NewServer(repl *ReplicationServer, stor *StorageServer, log *slog.Logger, o
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: keepaliveTime / 2, PermitWithoutStream: true}),
 		grpc.ChainUnaryInterceptor(observeUnary(observe), recoverUnary(log)),
 		grpc.ChainStreamInterceptor(recoverStream(log)),
+		grpc.NumStreamWorkers(streamWorkers),
 	)
 	replicationpb.RegisterReplicationServiceServer(s, repl)
 	storagepb.RegisterStorageServiceServer(s, stor)

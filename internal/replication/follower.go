@@ -121,6 +121,13 @@ func (f *Follower) setErr(err error) {
 }
 
 // session runs one stream until it fails.
+//
+// Receiving and writing are pipelined: this goroutine receives frames and
+// queues their entries for the local log without waiting, and an applier
+// goroutine waits for each batch to be durable, applies it and acks. Frames
+// that arrive while the log syncs share its next group commit, so a replica
+// catching up after a slow fsync drains its backlog in one sync instead of
+// one per frame. Only the applier sends on the stream.
 func (f *Follower) session(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -150,6 +157,8 @@ func (f *Follower) session(ctx context.Context) error {
 			}
 		}
 	}()
+	ap := f.startApplier(s, cancel)
+	defer ap.stop()
 	var snap *snapshotReceiver
 	defer func() {
 		if snap != nil {
@@ -159,6 +168,9 @@ func (f *Follower) session(ctx context.Context) error {
 	for {
 		fr, err := s.Recv()
 		if err != nil {
+			if aerr := ap.err(); aerr != nil {
+				return aerr
+			}
 			if errors.Is(err, io.EOF) {
 				return fmt.Errorf("leader closed the stream")
 			}
@@ -173,6 +185,11 @@ func (f *Follower) session(ctx context.Context) error {
 		switch {
 		case fr.Snapshot != nil:
 			if snap == nil {
+				// Installing replaces the store and the log: nothing
+				// may be in flight.
+				if err := ap.drain(); err != nil {
+					return err
+				}
 				snap = f.receiveSnapshot(fr.Snapshot)
 			}
 			done, err := snap.add(fr.Snapshot)
@@ -182,31 +199,134 @@ func (f *Follower) session(ctx context.Context) error {
 			if done {
 				snap = nil
 				f.snapshots.Add(1)
-				if err := s.Ack(f.ack()); err != nil {
-					return err
-				}
+				next = f.eng.Log().LastSeq() + 1
+				ap.push(batch{})
 			}
 		case len(fr.Entries) > 0:
-			if want := f.eng.Log().LastSeq() + 1; fr.Entries[0].Seq != want {
-				return fmt.Errorf("%w: leader sent %d, expected %d", ErrGap, fr.Entries[0].Seq, want)
+			first, last := fr.Entries[0], fr.Entries[len(fr.Entries)-1]
+			if first.Seq != next {
+				return fmt.Errorf("%w: leader sent %d, expected %d", ErrGap, first.Seq, next)
 			}
-			if err := f.adoptEpoch(fr.Entries[len(fr.Entries)-1].Epoch); err != nil {
+			if err := f.adoptEpoch(last.Epoch); err != nil {
 				return err
 			}
-			if err := f.eng.ApplyReplicated(fr.Entries); err != nil {
-				return fmt.Errorf("replication: apply batch at %d: %w", fr.Entries[0].Seq, err)
+			r, err := f.eng.BeginReplicated(fr.Entries)
+			if err != nil {
+				return fmt.Errorf("replication: apply batch at %d: %w", first.Seq, err)
 			}
-			last := fr.Entries[len(fr.Entries)-1]
-			f.lastApplyAt.Store(last.Time)
-			f.entries.Add(uint64(len(fr.Entries)))
+			next = last.Seq + 1
+			var size uint64
 			for i := range fr.Entries {
-				f.bytes.Add(uint64(fr.Entries[i].Size()))
+				size += uint64(fr.Entries[i].Size())
 			}
-			if err := s.Ack(f.ack()); err != nil {
-				return err
+			if !ap.push(batch{r: r, first: first.Seq, n: uint64(len(fr.Entries)), bytes: size, time: last.Time}) {
+				return ap.err()
 			}
 		}
 	}
+}
+
+// batch is one frame's entries on their way through the applier; the zero
+// batch only asks for an ack.
+type batch struct {
+	r      engine.Replicated
+	first  uint64
+	n      uint64
+	bytes  uint64
+	time   int64 // leader timestamp of the last entry
+	synced chan struct{}
+}
+
+// applier waits for queued batches to become durable, applies them and acks
+// the leader, off the receiving goroutine.
+type applier struct {
+	q      chan batch
+	done   chan struct{}
+	cancel context.CancelFunc
+	mu     sync.Mutex
+	failed error
+}
+
+// maxInFlight bounds the frames received but not yet durable (at most
+// 256 KiB each).
+const maxInFlight = 64
+
+// ackEvery bounds how long acks wait while the applier has a backlog: acks
+// go out when it catches up, and at least this often.
+const ackEvery = 20 * time.Millisecond
+
+func (f *Follower) startApplier(s Stream, cancel context.CancelFunc) *applier {
+	a := &applier{q: make(chan batch, maxInFlight), done: make(chan struct{}), cancel: cancel}
+	go func() {
+		defer close(a.done)
+		var lastAck time.Time
+		for b := range a.q {
+			if b.synced != nil {
+				close(b.synced)
+				continue
+			}
+			if err := b.r.Wait(); err != nil {
+				a.fail(fmt.Errorf("replication: apply batch at %d: %w", b.first, err))
+				continue
+			}
+			if b.n > 0 {
+				f.lastApplyAt.Store(b.time)
+				f.entries.Add(b.n)
+				f.bytes.Add(b.bytes)
+			}
+			if a.err() != nil || (len(a.q) > 0 && time.Since(lastAck) < ackEvery) {
+				continue
+			}
+			if err := s.Ack(f.ack()); err != nil {
+				a.fail(err)
+				continue
+			}
+			lastAck = time.Now()
+		}
+	}()
+	return a
+}
+
+// push queues b, blocking while maxInFlight batches are pending; false
+// once the applier has failed.
+func (a *applier) push(b batch) bool {
+	if a.err() != nil {
+		return false
+	}
+	a.q <- b
+	return true
+}
+
+// drain waits until everything pushed so far is applied.
+func (a *applier) drain() error {
+	b := batch{synced: make(chan struct{})}
+	a.q <- b
+	<-b.synced
+	return a.err()
+}
+
+// stop ends the session's stream, lets the applier finish what is queued
+// (the log makes it durable regardless; applying keeps the store in step
+// with it) and waits for it.
+func (a *applier) stop() {
+	a.cancel()
+	close(a.q)
+	<-a.done
+}
+
+func (a *applier) fail(err error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.failed == nil {
+		a.failed = err
+		a.cancel()
+	}
+}
+
+func (a *applier) err() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.failed
 }
 
 // adoptEpoch refuses a lower epoch than the highest seen and adopts a

@@ -1,0 +1,101 @@
+package replication
+
+import (
+	"context"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/sutra/sutra-operator/internal/engine"
+	"github.com/sutra/sutra-operator/internal/wal"
+)
+
+// scriptStream plays a fixed list of frames to a follower, then stays open.
+type scriptStream struct {
+	frames   []*Frame
+	received atomic.Int64
+	acks     chan Ack
+	closed   chan struct{}
+}
+
+func (s *scriptStream) Recv() (*Frame, error) {
+	if n := int(s.received.Load()); n < len(s.frames) {
+		s.received.Add(1)
+		return s.frames[n], nil
+	}
+	<-s.closed
+	return nil, context.Canceled
+}
+
+func (s *scriptStream) Ack(a Ack) error {
+	select {
+	case s.acks <- a:
+	default:
+	}
+	return nil
+}
+
+func (s *scriptStream) Close() error {
+	select {
+	case <-s.closed:
+	default:
+		close(s.closed)
+	}
+	return nil
+}
+
+// A replica keeps receiving while its log syncs: frames that arrive during
+// one fsync share the next instead of costing one fsync each.
+func TestFollowerSharesSyncsAcrossFrames(t *testing.T) {
+	const frames = 200
+	s := &scriptStream{acks: make(chan Ack, frames), closed: make(chan struct{})}
+	for i := uint64(1); i <= frames; i++ {
+		op := putOp(i)
+		s.frames = append(s.frames, &Frame{Entries: []wal.Record{{Seq: i, Epoch: 1, Time: int64(i), Data: op.AppendBinary(nil)}}})
+	}
+	var syncs atomic.Int64
+	firstSync := make(chan struct{})
+	e, _, err := engine.Open(t.TempDir(), engine.Options{Logger: quiet(), CheckpointBytes: -1, WAL: wal.Options{
+		NoSync: true,
+		OnSync: func(int, int, time.Duration) {
+			// Hold the first group commit, as a slow disk would, until
+			// the follower has received most frames or it is clear that
+			// it is waiting for this commit before receiving more.
+			if syncs.Add(1) == 1 {
+				deadline := time.Now().Add(2 * time.Second)
+				for s.received.Load() < maxInFlight/2 && time.Now().Before(deadline) {
+					time.Sleep(time.Millisecond)
+				}
+				close(firstSync)
+			}
+		},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = e.Close() }()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	f := NewFollower(e, func(context.Context, Start) (Stream, error) { return s, nil }, FollowerOptions{NodeID: "r", ClusterID: "c1", Logger: quiet()})
+	go f.Run(ctx)
+	waitFor(t, "every frame applied", func() bool { return e.AppliedSeq() == frames })
+	<-firstSync
+	if n := syncs.Load(); n > frames/10 {
+		t.Fatalf("%d frames took %d group commits; frames received during a sync should share the next", frames, n)
+	}
+	if st := f.Status(); st.Entries != frames || st.Durable != frames {
+		t.Fatalf("status %+v", st)
+	}
+	waitFor(t, "final ack", func() bool {
+		for {
+			select {
+			case a := <-s.acks:
+				if a.Applied == frames && a.Durable == frames {
+					return true
+				}
+			default:
+				return false
+			}
+		}
+	})
+}
