@@ -24,8 +24,11 @@ func frameToPB(f *replication.Frame) *replicationpb.LeaderMessage {
 			Sequence: c.Seq, Epoch: c.Epoch, Offset: c.Offset, Data: c.Data, Last: c.Last, TotalSize: c.TotalSize, Crc32C: c.CRC}}}
 	case len(f.Entries) > 0:
 		b := &replicationpb.WalBatch{Entries: make([]*replicationpb.WalEntry, len(f.Entries)), LeaderSequence: f.LeaderSeq}
+		all := make([]replicationpb.WalEntry, len(f.Entries)) // one allocation for the batch
 		for i := range f.Entries {
-			b.Entries[i] = entryToPB(&f.Entries[i])
+			r, e := &f.Entries[i], &all[i]
+			e.Sequence, e.Timestamp, e.OperationData, e.Epoch, e.Crc32C = r.Seq, uint64(r.Time), r.Data, r.Epoch, r.CRC
+			b.Entries[i] = e
 		}
 		return &replicationpb.LeaderMessage{Kind: &replicationpb.LeaderMessage_Batch{Batch: b}}
 	default:

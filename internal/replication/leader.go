@@ -301,16 +301,24 @@ func (l *Leader) stream(ctx context.Context, s Start, next uint64, send Sender) 
 		limit = s.MaxBatchBytes
 	}
 	for {
-		// A fresh slice per frame: the sender may keep the frame.
+		// A fresh slice and data arena per frame: the sender may keep the
+		// frame. One arena instead of one allocation per record.
 		batch, size := make([]wal.Record, 0, 64), 0
+		var arena []byte
 		for size < limit {
-			rec, ok, err := rd.Next()
+			rec, ok, err := rd.NextShared()
 			if err != nil {
 				return err
 			}
 			if !ok {
 				break
 			}
+			if len(arena)+len(rec.Data) > cap(arena) {
+				arena = make([]byte, 0, max(limit, len(rec.Data)))
+			}
+			start := len(arena)
+			arena = append(arena, rec.Data...)
+			rec.Data = arena[start:len(arena):len(arena)]
 			batch = append(batch, rec)
 			size += rec.Size()
 		}

@@ -115,10 +115,10 @@ func (l *Log) queue(seq, epoch uint64, t int64, data []byte) {
 	if seg.size+size > l.opts.SegmentSize && seg.last >= seg.first {
 		seg = &segment{first: seq, last: seq - 1, path: filepath.Join(l.dir, segmentName(seq)), size: SegmentHeaderSize}
 		l.segs = append(l.segs, seg)
-		l.pending = append(l.pending, chunk{seg: seg})
+		l.addChunk(seg)
 	}
 	if len(l.pending) == 0 {
-		l.pending = append(l.pending, chunk{})
+		l.addChunk(nil)
 	}
 	if n := len(seg.index); n == 0 || seg.size-seg.index[n-1].off >= l.opts.IndexInterval {
 		seg.index = append(seg.index, indexPoint{seq: seq, off: seg.size})
@@ -137,6 +137,21 @@ func (l *Log) queue(seq, epoch uint64, t int64, data []byte) {
 	seg.last = seq
 	l.nextSeq = seq + 1
 }
+
+// addChunk starts a pending chunk, reusing the buffer a previous group
+// commit left in the slot. Called with l.mu held.
+func (l *Log) addChunk(seg *segment) {
+	n := len(l.pending)
+	if n == cap(l.pending) {
+		l.pending = append(l.pending, chunk{})
+	}
+	l.pending = l.pending[:n+1]
+	l.pending[n].seg = seg
+	l.pending[n].data = l.pending[n].data[:0]
+}
+
+// maxKeptChunk bounds the buffer a chunk keeps for reuse after a commit.
+const maxKeptChunk = 1 << 20
 
 // flusher is the single writer: it takes everything queued, writes it with
 // one write per segment and one fsync, and releases the group.
@@ -184,7 +199,11 @@ func (l *Log) flusher() {
 			}
 			close(g.done)
 			for i := range chunks {
-				chunks[i] = chunk{data: chunks[i].data[:0]}
+				data := chunks[i].data[:0]
+				if cap(data) > maxKeptChunk {
+					data = nil
+				}
+				chunks[i] = chunk{data: data}
 			}
 			if !l.opts.NoPreallocate && l.activeOff > l.opts.SegmentSize/2 {
 				l.requestSpare()

@@ -53,6 +53,16 @@ func (l *Log) ReadFrom(seq uint64) (*Reader, error) {
 // the reader has caught up with the durable tail. The record's Data is
 // freshly allocated and owned by the caller.
 func (r *Reader) Next() (rec Record, ok bool, err error) {
+	rec, ok, err = r.NextShared()
+	if ok {
+		rec.Data = append([]byte(nil), rec.Data...)
+	}
+	return rec, ok, err
+}
+
+// NextShared is Next without the copy: the record's Data points into the
+// reader's buffer and is valid only until the next call on the reader.
+func (r *Reader) NextShared() (rec Record, ok bool, err error) {
 	if r.l == nil {
 		return Record{}, false, ErrClosed
 	}
@@ -77,7 +87,6 @@ func (r *Reader) Next() (rec Record, ok bool, err error) {
 			if rec.Seq != r.next {
 				return Record{}, false, fmt.Errorf("%w: %s: read sequence %d, expected %d", ErrCorrupt, r.seg.path, rec.Seq, r.next)
 			}
-			rec.Data = append([]byte(nil), rec.Data...)
 			r.next++
 			return rec, true, nil
 		}

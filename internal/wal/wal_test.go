@@ -341,3 +341,54 @@ func TestClosedLog(t *testing.T) {
 		t.Fatalf("read after close: %v", err)
 	}
 }
+
+// NextShared returns what Next returns, without copying, across segment
+// boundaries and buffer refills.
+func TestReaderNextShared(t *testing.T) {
+	dir := t.TempDir()
+	fill(t, dir, Options{SegmentSize: 4096, IndexInterval: 512}, 700)
+	l := openT(t, dir, Options{SegmentSize: 4096, IndexInterval: 512})
+	defer func() { _ = l.Close() }()
+	r, err := l.ReadFrom(3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = r.Close() }()
+	var got []Record
+	for {
+		rec, ok, err := r.NextShared()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ok {
+			break
+		}
+		rec.Data = append([]byte(nil), rec.Data...) // valid only until the next call
+		got = append(got, rec)
+	}
+	checkRecords(t, got, 3, 700)
+}
+
+// Group commits reuse their encoding buffers: a steady stream of appends
+// allocates per append only the commit receipt, not a growing buffer.
+func TestAppendReusesCommitBuffers(t *testing.T) {
+	l := openT(t, t.TempDir(), Options{NoSync: true})
+	defer func() { _ = l.Close() }()
+	data := make([]byte, 1000)
+	for i := 0; i < 100; i++ { // warm up the buffers
+		if _, err := l.Append(Entry{Data: data}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	allocs := testing.AllocsPerRun(200, func() {
+		if _, err := l.Append(Entry{Data: data}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs > 4 {
+		t.Fatalf("%.1f allocations per append", allocs)
+	}
+	if testing.Verbose() {
+		t.Logf("%.1f allocations per append", allocs)
+	}
+}
