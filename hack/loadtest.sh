@@ -33,14 +33,20 @@ list="$(IFS=,; echo "${addrs[*]}")"
 
 metrics="127.0.0.1:$((base + 40))"
 "${bin}/storage-server" --role leader --listen "${leader}" --node-id leader --data-dir "${data}/leader" \
-	--metrics-addr "${metrics}" --replicas "${list}" --cluster-id load 2>"${data}/leader.log" &
+	--metrics-addr "${metrics}" --replicas "${list}" --cluster-id load ${NODE_ARGS:-} 2>"${data}/leader.log" &
 pids+=($!)
 for i in $(seq 1 "${replicas}"); do
 	"${bin}/storage-server" --role replica --leader "${leader}" --listen "${addrs[$((i - 1))]}" --node-id "replica-${i}" \
-		--data-dir "${data}/replica-${i}" --metrics-addr "127.0.0.1:$((base + 40 + i))" --cluster-id load 2>"${data}/replica-${i}.log" &
+		--data-dir "${data}/replica-${i}" --metrics-addr "127.0.0.1:$((base + 40 + i))" --cluster-id load ${NODE_ARGS:-} 2>"${data}/replica-${i}.log" &
 	pids+=($!)
 done
 for _ in $(seq 100); do "${bin}/sutractl" stats --addr "${leader},${list}" >/dev/null 2>&1 && break; sleep 0.1; done
+# Start measuring once every replica streams (a replica started before the
+# leader listened may still be in its reconnect backoff).
+for _ in $(seq 100); do
+	[[ "$("${bin}/sutractl" status --addr "${leader}" 2>/dev/null | grep -c ' streaming ')" -ge "${replicas}" ]] && break
+	sleep 0.1
+done
 
 echo "== sutractl bench: ${replicas} replicas, rate ${rate}/s (0 = flat out), ${duration}, batch ${batch}, ${connections} writers"
 "${bin}/sutractl" bench --leader "${leader}" --replicas "${list}" --rate "${rate}" --duration "${duration}" \
@@ -52,3 +58,7 @@ curl -fsS "http://${metrics}/metrics" 2>/dev/null | awk '
 	/^sutra_wal_fsync_duration_seconds_sum/ {fs=$2} /^sutra_wal_fsync_duration_seconds_count/ {fc=$2}
 	/^sutra_wal_group_commit_records_sum/ {gs=$2}
 	END { if (fc > 0) printf "leader WAL: %d group commits, mean fsync %.0f us, mean %.1f records per commit\n", fc, fs/fc*1e6, gs/fc }' || true
+# Warnings and errors the nodes logged during the run (reconnects, slow disks).
+for f in "${data}"/*.log; do
+	grep -E 'level=(WARN|ERROR)' "${f}" | head -5 | sed "s|^|$(basename "${f}" .log): |" || true
+done

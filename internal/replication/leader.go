@@ -300,10 +300,11 @@ func (l *Leader) stream(ctx context.Context, s Start, next uint64, send Sender) 
 	if s.MaxBatchBytes > 0 && s.MaxBatchBytes < limit {
 		limit = s.MaxBatchBytes
 	}
+	lastLen := 0 // records in the last frame, to size the next
 	for {
 		// A fresh slice and data arena per frame: the sender may keep the
 		// frame. One arena instead of one allocation per record.
-		batch, size := make([]wal.Record, 0, 64), 0
+		batch, size := make([]wal.Record, 0, max(64, lastLen)), 0
 		var arena []byte
 		for size < limit {
 			rec, ok, err := rd.NextShared()
@@ -314,7 +315,10 @@ func (l *Leader) stream(ctx context.Context, s Start, next uint64, send Sender) 
 				break
 			}
 			if len(arena)+len(rec.Data) > cap(arena) {
-				arena = make([]byte, 0, max(limit, len(rec.Data)))
+				// Start small (a frame at the tail holds a few records)
+				// and double, so the arenas of a frame stay within
+				// twice its data.
+				arena = make([]byte, 0, max(min(2*cap(arena), limit), 4<<10, len(rec.Data)))
 			}
 			start := len(arena)
 			arena = append(arena, rec.Data...)
@@ -323,6 +327,7 @@ func (l *Leader) stream(ctx context.Context, s Start, next uint64, send Sender) 
 			size += rec.Size()
 		}
 		leaderSeq := l.eng.Log().LastSeq()
+		lastLen = len(batch)
 		if len(batch) > 0 {
 			if err := send(&Frame{Entries: batch, LeaderSeq: leaderSeq}); err != nil {
 				return err

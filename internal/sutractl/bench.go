@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"os"
+	"runtime/pprof"
 	"sort"
 	"strings"
 	"sync"
@@ -75,6 +77,7 @@ func bench(ctx context.Context, args []string, out io.Writer) error {
 	c := BenchConfig{}
 	var replicas string
 	var asJSON bool
+	var cpuProfile string
 	fs.StringVar(&c.Leader, "leader", "127.0.0.1:50051", "leader address")
 	fs.StringVar(&replicas, "replicas", "", "comma-separated replica addresses to measure visibility lag and digests on")
 	fs.IntVar(&c.Rate, "rate", 0, "target concepts per second (0 = flat out)")
@@ -87,11 +90,23 @@ func bench(ctx context.Context, args []string, out io.Writer) error {
 	fs.DurationVar(&c.Settle, "settle", 30*time.Second, "how long replicas may take to converge after the run")
 	fs.Uint64Var(&c.Seed, "seed", uint64(time.Now().UnixNano()), "id space of this run")
 	fs.BoolVar(&asJSON, "json", false, "print the result as JSON")
+	fs.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the load generator to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if replicas != "" {
 		c.Replicas = strings.Split(replicas, ",")
+	}
+	if cpuProfile != "" {
+		f, err := os.Create(cpuProfile)
+		if err != nil {
+			return fmt.Errorf("sutractl: %w", err)
+		}
+		defer func() { _ = f.Close() }()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("sutractl: %w", err)
+		}
+		defer pprof.StopCPUProfile()
 	}
 	res, err := RunBench(ctx, c)
 	if err != nil {
