@@ -63,14 +63,14 @@ func (s *Store) Apply(seq uint64, op Op) error {
 func (s *Store) writeConcept(c *Concept, now int64) {
 	sh := s.writable(c.ID)
 	created := now
-	if old, ok := sh.concepts[c.ID]; ok {
+	if old, ok := s.lookup(c.ID); ok {
 		created = old.created()
 		s.digest.sub(s.h.concept(c.ID, old))
 	} else {
 		s.nConcepts++
 	}
 	r, h := s.h.newRecord(c, created, now)
-	sh.concepts[c.ID] = r
+	sh.setRecord(c.ID, r)
 	s.digest.add(h)
 }
 
@@ -148,7 +148,7 @@ func (s *Store) deleteConcept(id ConceptID) error {
 	delete(s.in, id)
 
 	s.digest.sub(s.h.concept(id, r))
-	delete(sh.concepts, id)
+	sh.deleteRecord(id)
 	s.nConcepts--
 	return nil
 }

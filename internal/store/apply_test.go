@@ -18,7 +18,8 @@ func checkInvariants(t testing.TB, s *Store) {
 	n, nc := 0, 0
 	reverse := map[ConceptID][]ConceptID{}
 	for i := range s.shards {
-		for id, r := range s.shards[i].concepts {
+		for id, l := range s.shards[i].concepts {
+			r := s.shards[i].records.at(l)
 			if shardIndex(id) != i {
 				t.Fatalf("concept %s in shard %d, belongs in %d", id, i, shardIndex(id))
 			}

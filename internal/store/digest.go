@@ -66,12 +66,13 @@ func (h *hasher) concept(id ConceptID, r record) [32]byte {
 }
 
 // newRecord builds the record for c with the given times and returns it with
-// its item hash, encoding the fields once for both.
-func (h *hasher) newRecord(c *Concept, created, updated int64) (record, [32]byte) {
+// its item hash, encoding the fields once for both. The record's bytes are
+// the hasher's buffer: valid until its next use.
+func (h *hasher) newRecord(c *Concept, created, updated int64) ([]byte, [32]byte) {
 	h.buf = append(h.buf[:0], tagConcept)
 	h.buf = append(h.buf, c.ID[:]...)
 	h.buf = appendRecord(h.buf, c, created, updated)
-	r := record(h.buf[1+len(c.ID):])
+	r := h.buf[1+len(c.ID):]
 	return r, h.sum()
 }
 

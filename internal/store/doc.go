@@ -85,8 +85,8 @@
 //	48+C   4D   embedding, D floats
 //
 // Bytes 16 onwards of a concept record are also exactly how the store holds
-// the concept in memory (one immutable string per concept), so snapshots
-// copy records without re-encoding them.
+// the concept in memory (an immutable run of bytes in its shard's arena),
+// so snapshots copy records without re-encoding them.
 //
 // An association record, sorted by (source, target, type) ascending, keys
 // unique, both ends present among the concepts and different:
@@ -119,9 +119,14 @@
 //
 // # Memory and concurrency
 //
-// A concept costs one map slot and one allocation holding its 32-byte
-// header and content together: about 200 to 230 bytes for 100 bytes of
-// content, depending on where the maps are in their growth. An association
+// A concept costs one map slot (its 16-byte ID and the 8-byte location of
+// its record) and its record, 32 bytes of header and the content, 8-byte
+// aligned, in its shard's arena of append-only chunks: about 200 bytes for
+// 100 bytes of content, depending on where the maps are in their growth.
+// Neither the maps nor the chunks hold pointers, so the garbage collector
+// does not trace the concepts; replaced and deleted records are dead space
+// until it exceeds half the live records and the shard is compacted (see
+// arena.go). An association
 // costs 24 bytes in its source's adjacency list and 16 in its target's
 // reverse index, plus map slots for concepts that have any.
 //

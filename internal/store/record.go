@@ -7,10 +7,11 @@ import (
 
 // record is a concept as held in memory: the "concept body" layout of the
 // snapshot format (see the package comment) without the ID, which is the
-// map key. Being a string it is immutable by construction: a write builds a
-// new record and swaps it into the map, so readers and snapshots may use a
-// record after releasing the lock. One allocation per concept, 32 bytes of
-// header plus content plus 4 bytes per embedding dimension.
+// map key. It is a view of bytes in a shard's arena that never change once
+// written (see arena.go): a write appends a new record and points the map
+// at it, so readers and snapshots may use a record after releasing the
+// lock. 32 bytes of header plus content plus 4 bytes per embedding
+// dimension.
 type record string
 
 // Offsets within a record.

@@ -3,6 +3,7 @@ package store
 import (
 	"encoding/binary"
 	"maps"
+	"slices"
 )
 
 // shardCount is the number of shards the maps are split into. Sharding
@@ -14,8 +15,9 @@ const shardCount = 256
 
 // shard holds the concepts and adjacency lists of the IDs that hash to it.
 type shard struct {
-	// concepts maps each concept to its immutable record.
-	concepts map[ConceptID]record
+	// concepts maps each concept to its record's location in records.
+	concepts map[ConceptID]loc
+	records  arena
 
 	// out holds each source's outgoing edges sorted by (target, type), the
 	// Neighbors order. Slices stored here are never modified: a write builds
@@ -42,8 +44,38 @@ func shardIndex(id ConceptID) int {
 
 // lookup returns id's record. The caller holds mu, for reading or writing.
 func (s *Store) lookup(id ConceptID) (record, bool) {
-	r, ok := s.shards[shardIndex(id)].concepts[id]
-	return r, ok
+	sh := &s.shards[shardIndex(id)]
+	l, ok := sh.concepts[id]
+	if !ok {
+		return "", false
+	}
+	return sh.records.at(l), true
+}
+
+// setRecord stores rec as id's record in sh, a writable shard, releasing
+// the record it replaces, and compacts the shard's arena once it is
+// mostly dead space. The caller holds mu for writing.
+func (sh *shard) setRecord(id ConceptID, rec []byte) {
+	if old, ok := sh.concepts[id]; ok {
+		sh.records.release(old)
+	}
+	sh.concepts[id] = sh.records.put(rec)
+	sh.compactIfWasteful()
+}
+
+// deleteRecord removes id's record from sh, a writable shard.
+func (sh *shard) deleteRecord(id ConceptID) {
+	if old, ok := sh.concepts[id]; ok {
+		sh.records.release(old)
+		delete(sh.concepts, id)
+		sh.compactIfWasteful()
+	}
+}
+
+func (sh *shard) compactIfWasteful() {
+	if sh.records.wasteful() {
+		sh.records = sh.records.compacted(sh.concepts)
+	}
 }
 
 // edgesOf returns id's outgoing edges, which the caller must not modify.
@@ -67,11 +99,16 @@ func (s *Store) writable(id ConceptID) *shard {
 }
 
 // frozenView is one shard's maps as a snapshot captured them; nobody
-// modifies them while the snapshot's freeze lasts.
+// modifies them while the snapshot's freeze lasts. chunks is a copy of the
+// arena's chunk list: the records it locates never change.
 type frozenView struct {
-	concepts map[ConceptID]record
+	concepts map[ConceptID]loc
+	chunks   [][]byte
 	out      map[ConceptID][]edge
 }
+
+// record returns the record at l in the view.
+func (v *frozenView) record(l loc) record { return recordAt(v.chunks, l) }
 
 // freeze captures the state for a snapshot in O(shardCount) under the write
 // lock. Until the matching thaw, writes clone a shard before changing it.
@@ -82,7 +119,8 @@ func (s *Store) freeze() (SnapshotInfo, []frozenView) {
 	s.epoch++
 	s.freezers++
 	for i := range s.shards {
-		views[i] = frozenView{s.shards[i].concepts, s.shards[i].out}
+		sh := &s.shards[i]
+		views[i] = frozenView{sh.concepts, slices.Clone(sh.records.chunks), sh.out}
 	}
 	return SnapshotInfo{
 		Seq:          s.lastApplied,

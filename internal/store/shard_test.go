@@ -11,7 +11,9 @@ func viewContent(views []frozenView) (map[ConceptID]record, map[ConceptID]int) {
 	cs := map[ConceptID]record{}
 	outs := map[ConceptID]int{}
 	for _, v := range views {
-		maps.Copy(cs, v.concepts)
+		for id, l := range v.concepts {
+			cs[id] = v.record(l)
+		}
 		for id, e := range v.out {
 			outs[id] = len(e)
 		}

@@ -55,8 +55,8 @@ func (s *Store) WriteSnapshot(w io.Writer) (SnapshotInfo, error) {
 	concepts := make([]conceptEntry, 0, info.Concepts)
 	var sources []adjacency
 	for _, v := range views {
-		for id, r := range v.concepts {
-			concepts = append(concepts, conceptEntry{id, r})
+		for id, l := range v.concepts {
+			concepts = append(concepts, conceptEntry{id, v.record(l)})
 		}
 		for id, edges := range v.out {
 			sources = append(sources, adjacency{id, edges})

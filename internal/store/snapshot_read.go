@@ -10,6 +10,7 @@ import (
 	"io"
 	"math"
 	"slices"
+	"unsafe"
 )
 
 // ReadSnapshot reads a snapshot written by WriteSnapshot and returns the
@@ -115,11 +116,10 @@ func (l *loader) concepts(n uint64) error {
 		if b, err = l.sr.read(b, clen+4*dims); err != nil {
 			return err
 		}
-		rec := record(b[17:])
-		if err := checkRecord(rec); err != nil {
+		if err := checkRecord(record(unsafe.String(&b[17], len(b)-17))); err != nil { // a view: nothing is kept
 			return corruptf(at, "concept %s: %v", id, err)
 		}
-		l.s.shards[shardIndex(id)].concepts[id] = rec
+		l.s.shards[shardIndex(id)].setRecord(id, b[17:])
 		l.sum.add(sha256.Sum256(b))
 		l.keep(b)
 	}

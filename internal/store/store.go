@@ -19,9 +19,9 @@ type Store struct {
 	mu sync.RWMutex
 
 	// shards hold the concepts and adjacency lists, split by shardIndex.
-	// About 200-230 bytes per concept with 100 bytes of content: a map
-	// slot (32 bytes, at 45-90% load) and one record allocation holding the
-	// 32-byte header and the content together.
+	// About 200 bytes per concept with 100 bytes of content: a map slot
+	// (24 bytes, at 45-90% load) and the record (32-byte header and the
+	// content) in the shard's arena.
 	shards [shardCount]shard
 
 	// in is the reverse index used by delete's cascade: for each target,
@@ -44,7 +44,7 @@ type Store struct {
 func New() *Store {
 	s := &Store{in: make(map[ConceptID][]ConceptID)}
 	for i := range s.shards {
-		s.shards[i].concepts = make(map[ConceptID]record)
+		s.shards[i].concepts = make(map[ConceptID]loc)
 		s.shards[i].out = make(map[ConceptID][]edge)
 	}
 	return s
