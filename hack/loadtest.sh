@@ -7,6 +7,12 @@
 #   hack/loadtest.sh                                   # the seed's test: 3 replicas, 10,000 writes/s for 60 s, 256 writers
 #   RATE=0 CONNECTIONS=64 DURATION=20s hack/loadtest.sh          # flat out, unary writes
 #   RATE=0 BATCH=500 CONNECTIONS=8 DURATION=20s hack/loadtest.sh # flat out through BatchWrite
+#
+# REPLICAS sets the number of replicas (0 for a lone leader), NODE_ARGS adds
+# flags to every node (e.g. --unsafe-no-fsync, --memory-limit N), BENCH_ARGS
+# to sutractl bench (e.g. --cpuprofile FILE), and SUTRA_PPROF=true serves Go
+# profiles at /debug/pprof on each node's metrics address (PORT+40 for the
+# leader, PORT+40+N for replica N).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
