@@ -46,12 +46,23 @@ func (e *Engine) Write(ops []store.Op) (Result, error) {
 	}
 	now := e.opts.Clock()
 	ts := now.UnixNano()
+	// One buffer for the encodings and one array for the pending ops, not
+	// two allocations per op.
 	entries := make([]wal.Entry, len(ops))
-	ps := make([]*pending, len(ops))
+	ps, pend := make([]*pending, len(ops)), make([]pending, len(ops))
+	ends := make([]int, len(ops))
+	var buf []byte
 	for i := range ops {
 		ops[i].Time = ts
-		entries[i] = wal.Entry{Epoch: e.opts.Epoch, Time: ts, Data: ops[i].AppendBinary(nil)}
-		ps[i] = &pending{op: ops[i]}
+		buf = ops[i].AppendBinary(buf)
+		ends[i] = len(buf)
+		pend[i].op = ops[i]
+		ps[i] = &pend[i]
+	}
+	start := 0
+	for i, end := range ends {
+		entries[i] = wal.Entry{Epoch: e.opts.Epoch, Time: ts, Data: buf[start:end:end]}
+		start = end
 	}
 	c, err := e.enqueue(ps, func() (wal.Commit, error) { return e.log.Begin(entries) })
 	if err != nil {
@@ -76,6 +87,13 @@ func (e *Engine) Write(ops []store.Op) (Result, error) {
 // written earlier in the same batch count as existing.
 func (e *Engine) validate(ops []store.Op) error {
 	st := e.Store()
+	// Which concepts the batch itself writes or deletes matters only to
+	// the associations and deletes that follow in it; a batch of concept
+	// writes skips the bookkeeping.
+	track := false
+	for i := range ops {
+		track = track || ops[i].Type != store.OpWriteConcept
+	}
 	written := map[store.ConceptID]bool{}
 	exists := func(id store.ConceptID) bool {
 		if w, ok := written[id]; ok {
@@ -91,7 +109,9 @@ func (e *Engine) validate(ops []store.Op) error {
 		}
 		switch op.Type {
 		case store.OpWriteConcept:
-			written[op.Concept.ID] = true
+			if track {
+				written[op.Concept.ID] = true
+			}
 		case store.OpWriteAssociation:
 			for _, id := range []store.ConceptID{op.Association.Source, op.Association.Target} {
 				if !exists(id) {
@@ -136,13 +156,14 @@ func (e *Engine) BeginReplicated(recs []wal.Record) (Replicated, error) {
 	if len(recs) == 0 {
 		return Replicated{}, nil
 	}
-	ps := make([]*pending, len(recs))
+	ps, pend := make([]*pending, len(recs)), make([]pending, len(recs))
 	for i := range recs {
 		op, err := store.DecodeOp(recs[i].Data)
 		if err != nil {
 			return Replicated{}, fmt.Errorf("%w: sequence %d: %v", ErrBadEntry, recs[i].Seq, err)
 		}
-		ps[i] = &pending{op: op}
+		pend[i].op = op
+		ps[i] = &pend[i]
 	}
 	c, err := e.enqueue(ps, func() (wal.Commit, error) { return e.log.BeginRecords(recs) })
 	if err != nil {
