@@ -148,10 +148,19 @@ func (l *Log) addChunk(seg *segment) {
 	l.pending = l.pending[:n+1]
 	l.pending[n].seg = seg
 	l.pending[n].data = l.pending[n].data[:0]
+	if want := min(l.lastBytes, maxChunkHint); cap(l.pending[n].data) < want {
+		// Large commits (a replica catching up, batch writes): start at
+		// the last commit's size instead of doubling up to it.
+		l.pending[n].data = make([]byte, 0, want+want/4)
+	}
 }
 
-// maxKeptChunk bounds the buffer a chunk keeps for reuse after a commit.
-const maxKeptChunk = 1 << 20
+// maxKeptChunk bounds the buffer a chunk keeps for reuse after a commit;
+// maxChunkHint the size a new buffer starts at.
+const (
+	maxKeptChunk = 4 << 20
+	maxChunkHint = 16 << 20
+)
 
 // flusher is the single writer: it takes everything queued, writes it with
 // one write per segment and one fsync, and releases the group.
@@ -184,8 +193,13 @@ func (l *Log) flusher() {
 			l.fileMu.Unlock()
 			lastSync = time.Since(start)
 			released = int(last - first + 1)
+			written := 0
+			for _, c := range chunks {
+				written += len(c.data)
+			}
 			l.mu.Lock()
 			arrived = l.pendingCount
+			l.lastBytes = written
 			l.mu.Unlock()
 			if err != nil {
 				l.mu.Lock()

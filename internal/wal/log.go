@@ -21,6 +21,7 @@ type Log struct {
 	nextSeq      uint64        // sequence the next record will get
 	pending      []chunk       // encoded records waiting for the flusher
 	pendingCount int           // records in pending
+	lastBytes    int           // bytes of the last group commit, to size the next buffer
 	gatherWant   int           // wake the flusher when pendingCount reaches this (0: no one waits)
 	gathered     chan struct{} // signalled when gatherWant is reached
 	group        *group        // the group the next records join
