@@ -2,6 +2,7 @@ package node
 
 import (
 	"path"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -19,6 +20,7 @@ type metrics struct {
 	fsync     prometheus.Histogram
 	groupSize prometheus.Histogram
 	rpc       *prometheus.HistogramVec
+	replay    *prometheus.HistogramVec
 }
 
 func newMetrics() *metrics {
@@ -33,14 +35,21 @@ func newMetrics() *metrics {
 		rpc: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "sutra_grpc_request_duration_seconds", Help: "Duration of unary gRPC calls by method and status code.",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16)}, []string{"method", "code"}),
+		replay: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "sutra_replication_replay_lag_seconds", Help: "On the leader: time from writing an entry to a replica's ack that it applied it, per ack that advances the replica.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}, []string{"replica"}),
 	}
-	m.reg.MustRegister(m.fsync, m.groupSize, m.rpc,
+	m.reg.MustRegister(m.fsync, m.groupSize, m.rpc, m.replay,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
 
 func (m *metrics) observeRPC(method string, code codes.Code, seconds float64) {
 	m.rpc.WithLabelValues(path.Base(method), code.String()).Observe(seconds)
+}
+
+func (m *metrics) observeReplay(replica string, lag time.Duration) {
+	m.replay.WithLabelValues(replica).Observe(lag.Seconds())
 }
 
 func (m *metrics) register(eng *engine.Engine, repl *grpcapi.ReplicationServer) {

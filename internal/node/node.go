@@ -73,7 +73,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr stri
 	switch cfg.Role {
 	case RoleLeader:
 		leader = replication.NewLeader(eng, replication.LeaderOptions{NodeID: cfg.NodeID, ClusterID: cfg.ClusterID, Epoch: Epoch,
-			HeartbeatInterval: cfg.HeartbeatInterval, LagThreshold: cfg.LagThreshold, RetentionBytes: cfg.RetentionBytes, Logger: log})
+			HeartbeatInterval: cfg.HeartbeatInterval, LagThreshold: cfg.LagThreshold, RetentionBytes: cfg.RetentionBytes, Logger: log,
+			OnReplayed: m.observeReplay})
 		leader.SetReplicas(cfg.Replicas)
 		repl.Leader = leader
 		call, closeConns := grpcapi.HeartbeatCaller()

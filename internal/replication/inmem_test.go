@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -202,5 +203,56 @@ func TestFollowerRefusesStaleEpochs(t *testing.T) {
 	}
 	if r, err := f.Heartbeat(Heartbeat{ClusterID: "c1", Epoch: 4}); err != nil || r.ReplicaID != "r" {
 		t.Fatalf("newer epoch: %+v %v", r, err)
+	}
+}
+
+// The leader reports each replica's replay lag: from when an entry was
+// written to the ack that says the replica applied it, on the leader's
+// clock. The first ack of a stream only sets the baseline.
+func TestLeaderReportsReplayLag(t *testing.T) {
+	var written, now atomic.Int64 // engine and leader clocks, Unix nanoseconds
+	written.Store(1000e9)
+	now.Store(1000e9)
+	type obs struct {
+		replica string
+		lag     time.Duration
+	}
+	seen := make(chan obs, 16)
+	var leader *Leader
+	le := openEngine(t, engine.Options{Epoch: 1, Clock: func() time.Time { return time.Unix(0, written.Load()) },
+		OnCommit: func(s uint64, at time.Time) { leader.Committed(s, at) }})
+	leader = NewLeader(le, LeaderOptions{NodeID: "leader", ClusterID: "c1", Epoch: 1, Logger: quiet(),
+		Clock:      func() time.Time { return time.Unix(0, now.Load()) },
+		OnReplayed: func(r string, lag time.Duration) { seen <- obs{r, lag} }})
+	for i := uint64(1); i <= 10; i++ {
+		if _, err := le.Write([]store.Op{putOp(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	r := openEngine(t, engine.Options{})
+	go NewFollower(r, memDialer(ctx, leader), FollowerOptions{NodeID: "r1", ClusterID: "c1", Logger: quiet()}).Run(ctx)
+	waitFor(t, "catch-up acked", func() bool {
+		st := leader.Status()
+		return len(st.Replicas) == 1 && st.Replicas[0].Applied == 10
+	})
+	select {
+	case o := <-seen:
+		t.Fatalf("the first ack of a stream was reported as replay lag: %+v", o)
+	default:
+	}
+	written.Store(2000e9)
+	now.Store(2000e9 + 250e6)
+	if _, err := le.Write([]store.Op{putOp(11)}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case o := <-seen:
+		if o.replica != "r1" || o.lag != 250*time.Millisecond {
+			t.Fatalf("replay lag %+v, want r1 250ms", o)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no replay lag reported for entry 11")
 	}
 }

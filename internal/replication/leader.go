@@ -29,6 +29,12 @@ type LeaderOptions struct {
 	RetentionBytes    int64         // cap on log kept for replicas; default 1 GiB
 	Logger            *slog.Logger
 	Clock             func() time.Time
+	// OnReplayed, if set, is called when a replica's ack on its stream
+	// advances its applied sequence past the previous ack's, with how long
+	// before the ack (on the leader's clock) the newest entry it applied
+	// was written: its replay lag, as PostgreSQL reports for a standby.
+	// The first ack of a stream only sets the baseline.
+	OnReplayed func(replica string, lag time.Duration)
 }
 
 func (o LeaderOptions) withDefaults() LeaderOptions {
@@ -267,6 +273,8 @@ func (l *Leader) update(id string, f func(r *replica)) {
 }
 
 func (l *Leader) consumeAcks(ctx context.Context, id string, acks <-chan Ack) {
+	var last uint64 // applied sequence of the previous ack on this stream
+	first := true
 	for {
 		select {
 		case <-ctx.Done():
@@ -276,6 +284,12 @@ func (l *Leader) consumeAcks(ctx context.Context, id string, acks <-chan Ack) {
 				return
 			}
 			now := l.opts.Clock()
+			if !first && a.Applied > last && l.opts.OnReplayed != nil {
+				if at, ok := l.lag.writtenAt(a.Applied); ok {
+					l.opts.OnReplayed(id, max(0, time.Duration(now.UnixNano()-at)))
+				}
+			}
+			first, last = false, max(last, a.Applied)
 			l.update(id, func(r *replica) {
 				if a.Applied > r.Applied {
 					r.Applied = a.Applied
