@@ -64,6 +64,26 @@ curl -fsS "http://${metrics}/metrics" 2>/dev/null | awk '
 	/^sutra_wal_fsync_duration_seconds_sum/ {fs=$2} /^sutra_wal_fsync_duration_seconds_count/ {fc=$2}
 	/^sutra_wal_group_commit_records_sum/ {gs=$2}
 	END { if (fc > 0) printf "leader WAL: %d group commits, mean fsync %.0f us, mean %.1f records per commit\n", fc, fs/fc*1e6, gs/fc }' || true
+# Replay lag per replica as the leader measured it on every ack (histogram
+# bucket bounds, so p50/p99 are upper bounds).
+curl -fsS "http://${metrics}/metrics" 2>/dev/null | awk '
+	/^sutra_replication_replay_lag_seconds_bucket/ {
+		match($0, /replica="[^"]*"/); r = substr($0, RSTART + 9, RLENGTH - 10)
+		match($0, /le="[^"]*"/); le = substr($0, RSTART + 4, RLENGTH - 5)
+		n[r]++; bound[r, n[r]] = le; count[r, n[r]] = $NF
+	}
+	/^sutra_replication_replay_lag_seconds_sum/ { match($0, /replica="[^"]*"/); sum[substr($0, RSTART + 9, RLENGTH - 10)] = $NF }
+	END {
+		for (r in n) {
+			total = count[r, n[r]]; if (total == 0) continue
+			p50 = p99 = ""
+			for (i = 1; i <= n[r]; i++) {
+				if (p50 == "" && count[r, i] >= 0.5 * total) p50 = bound[r, i]
+				if (p99 == "" && count[r, i] >= 0.99 * total) p99 = bound[r, i]
+			}
+			printf "replay lag %s: %d acks, mean %.1f ms, p50 <= %s s, p99 <= %s s\n", r, total, sum[r] / total * 1000, p50, p99
+		}
+	}' | sort || true
 # Warnings and errors the nodes logged during the run (reconnects, slow disks).
 for f in "${data}"/*.log; do
 	grep -E 'level=(WARN|ERROR)' "${f}" | head -5 | sed "s|^|$(basename "${f}" .log): |" || true

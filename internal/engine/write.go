@@ -172,6 +172,9 @@ func (e *Engine) BeginReplicated(recs []wal.Record) (Replicated, error) {
 	return Replicated{e: e, c: c}, nil
 }
 
+// Durable reports, without blocking, whether Wait would return at once.
+func (r Replicated) Durable() bool { return r.e == nil || r.c.Durable() }
+
 // Wait blocks until the batch is durable, applies every durable queued
 // batch in order, and returns the error that kept the batch from becoming
 // durable, if any.

@@ -26,12 +26,12 @@
 // log, applies it, and acks its applied sequence on the same stream.
 // Receiving is pipelined with writing: one goroutine receives and queues
 // batches for the local log's group commit, another waits for them to be
-// durable, applies them in order and acks (at least every 20 ms while it
-// has a backlog). Batches that arrive during an fsync share the next one,
-// so a replica recovers from a slow disk moment in one sync, not one per
-// batch; at most 64 batches are in flight. An
-// idle stream carries a keepalive every Options.KeepaliveInterval so both
-// ends notice a dead peer.
+// durable, applies them in order and acks whenever it is about to wait for
+// the log or has nothing left (and at least every 20 ms while catching
+// up). Batches that arrive during an fsync share the next one, so a
+// replica recovers from a slow disk moment in one sync, not one per batch;
+// at most 64 batches are in flight. An idle stream carries a keepalive
+// every Options.KeepaliveInterval so both ends notice a dead peer.
 //
 // # Status and lag
 //

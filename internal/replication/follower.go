@@ -251,8 +251,10 @@ type applier struct {
 // 256 KiB each).
 const maxInFlight = 64
 
-// ackEvery bounds how long acks wait while the applier has a backlog: acks
-// go out when it catches up, and at least this often.
+// ackEvery bounds how long acks wait while the applier works through
+// batches that are already durable (catching up): acks go out whenever it
+// is about to wait for the log or runs out of batches, and at least this
+// often.
 const ackEvery = 20 * time.Millisecond
 
 func (f *Follower) startApplier(s Stream, cancel context.CancelFunc) *applier {
@@ -260,10 +262,24 @@ func (f *Follower) startApplier(s Stream, cancel context.CancelFunc) *applier {
 	go func() {
 		defer close(a.done)
 		var lastAck time.Time
+		unacked := false // applied more than the last ack reported
+		ack := func() {
+			if a.err() != nil {
+				return
+			}
+			if err := s.Ack(f.ack()); err != nil {
+				a.fail(err)
+				return
+			}
+			lastAck, unacked = time.Now(), false
+		}
 		for b := range a.q {
 			if b.synced != nil {
 				close(b.synced)
 				continue
+			}
+			if unacked && !b.r.Durable() {
+				ack() // report progress before waiting for the next sync
 			}
 			if err := b.r.Wait(); err != nil {
 				a.fail(fmt.Errorf("replication: apply batch at %d: %w", b.first, err))
@@ -274,14 +290,10 @@ func (f *Follower) startApplier(s Stream, cancel context.CancelFunc) *applier {
 				f.entries.Add(b.n)
 				f.bytes.Add(b.bytes)
 			}
-			if a.err() != nil || (len(a.q) > 0 && time.Since(lastAck) < ackEvery) {
-				continue
+			unacked = true
+			if len(a.q) == 0 || time.Since(lastAck) >= ackEvery {
+				ack()
 			}
-			if err := s.Ack(f.ack()); err != nil {
-				a.fail(err)
-				continue
-			}
-			lastAck = time.Now()
 		}
 	}()
 	return a

@@ -22,6 +22,17 @@ func (c Commit) Wait() error {
 	return c.g.err
 }
 
+// Durable reports, without blocking, whether the records are durable (or
+// failed to become so): whether Wait would return at once.
+func (c Commit) Durable() bool {
+	select {
+	case <-c.g.done:
+		return true
+	default:
+		return false
+	}
+}
+
 // Append queues entries, waits for their group commit and returns the
 // sequence of the first. The entries get consecutive sequences.
 func (l *Log) Append(entries ...Entry) (uint64, error) {
