@@ -180,9 +180,10 @@ func (l *Log) flusher() {
 	var spare []chunk
 	var released, arrived int // records in the last group; records queued while it was written
 	var lastSync time.Duration
+	var gs gatherState
 	for range l.kick {
 		for {
-			l.gather(released, arrived, lastSync)
+			l.gather(&gs, released, arrived, lastSync)
 			l.mu.Lock()
 			chunks, g, last, closed := l.pending, l.group, l.nextSeq-1, l.closed
 			first := l.durable.Load() + 1
@@ -246,12 +247,48 @@ func (l *Log) flusher() {
 // the fsync), the flusher waits a moment for them, up to half the last
 // fsync and never more than maxGather, so the cohorts merge and each
 // append costs one fsync. Below minGatherWriters it never waits.
+//
+// Writers that do not come straight back (a client pacing its requests, as
+// a server under a steady request rate sees) make every wait run out, which
+// only delays each commit. After maxGatherMisses waits in a row time out,
+// the flusher stops waiting and tries again only every gatherProbe rounds;
+// a wait that reaches its target resumes gathering every round.
 const (
 	maxGather        = time.Millisecond
 	minGatherWriters = 8
+	maxGatherMisses  = 2
+	gatherProbe      = 8
 )
 
-func (l *Log) gather(released, arrived int, lastSync time.Duration) {
+// gatherState is the flusher's record of how its recent waits went.
+type gatherState struct {
+	misses int // consecutive waits that timed out short of their target
+	skips  int // rounds without waiting since the last probe
+}
+
+// try reports whether this round should wait for writers.
+func (g *gatherState) try() bool {
+	if g.misses < maxGatherMisses {
+		return true
+	}
+	g.skips++
+	if g.skips < gatherProbe {
+		return false
+	}
+	g.skips = 0
+	return true
+}
+
+// result records whether a wait reached its target.
+func (g *gatherState) result(hit bool) {
+	if hit {
+		g.misses, g.skips = 0, 0
+	} else {
+		g.misses++
+	}
+}
+
+func (l *Log) gather(g *gatherState, released, arrived int, lastSync time.Duration) {
 	want := released + arrived
 	wait := min(lastSync/2, maxGather)
 	if l.opts.NoSync || want < minGatherWriters || wait <= 0 {
@@ -259,6 +296,10 @@ func (l *Log) gather(released, arrived int, lastSync time.Duration) {
 	}
 	l.mu.Lock()
 	if l.pendingCount >= want || l.closed {
+		l.mu.Unlock()
+		return
+	}
+	if !g.try() {
 		l.mu.Unlock()
 		return
 	}
@@ -272,6 +313,7 @@ func (l *Log) gather(released, arrived int, lastSync time.Duration) {
 	t.Stop()
 	l.mu.Lock()
 	l.gatherWant = 0
+	g.result(l.pendingCount >= want)
 	l.mu.Unlock()
 	select { // drop a signal that raced with the timeout
 	case <-l.gathered:

@@ -392,3 +392,38 @@ func TestAppendReusesCommitBuffers(t *testing.T) {
 		t.Logf("%.1f allocations per append", allocs)
 	}
 }
+
+// The flusher keeps waiting for writers while its waits pay off, stops
+// after two in a row run out, probes every gatherProbe rounds while
+// stopped, and resumes when a probe reaches its target.
+func TestGatherStopsWhenWritersDoNotReturn(t *testing.T) {
+	var g gatherState
+	for i := 0; i < 10; i++ {
+		if !g.try() {
+			t.Fatalf("round %d: not waiting while waits pay off", i)
+		}
+		g.result(true)
+	}
+	g.try()
+	g.result(false)
+	if !g.try() {
+		t.Fatal("one wait that ran out stopped gathering")
+	}
+	g.result(false)
+	tries := 0
+	for i := 0; i < 4*gatherProbe; i++ {
+		if g.try() {
+			tries++
+			g.result(false)
+		}
+	}
+	if tries != 4 {
+		t.Fatalf("%d waits in %d rounds after two misses, want one per %d rounds", tries, 4*gatherProbe, gatherProbe)
+	}
+	for !g.try() {
+	}
+	g.result(true)
+	if !g.try() || !g.try() {
+		t.Fatal("a probe that reached its target did not resume gathering")
+	}
+}
