@@ -86,10 +86,11 @@ fuzz: ## Fuzz the record and operation decoders for 30 s each.
 	$(GO) test -run '^$$' -fuzz FuzzDecodeOp -fuzztime 30s ./internal/store/
 
 .PHONY: bench
-bench: ## Run the WAL, store and recovery benchmarks and print figures.
+bench: ## Run the WAL, store, recovery and replica benchmarks and print figures.
 	$(GO) test -run '^$$' -bench . -benchtime=3s ./internal/wal/
 	$(GO) test -run '^$$' -bench 'Apply|Get|Million' -benchtime=1x ./internal/store/
 	$(GO) test -run '^$$' -bench Recovery1M -benchtime=1x ./internal/engine/
+	$(GO) test -run '^$$' -bench ReplicaApply -benchtime=1000000x ./internal/replication/
 
 .PHONY: loadtest
 loadtest: ## One leader + three replicas, 10,000 writes/s for 60 s (RATE, DURATION, BATCH, CONNECTIONS override).
