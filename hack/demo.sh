@@ -52,12 +52,23 @@ done
 	exit 1
 }
 
+# Replicas started before the leader listened may still be in their
+# reconnect backoff; write once both stream.
+for _ in $(seq 100); do
+	[[ "$("${bin}/sutractl" status --addr "${leader}" 2>/dev/null | grep -c ' streaming ')" -ge 2 ]] && break
+	sleep 0.1
+done
+
 echo "==> writing sample concepts"
 for c in "sutra:thread of thought" "dharma:the way things are" "karma:cause and effect"; do
 	"${bin}/sutractl" put --addr "${leader}" --id "${c%%:*}" --content "${c#*:}"
 done
-echo "==> reading 'karma' back from ${r2}"
-"${bin}/sutractl" get --addr "${r2}" --id karma
+echo "==> reading 'karma' back from ${r2} (replication is asynchronous: retried until it arrives)"
+for _ in $(seq 50); do
+	"${bin}/sutractl" get --addr "${r2}" --id karma 2>/dev/null && break
+	sleep 0.1
+done
+"${bin}/sutractl" get --addr "${r2}" --id karma >/dev/null
 
 echo "==> writing 2,000 concepts/s for 5 s while measuring replica visibility lag"
 "${bin}/sutractl" bench --leader "${leader}" --replicas "${r1},${r2}" --rate 2000 --duration 5s --connections 16 &
