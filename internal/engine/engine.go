@@ -31,9 +31,12 @@ type Options struct {
 	Epoch uint64
 	// Clock returns the time stamped on writes. Default time.Now.
 	Clock func() time.Time
-	// OnCommit, if set, is called after each write is durable and applied
-	// with its last sequence and the time it was stamped with.
-	OnCommit func(last uint64, at time.Time)
+	// OnQueued, if set, is called for each write once it has its sequences
+	// and is queued for the log, in sequence order, with its last sequence
+	// and the time it was stamped with. It runs before the write is
+	// durable, so whatever measures from it (replication lag) has the
+	// sample before any reader of the log can see the records.
+	OnQueued func(last uint64, at time.Time)
 	// Logger for recovery and checkpoint messages. Default slog.Default().
 	Logger *slog.Logger
 }

@@ -64,7 +64,13 @@ func (e *Engine) Write(ops []store.Op) (Result, error) {
 		entries[i] = wal.Entry{Epoch: e.opts.Epoch, Time: ts, Data: buf[start:end:end]}
 		start = end
 	}
-	c, err := e.enqueue(ps, func() (wal.Commit, error) { return e.log.Begin(entries) })
+	c, err := e.enqueue(ps, func() (wal.Commit, error) {
+		c, err := e.log.Begin(entries)
+		if err == nil && e.opts.OnQueued != nil {
+			e.opts.OnQueued(c.Last, now)
+		}
+		return c, err
+	})
 	if err != nil {
 		return Result{}, err
 	}
@@ -72,9 +78,6 @@ func (e *Engine) Write(ops []store.Op) (Result, error) {
 		return Result{}, err
 	}
 	e.applyDurable()
-	if e.opts.OnCommit != nil {
-		e.opts.OnCommit(c.Last, now)
-	}
 	for _, p := range ps {
 		if p.err != nil {
 			return Result{First: c.First, Last: c.Last}, p.err

@@ -49,7 +49,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr stri
 		Logger:          log,
 	}
 	if cfg.Role == RoleLeader {
-		eopts.OnCommit = func(last uint64, at time.Time) { leader.Committed(last, at) }
+		eopts.OnQueued = func(last uint64, at time.Time) { leader.Committed(last, at) }
 		eopts.Retain = func() uint64 { return leader.RetainFrom() }
 	}
 	if cfg.NoSync {

@@ -103,7 +103,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 
 func TestStreamCatchupTailAndSnapshot(t *testing.T) {
 	var leader *Leader
-	le := openEngine(t, engine.Options{Epoch: 1, OnCommit: func(s uint64, at time.Time) { leader.Committed(s, at) }})
+	le := openEngine(t, engine.Options{Epoch: 1, OnQueued: func(s uint64, at time.Time) { leader.Committed(s, at) }})
 	leader = NewLeader(le, LeaderOptions{NodeID: "leader", ClusterID: "c1", Epoch: 1, Logger: quiet(), MaxBatchBytes: 4096})
 	for i := uint64(1); i <= 500; i++ {
 		if _, err := le.Write([]store.Op{putOp(i)}); err != nil {
@@ -220,7 +220,7 @@ func TestLeaderReportsReplayLag(t *testing.T) {
 	seen := make(chan obs, 16)
 	var leader *Leader
 	le := openEngine(t, engine.Options{Epoch: 1, Clock: func() time.Time { return time.Unix(0, written.Load()) },
-		OnCommit: func(s uint64, at time.Time) { leader.Committed(s, at) }})
+		OnQueued: func(s uint64, at time.Time) { leader.Committed(s, at) }})
 	leader = NewLeader(le, LeaderOptions{NodeID: "leader", ClusterID: "c1", Epoch: 1, Logger: quiet(),
 		Clock:      func() time.Time { return time.Unix(0, now.Load()) },
 		OnReplayed: func(r string, lag time.Duration) { seen <- obs{r, lag} }})

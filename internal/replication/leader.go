@@ -94,7 +94,7 @@ type replica struct {
 }
 
 // NewLeader returns a leader for eng. Call Committed from the engine's
-// OnCommit hook so lag in time can be measured.
+// OnQueued hook so lag in time can be measured.
 func NewLeader(eng *engine.Engine, opts LeaderOptions) *Leader {
 	opts = opts.withDefaults()
 	l := &Leader{eng: eng, opts: opts, lag: newLagSampler(1 << 16), replicas: map[string]*replica{}}
@@ -102,7 +102,9 @@ func NewLeader(eng *engine.Engine, opts LeaderOptions) *Leader {
 	return l
 }
 
-// Committed records that sequences up to last were written at at.
+// Committed records that sequences up to last were written (stamped) at
+// at. Call it from the engine's OnQueued hook: before the records are
+// durable, so that a replica's ack can never arrive before the sample.
 func (l *Leader) Committed(last uint64, at time.Time) { l.lag.record(last, at) }
 
 // SetReplicas replaces the configured replica list (addresses to heartbeat).
