@@ -30,8 +30,9 @@
 # directory, with bin/ on PATH. Like a user's shell there is no pipefail: a
 # pipeline such as `cmd | grep text` passes when grep finds the text. The guides use the ports of
 # hack/demo.sh (gRPC 50051-50053, metrics 9191-9193); this script rewrites
-# them to SUTRA_DOCS_CHECK_PORT (default 46051) .. +2 and +140 .. +142 so it
-# can run next to a demo. After the blocks it scrapes the nodes and checks
+# them to SUTRA_DOCS_CHECK_PORT (default 26051) .. +2 and +140 .. +142 so it
+# can run next to a demo; the default sits below Linux's ephemeral port range
+# (32768-60999), so no outgoing connection can hold one of these ports. After the blocks it scrapes the nodes and checks
 # that every metric documented in docs/metrics.md is really exported.
 #
 # If promtool is already installed (hack/promtool.sh; set
@@ -50,7 +51,7 @@ TOOLS_DIR="${SUTRA_TOOLS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/sutra/tools}"
 GUIDES=(docs/setup.md docs/reference.md docs/metrics.md docs/troubleshooting.md docs/tuning.md)
 DASHBOARD=deploy/grafana/sutra-dashboard.json
 ALERTS=deploy/prometheus/alerts.yaml
-base=${SUTRA_DOCS_CHECK_PORT:-46051}
+base=${SUTRA_DOCS_CHECK_PORT:-26051}
 
 work=$(mktemp -d -t sutra-docs-check-XXXXXX)
 pids=()
@@ -310,6 +311,14 @@ if [[ -n "${started}" && -x "${prometheus}" ]] && command -v jq >/dev/null 2>&1;
 	"${prometheus}" --config.file="${work}/prometheus.yml" --storage.tsdb.path="${work}/tsdb" \
 		--web.listen-address="127.0.0.1:${pp}" >"${work}/prometheus.log" 2>&1 &
 	pids+=($!)
+	for _ in $(seq 60); do
+		curl -fsS "http://127.0.0.1:${pp}/-/ready" >/dev/null 2>&1 && break
+		sleep 0.5
+	done
+	curl -fsS "http://127.0.0.1:${pp}/-/ready" >/dev/null 2>&1 || {
+		tail -n 20 "${work}/prometheus.log" >&2
+		fail "Prometheus did not become ready on 127.0.0.1:${pp}"
+	}
 	query() { curl -fsS --data-urlencode "query=$1" "http://127.0.0.1:${pp}/api/v1/query" | jq '.data.result | length'; }
 	# Scrape for a while with writes going, so rates and histograms have samples.
 	sutractl bench --leader "127.0.0.1:${p0}" --rate 200 --duration 8s --connections 4 --settle 5s >/dev/null ||
