@@ -9,7 +9,15 @@ import (
 )
 
 func entryToPB(r *wal.Record) *replicationpb.WalEntry {
-	return &replicationpb.WalEntry{Sequence: r.Seq, Timestamp: uint64(r.Time), OperationData: r.Data, Epoch: r.Epoch, Crc32C: r.CRC}
+	e := &replicationpb.WalEntry{}
+	fillEntryPB(e, r)
+	return e
+}
+
+// fillEntryPB sets e's fields from r, so a batch can fill entries it
+// allocated together.
+func fillEntryPB(e *replicationpb.WalEntry, r *wal.Record) {
+	e.Sequence, e.Timestamp, e.OperationData, e.Epoch, e.Crc32C = r.Seq, uint64(r.Time), r.Data, r.Epoch, r.CRC
 }
 
 func entryFromPB(e *replicationpb.WalEntry) wal.Record {
@@ -26,9 +34,8 @@ func frameToPB(f *replication.Frame) *replicationpb.LeaderMessage {
 		b := &replicationpb.WalBatch{Entries: make([]*replicationpb.WalEntry, len(f.Entries)), LeaderSequence: f.LeaderSeq}
 		all := make([]replicationpb.WalEntry, len(f.Entries)) // one allocation for the batch
 		for i := range f.Entries {
-			r, e := &f.Entries[i], &all[i]
-			e.Sequence, e.Timestamp, e.OperationData, e.Epoch, e.Crc32C = r.Seq, uint64(r.Time), r.Data, r.Epoch, r.CRC
-			b.Entries[i] = e
+			fillEntryPB(&all[i], &f.Entries[i])
+			b.Entries[i] = &all[i]
 		}
 		return &replicationpb.LeaderMessage{Kind: &replicationpb.LeaderMessage_Batch{Batch: b}}
 	default:

@@ -63,14 +63,16 @@ func (s *Store) Apply(seq uint64, op Op) error {
 func (s *Store) writeConcept(c *Concept, now int64) {
 	sh := s.writable(c.ID)
 	created := now
-	if old, ok := s.lookup(c.ID); ok {
+	_, at, had := s.locate(c.ID)
+	if had {
+		old := sh.records.at(at)
 		created = old.created()
 		s.digest.sub(s.h.concept(c.ID, old))
 	} else {
 		s.nConcepts++
 	}
 	r, h := s.h.newRecord(c, created, now)
-	sh.setRecord(c.ID, r)
+	sh.setRecord(c.ID, r, at, had)
 	s.digest.add(h)
 }
 
@@ -108,11 +110,12 @@ func (s *Store) writeAssociation(a *Association) error {
 }
 
 func (s *Store) deleteConcept(id ConceptID) error {
-	r, ok := s.lookup(id)
+	found, at, ok := s.locate(id)
 	if !ok {
 		return fmt.Errorf("%w: %s", ErrNotFound, id)
 	}
-	sh := s.writable(id)
+	r := found.records.at(at)
+	sh := s.writable(id) // may clone the map; the location stays valid
 	// Outgoing edges: drop them, and id from each target's reverse list.
 	for _, e := range sh.out[id] {
 		s.digest.sub(s.h.association(&Association{Source: id, Target: e.target, Type: e.typ, Strength: e.strength}))
@@ -148,7 +151,7 @@ func (s *Store) deleteConcept(id ConceptID) error {
 	delete(s.in, id)
 
 	s.digest.sub(s.h.concept(id, r))
-	sh.deleteRecord(id)
+	sh.deleteRecord(id, at)
 	s.nConcepts--
 	return nil
 }

@@ -42,10 +42,17 @@ func shardIndex(id ConceptID) int {
 	return int((x * 0x9e3779b97f4a7c15) >> 56)
 }
 
-// lookup returns id's record. The caller holds mu, for reading or writing.
-func (s *Store) lookup(id ConceptID) (record, bool) {
+// locate returns id's shard and, when id is present, its record's
+// location. The caller holds mu, for reading or writing.
+func (s *Store) locate(id ConceptID) (*shard, loc, bool) {
 	sh := &s.shards[shardIndex(id)]
 	l, ok := sh.concepts[id]
+	return sh, l, ok
+}
+
+// lookup returns id's record. The caller holds mu, for reading or writing.
+func (s *Store) lookup(id ConceptID) (record, bool) {
+	sh, l, ok := s.locate(id)
 	if !ok {
 		return "", false
 	}
@@ -53,23 +60,23 @@ func (s *Store) lookup(id ConceptID) (record, bool) {
 }
 
 // setRecord stores rec as id's record in sh, a writable shard, releasing
-// the record it replaces, and compacts the shard's arena once it is
-// mostly dead space. The caller holds mu for writing.
-func (sh *shard) setRecord(id ConceptID, rec []byte) {
-	if old, ok := sh.concepts[id]; ok {
+// the record at old when had (the caller has located it already), and
+// compacts the shard's arena once it is mostly dead space. The caller
+// holds mu for writing.
+func (sh *shard) setRecord(id ConceptID, rec []byte, old loc, had bool) {
+	if had {
 		sh.records.release(old)
 	}
 	sh.concepts[id] = sh.records.put(rec)
 	sh.compactIfWasteful()
 }
 
-// deleteRecord removes id's record from sh, a writable shard.
-func (sh *shard) deleteRecord(id ConceptID) {
-	if old, ok := sh.concepts[id]; ok {
-		sh.records.release(old)
-		delete(sh.concepts, id)
-		sh.compactIfWasteful()
-	}
+// deleteRecord removes id, whose record is at old, from sh, a writable
+// shard.
+func (sh *shard) deleteRecord(id ConceptID, old loc) {
+	sh.records.release(old)
+	delete(sh.concepts, id)
+	sh.compactIfWasteful()
 }
 
 func (sh *shard) compactIfWasteful() {

@@ -119,7 +119,7 @@ func (l *loader) concepts(n uint64) error {
 		if err := checkRecord(record(unsafe.String(&b[17], len(b)-17))); err != nil { // a view: nothing is kept
 			return corruptf(at, "concept %s: %v", id, err)
 		}
-		l.s.shards[shardIndex(id)].setRecord(id, b[17:])
+		l.s.shards[shardIndex(id)].setRecord(id, b[17:], 0, false) // IDs ascend: never a replacement
 		l.sum.add(sha256.Sum256(b))
 		l.keep(b)
 	}

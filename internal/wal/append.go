@@ -201,14 +201,10 @@ func (l *Log) flusher() {
 
 			start := time.Now()
 			l.fileMu.Lock()
-			err := l.write(chunks, first, last)
+			written, err := l.write(chunks, first, last)
 			l.fileMu.Unlock()
 			lastSync = time.Since(start)
 			released = int(last - first + 1)
-			written := 0
-			for _, c := range chunks {
-				written += len(c.data)
-			}
 			l.mu.Lock()
 			arrived = l.pendingCount
 			l.lastBytes = written
@@ -321,37 +317,37 @@ func (l *Log) gather(g *gatherState, released, arrived int, lastSync time.Durati
 	}
 }
 
-func (l *Log) write(chunks []chunk, first, last uint64) error {
+// write writes the chunks, rolling segments where they start one, syncs
+// the active segment and returns the bytes written.
+func (l *Log) write(chunks []chunk, first, last uint64) (int, error) {
+	n := 0
 	for _, c := range chunks {
 		if c.seg != nil {
 			if err := l.roll(c.seg); err != nil {
-				return err
+				return n, err
 			}
 		}
 		if len(c.data) == 0 {
 			continue
 		}
 		if _, err := l.active.WriteAt(c.data, l.activeOff); err != nil {
-			return fmt.Errorf("write %s: %w", l.active.Name(), err)
+			return n, fmt.Errorf("write %s: %w", l.active.Name(), err)
 		}
 		l.activeOff += int64(len(c.data))
+		n += len(c.data)
 	}
 	var took time.Duration
 	if !l.opts.NoSync {
 		start := time.Now()
 		if err := datasync(l.active); err != nil {
-			return fmt.Errorf("sync %s: %w", l.active.Name(), err)
+			return n, fmt.Errorf("sync %s: %w", l.active.Name(), err)
 		}
 		took = time.Since(start)
 	}
 	if l.opts.OnSync != nil {
-		n := 0
-		for _, c := range chunks {
-			n += len(c.data)
-		}
 		l.opts.OnSync(int(last-first+1), n, took)
 	}
-	return nil
+	return n, nil
 }
 
 // roll seals the active segment (sync, record its final size, close) and

@@ -54,12 +54,19 @@ func (l *Log) prepare() {
 	}
 }
 
-func (l *Log) zeroFilled() (*os.File, error) {
+func (l *Log) zeroFilled() (f *os.File, err error) {
 	path := filepath.Join(l.dir, fmt.Sprintf("%s%d.tmp", sparePrefix, l.spares.Add(1)))
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
+	f, err = os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
 	if err != nil {
 		return nil, fmt.Errorf("wal: create spare segment: %w", err)
 	}
+	defer func() {
+		if err != nil {
+			_ = f.Close()
+			_ = os.Remove(path)
+			f = nil
+		}
+	}()
 	// Fill in 1 MiB writes, flushing every 4 MiB with a short pause, so the
 	// disk never holds a segment's worth of dirty pages that would stall
 	// the group commits of this and other nodes' logs.
@@ -67,14 +74,10 @@ func (l *Log) zeroFilled() (*os.File, error) {
 	for off := int64(0); off < l.opts.SegmentSize; off += int64(len(zero)) {
 		n := min(int64(len(zero)), l.opts.SegmentSize-off)
 		if _, err := f.WriteAt(zero[:n], off); err != nil {
-			_ = f.Close()
-			_ = os.Remove(path)
 			return nil, fmt.Errorf("wal: fill spare segment: %w", err)
 		}
 		if !l.opts.NoSync && (off+n)%(4<<20) == 0 {
 			if err := datasync(f); err != nil {
-				_ = f.Close()
-				_ = os.Remove(path)
 				return nil, fmt.Errorf("wal: sync spare segment: %w", err)
 			}
 			time.Sleep(2 * time.Millisecond)
@@ -82,8 +85,6 @@ func (l *Log) zeroFilled() (*os.File, error) {
 	}
 	if !l.opts.NoSync {
 		if err := datasync(f); err != nil {
-			_ = f.Close()
-			_ = os.Remove(path)
 			return nil, fmt.Errorf("wal: sync spare segment: %w", err)
 		}
 	}
