@@ -32,7 +32,7 @@ PROTOC_GEN_GO_GRPC="$(hack/tools.sh protoc-gen-go-grpc)"
 
 MODULE=github.com/sutra/sutra-operator
 OUT_ROOT=internal/pb
-PROTOS=(proto/replication.proto proto/storage.proto)
+PROTOS=(proto/admin.proto proto/replication.proto proto/storage.proto)
 
 tmp="$(mktemp -d)"
 trap 'rm -rf "${tmp}"' EXIT

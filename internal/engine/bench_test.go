@@ -15,7 +15,7 @@ import (
 func BenchmarkRecovery1M(b *testing.B) {
 	const n = 1_000_000
 	dir := b.TempDir()
-	o := Options{WAL: wal.Options{NoSync: true}, Logger: quiet(), CheckpointBytes: -1, Epoch: 1}
+	o := Options{WAL: wal.Options{NoSync: true}, Logger: quiet(), CheckpointBytes: -1}
 	e, _, err := Open(dir, o)
 	if err != nil {
 		b.Fatal(err)

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/sutra/sutra-operator/internal/history"
 	"github.com/sutra/sutra-operator/internal/store"
 	"github.com/sutra/sutra-operator/internal/wal"
 )
@@ -27,8 +28,6 @@ type Options struct {
 	// Retain returns the lowest sequence the log must keep for readers
 	// such as lagging replicas; 0 means no constraint. Optional.
 	Retain func() uint64
-	// Epoch is stamped on every record this node writes as leader.
-	Epoch uint64
 	// Clock returns the time stamped on writes. Default time.Now.
 	Clock func() time.Time
 	// OnQueued, if set, is called for each write once it has its sequences
@@ -68,6 +67,7 @@ type Recovery struct {
 	LastSeq          uint64   // last sequence applied
 	Repaired         []string // torn tails cut from the log
 	SkippedSnapshots []string // damaged snapshots that were passed over
+	NoHistory        bool     // the data directory had no epoch history (new, or written before histories)
 	Duration         time.Duration
 }
 
@@ -84,6 +84,10 @@ type Engine struct {
 	qMu     sync.Mutex
 	queue   []*pending // appended, not yet applied, in sequence order
 	applied atomic.Uint64
+
+	histMu sync.Mutex
+	hist   history.History // the log's epochs (see internal/history)
+	epoch  atomic.Uint64   // newest epoch of hist, stamped on writes
 
 	ckptMu      sync.Mutex // one checkpoint at a time
 	ckptSize    atomic.Int64
@@ -119,6 +123,10 @@ func Open(dir string, opts Options) (*Engine, Recovery, error) {
 	e.log = log
 	rec.Repaired = log.Repaired()
 	if err := e.replay(st, info.Seq, &rec); err != nil {
+		_ = log.Close()
+		return nil, Recovery{}, err
+	}
+	if err := e.loadHistory(&rec); err != nil {
 		_ = log.Close()
 		return nil, Recovery{}, err
 	}

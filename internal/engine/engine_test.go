@@ -20,7 +20,7 @@ import (
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 func testOpts() Options {
-	return Options{WAL: wal.Options{SegmentSize: 16 << 10, NoSync: true}, Epoch: 1, Logger: quiet(), CheckpointBytes: -1}
+	return Options{WAL: wal.Options{SegmentSize: 16 << 10, NoSync: true}, Logger: quiet(), CheckpointBytes: -1}
 }
 
 func openT(t testing.TB, dir string, o Options) (*Engine, Recovery) {

@@ -61,10 +61,16 @@ func (e *Engine) Write(ops []store.Op) (Result, error) {
 	}
 	start := 0
 	for i, end := range ends {
-		entries[i] = wal.Entry{Epoch: e.opts.Epoch, Time: ts, Data: buf[start:end:end]}
+		entries[i] = wal.Entry{ Time: ts, Data: buf[start:end:end]}
 		start = end
 	}
 	c, err := e.enqueue(ps, func() (wal.Commit, error) {
+		// The epoch is read under the append lock, so no record of an
+		// older epoch follows one that BeginEpoch started.
+		epoch := e.epoch.Load()
+		for i := range entries {
+			entries[i].Epoch = epoch
+		}
 		c, err := e.log.Begin(entries)
 		if err == nil && e.opts.OnQueued != nil {
 			e.opts.OnQueued(c.Last, now)

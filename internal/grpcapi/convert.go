@@ -1,6 +1,7 @@
 package grpcapi
 
 import (
+	"github.com/sutra/sutra-operator/internal/history"
 	"github.com/sutra/sutra-operator/internal/pb/replicationpb"
 	"github.com/sutra/sutra-operator/internal/pb/storagepb"
 	"github.com/sutra/sutra-operator/internal/replication"
@@ -24,8 +25,30 @@ func entryFromPB(e *replicationpb.WalEntry) wal.Record {
 	return wal.Record{Seq: e.Sequence, Time: int64(e.Timestamp), Data: e.OperationData, Epoch: e.Epoch, CRC: e.Crc32C}
 }
 
+// HistoryToPB converts an epoch history for the wire.
+func HistoryToPB(h history.History) []*replicationpb.EpochEntry {
+	out := make([]*replicationpb.EpochEntry, len(h))
+	for i, e := range h {
+		out[i] = &replicationpb.EpochEntry{Epoch: e.Epoch, StartSequence: e.Start, Id: e.ID}
+	}
+	return out
+}
+
+// HistoryFromPB converts an epoch history from the wire.
+func HistoryFromPB(es []*replicationpb.EpochEntry) history.History {
+	out := make(history.History, len(es))
+	for i, e := range es {
+		out[i] = history.Entry{Epoch: e.GetEpoch(), Start: e.GetStartSequence(), ID: e.GetId()}
+	}
+	return out
+}
+
 func frameToPB(f *replication.Frame) *replicationpb.LeaderMessage {
 	switch {
+	case f.Hello != nil:
+		h := f.Hello
+		return &replicationpb.LeaderMessage{Kind: &replicationpb.LeaderMessage_Hello{Hello: &replicationpb.Hello{
+			LeaderId: h.LeaderID, Epoch: h.Epoch, History: HistoryToPB(h.History), Diverged: h.Diverged, ForkSequence: h.Fork}}}
 	case f.Snapshot != nil:
 		c := f.Snapshot
 		return &replicationpb.LeaderMessage{Kind: &replicationpb.LeaderMessage_Snapshot{Snapshot: &replicationpb.SnapshotChunk{
@@ -58,6 +81,10 @@ func frameFromPB(m *replicationpb.LeaderMessage) *replication.Frame {
 			Data: c.GetData(), Last: c.GetLast(), TotalSize: c.GetTotalSize(), CRC: c.GetCrc32C()}}
 	case *replicationpb.LeaderMessage_Keepalive:
 		return &replication.Frame{LeaderSeq: k.Keepalive.GetLeaderSequence(), Time: int64(k.Keepalive.GetTimestamp())}
+	case *replicationpb.LeaderMessage_Hello:
+		h := k.Hello
+		return &replication.Frame{Hello: &replication.Hello{LeaderID: h.GetLeaderId(), Epoch: h.GetEpoch(),
+			History: HistoryFromPB(h.GetHistory()), Diverged: h.GetDiverged(), Fork: h.GetForkSequence()}}
 	default:
 		return &replication.Frame{}
 	}
@@ -65,12 +92,14 @@ func frameFromPB(m *replicationpb.LeaderMessage) *replication.Frame {
 
 func startFromPB(r *replicationpb.WalStreamRequest) replication.Start {
 	return replication.Start{StartSeq: r.GetStartSequence(), ReplicaID: r.GetReplicaId(), ClusterID: r.GetClusterId(),
-		Epoch: r.GetEpoch(), Address: r.GetAdvertiseAddress(), MaxBatchBytes: int(r.GetMaxBatchBytes())}
+		Epoch: r.GetEpoch(), Address: r.GetAdvertiseAddress(), MaxBatchBytes: int(r.GetMaxBatchBytes()),
+		History: HistoryFromPB(r.GetHistory()), LastEpoch: r.GetLastEpoch(), LastCRC: r.GetLastCrc32C()}
 }
 
 func startToPB(s replication.Start) *replicationpb.WalStreamRequest {
 	return &replicationpb.WalStreamRequest{StartSequence: s.StartSeq, ReplicaId: s.ReplicaID, ClusterId: s.ClusterID,
-		Epoch: s.Epoch, AdvertiseAddress: s.Address, MaxBatchBytes: uint32(s.MaxBatchBytes)}
+		Epoch: s.Epoch, AdvertiseAddress: s.Address, MaxBatchBytes: uint32(s.MaxBatchBytes),
+		History: HistoryToPB(s.History), LastEpoch: s.LastEpoch, LastCrc32C: s.LastCRC}
 }
 
 func replicaToPB(r *replication.ReplicaStatus) *replicationpb.ReplicaInfo {
@@ -81,7 +110,7 @@ func replicaToPB(r *replication.ReplicaStatus) *replicationpb.ReplicaInfo {
 	return &replicationpb.ReplicaInfo{Id: r.ID, Lag: r.LagMs, Healthy: r.Healthy, LastAppliedSequence: r.Applied,
 		LagEntries: r.LagEntries, LagMs: r.LagMs, LastHeartbeat: hb, State: string(r.State), Address: r.Address,
 		BytesStreamed: r.BytesStreamed, EntriesStreamed: r.EntriesStreamed, Reconnects: r.Reconnects,
-		LastError: r.LastError, DurableSequence: r.Durable}
+		LastError: r.LastError, DurableSequence: r.Durable, SyncState: r.SyncState, ForkSequence: r.Fork}
 }
 
 func idFromPB(b []byte, field string) (store.ConceptID, error) {

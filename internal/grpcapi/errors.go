@@ -13,8 +13,8 @@ import (
 	"github.com/sutra/sutra-operator/internal/wal"
 )
 
-// errReadOnly is returned for writes sent to a replica.
-var errReadOnly = errors.New("this node is a read-only replica")
+// ErrReadOnly is returned for writes sent to a replica.
+var ErrReadOnly = errors.New("this node is a read-only replica")
 
 // codeTable maps domain errors to gRPC codes. The first match wins.
 var codeTable = []struct {
@@ -29,11 +29,13 @@ var codeTable = []struct {
 	{engine.ErrBatchTooLarge, codes.InvalidArgument},
 	{replication.ErrBadRequest, codes.InvalidArgument},
 	{store.ErrNotFound, codes.NotFound},
-	{errReadOnly, codes.FailedPrecondition},
+	{ErrReadOnly, codes.FailedPrecondition},
 	{replication.ErrNotLeader, codes.FailedPrecondition},
 	{replication.ErrClusterMismatch, codes.FailedPrecondition},
 	{replication.ErrStaleEpoch, codes.FailedPrecondition},
-	{replication.ErrBeyondEnd, codes.OutOfRange},
+	{replication.ErrDiverged, codes.FailedPrecondition},
+	{replication.ErrFenced, codes.Unavailable},
+	{replication.ErrSyncTimeout, codes.Unavailable},
 	{wal.ErrCompacted, codes.OutOfRange},
 	{wal.ErrOutOfRange, codes.OutOfRange},
 	{wal.ErrClosed, codes.Unavailable},

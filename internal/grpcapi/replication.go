@@ -22,25 +22,26 @@ type NodeInfo struct {
 	LeaderAddress string // on replicas: where writes must go
 }
 
-// ReplicationServer implements sutra.replication.ReplicationService. On a
-// leader, Leader is set; on a replica, Follower is.
+// ReplicationServer implements sutra.replication.ReplicationService. A
+// leader serves streams; a replica serves heartbeats; Roles says which the
+// node is at each call.
 type ReplicationServer struct {
 	replicationpb.UnimplementedReplicationServiceServer
-	Info     NodeInfo
-	Engine   *engine.Engine
-	Leader   *replication.Leader
-	Follower *replication.Follower
+	Roles  Roles
+	Engine *engine.Engine
 }
 
 var _ replicationpb.ReplicationServiceServer = (*ReplicationServer)(nil)
 
 func (s *ReplicationServer) notLeader() error {
-	return toStatus(fmt.Errorf("%w: %s is a replica; leader=%s", replication.ErrNotLeader, s.Info.ID, s.Info.LeaderAddress))
+	info := s.Roles.Info()
+	return toStatus(fmt.Errorf("%w: %s is a replica; leader=%s", replication.ErrNotLeader, info.ID, info.LeaderAddress))
 }
 
 // StreamWal is the replica protocol (see proto/replication.proto).
 func (s *ReplicationServer) StreamWal(stream grpc.BidiStreamingServer[replicationpb.ReplicaMessage, replicationpb.LeaderMessage]) error {
-	if s.Leader == nil {
+	leader := s.Roles.Leader()
+	if leader == nil {
 		return s.notLeader()
 	}
 	first, err := stream.Recv()
@@ -67,7 +68,7 @@ func (s *ReplicationServer) StreamWal(stream grpc.BidiStreamingServer[replicatio
 			}
 		}
 	}()
-	err = s.Leader.Serve(stream.Context(), startFromPB(start), func(f *replication.Frame) error {
+	err = leader.Serve(stream.Context(), startFromPB(start), func(f *replication.Frame) error {
 		return stream.Send(frameToPB(f))
 	}, acks)
 	return toStatus(err)
@@ -76,12 +77,13 @@ func (s *ReplicationServer) StreamWal(stream grpc.BidiStreamingServer[replicatio
 // StreamWalEntries serves the seed's one-entry-per-message stream. It has no
 // snapshot path: a start below the retained log is OUT_OF_RANGE.
 func (s *ReplicationServer) StreamWalEntries(req *replicationpb.WalStreamRequest, stream grpc.ServerStreamingServer[replicationpb.WalEntry]) error {
-	if s.Leader == nil {
+	leader := s.Roles.Leader()
+	if leader == nil {
 		return s.notLeader()
 	}
 	start := startFromPB(req)
 	if start.ClusterID == "" {
-		start.ClusterID = s.Info.ClusterID // the seed's request has no cluster id
+		start.ClusterID = s.Roles.Info().ClusterID // the seed's request has no cluster id
 	}
 	send := func(f *replication.Frame) error {
 		for i := range f.Entries {
@@ -92,49 +94,58 @@ func (s *ReplicationServer) StreamWalEntries(req *replicationpb.WalStreamRequest
 		return nil
 	}
 	if start.ReplicaID == "" {
-		return toStatus(s.Leader.Tail(stream.Context(), start, send))
+		return toStatus(leader.Tail(stream.Context(), start, send))
 	}
 	if first := s.Engine.Log().FirstSeq(); start.StartSeq < first {
 		return toStatus(fmt.Errorf("%w: sequence %d, first retained is %d (StreamWal sends a snapshot instead)",
 			wal.ErrCompacted, start.StartSeq, first))
 	}
-	return toStatus(s.Leader.Serve(stream.Context(), start, send, nil))
+	return toStatus(leader.Serve(stream.Context(), start, send, nil))
 }
 
 // Heartbeat is served by replicas.
 func (s *ReplicationServer) Heartbeat(_ context.Context, req *replicationpb.HeartbeatRequest) (*replicationpb.HeartbeatResponse, error) {
-	if s.Follower == nil {
-		return nil, toStatus(fmt.Errorf("%w: %s is the leader and takes no heartbeats", replication.ErrNotLeader, s.Info.ID))
+	f, info := s.Roles.Follower(), s.Roles.Info()
+	if f == nil {
+		return nil, toStatus(fmt.Errorf("%w: %s is the leader and takes no heartbeats", replication.ErrNotLeader, info.ID))
 	}
-	r, err := s.Follower.Heartbeat(replication.Heartbeat{LeaderID: req.GetLeaderId(), LeaderSeq: req.GetCurrentSequence(),
+	r, err := f.Heartbeat(replication.Heartbeat{LeaderID: req.GetLeaderId(), LeaderSeq: req.GetCurrentSequence(),
 		Time: int64(req.GetTimestamp()), ClusterID: req.GetClusterId(), Epoch: req.GetEpoch()})
 	if err != nil {
 		return nil, toStatus(err)
 	}
 	return &replicationpb.HeartbeatResponse{ReplicaId: r.ReplicaID, LastAppliedSequence: r.Applied, Healthy: r.Healthy,
-		LagMs: r.LagMs, ClusterId: r.ClusterID, DurableSequence: r.Durable, LeaderAddress: s.Info.LeaderAddress}, nil
+		LagMs: r.LagMs, ClusterId: r.ClusterID, DurableSequence: r.Durable, LeaderAddress: info.LeaderAddress}, nil
 }
 
 // GetReplicationStatus returns the leader's table, or a replica's own row.
 func (s *ReplicationServer) GetReplicationStatus(context.Context, *replicationpb.ReplicationStatusRequest) (*replicationpb.ReplicationStatusResponse, error) {
-	resp := &replicationpb.ReplicationStatusResponse{NodeId: s.Info.ID, Role: s.Info.Role, ClusterId: s.Info.ClusterID,
-		Epoch: s.Info.Epoch, FirstRetainedSequence: s.Engine.Log().FirstSeq(), AppliedSequence: s.Engine.AppliedSeq(),
-		LeaderAddress: s.Info.LeaderAddress, Timestamp: uint64(time.Now().UnixMilli())}
-	if s.Leader != nil {
-		st := s.Leader.Status()
+	info := s.Roles.Info()
+	resp := &replicationpb.ReplicationStatusResponse{NodeId: info.ID, Role: info.Role, ClusterId: info.ClusterID,
+		Epoch: info.Epoch, FirstRetainedSequence: s.Engine.Log().FirstSeq(), AppliedSequence: s.Engine.AppliedSeq(),
+		LeaderAddress: info.LeaderAddress, Timestamp: uint64(time.Now().UnixMilli())}
+	if l := s.Roles.Leader(); l != nil {
+		st := l.Status()
 		resp.LeaderSequence, resp.MaxLagMs = st.LeaderSeq, st.MaxLagMs
 		for i := range st.Replicas {
 			resp.Replicas = append(resp.Replicas, replicaToPB(&st.Replicas[i]))
 		}
 		return resp, nil
 	}
-	f := s.Follower.Status()
+	fl := s.Roles.Follower()
+	if fl == nil { // changing roles
+		return nil, toStatus(fmt.Errorf("%w: %s is changing roles", wal.ErrClosed, info.ID))
+	}
+	f := fl.Status()
 	resp.LeaderSequence = f.LeaderSeq
 	state := replication.StateStreaming
-	if !f.Connected {
+	switch {
+	case f.Diverged:
+		state = replication.StateDiverged
+	case !f.Connected:
 		state = replication.StateDisconnected
 	}
-	self := replication.ReplicaStatus{ID: s.Info.ID, State: state, Applied: f.Applied, Durable: f.Durable,
+	self := replication.ReplicaStatus{ID: info.ID, State: state, Fork: f.Fork, Applied: f.Applied, Durable: f.Durable,
 		Healthy: f.Connected, BytesStreamed: f.Bytes, EntriesStreamed: f.Entries, Reconnects: f.Reconnects, LastError: f.LastError}
 	if f.LeaderSeq > f.Applied {
 		self.LagEntries = f.LeaderSeq - f.Applied

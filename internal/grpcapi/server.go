@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
 
+	"github.com/sutra/sutra-operator/internal/pb/adminpb"
 	"github.com/sutra/sutra-operator/internal/pb/replicationpb"
 	"github.com/sutra/sutra-operator/internal/pb/storagepb"
 )
@@ -47,7 +48,7 @@ type Observer func(method string, code codes.Code, seconds float64)
 // NewServer builds the node's gRPC server: both services, the standard
 // health service, reflection, message limits, keepalive, panic recovery
 // and, when observe is set, per-call metrics.
-func NewServer(repl *ReplicationServer, stor *StorageServer, log *slog.Logger, observe Observer) *Server {
+func NewServer(repl *ReplicationServer, stor *StorageServer, admin *AdminServer, log *slog.Logger, observe Observer) *Server {
 	s := grpc.NewServer(
 		grpc.MaxRecvMsgSize(MaxMessageBytes),
 		grpc.MaxSendMsgSize(MaxMessageBytes),
@@ -61,6 +62,7 @@ func NewServer(repl *ReplicationServer, stor *StorageServer, log *slog.Logger, o
 	)
 	replicationpb.RegisterReplicationServiceServer(s, repl)
 	storagepb.RegisterStorageServiceServer(s, stor)
+	adminpb.RegisterAdminServiceServer(s, admin)
 	h := health.NewServer()
 	healthpb.RegisterHealthServer(s, h)
 	reflection.Register(s)
@@ -73,7 +75,8 @@ func (s *Server) SetServing(ok bool) {
 	if !ok {
 		st = healthpb.HealthCheckResponse_NOT_SERVING
 	}
-	for _, svc := range []string{"", replicationpb.ReplicationService_ServiceDesc.ServiceName, storagepb.StorageService_ServiceDesc.ServiceName} {
+	for _, svc := range []string{"", replicationpb.ReplicationService_ServiceDesc.ServiceName, storagepb.StorageService_ServiceDesc.ServiceName,
+		adminpb.AdminService_ServiceDesc.ServiceName} {
 		s.Health.SetServingStatus(svc, st)
 	}
 }

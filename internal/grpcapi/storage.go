@@ -16,7 +16,7 @@ import (
 // reads and refuse writes with FAILED_PRECONDITION naming the leader.
 type StorageServer struct {
 	storagepb.UnimplementedStorageServiceServer
-	Info   NodeInfo
+	Roles  Roles
 	Engine *engine.Engine
 }
 
@@ -28,20 +28,17 @@ const (
 	maxNeighbors     = 10_000
 )
 
-func (s *StorageServer) write(ops []store.Op) (engine.Result, error) {
-	if s.Info.Role != "leader" {
-		return engine.Result{}, toStatus(fmt.Errorf("%w: %s refuses writes; leader=%s", errReadOnly, s.Info.ID, s.Info.LeaderAddress))
-	}
-	res, err := s.Engine.Write(ops)
+func (s *StorageServer) write(ctx context.Context, ops []store.Op) (engine.Result, error) {
+	res, err := s.Roles.Write(ctx, ops)
 	return res, toStatus(err)
 }
 
 // writeOne writes a single converted operation.
-func (s *StorageServer) writeOne(op store.Op, convErr error) (*storagepb.WriteResponse, error) {
+func (s *StorageServer) writeOne(ctx context.Context, op store.Op, convErr error) (*storagepb.WriteResponse, error) {
 	if convErr != nil {
 		return nil, toStatus(convErr)
 	}
-	res, err := s.write([]store.Op{op})
+	res, err := s.write(ctx, []store.Op{op})
 	if err != nil {
 		return nil, err
 	}
@@ -49,22 +46,25 @@ func (s *StorageServer) writeOne(op store.Op, convErr error) (*storagepb.WriteRe
 }
 
 // WriteConcept creates or replaces a concept.
-func (s *StorageServer) WriteConcept(_ context.Context, req *storagepb.WriteConceptRequest) (*storagepb.WriteResponse, error) {
-	return s.writeOne(conceptFromPB(req.GetConcept()))
+func (s *StorageServer) WriteConcept(ctx context.Context, req *storagepb.WriteConceptRequest) (*storagepb.WriteResponse, error) {
+	op, err := conceptFromPB(req.GetConcept())
+	return s.writeOne(ctx, op, err)
 }
 
 // DeleteConcept removes a concept and its associations.
-func (s *StorageServer) DeleteConcept(_ context.Context, req *storagepb.DeleteConceptRequest) (*storagepb.WriteResponse, error) {
-	return s.writeOne(deleteFromPB(req.GetId(), "id"))
+func (s *StorageServer) DeleteConcept(ctx context.Context, req *storagepb.DeleteConceptRequest) (*storagepb.WriteResponse, error) {
+	op, err := deleteFromPB(req.GetId(), "id")
+	return s.writeOne(ctx, op, err)
 }
 
 // WriteAssociation creates or updates an association between two concepts.
-func (s *StorageServer) WriteAssociation(_ context.Context, req *storagepb.WriteAssociationRequest) (*storagepb.WriteResponse, error) {
-	return s.writeOne(associationFromPB(req.GetAssociation()))
+func (s *StorageServer) WriteAssociation(ctx context.Context, req *storagepb.WriteAssociationRequest) (*storagepb.WriteResponse, error) {
+	op, err := associationFromPB(req.GetAssociation())
+	return s.writeOne(ctx, op, err)
 }
 
 // BatchWrite validates every operation, then writes them all in one group.
-func (s *StorageServer) BatchWrite(_ context.Context, req *storagepb.BatchWriteRequest) (*storagepb.BatchWriteResponse, error) {
+func (s *StorageServer) BatchWrite(ctx context.Context, req *storagepb.BatchWriteRequest) (*storagepb.BatchWriteResponse, error) {
 	if n := len(req.GetOps()); n > engine.MaxBatch {
 		return nil, toStatus(fmt.Errorf("%w: %d operations, at most %d", engine.ErrBatchTooLarge, n, engine.MaxBatch))
 	}
@@ -87,7 +87,7 @@ func (s *StorageServer) BatchWrite(_ context.Context, req *storagepb.BatchWriteR
 		}
 		ops = append(ops, op)
 	}
-	res, err := s.write(ops)
+	res, err := s.write(ctx, ops)
 	if err != nil {
 		return nil, err
 	}
@@ -127,11 +127,11 @@ func (s *StorageServer) GetNeighbors(_ context.Context, req *storagepb.GetNeighb
 
 // GetStats reports counts, the applied sequence and the state digest.
 func (s *StorageServer) GetStats(context.Context, *storagepb.GetStatsRequest) (*storagepb.Stats, error) {
-	st := s.Engine.Store()
+	st, info := s.Engine.Store(), s.Roles.Info()
 	stats := st.Stats()
 	return &storagepb.Stats{ConceptCount: uint64(stats.ConceptCount), AssociationCount: uint64(stats.AssociationCount),
-		AppliedSequence: s.Engine.AppliedSeq(), Digest: st.Digest().String(), Role: s.Info.Role, NodeId: s.Info.ID,
-		Epoch: s.Info.Epoch, ResidentBytes: residentBytes()}, nil
+		AppliedSequence: s.Engine.AppliedSeq(), Digest: st.Digest().String(), Role: info.Role, NodeId: info.ID,
+		Epoch: info.Epoch, ResidentBytes: residentBytes()}, nil
 }
 
 // residentBytes reads the process's resident set size from /proc.

@@ -34,7 +34,21 @@ type Config struct {
 	Pprof             bool          // SUTRA_PPROF, --pprof: serve /debug/pprof on the metrics address
 	MemoryLimit       int64         // SUTRA_MEMORY_LIMIT, --memory-limit: Go soft memory limit in bytes (0: none)
 	ShutdownGrace     time.Duration // --shutdown-grace
+	SyncReplicas      int           // SUTRA_SYNC_REPLICAS, --sync-replicas: replicas that must confirm a write (0: asynchronous)
+	SyncMode          string        // SUTRA_SYNC_MODE, --sync-mode: required | preferred
+	SyncTimeout       time.Duration // SUTRA_SYNC_TIMEOUT_MS, --sync-timeout
+	SelfFenceAfter    time.Duration // SUTRA_SELF_FENCE_AFTER_MS, --self-fence-after (0: off)
 }
+
+// Synchronous replication modes.
+const (
+	// SyncRequired fails a write with UNAVAILABLE when fewer than
+	// SyncReplicas replicas confirm it within SyncTimeout.
+	SyncRequired = "required"
+	// SyncPreferred waits only for the replicas that are streaming, and
+	// acknowledges a write whose confirmation timed out (logged).
+	SyncPreferred = "preferred"
+)
 
 // Roles.
 const (
@@ -90,6 +104,10 @@ func ParseConfig(args []string, getenv func(string) string) (Config, error) {
 	fs.Int64Var(&c.MemoryLimit, "memory-limit", envInt("SUTRA_MEMORY_LIMIT", 0), "soft memory limit in bytes for the Go runtime, e.g. 90% of the container's limit; 0 for none (SUTRA_MEMORY_LIMIT)")
 	fs.BoolVar(&c.Pprof, "pprof", getenv("SUTRA_PPROF") == "true", "serve Go profiles at /debug/pprof/ on the metrics address (SUTRA_PPROF)")
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", 10*time.Second, "how long SIGTERM waits for calls to drain")
+	fs.IntVar(&c.SyncReplicas, "sync-replicas", int(envInt("SUTRA_SYNC_REPLICAS", 0)), "replicas that must make a write durable before it is acknowledged; 0 for asynchronous (SUTRA_SYNC_REPLICAS)")
+	fs.StringVar(&c.SyncMode, "sync-mode", env("SUTRA_SYNC_MODE", SyncRequired), "required: fail writes that too few replicas confirm; preferred: fall back to the replicas available (SUTRA_SYNC_MODE)")
+	fs.DurationVar(&c.SyncTimeout, "sync-timeout", envMs("SUTRA_SYNC_TIMEOUT_MS", 5*time.Second), "how long a write waits for synchronous replicas (SUTRA_SYNC_TIMEOUT_MS)")
+	fs.DurationVar(&c.SelfFenceAfter, "self-fence-after", envMs("SUTRA_SELF_FENCE_AFTER_MS", 0), "a leader that hears from no replica and no admin caller for this long refuses writes; 0 disables (SUTRA_SELF_FENCE_AFTER_MS)")
 	usage := new(strings.Builder)
 	fs.SetOutput(usage)
 	if err := fs.Parse(args); err != nil {
@@ -164,6 +182,14 @@ func (c Config) Validate() error {
 		return bad("SUTRA_MAX_CONTENT_BYTES must be positive")
 	case c.MemoryLimit < 0:
 		return bad("SUTRA_MEMORY_LIMIT must not be negative, got %d", c.MemoryLimit)
+	case c.SyncReplicas < 0:
+		return bad("SUTRA_SYNC_REPLICAS must not be negative, got %d", c.SyncReplicas)
+	case c.SyncMode != SyncRequired && c.SyncMode != SyncPreferred:
+		return bad("SUTRA_SYNC_MODE=%q is not a mode: use %s or %s", c.SyncMode, SyncRequired, SyncPreferred)
+	case c.SyncTimeout <= 0:
+		return bad("SUTRA_SYNC_TIMEOUT_MS must be positive")
+	case c.SelfFenceAfter < 0:
+		return bad("SUTRA_SELF_FENCE_AFTER_MS must not be negative")
 	}
 	if c.MetricsAddr != "" {
 		if err := checkAddr(c.MetricsAddr); err != nil {

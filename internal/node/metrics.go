@@ -9,7 +9,6 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"github.com/sutra/sutra-operator/internal/engine"
-	"github.com/sutra/sutra-operator/internal/grpcapi"
 )
 
 // metrics holds a node's Prometheus registry. Histograms are fed by hooks;
@@ -52,8 +51,8 @@ func (m *metrics) observeReplay(replica string, lag time.Duration) {
 	m.replay.WithLabelValues(replica).Observe(lag.Seconds())
 }
 
-func (m *metrics) register(eng *engine.Engine, repl *grpcapi.ReplicationServer) {
-	m.reg.MustRegister(&statusCollector{eng: eng, repl: repl})
+func (m *metrics) register(eng *engine.Engine, r *roles) {
+	m.reg.MustRegister(&statusCollector{eng: eng, roles: r})
 }
 
 var (
@@ -74,11 +73,16 @@ var (
 	descSnapshots   = prometheus.NewDesc("sutra_replication_snapshots_total", "Snapshots sent to (leader) or installed by (replica) the replica.", []string{"replica"}, nil)
 	descMaxLagMs    = prometheus.NewDesc("sutra_replication_max_lag_seconds", "Largest replica lag in seconds.", nil, nil)
 	descConnectedTo = prometheus.NewDesc("sutra_replica_connected", "On a replica: 1 while streaming from the leader.", nil, nil)
+	descDiverged    = prometheus.NewDesc("sutra_replica_diverged", "1 while the replica's log has forked from the leader's: the leader refuses to stream into it (leader: per replica; replica: itself).", []string{"replica"}, nil)
+	descSync        = prometheus.NewDesc("sutra_replica_synchronous", "On the leader: 1 when the replica's acks count for synchronous replication.", []string{"replica"}, nil)
+	descEpoch       = prometheus.NewDesc("sutra_epoch", "The node's epoch: the newest of its log's history.", nil, nil)
+	descFenced      = prometheus.NewDesc("sutra_node_fenced", "On a leader: 1 while it refuses writes (fenced or self-fenced).", nil, nil)
+	descSetAside    = prometheus.NewDesc("sutra_diverged_records_set_aside_total", "Records moved out of this node's log into a diverged-* directory by a Follow.", nil, nil)
 )
 
 type statusCollector struct {
-	eng  *engine.Engine
-	repl *grpcapi.ReplicationServer
+	eng   *engine.Engine
+	roles *roles
 }
 
 func (c *statusCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -99,8 +103,12 @@ func (c *statusCollector) Collect(ch chan<- prometheus.Metric) {
 	g(descWalBytes, float64(log.Size()))
 	g(descConcepts, float64(st.ConceptCount))
 	g(descAssocs, float64(st.AssociationCount))
-	if l := c.repl.Leader; l != nil {
+	g(descEpoch, float64(c.eng.Epoch()))
+	cnt(descSetAside, c.roles.aside.Load())
+	rs := c.roles.cur.Load()
+	if l := rs.leader; l != nil {
 		g(descIsLeader, 1)
+		g(descFenced, b2f(c.roles.fenced(l) != ""))
 		s := l.Status()
 		g(descLeaderSeq, float64(s.LeaderSeq))
 		g(descMaxLagMs, float64(s.MaxLagMs)/1000)
@@ -114,13 +122,16 @@ func (c *statusCollector) Collect(ch chan<- prometheus.Metric) {
 			cnt(descEntries, r.EntriesStreamed, r.ID)
 			cnt(descReconnects, r.Reconnects, r.ID)
 			cnt(descSnapshots, r.SnapshotsSent, r.ID)
+			g(descDiverged, b2f(r.State == "diverged"), r.ID)
+			g(descSync, b2f(r.SyncState == "sync"), r.ID)
 		}
 		return
 	}
 	g(descIsLeader, 0)
-	if f := c.repl.Follower; f != nil {
+	if f := rs.follower; f != nil {
 		s := f.Status()
-		id := c.repl.Info.ID
+		id := c.roles.cfg.NodeID
+		g(descDiverged, b2f(s.Diverged), id)
 		g(descLeaderSeq, float64(s.LeaderSeq))
 		g(descConnectedTo, b2f(s.Connected))
 		cnt(descBytes, s.Bytes, id)

@@ -10,7 +10,6 @@ import (
 	"net/http/pprof"
 	"os"
 	"runtime/debug"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -22,35 +21,37 @@ import (
 	"github.com/sutra/sutra-operator/internal/wal"
 )
 
-// Epoch is the leader term this build writes. Phase 1 has a single,
-// fixed leader; promotion will raise it.
-const Epoch = 1
-
 // Run starts a node and blocks until ctx is cancelled or a part fails.
 // ready, if not nil, is called with the bound gRPC address once serving.
 func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr string)) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	log = log.With("node", cfg.NodeID, "role", cfg.Role)
+	log = log.With("node", cfg.NodeID)
 	if cfg.MemoryLimit > 0 {
 		// The store lives on the Go heap; a soft limit makes the collector
 		// work harder near it instead of letting the heap double.
 		debug.SetMemoryLimit(cfg.MemoryLimit)
 	}
 	m := newMetrics()
-	var leader *replication.Leader
+	var r *roles
 	eopts := engine.Options{
 		WAL: wal.Options{SegmentSize: cfg.SegmentBytes, NoSync: cfg.NoSync, Logger: log,
 			OnSync: func(n, _ int, d time.Duration) { m.fsync.Observe(d.Seconds()); m.groupSize.Observe(float64(n)) }},
 		Limits:          store.Limits{MaxContentBytes: cfg.MaxContentBytes, MaxEmbeddingDims: store.DefaultLimits().MaxEmbeddingDims},
 		CheckpointBytes: cfg.CheckpointBytes,
-		Epoch:           Epoch,
 		Logger:          log,
-	}
-	if cfg.Role == RoleLeader {
-		eopts.OnQueued = func(last uint64, at time.Time) { leader.Committed(last, at) }
-		eopts.Retain = func() uint64 { return leader.RetainFrom() }
+		OnQueued: func(last uint64, at time.Time) {
+			if l := r.currentLeader(); l != nil {
+				l.Committed(last, at)
+			}
+		},
+		Retain: func() uint64 {
+			if l := r.currentLeader(); l != nil {
+				return l.RetainFrom()
+			}
+			return 0
+		},
 	}
 	if cfg.NoSync {
 		log.Warn("fsync is disabled: acknowledged writes can be lost on power failure")
@@ -64,46 +65,34 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr stri
 		log.Warn("recovered from a torn log tail", "detail", r)
 	}
 
-	info := grpcapi.NodeInfo{ID: cfg.NodeID, Role: cfg.Role, ClusterID: cfg.ClusterID, Epoch: Epoch, LeaderAddress: cfg.Leader}
-	repl := &grpcapi.ReplicationServer{Info: info, Engine: eng}
-	var bg sync.WaitGroup
 	bgCtx, stopBG := context.WithCancel(context.Background())
-	defer func() { stopBG(); bg.Wait() }()
-
+	defer stopBG()
+	r = newRoles(bgCtx, cfg, eng, log, m.observeReplay)
 	switch cfg.Role {
 	case RoleLeader:
-		leader = replication.NewLeader(eng, replication.LeaderOptions{NodeID: cfg.NodeID, ClusterID: cfg.ClusterID, Epoch: Epoch,
-			HeartbeatInterval: cfg.HeartbeatInterval, LagThreshold: cfg.LagThreshold, RetentionBytes: cfg.RetentionBytes, Logger: log,
-			OnReplayed: m.observeReplay})
-		leader.SetReplicas(cfg.Replicas)
-		repl.Leader = leader
-		call, closeConns := grpcapi.HeartbeatCaller()
-		defer closeConns()
-		bg.Add(1)
-		go func() { defer bg.Done(); leader.RunHeartbeats(bgCtx, call) }()
-		if cfg.ReplicasFile != "" {
-			bg.Add(1)
-			go func() { defer bg.Done(); watchReplicas(bgCtx, cfg, leader, log) }()
+		if why := newEpochReason(rec, eng); why != "" {
+			if err := eng.BeginEpoch(eng.Epoch() + 1); err != nil {
+				return fmt.Errorf("storage-server: begin epoch: %w", err)
+			}
+			log.Info("leader begins a new epoch", "epoch", eng.Epoch(), "first_sequence", eng.Log().LastSeq()+1, "why", why)
 		}
+		r.cur.Store(r.startLeader())
 	case RoleReplica:
-		conn, err := grpcapi.Dial(cfg.Leader)
+		st, err := r.startFollower(cfg.Leader, 0, false)
 		if err != nil {
-			return fmt.Errorf("storage-server: leader %s: %w", cfg.Leader, err)
+			return err
 		}
-		defer func() { _ = conn.Close() }()
-		f := replication.NewFollower(eng, grpcapi.StreamDialer(conn), replication.FollowerOptions{NodeID: cfg.NodeID,
-			ClusterID: cfg.ClusterID, Address: cfg.Advertise, Leader: cfg.Leader, Logger: log})
-		repl.Follower = f
-		bg.Add(1)
-		go func() { defer bg.Done(); f.Run(bgCtx) }()
+		r.cur.Store(st)
 	}
-	m.register(eng, repl)
+	defer func() { r.cur.Load().stop() }()
+	repl := &grpcapi.ReplicationServer{Roles: r, Engine: eng}
+	m.register(eng, r)
 
 	lis, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("storage-server: listen on %s: %w", cfg.Listen, err)
 	}
-	srv := grpcapi.NewServer(repl, &grpcapi.StorageServer{Info: info, Engine: eng}, log, m.observeRPC)
+	srv := grpcapi.NewServer(repl, &grpcapi.StorageServer{Roles: r, Engine: eng}, &grpcapi.AdminServer{Admin: r}, log, m.observeRPC)
 	srv.SetServing(true)
 	serveErr := make(chan error, 2)
 	go func() { serveErr <- srv.Serve(lis) }()
@@ -131,7 +120,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr stri
 		log.Info("metrics listening", "addr", mlis.Addr().String())
 	}
 	log.Info("storage node serving", "addr", lis.Addr().String(), "cluster", cfg.ClusterID, "leader", cfg.Leader,
-		"applied", eng.AppliedSeq(), "pid", os.Getpid())
+		"applied", eng.AppliedSeq(), "epoch", eng.Epoch(), "pid", os.Getpid())
 	if ready != nil {
 		ready(lis.Addr().String())
 	}
@@ -142,19 +131,37 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr stri
 	case err = <-serveErr:
 		log.Error("server failed", "err", err)
 	}
+	if l := r.currentLeader(); l != nil {
+		l.Stop() // replication streams never end on their own; end them so calls can drain
+	}
 	srv.Shutdown(cfg.ShutdownGrace)
 	if metricsSrv != nil {
 		sctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		_ = metricsSrv.Shutdown(sctx)
 		cancel()
 	}
-	stopBG()
-	bg.Wait()
+	r.cur.Load().stop()
 	if cerr := eng.Close(); cerr != nil && err == nil {
 		err = cerr
 	}
 	log.Info("stopped", "applied", eng.AppliedSeq())
 	return err
+}
+
+// newEpochReason says why a node starting as leader must begin a new epoch,
+// "" when its log proves it holds everything it made durable in its
+// current one. A log repaired at open, or without a history (new, or
+// written before histories), proves nothing.
+func newEpochReason(rec engine.Recovery, eng *engine.Engine) string {
+	switch {
+	case eng.Epoch() == 0:
+		return "the log has no epoch yet"
+	case rec.NoHistory:
+		return "the data directory had no epoch history"
+	case len(rec.Repaired) > 0:
+		return "the log was repaired at open: " + rec.Repaired[0]
+	}
+	return ""
 }
 
 // watchReplicas re-reads the replica list file every few seconds.

@@ -17,7 +17,7 @@ import (
 func BenchmarkReplicaApply(b *testing.B) {
 	const perFrame = 500
 	frames := (b.N + perFrame - 1) / perFrame
-	s := &scriptStream{acks: make(chan Ack, 1), closed: make(chan struct{})}
+	s := &scriptStream{acks: make(chan Ack, 1), closed: make(chan struct{}), frames: []*Frame{helloFrame(1)}}
 	content := make([]byte, 100)
 	seq := uint64(1)
 	for f := 0; f < frames; f++ {

@@ -7,11 +7,19 @@
 // # Protocol
 //
 // A replica opens a stream and sends Start{StartSeq: last durable + 1,
-// ClusterID, ReplicaID, Epoch}. The leader checks the cluster id
-// (ErrClusterMismatch), that the replica is not ahead of it
-// (ErrBeyondEnd: a replica holding records its leader lacks has diverged
-// and is never silently truncated), and that the replica's epoch is not
-// newer (ErrStaleEpoch). Then:
+// ClusterID, ReplicaID, Epoch, History, LastEpoch, LastCRC}. The leader
+// checks the cluster id (ErrClusterMismatch) and that the replica's epoch
+// is not newer than its own (ErrStaleEpoch), then that the replica's log is
+// a prefix of its own (matchLog): the two epoch histories must agree up to
+// StartSeq-1 (history.ForkPoint), and when the leader still holds record
+// StartSeq-1 its epoch and CRC must equal the replica's (Raft's
+// log-matching check). It answers with a Hello carrying its epoch and
+// history and the verdict. A replica whose log forked is refused with a
+// DivergedError naming the fork point and shown as "diverged" in the
+// table; nothing is streamed into it, and it keeps its records unless an
+// admin Follow named this leader, in which case it sets the records past
+// the fork aside (engine.Rewind) and reconnects. Otherwise the replica
+// records the leader's history before it writes any entry, and:
 //
 //   - If StartSeq is still in the retained log, the leader serves it from
 //     the segments and then follows the tail; no polling of the log.

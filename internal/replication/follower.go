@@ -40,6 +40,16 @@ type FollowerOptions struct {
 	// keepalive) before the replica reconnects. Default 10s.
 	Timeout time.Duration
 	Logger  *slog.Logger
+	// MinEpoch refuses leaders in older epochs: the epoch of the leader an
+	// admin Follow named.
+	MinEpoch uint64
+	// Rewind lets the replica reconcile a log that diverged from this
+	// leader's: records past the fork point are set aside
+	// (engine.Rewind) instead of the stream being refused forever. Set by
+	// an admin Follow; a replica started from configuration keeps its data.
+	Rewind bool
+	// OnRewind, if set, is told what each rewind did.
+	OnRewind func(engine.Rewound)
 }
 
 func (o FollowerOptions) withDefaults() FollowerOptions {
@@ -70,6 +80,9 @@ type Follower struct {
 	lastApplyAt atomic.Int64  // leader timestamp of the last applied entry
 	lastFrame   atomic.Int64  // local time of the last frame, Unix nanoseconds
 	epoch       atomic.Uint64 // highest leader epoch seen
+	diverged    atomic.Bool
+	fork        atomic.Uint64
+	setAside    atomic.Uint64
 	snapshots   atomic.Uint64
 	entries     atomic.Uint64
 	bytes       atomic.Uint64
@@ -79,7 +92,9 @@ type Follower struct {
 
 // NewFollower returns a follower applying to eng through dial.
 func NewFollower(eng *engine.Engine, dial Dialer, opts FollowerOptions) *Follower {
-	return &Follower{eng: eng, dial: dial, opts: opts.withDefaults()}
+	f := &Follower{eng: eng, dial: dial, opts: opts.withDefaults()}
+	f.epoch.Store(max(eng.Epoch(), opts.MinEpoch))
+	return f
 }
 
 // Run follows the leader until ctx ends, reconnecting with exponential
@@ -131,13 +146,20 @@ func (f *Follower) setErr(err error) {
 func (f *Follower) session(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	next := f.eng.Log().LastSeq() + 1
+	last, lastEpoch, lastCRC, err := f.eng.LastRecord()
+	if err != nil {
+		return err
+	}
+	next := last + 1
 	s, err := f.dial(ctx, Start{StartSeq: next, ReplicaID: f.opts.NodeID, ClusterID: f.opts.ClusterID, Address: f.opts.Address,
-		Epoch: f.epoch.Load()})
+		Epoch: f.epoch.Load(), History: f.eng.History(), LastEpoch: lastEpoch, LastCRC: lastCRC})
 	if err != nil {
 		return err
 	}
 	defer func() { _ = s.Close() }()
+	if err := f.hello(s); err != nil {
+		return err
+	}
 	// A stream that goes silent is torn down so Recv returns.
 	f.lastFrame.Store(time.Now().UnixNano())
 	go func() {
@@ -207,8 +229,8 @@ func (f *Follower) session(ctx context.Context) error {
 			if first.Seq != next {
 				return fmt.Errorf("%w: leader sent %d, expected %d", ErrGap, first.Seq, next)
 			}
-			if err := f.adoptEpoch(last.Epoch); err != nil {
-				return err
+			if e := f.epoch.Load(); last.Epoch > e {
+				return fmt.Errorf("%w: entry %d has epoch %d, newer than its leader's %d", ErrBadRequest, last.Seq, last.Epoch, e)
 			}
 			r, err := f.eng.BeginReplicated(fr.Entries)
 			if err != nil {
@@ -224,6 +246,52 @@ func (f *Follower) session(ctx context.Context) error {
 			}
 		}
 	}
+}
+
+// hello reads the leader's first frame and checks that this replica's log
+// is a prefix of the leader's before anything is streamed into it.
+func (f *Follower) hello(s Stream) error {
+	fr, err := s.Recv()
+	if err != nil {
+		return err
+	}
+	h := fr.Hello
+	if h == nil {
+		return fmt.Errorf("%w: the leader's first message is not a hello", ErrBadRequest)
+	}
+	if cur := f.epoch.Load(); h.Epoch < cur {
+		return fmt.Errorf("%w: leader %s is in epoch %d, this replica has seen %d", ErrStaleEpoch, h.LeaderID, h.Epoch, cur)
+	}
+	if h.Diverged {
+		// Only the leader an admin Follow named may rewind this log.
+		if !f.opts.Rewind || h.Epoch != f.opts.MinEpoch {
+			f.diverged.Store(true)
+			f.fork.Store(h.Fork)
+			// The refusal that follows names the fork point too.
+			if _, err := s.Recv(); err != nil {
+				return err
+			}
+			return &DivergedError{Replica: f.opts.NodeID, Fork: h.Fork, Detail: "the leader refused the stream"}
+		}
+		rw, err := f.eng.Rewind(h.Fork)
+		if err != nil {
+			return fmt.Errorf("replication: rewind to the fork at %d: %w", h.Fork, err)
+		}
+		f.setAside.Add(rw.SetAside)
+		f.opts.Logger.Warn("replication: log diverged from the new leader's; records past the fork set aside",
+			"leader", h.LeaderID, "fork", h.Fork, "set_aside", rw.SetAside, "dir", rw.Dir, "resync", rw.Resync)
+		if f.opts.OnRewind != nil {
+			f.opts.OnRewind(rw)
+		}
+		return fmt.Errorf("replication: rewound to the fork at %d; reconnecting", h.Fork)
+	}
+	if err := f.eng.AdoptHistory(h.History); err != nil {
+		return err
+	}
+	f.diverged.Store(false)
+	f.fork.Store(0)
+	f.epoch.Store(h.Epoch)
+	return nil
 }
 
 // batch is one frame's entries on their way through the applier; the zero
@@ -341,20 +409,6 @@ func (a *applier) err() error {
 	return a.failed
 }
 
-// adoptEpoch refuses a lower epoch than the highest seen and adopts a
-// higher one.
-func (f *Follower) adoptEpoch(e uint64) error {
-	for {
-		cur := f.epoch.Load()
-		if e < cur {
-			return fmt.Errorf("%w: leader epoch %d is lower than %d, already seen", ErrStaleEpoch, e, cur)
-		}
-		if e == cur || f.epoch.CompareAndSwap(cur, e) {
-			return nil
-		}
-	}
-}
-
 func (f *Follower) ack() Ack {
 	return Ack{Applied: f.eng.AppliedSeq(), Durable: f.eng.Log().LastSeq()}
 }
@@ -428,6 +482,10 @@ type FollowerStatus struct {
 	Entries    uint64
 	Bytes      uint64
 	LastError  string
+	Diverged   bool   // the leader refused this replica's log
+	Fork       uint64 // where it forked, when Diverged
+	SetAside   uint64 // records set aside by rewinds since start
+	MinEpoch   uint64 // leaders in older epochs are refused
 }
 
 // Status returns the follower's state.
@@ -439,19 +497,21 @@ func (f *Follower) Status() FollowerStatus {
 		Connected: f.connected.Load(), Leader: f.opts.Leader, LeaderSeq: f.leaderSeq.Load(),
 		Applied: f.eng.AppliedSeq(), Durable: f.eng.Log().LastSeq(), Reconnects: f.reconnects.Load(),
 		Snapshots: f.snapshots.Load(), Entries: f.entries.Load(), Bytes: f.bytes.Load(), LastError: lastErr,
+		Diverged: f.diverged.Load(), Fork: f.fork.Load(), SetAside: f.setAside.Load(), MinEpoch: f.epoch.Load(),
 	}
 }
 
 // Heartbeat answers a leader's heartbeat. A leader of another cluster is
-// refused with ErrClusterMismatch.
+// refused with ErrClusterMismatch, one in an older epoch than this
+// replica's with ErrStaleEpoch. A heartbeat never changes the replica's
+// epoch: anyone can send one, so only a stream whose history the replica
+// verified (or an admin call) can.
 func (f *Follower) Heartbeat(hb Heartbeat) (HeartbeatReply, error) {
 	if hb.ClusterID != "" && hb.ClusterID != f.opts.ClusterID {
 		return HeartbeatReply{}, fmt.Errorf("%w: heartbeat from cluster %q, this replica belongs to %q", ErrClusterMismatch, hb.ClusterID, f.opts.ClusterID)
 	}
-	if hb.Epoch != 0 { // 0: a seed-era leader that sends no epoch
-		if err := f.adoptEpoch(hb.Epoch); err != nil {
-			return HeartbeatReply{}, err
-		}
+	if cur := f.epoch.Load(); hb.Epoch != 0 && hb.Epoch < cur { // 0: a seed-era leader that sends no epoch
+		return HeartbeatReply{}, fmt.Errorf("%w: heartbeat from epoch %d, this replica follows epoch %d", ErrStaleEpoch, hb.Epoch, cur)
 	}
 	if hb.LeaderSeq > f.leaderSeq.Load() {
 		f.leaderSeq.Store(hb.LeaderSeq)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sutra/sutra-operator/internal/engine"
+	"github.com/sutra/sutra-operator/internal/history"
 	"github.com/sutra/sutra-operator/internal/store"
 	"github.com/sutra/sutra-operator/internal/wal"
 )
@@ -84,6 +85,16 @@ func openEngine(t *testing.T, o engine.Options) *engine.Engine {
 	return e
 }
 
+// openLeaderEngine opens an engine that leads in epoch.
+func openLeaderEngine(t *testing.T, epoch uint64, o engine.Options) *engine.Engine {
+	t.Helper()
+	e := openEngine(t, o)
+	if err := e.BeginEpoch(epoch); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
 func putOp(n uint64) store.Op {
 	var id store.ConceptID
 	binary.BigEndian.PutUint64(id[8:], n)
@@ -103,7 +114,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 
 func TestStreamCatchupTailAndSnapshot(t *testing.T) {
 	var leader *Leader
-	le := openEngine(t, engine.Options{Epoch: 1, OnQueued: func(s uint64, at time.Time) { leader.Committed(s, at) }})
+	le := openLeaderEngine(t, 1, engine.Options{OnQueued: func(s uint64, at time.Time) { leader.Committed(s, at) }})
 	leader = NewLeader(le, LeaderOptions{NodeID: "leader", ClusterID: "c1", Epoch: 1, Logger: quiet(), MaxBatchBytes: 4096})
 	for i := uint64(1); i <= 500; i++ {
 		if _, err := le.Write([]store.Op{putOp(i)}); err != nil {
@@ -150,7 +161,7 @@ func TestStreamCatchupTailAndSnapshot(t *testing.T) {
 }
 
 func TestLeaderRejectsBadStarts(t *testing.T) {
-	le := openEngine(t, engine.Options{Epoch: 2})
+	le := openLeaderEngine(t, 2, engine.Options{})
 	l := NewLeader(le, LeaderOptions{ClusterID: "c1", Epoch: 2, Logger: quiet()})
 	if _, err := le.Write([]store.Op{putOp(1)}); err != nil {
 		t.Fatal(err)
@@ -160,7 +171,8 @@ func TestLeaderRejectsBadStarts(t *testing.T) {
 		want error
 	}{
 		"other cluster": {Start{ReplicaID: "r", ClusterID: "c2", StartSeq: 1}, ErrClusterMismatch},
-		"beyond end":    {Start{ReplicaID: "r", ClusterID: "c1", StartSeq: 5}, ErrBeyondEnd},
+		"beyond end":    {Start{ReplicaID: "r", ClusterID: "c1", StartSeq: 5, History: le.History()}, ErrDiverged},
+		"other history": {Start{ReplicaID: "r", ClusterID: "c1", StartSeq: 2, History: history.History{{Epoch: 2, Start: 1, ID: 1}}}, ErrDiverged},
 		"newer epoch":   {Start{ReplicaID: "r", ClusterID: "c1", StartSeq: 1, Epoch: 3}, ErrStaleEpoch},
 		"no id":         {Start{ClusterID: "c1", StartSeq: 1}, ErrBadRequest},
 	} {
@@ -189,8 +201,10 @@ func TestLagSampler(t *testing.T) {
 	}
 }
 
+// A heartbeat is answered but never moves the replica's epoch: a stray one
+// with a higher epoch must not make it refuse its real leader.
 func TestFollowerRefusesStaleEpochs(t *testing.T) {
-	e := openEngine(t, engine.Options{})
+	e := openLeaderEngine(t, 3, engine.Options{})
 	f := NewFollower(e, nil, FollowerOptions{NodeID: "r", ClusterID: "c1", Logger: quiet()})
 	if _, err := f.Heartbeat(Heartbeat{ClusterID: "c1", Epoch: 3}); err != nil {
 		t.Fatal(err)
@@ -201,8 +215,14 @@ func TestFollowerRefusesStaleEpochs(t *testing.T) {
 	if _, err := f.Heartbeat(Heartbeat{ClusterID: "other", Epoch: 3}); !errors.Is(err, ErrClusterMismatch) {
 		t.Fatalf("heartbeat from another cluster: %v", err)
 	}
-	if r, err := f.Heartbeat(Heartbeat{ClusterID: "c1", Epoch: 4}); err != nil || r.ReplicaID != "r" {
+	if r, err := f.Heartbeat(Heartbeat{ClusterID: "c1", Epoch: 99}); err != nil || r.ReplicaID != "r" {
 		t.Fatalf("newer epoch: %+v %v", r, err)
+	}
+	if _, err := f.Heartbeat(Heartbeat{ClusterID: "c1", Epoch: 3}); err != nil {
+		t.Fatalf("a stray epoch-99 heartbeat made the replica refuse its epoch-3 leader: %v", err)
+	}
+	if got := f.Status().MinEpoch; got != 3 {
+		t.Fatalf("epoch after heartbeats = %d, want 3", got)
 	}
 }
 
@@ -219,7 +239,7 @@ func TestLeaderReportsReplayLag(t *testing.T) {
 	}
 	seen := make(chan obs, 16)
 	var leader *Leader
-	le := openEngine(t, engine.Options{Epoch: 1, Clock: func() time.Time { return time.Unix(0, written.Load()) },
+	le := openLeaderEngine(t, 1, engine.Options{Clock: func() time.Time { return time.Unix(0, written.Load()) },
 		OnQueued: func(s uint64, at time.Time) { leader.Committed(s, at) }})
 	leader = NewLeader(le, LeaderOptions{NodeID: "leader", ClusterID: "c1", Epoch: 1, Logger: quiet(),
 		Clock:      func() time.Time { return time.Unix(0, now.Load()) },

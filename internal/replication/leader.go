@@ -8,7 +8,9 @@ import (
 	"io"
 	"log/slog"
 	"sort"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sutra/sutra-operator/internal/engine"
@@ -35,6 +37,15 @@ type LeaderOptions struct {
 	// was written: its replay lag, as PostgreSQL reports for a standby.
 	// The first ack of a stream only sets the baseline.
 	OnReplayed func(replica string, lag time.Duration)
+	// SyncReplicas is how many replicas must have made a write durable
+	// before WaitReplicated returns for it (0: asynchronous).
+	SyncReplicas int
+	// SyncTimeout bounds WaitReplicated; default 5s.
+	SyncTimeout time.Duration
+	// SyncPreferred lets writes proceed when fewer than SyncReplicas
+	// replicas are streaming: it waits for the streaming ones only (none:
+	// no wait), and a timeout is logged instead of failing the write.
+	SyncPreferred bool
 }
 
 func (o LeaderOptions) withDefaults() LeaderOptions {
@@ -65,6 +76,9 @@ func (o LeaderOptions) withDefaults() LeaderOptions {
 	if o.Clock == nil {
 		o.Clock = time.Now
 	}
+	if o.SyncTimeout <= 0 {
+		o.SyncTimeout = 5 * time.Second
+	}
 	return o
 }
 
@@ -84,6 +98,11 @@ type Leader struct {
 	mu       sync.Mutex
 	replicas map[string]*replica // by replica id (or address, until it answers)
 	listed   []string            // configured replica addresses
+	acked    chan struct{}       // closed and replaced when a replica's durable sequence advances
+
+	contact atomic.Int64  // last time a replica was heard from, Unix nanoseconds
+	stopped chan struct{} // closed by Stop
+	stopMu  sync.Once
 }
 
 type replica struct {
@@ -97,8 +116,10 @@ type replica struct {
 // OnQueued hook so lag in time can be measured.
 func NewLeader(eng *engine.Engine, opts LeaderOptions) *Leader {
 	opts = opts.withDefaults()
-	l := &Leader{eng: eng, opts: opts, lag: newLagSampler(1 << 16), replicas: map[string]*replica{}}
+	l := &Leader{eng: eng, opts: opts, lag: newLagSampler(1 << 16), replicas: map[string]*replica{},
+		acked: make(chan struct{}), stopped: make(chan struct{})}
 	l.lag.record(eng.Log().LastSeq(), opts.Clock())
+	l.contact.Store(opts.Clock().UnixNano())
 	return l
 }
 
@@ -172,8 +193,34 @@ func (l *Leader) Serve(ctx context.Context, start Start, send Sender, acks <-cha
 	if err := l.check(start); err != nil {
 		return err
 	}
+	select {
+	case <-l.stopped:
+		return fmt.Errorf("%w: %s stepped down", ErrNotLeader, l.opts.NodeID)
+	default:
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	go func() {
+		select {
+		case <-l.stopped:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	m, err := matchLog(l.eng.History(), l.eng.Log().LastSeq(), start, l.eng.Record)
+	if err != nil {
+		return err
+	}
+	hello := &Hello{LeaderID: l.opts.NodeID, Epoch: l.opts.Epoch, History: l.eng.History(), Diverged: m.diverged, Fork: m.fork}
+	if m.diverged {
+		derr := &DivergedError{Replica: start.ReplicaID, Fork: m.fork, Detail: m.detail}
+		l.diverged(start, derr)
+		_ = send(&Frame{Hello: hello}) // the replica learns the fork point; the refusal follows
+		return derr
+	}
+	if err := send(&Frame{Hello: hello}); err != nil {
+		return err
+	}
 	l.connect(start)
 	defer l.disconnect(start.ReplicaID)
 	go l.consumeAcks(ctx, start.ReplicaID, acks)
@@ -190,7 +237,7 @@ func (l *Leader) Serve(ctx context.Context, start Start, send Sender, acks <-cha
 		}
 		next = seq + 1
 	}
-	err := l.stream(ctx, start, next, send)
+	err = l.stream(ctx, start, next, send)
 	if err != nil && !errors.Is(err, context.Canceled) {
 		l.fail(start.ReplicaID, err)
 	}
@@ -223,10 +270,27 @@ func (l *Leader) checkCommon(s Start) error {
 	if s.Epoch > l.opts.Epoch {
 		return fmt.Errorf("%w: replica %s has epoch %d, leader %d", ErrStaleEpoch, s.ReplicaID, s.Epoch, l.opts.Epoch)
 	}
-	if last := l.eng.Log().LastSeq(); s.StartSeq > last+1 {
-		return fmt.Errorf("%w: replica %s asks for sequence %d but the leader's log ends at %d", ErrBeyondEnd, s.ReplicaID, s.StartSeq, last)
-	}
 	return nil
+}
+
+// Stop ends every stream this leader serves and makes Serve refuse new
+// ones, as a leader does that is about to follow another.
+func (l *Leader) Stop() { l.stopMu.Do(func() { close(l.stopped) }) }
+
+// LastContact is when a replica was last heard from (ack, stream start or
+// heartbeat reply), or when the leader was created.
+func (l *Leader) LastContact() time.Time { return time.Unix(0, l.contact.Load()) }
+
+func (l *Leader) heard(now time.Time) { l.contact.Store(now.UnixNano()) }
+
+// diverged records a replica refused because its log forked from ours.
+func (l *Leader) diverged(s Start, err *DivergedError) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	r := l.entry(s.ReplicaID, s.Address)
+	r.State, r.Fork, r.LastError = StateDiverged, err.Fork, err.Error()
+	r.lastHeard = l.opts.Clock()
+	l.opts.Logger.Warn("replication: refusing diverged replica", "replica", s.ReplicaID, "fork", err.Fork, "detail", err.Detail)
 }
 
 func (l *Leader) connect(s Start) {
@@ -238,12 +302,20 @@ func (l *Leader) connect(s Start) {
 	}
 	r.streams++
 	r.State = StateCatchup
-	r.LastError = ""
+	r.LastError, r.Fork = "", 0
 	if s.StartSeq > 0 && s.StartSeq-1 > r.Applied {
 		r.Applied, r.Durable = s.StartSeq-1, s.StartSeq-1
 	}
 	r.lastHeard = l.opts.Clock()
 	r.LastHeartbeat = r.lastHeard
+	l.heard(r.lastHeard)
+	l.signalAcked()
+}
+
+// signalAcked wakes WaitReplicated callers; l.mu must be held.
+func (l *Leader) signalAcked() {
+	close(l.acked)
+	l.acked = make(chan struct{})
 }
 
 func (l *Leader) disconnect(id string) {
@@ -253,7 +325,9 @@ func (l *Leader) disconnect(id string) {
 		r.streams--
 		if r.streams <= 0 {
 			r.streams = 0
-			r.State = StateDisconnected
+			if r.State != StateDiverged {
+				r.State = StateDisconnected
+			}
 		}
 	}
 }
@@ -292,12 +366,14 @@ func (l *Leader) consumeAcks(ctx context.Context, id string, acks <-chan Ack) {
 				}
 			}
 			first, last = false, max(last, a.Applied)
+			l.heard(now)
 			l.update(id, func(r *replica) {
 				if a.Applied > r.Applied {
 					r.Applied = a.Applied
 				}
 				if a.Durable > r.Durable {
 					r.Durable = a.Durable
+					l.signalAcked()
 				}
 				r.lastHeard, r.LastHeartbeat = now, now
 			})
@@ -433,6 +509,10 @@ func (l *Leader) Status() Status {
 		rs.Healthy = r.streams > 0 && heard &&
 			(rs.State == StateStreaming || rs.State == StateCatchup) &&
 			time.Duration(rs.LagMs)*time.Millisecond < l.opts.LagThreshold
+		rs.SyncState = SyncStateAsync
+		if l.opts.SyncReplicas > 0 && r.streams > 0 && rs.State != StateDiverged {
+			rs.SyncState = SyncStateSync
+		}
 		st.Replicas = append(st.Replicas, rs)
 		st.MaxLagMs = max(st.MaxLagMs, rs.LagMs)
 	}
@@ -532,10 +612,84 @@ func (l *Leader) heartbeatResult(addr string, reply HeartbeatReply, err error) {
 	r := l.entry(id, addr)
 	now := l.opts.Clock()
 	r.lastHeard, r.LastHeartbeat = now, now
+	l.heard(now)
 	if reply.Applied > r.Applied {
 		r.Applied = reply.Applied
 	}
 	if reply.Durable > r.Durable {
 		r.Durable = reply.Durable
 	}
+}
+
+// WaitReplicated blocks until SyncReplicas replicas have reported seq
+// durable (PostgreSQL's ANY k), and returns at once when replication is
+// asynchronous. After SyncTimeout it fails with ErrSyncTimeout naming the
+// replicas that have not confirmed; with SyncPreferred it waits only for
+// as many replicas as are streaming and logs a timeout instead of failing.
+func (l *Leader) WaitReplicated(ctx context.Context, seq uint64) error {
+	k := l.opts.SyncReplicas
+	if k <= 0 {
+		return nil
+	}
+	var timer <-chan time.Time
+	for {
+		l.mu.Lock()
+		confirmed, streaming := 0, 0
+		for _, r := range l.replicas {
+			if r.State == StateDiverged {
+				continue
+			}
+			if r.Durable >= seq {
+				confirmed++
+			}
+			if r.streams > 0 {
+				streaming++
+			}
+		}
+		need := k
+		if l.opts.SyncPreferred {
+			need = min(k, streaming)
+		}
+		ch := l.acked
+		l.mu.Unlock()
+		if confirmed >= need {
+			return nil
+		}
+		if timer == nil {
+			t := time.NewTimer(l.opts.SyncTimeout)
+			defer t.Stop()
+			timer = t.C
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-l.stopped:
+			return fmt.Errorf("%w: sequence %d: the leader stepped down", ErrSyncTimeout, seq)
+		case <-timer:
+			err := l.syncTimeout(seq, confirmed)
+			if l.opts.SyncPreferred {
+				l.opts.Logger.Warn("replication: synchronous replicas late; write acknowledged without them", "err", err)
+				return nil
+			}
+			return err
+		}
+	}
+}
+
+func (l *Leader) syncTimeout(seq uint64, confirmed int) error {
+	l.mu.Lock()
+	var missing []string
+	for _, r := range l.replicas {
+		if r.Durable < seq {
+			missing = append(missing, fmt.Sprintf("%s (%s, durable %d)", r.ID, r.State, r.Durable))
+		}
+	}
+	l.mu.Unlock()
+	sort.Strings(missing)
+	if len(missing) == 0 {
+		missing = []string{"no replica is known"}
+	}
+	return fmt.Errorf("%w: sequence %d is durable on the leader and on %d of the %d replicas required after %v; not confirmed by: %s",
+		ErrSyncTimeout, seq, confirmed, l.opts.SyncReplicas, l.opts.SyncTimeout, strings.Join(missing, ", "))
 }

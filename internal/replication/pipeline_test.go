@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/sutra/sutra-operator/internal/engine"
+	"github.com/sutra/sutra-operator/internal/history"
 	"github.com/sutra/sutra-operator/internal/wal"
 )
 
@@ -44,11 +45,17 @@ func (s *scriptStream) Close() error {
 	return nil
 }
 
+// helloFrame is the first frame of a leader in epoch that shares nothing
+// with the replica yet.
+func helloFrame(epoch uint64) *Frame {
+	return &Frame{Hello: &Hello{LeaderID: "leader", Epoch: epoch, History: history.History{{Epoch: epoch, Start: 1, ID: 7}}}}
+}
+
 // A replica keeps receiving while its log syncs: frames that arrive during
 // one fsync share the next instead of costing one fsync each.
 func TestFollowerSharesSyncsAcrossFrames(t *testing.T) {
 	const frames = 200
-	s := &scriptStream{acks: make(chan Ack, frames), closed: make(chan struct{})}
+	s := &scriptStream{acks: make(chan Ack, frames), closed: make(chan struct{}), frames: []*Frame{helloFrame(1)}}
 	for i := uint64(1); i <= frames; i++ {
 		op := putOp(i)
 		s.frames = append(s.frames, &Frame{Entries: []wal.Record{{Seq: i, Epoch: 1, Time: int64(i), Data: op.AppendBinary(nil)}}})

@@ -2,8 +2,10 @@ package replication
 
 import (
 	"errors"
+	"fmt"
 	"time"
 
+	"github.com/sutra/sutra-operator/internal/history"
 	"github.com/sutra/sutra-operator/internal/wal"
 )
 
@@ -11,13 +13,29 @@ import (
 // codes (internal/grpcapi).
 var (
 	ErrClusterMismatch = errors.New("replication: cluster id mismatch")
-	ErrBeyondEnd       = errors.New("replication: start sequence beyond the leader's log")
 	ErrStaleEpoch      = errors.New("replication: peer has a newer epoch")
 	ErrNotLeader       = errors.New("replication: this node is not the leader")
 	ErrGap             = errors.New("replication: sequence gap in stream")
 	ErrBadSnapshot     = errors.New("replication: snapshot transfer failed verification")
 	ErrBadRequest      = errors.New("replication: malformed request")
+	ErrDiverged        = errors.New("replication: log diverged from the leader's")
+	ErrSyncTimeout     = errors.New("replication: synchronous replicas did not confirm the write")
+	ErrFenced          = errors.New("replication: writes are fenced")
 )
+
+// DivergedError says where a replica's log forked from its leader's. It
+// wraps ErrDiverged.
+type DivergedError struct {
+	Replica string
+	Fork    uint64 // highest sequence both logs share
+	Detail  string
+}
+
+func (e *DivergedError) Error() string {
+	return fmt.Sprintf("%v: replica %s fork=%d: %s", ErrDiverged, e.Replica, e.Fork, e.Detail)
+}
+
+func (e *DivergedError) Unwrap() error { return ErrDiverged }
 
 // Start opens a stream: the replica asks for records from StartSeq.
 type Start struct {
@@ -27,6 +45,21 @@ type Start struct {
 	Epoch         uint64
 	Address       string // where the replica serves, for heartbeats
 	MaxBatchBytes int
+	// History is the replica's epoch history; LastEpoch and LastCRC
+	// identify its record at StartSeq-1 (0: unknown).
+	History   history.History
+	LastEpoch uint64
+	LastCRC   uint32
+}
+
+// Hello is the leader's first frame on a stream: its identity, and whether
+// the replica's log is a prefix of its own.
+type Hello struct {
+	LeaderID string
+	Epoch    uint64
+	History  history.History
+	Diverged bool
+	Fork     uint64
 }
 
 // Ack reports a replica's progress on its stream.
@@ -42,6 +75,7 @@ type Frame struct {
 	LeaderSeq uint64
 	Time      int64 // leader clock, Unix nanoseconds, on keepalives
 	Snapshot  *SnapshotChunk
+	Hello     *Hello
 }
 
 // SnapshotChunk is a piece of a snapshot file being sent to a replica.
@@ -83,6 +117,13 @@ const (
 	StateStreaming    ReplicaState = "streaming"    // caught up, following the tail
 	StateSnapshot     ReplicaState = "snapshot"     // receiving a snapshot
 	StateDisconnected ReplicaState = "disconnected" // was connected, stream ended
+	StateDiverged     ReplicaState = "diverged"     // its log forked from the leader's
+)
+
+// Sync states of a replica in the leader's table.
+const (
+	SyncStateSync  = "sync"  // streaming under synchronous replication: its acks confirm writes
+	SyncStateAsync = "async" // not counted for synchronous replication
 )
 
 // ReplicaStatus is one row of the leader's replication table.
@@ -101,6 +142,8 @@ type ReplicaStatus struct {
 	Reconnects      uint64
 	SnapshotsSent   uint64
 	LastError       string
+	SyncState       string
+	Fork            uint64 // for a diverged replica, the highest sequence its log shares with the leader's
 }
 
 // Status is the leader's replication table.

@@ -37,26 +37,28 @@
 //
 //   - INVALID_ARGUMENT: a malformed request (a missing required field, a
 //     StreamWal whose first message is not `start`, a second `start`).
-//   - OUT_OF_RANGE: start_sequence is beyond the end of the leader's log
-//     (greater than its last sequence + 1): the replica holds entries this
-//     leader never wrote. From StreamWalEntries also: start_sequence is below
+//   - OUT_OF_RANGE: from StreamWalEntries, start_sequence is below
 //     first_retained_sequence (the entries were truncated; that RPC cannot
-//     send a snapshot). The message says which.
+//     send a snapshot).
 //   - FAILED_PRECONDITION: the request cannot be served in the current
 //     state: cluster_id does not match; the peer's epoch is lower than the
 //     highest this node has seen (stale leader) or higher than the leader's
 //     own (this leader is stale); the serving node is not the leader, in
 //     which case the message carries the plain-text token `leader=<addr>`
-//     (see storage.proto); the replica's log diverged from the leader's.
+//     (see storage.proto); the replica's log diverged from the leader's
+//     ("diverged ... fork=<sequence>": its log is not a prefix of the
+//     leader's, for example it holds entries past the leader's end, or
+//     entries of an epoch the leader's history does not have).
 //   - UNAVAILABLE: the node is starting or shutting down; retry with backoff.
 //
-// A replica that gets OUT_OF_RANGE because it is ahead of the leader, or a
-// divergence error, keeps its data, reports the error in its status
-// (last_error) and keeps retrying with backoff: it may hold the only copy of
-// acknowledged writes, so it never discards them on its own. Emptying its
-// data directory makes it rejoin with start_sequence 1 and, if the leader's
-// log no longer reaches back that far, a snapshot. It never skips entries
-// silently.
+// A replica that gets a divergence error keeps its data, reports the error
+// in its status (state "diverged", last_error) and keeps retrying with
+// backoff: it may hold the only copy of acknowledged writes, so it never
+// discards them on its own. An admin Follow naming this leader (see
+// admin.proto) sets its divergent records aside and rejoins; so does
+// emptying its data directory, which makes it rejoin with start_sequence 1
+// and, if the leader's log no longer reaches back that far, a snapshot. It
+// never skips entries silently.
 
 package replicationpb
 
@@ -102,6 +104,16 @@ type WalStreamRequest struct {
 	// The leader also keeps every message under its gRPC send limit. Ignored
 	// by StreamWalEntries.
 	MaxBatchBytes uint32 `protobuf:"varint,6,opt,name=max_batch_bytes,json=maxBatchBytes,proto3" json:"max_batch_bytes,omitempty"`
+	// The replica's epoch history (internal/history), oldest first; empty for
+	// a replica with no state. The leader resumes the replica only if the two
+	// histories agree up to start_sequence - 1 (see Hello).
+	History []*EpochEntry `protobuf:"bytes,7,rep,name=history,proto3" json:"history,omitempty"`
+	// Epoch and CRC-32C of the replica's record at start_sequence - 1: the
+	// leader compares them with its own record there when it still holds it
+	// (Raft's log-matching check). 0 when unknown (no record, or only a
+	// snapshot covers it).
+	LastEpoch     uint64 `protobuf:"varint,8,opt,name=last_epoch,json=lastEpoch,proto3" json:"last_epoch,omitempty"`
+	LastCrc32C    uint32 `protobuf:"varint,9,opt,name=last_crc32c,json=lastCrc32c,proto3" json:"last_crc32c,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -178,6 +190,90 @@ func (x *WalStreamRequest) GetMaxBatchBytes() uint32 {
 	return 0
 }
 
+func (x *WalStreamRequest) GetHistory() []*EpochEntry {
+	if x != nil {
+		return x.History
+	}
+	return nil
+}
+
+func (x *WalStreamRequest) GetLastEpoch() uint64 {
+	if x != nil {
+		return x.LastEpoch
+	}
+	return 0
+}
+
+func (x *WalStreamRequest) GetLastCrc32C() uint32 {
+	if x != nil {
+		return x.LastCrc32C
+	}
+	return 0
+}
+
+// EpochEntry is one epoch of a log's history: the leader term, the first
+// sequence written in it, and the random id drawn when it began (two epochs
+// with the same number but different ids are different terms).
+type EpochEntry struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Epoch         uint64                 `protobuf:"varint,1,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	StartSequence uint64                 `protobuf:"varint,2,opt,name=start_sequence,json=startSequence,proto3" json:"start_sequence,omitempty"`
+	Id            uint64                 `protobuf:"fixed64,3,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EpochEntry) Reset() {
+	*x = EpochEntry{}
+	mi := &file_replication_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EpochEntry) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EpochEntry) ProtoMessage() {}
+
+func (x *EpochEntry) ProtoReflect() protoreflect.Message {
+	mi := &file_replication_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EpochEntry.ProtoReflect.Descriptor instead.
+func (*EpochEntry) Descriptor() ([]byte, []int) {
+	return file_replication_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *EpochEntry) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
+func (x *EpochEntry) GetStartSequence() uint64 {
+	if x != nil {
+		return x.StartSequence
+	}
+	return 0
+}
+
+func (x *EpochEntry) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
 // WalEntry is one record of the leader's WAL, as stored there.
 type WalEntry struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -208,7 +304,7 @@ type WalEntry struct {
 
 func (x *WalEntry) Reset() {
 	*x = WalEntry{}
-	mi := &file_replication_proto_msgTypes[1]
+	mi := &file_replication_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -220,7 +316,7 @@ func (x *WalEntry) String() string {
 func (*WalEntry) ProtoMessage() {}
 
 func (x *WalEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_replication_proto_msgTypes[1]
+	mi := &file_replication_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -233,7 +329,7 @@ func (x *WalEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WalEntry.ProtoReflect.Descriptor instead.
 func (*WalEntry) Descriptor() ([]byte, []int) {
-	return file_replication_proto_rawDescGZIP(), []int{1}
+	return file_replication_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *WalEntry) GetSequence() uint64 {
@@ -290,8 +386,10 @@ type HeartbeatRequest struct {
 	// Must equal the replica's cluster id, else FAILED_PRECONDITION. Empty
 	// (a seed-era leader) skips the check.
 	ClusterId string `protobuf:"bytes,4,opt,name=cluster_id,json=clusterId,proto3" json:"cluster_id,omitempty"`
-	// The leader's epoch. Lower than the replica's highest seen:
-	// FAILED_PRECONDITION. Higher: the replica adopts it.
+	// The leader's epoch. Lower than the replica's own: FAILED_PRECONDITION
+	// (a stale leader). A heartbeat never changes the replica's epoch: a node
+	// adopts a higher epoch only from a leader stream whose history it
+	// verified (Hello) or from the admin service.
 	Epoch         uint64 `protobuf:"varint,5,opt,name=epoch,proto3" json:"epoch,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -299,7 +397,7 @@ type HeartbeatRequest struct {
 
 func (x *HeartbeatRequest) Reset() {
 	*x = HeartbeatRequest{}
-	mi := &file_replication_proto_msgTypes[2]
+	mi := &file_replication_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -311,7 +409,7 @@ func (x *HeartbeatRequest) String() string {
 func (*HeartbeatRequest) ProtoMessage() {}
 
 func (x *HeartbeatRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_replication_proto_msgTypes[2]
+	mi := &file_replication_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -324,7 +422,7 @@ func (x *HeartbeatRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeartbeatRequest.ProtoReflect.Descriptor instead.
 func (*HeartbeatRequest) Descriptor() ([]byte, []int) {
-	return file_replication_proto_rawDescGZIP(), []int{2}
+	return file_replication_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *HeartbeatRequest) GetLeaderId() string {
@@ -391,7 +489,7 @@ type HeartbeatResponse struct {
 
 func (x *HeartbeatResponse) Reset() {
 	*x = HeartbeatResponse{}
-	mi := &file_replication_proto_msgTypes[3]
+	mi := &file_replication_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -403,7 +501,7 @@ func (x *HeartbeatResponse) String() string {
 func (*HeartbeatResponse) ProtoMessage() {}
 
 func (x *HeartbeatResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_replication_proto_msgTypes[3]
+	mi := &file_replication_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -416,7 +514,7 @@ func (x *HeartbeatResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeartbeatResponse.ProtoReflect.Descriptor instead.
 func (*HeartbeatResponse) Descriptor() ([]byte, []int) {
-	return file_replication_proto_rawDescGZIP(), []int{3}
+	return file_replication_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *HeartbeatResponse) GetReplicaId() string {
@@ -477,7 +575,7 @@ type ReplicationStatusRequest struct {
 
 func (x *ReplicationStatusRequest) Reset() {
 	*x = ReplicationStatusRequest{}
-	mi := &file_replication_proto_msgTypes[4]
+	mi := &file_replication_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -489,7 +587,7 @@ func (x *ReplicationStatusRequest) String() string {
 func (*ReplicationStatusRequest) ProtoMessage() {}
 
 func (x *ReplicationStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_replication_proto_msgTypes[4]
+	mi := &file_replication_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -502,7 +600,7 @@ func (x *ReplicationStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicationStatusRequest.ProtoReflect.Descriptor instead.
 func (*ReplicationStatusRequest) Descriptor() ([]byte, []int) {
-	return file_replication_proto_rawDescGZIP(), []int{4}
+	return file_replication_proto_rawDescGZIP(), []int{5}
 }
 
 // ReplicationStatusResponse describes replication as seen by the answering
@@ -542,7 +640,7 @@ type ReplicationStatusResponse struct {
 
 func (x *ReplicationStatusResponse) Reset() {
 	*x = ReplicationStatusResponse{}
-	mi := &file_replication_proto_msgTypes[5]
+	mi := &file_replication_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -554,7 +652,7 @@ func (x *ReplicationStatusResponse) String() string {
 func (*ReplicationStatusResponse) ProtoMessage() {}
 
 func (x *ReplicationStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_replication_proto_msgTypes[5]
+	mi := &file_replication_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -567,7 +665,7 @@ func (x *ReplicationStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicationStatusResponse.ProtoReflect.Descriptor instead.
 func (*ReplicationStatusResponse) Descriptor() ([]byte, []int) {
-	return file_replication_proto_rawDescGZIP(), []int{5}
+	return file_replication_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ReplicationStatusResponse) GetLeaderSequence() uint64 {
@@ -675,6 +773,8 @@ type ReplicaInfo struct {
 	//	"snapshot"     connected and sending a snapshot
 	//	"disconnected" was connected since the leader started, has no stream now
 	//	"configured"   known from configuration, never connected since start
+	//	"diverged"     its log forked from the leader's (see Hello); refused
+	//	               until it follows this leader again (admin Follow)
 	State string `protobuf:"bytes,8,opt,name=state,proto3" json:"state,omitempty"`
 	// host:port at which the replica serves ReplicationService
 	// (advertise_address or configuration); empty if unknown.
@@ -692,13 +792,20 @@ type ReplicaInfo struct {
 	LastError string `protobuf:"bytes,13,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
 	// Latest durable sequence the replica reported.
 	DurableSequence uint64 `protobuf:"varint,14,opt,name=durable_sequence,json=durableSequence,proto3" json:"durable_sequence,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// "sync" when the leader runs synchronous replication and this replica
+	// is streaming, so its acks can confirm writes (PostgreSQL's quorum
+	// standbys: with ANY k, any k of them); "async" otherwise.
+	SyncState string `protobuf:"bytes,15,opt,name=sync_state,json=syncState,proto3" json:"sync_state,omitempty"`
+	// For a diverged replica: the highest sequence its log shares with the
+	// leader's.
+	ForkSequence  uint64 `protobuf:"varint,16,opt,name=fork_sequence,json=forkSequence,proto3" json:"fork_sequence,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ReplicaInfo) Reset() {
 	*x = ReplicaInfo{}
-	mi := &file_replication_proto_msgTypes[6]
+	mi := &file_replication_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -710,7 +817,7 @@ func (x *ReplicaInfo) String() string {
 func (*ReplicaInfo) ProtoMessage() {}
 
 func (x *ReplicaInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_replication_proto_msgTypes[6]
+	mi := &file_replication_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -723,7 +830,7 @@ func (x *ReplicaInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicaInfo.ProtoReflect.Descriptor instead.
 func (*ReplicaInfo) Descriptor() ([]byte, []int) {
-	return file_replication_proto_rawDescGZIP(), []int{6}
+	return file_replication_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ReplicaInfo) GetId() string {
@@ -824,6 +931,20 @@ func (x *ReplicaInfo) GetDurableSequence() uint64 {
 	return 0
 }
 
+func (x *ReplicaInfo) GetSyncState() string {
+	if x != nil {
+		return x.SyncState
+	}
+	return ""
+}
+
+func (x *ReplicaInfo) GetForkSequence() uint64 {
+	if x != nil {
+		return x.ForkSequence
+	}
+	return 0
+}
+
 // ReplicaMessage is a client message of StreamWal.
 type ReplicaMessage struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -838,7 +959,7 @@ type ReplicaMessage struct {
 
 func (x *ReplicaMessage) Reset() {
 	*x = ReplicaMessage{}
-	mi := &file_replication_proto_msgTypes[7]
+	mi := &file_replication_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -850,7 +971,7 @@ func (x *ReplicaMessage) String() string {
 func (*ReplicaMessage) ProtoMessage() {}
 
 func (x *ReplicaMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_replication_proto_msgTypes[7]
+	mi := &file_replication_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -863,7 +984,7 @@ func (x *ReplicaMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicaMessage.ProtoReflect.Descriptor instead.
 func (*ReplicaMessage) Descriptor() ([]byte, []int) {
-	return file_replication_proto_rawDescGZIP(), []int{7}
+	return file_replication_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ReplicaMessage) GetKind() isReplicaMessage_Kind {
@@ -923,7 +1044,7 @@ type ReplicaAck struct {
 
 func (x *ReplicaAck) Reset() {
 	*x = ReplicaAck{}
-	mi := &file_replication_proto_msgTypes[8]
+	mi := &file_replication_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -935,7 +1056,7 @@ func (x *ReplicaAck) String() string {
 func (*ReplicaAck) ProtoMessage() {}
 
 func (x *ReplicaAck) ProtoReflect() protoreflect.Message {
-	mi := &file_replication_proto_msgTypes[8]
+	mi := &file_replication_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -948,7 +1069,7 @@ func (x *ReplicaAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicaAck.ProtoReflect.Descriptor instead.
 func (*ReplicaAck) Descriptor() ([]byte, []int) {
-	return file_replication_proto_rawDescGZIP(), []int{8}
+	return file_replication_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ReplicaAck) GetAppliedSequence() uint64 {
@@ -973,6 +1094,7 @@ type LeaderMessage struct {
 	//	*LeaderMessage_Batch
 	//	*LeaderMessage_Snapshot
 	//	*LeaderMessage_Keepalive
+	//	*LeaderMessage_Hello
 	Kind          isLeaderMessage_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -980,7 +1102,7 @@ type LeaderMessage struct {
 
 func (x *LeaderMessage) Reset() {
 	*x = LeaderMessage{}
-	mi := &file_replication_proto_msgTypes[9]
+	mi := &file_replication_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -992,7 +1114,7 @@ func (x *LeaderMessage) String() string {
 func (*LeaderMessage) ProtoMessage() {}
 
 func (x *LeaderMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_replication_proto_msgTypes[9]
+	mi := &file_replication_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1005,7 +1127,7 @@ func (x *LeaderMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaderMessage.ProtoReflect.Descriptor instead.
 func (*LeaderMessage) Descriptor() ([]byte, []int) {
-	return file_replication_proto_rawDescGZIP(), []int{9}
+	return file_replication_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *LeaderMessage) GetKind() isLeaderMessage_Kind {
@@ -1042,6 +1164,15 @@ func (x *LeaderMessage) GetKeepalive() *Keepalive {
 	return nil
 }
 
+func (x *LeaderMessage) GetHello() *Hello {
+	if x != nil {
+		if x, ok := x.Kind.(*LeaderMessage_Hello); ok {
+			return x.Hello
+		}
+	}
+	return nil
+}
+
 type isLeaderMessage_Kind interface {
 	isLeaderMessage_Kind()
 }
@@ -1058,11 +1189,101 @@ type LeaderMessage_Keepalive struct {
 	Keepalive *Keepalive `protobuf:"bytes,3,opt,name=keepalive,proto3,oneof"`
 }
 
+type LeaderMessage_Hello struct {
+	Hello *Hello `protobuf:"bytes,4,opt,name=hello,proto3,oneof"`
+}
+
 func (*LeaderMessage_Batch) isLeaderMessage_Kind() {}
 
 func (*LeaderMessage_Snapshot) isLeaderMessage_Kind() {}
 
 func (*LeaderMessage_Keepalive) isLeaderMessage_Kind() {}
+
+func (*LeaderMessage_Hello) isLeaderMessage_Kind() {}
+
+// Hello is the leader's first message on StreamWal.
+type Hello struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The leader's node id and epoch.
+	LeaderId string `protobuf:"bytes,1,opt,name=leader_id,json=leaderId,proto3" json:"leader_id,omitempty"`
+	Epoch    uint64 `protobuf:"varint,2,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	// The leader's epoch history, oldest first.
+	History []*EpochEntry `protobuf:"bytes,3,rep,name=history,proto3" json:"history,omitempty"`
+	// True when the replica's log is not a prefix of the leader's: its
+	// records after fork_sequence were never written by this leader's line
+	// of epochs (or its record at start_sequence - 1 differs). The stream
+	// then ends with FAILED_PRECONDITION.
+	Diverged bool `protobuf:"varint,4,opt,name=diverged,proto3" json:"diverged,omitempty"`
+	// The highest sequence up to which both logs agree.
+	ForkSequence  uint64 `protobuf:"varint,5,opt,name=fork_sequence,json=forkSequence,proto3" json:"fork_sequence,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Hello) Reset() {
+	*x = Hello{}
+	mi := &file_replication_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Hello) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Hello) ProtoMessage() {}
+
+func (x *Hello) ProtoReflect() protoreflect.Message {
+	mi := &file_replication_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Hello.ProtoReflect.Descriptor instead.
+func (*Hello) Descriptor() ([]byte, []int) {
+	return file_replication_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *Hello) GetLeaderId() string {
+	if x != nil {
+		return x.LeaderId
+	}
+	return ""
+}
+
+func (x *Hello) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
+func (x *Hello) GetHistory() []*EpochEntry {
+	if x != nil {
+		return x.History
+	}
+	return nil
+}
+
+func (x *Hello) GetDiverged() bool {
+	if x != nil {
+		return x.Diverged
+	}
+	return false
+}
+
+func (x *Hello) GetForkSequence() uint64 {
+	if x != nil {
+		return x.ForkSequence
+	}
+	return 0
+}
 
 // WalBatch carries consecutive entries.
 type WalBatch struct {
@@ -1078,7 +1299,7 @@ type WalBatch struct {
 
 func (x *WalBatch) Reset() {
 	*x = WalBatch{}
-	mi := &file_replication_proto_msgTypes[10]
+	mi := &file_replication_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1090,7 +1311,7 @@ func (x *WalBatch) String() string {
 func (*WalBatch) ProtoMessage() {}
 
 func (x *WalBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_replication_proto_msgTypes[10]
+	mi := &file_replication_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1103,7 +1324,7 @@ func (x *WalBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WalBatch.ProtoReflect.Descriptor instead.
 func (*WalBatch) Descriptor() ([]byte, []int) {
-	return file_replication_proto_rawDescGZIP(), []int{10}
+	return file_replication_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *WalBatch) GetEntries() []*WalEntry {
@@ -1152,7 +1373,7 @@ type SnapshotChunk struct {
 
 func (x *SnapshotChunk) Reset() {
 	*x = SnapshotChunk{}
-	mi := &file_replication_proto_msgTypes[11]
+	mi := &file_replication_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1164,7 +1385,7 @@ func (x *SnapshotChunk) String() string {
 func (*SnapshotChunk) ProtoMessage() {}
 
 func (x *SnapshotChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_replication_proto_msgTypes[11]
+	mi := &file_replication_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1177,7 +1398,7 @@ func (x *SnapshotChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotChunk.ProtoReflect.Descriptor instead.
 func (*SnapshotChunk) Descriptor() ([]byte, []int) {
-	return file_replication_proto_rawDescGZIP(), []int{11}
+	return file_replication_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *SnapshotChunk) GetSequence() uint64 {
@@ -1242,7 +1463,7 @@ type Keepalive struct {
 
 func (x *Keepalive) Reset() {
 	*x = Keepalive{}
-	mi := &file_replication_proto_msgTypes[12]
+	mi := &file_replication_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1254,7 +1475,7 @@ func (x *Keepalive) String() string {
 func (*Keepalive) ProtoMessage() {}
 
 func (x *Keepalive) ProtoReflect() protoreflect.Message {
-	mi := &file_replication_proto_msgTypes[12]
+	mi := &file_replication_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1267,7 +1488,7 @@ func (x *Keepalive) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Keepalive.ProtoReflect.Descriptor instead.
 func (*Keepalive) Descriptor() ([]byte, []int) {
-	return file_replication_proto_rawDescGZIP(), []int{12}
+	return file_replication_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Keepalive) GetLeaderSequence() uint64 {
@@ -1288,7 +1509,7 @@ var File_replication_proto protoreflect.FileDescriptor
 
 const file_replication_proto_rawDesc = "" +
 	"\n" +
-	"\x11replication.proto\x12\x11sutra.replication\"\xe2\x01\n" +
+	"\x11replication.proto\x12\x11sutra.replication\"\xdb\x02\n" +
 	"\x10WalStreamRequest\x12%\n" +
 	"\x0estart_sequence\x18\x01 \x01(\x04R\rstartSequence\x12\x1d\n" +
 	"\n" +
@@ -1297,7 +1518,17 @@ const file_replication_proto_rawDesc = "" +
 	"cluster_id\x18\x03 \x01(\tR\tclusterId\x12\x14\n" +
 	"\x05epoch\x18\x04 \x01(\x04R\x05epoch\x12+\n" +
 	"\x11advertise_address\x18\x05 \x01(\tR\x10advertiseAddress\x12&\n" +
-	"\x0fmax_batch_bytes\x18\x06 \x01(\rR\rmaxBatchBytes\"\xc0\x01\n" +
+	"\x0fmax_batch_bytes\x18\x06 \x01(\rR\rmaxBatchBytes\x127\n" +
+	"\ahistory\x18\a \x03(\v2\x1d.sutra.replication.EpochEntryR\ahistory\x12\x1d\n" +
+	"\n" +
+	"last_epoch\x18\b \x01(\x04R\tlastEpoch\x12\x1f\n" +
+	"\vlast_crc32c\x18\t \x01(\rR\n" +
+	"lastCrc32c\"Y\n" +
+	"\n" +
+	"EpochEntry\x12\x14\n" +
+	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\x12%\n" +
+	"\x0estart_sequence\x18\x02 \x01(\x04R\rstartSequence\x12\x0e\n" +
+	"\x02id\x18\x03 \x01(\x06R\x02id\"\xc0\x01\n" +
 	"\bWalEntry\x12\x1a\n" +
 	"\bsequence\x18\x01 \x01(\x04R\bsequence\x12\x1c\n" +
 	"\ttimestamp\x18\x02 \x01(\x04R\ttimestamp\x12%\n" +
@@ -1337,7 +1568,7 @@ const file_replication_proto_rawDesc = "" +
 	"\ttimestamp\x18\n" +
 	" \x01(\x04R\ttimestamp\x12\x1c\n" +
 	"\n" +
-	"max_lag_ms\x18\v \x01(\x04R\bmaxLagMs\"\xc8\x03\n" +
+	"max_lag_ms\x18\v \x01(\x04R\bmaxLagMs\"\x8c\x04\n" +
 	"\vReplicaInfo\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x10\n" +
 	"\x03lag\x18\x02 \x01(\x04R\x03lag\x12\x18\n" +
@@ -1357,7 +1588,10 @@ const file_replication_proto_rawDesc = "" +
 	"reconnects\x12\x1d\n" +
 	"\n" +
 	"last_error\x18\r \x01(\tR\tlastError\x12)\n" +
-	"\x10durable_sequence\x18\x0e \x01(\x04R\x0fdurableSequence\"\x88\x01\n" +
+	"\x10durable_sequence\x18\x0e \x01(\x04R\x0fdurableSequence\x12\x1d\n" +
+	"\n" +
+	"sync_state\x18\x0f \x01(\tR\tsyncState\x12#\n" +
+	"\rfork_sequence\x18\x10 \x01(\x04R\fforkSequence\"\x88\x01\n" +
 	"\x0eReplicaMessage\x12;\n" +
 	"\x05start\x18\x01 \x01(\v2#.sutra.replication.WalStreamRequestH\x00R\x05start\x121\n" +
 	"\x03ack\x18\x02 \x01(\v2\x1d.sutra.replication.ReplicaAckH\x00R\x03ackB\x06\n" +
@@ -1365,12 +1599,19 @@ const file_replication_proto_rawDesc = "" +
 	"\n" +
 	"ReplicaAck\x12)\n" +
 	"\x10applied_sequence\x18\x01 \x01(\x04R\x0fappliedSequence\x12)\n" +
-	"\x10durable_sequence\x18\x02 \x01(\x04R\x0fdurableSequence\"\xca\x01\n" +
+	"\x10durable_sequence\x18\x02 \x01(\x04R\x0fdurableSequence\"\xfc\x01\n" +
 	"\rLeaderMessage\x123\n" +
 	"\x05batch\x18\x01 \x01(\v2\x1b.sutra.replication.WalBatchH\x00R\x05batch\x12>\n" +
 	"\bsnapshot\x18\x02 \x01(\v2 .sutra.replication.SnapshotChunkH\x00R\bsnapshot\x12<\n" +
-	"\tkeepalive\x18\x03 \x01(\v2\x1c.sutra.replication.KeepaliveH\x00R\tkeepaliveB\x06\n" +
-	"\x04kind\"j\n" +
+	"\tkeepalive\x18\x03 \x01(\v2\x1c.sutra.replication.KeepaliveH\x00R\tkeepalive\x120\n" +
+	"\x05hello\x18\x04 \x01(\v2\x18.sutra.replication.HelloH\x00R\x05helloB\x06\n" +
+	"\x04kind\"\xb4\x01\n" +
+	"\x05Hello\x12\x1b\n" +
+	"\tleader_id\x18\x01 \x01(\tR\bleaderId\x12\x14\n" +
+	"\x05epoch\x18\x02 \x01(\x04R\x05epoch\x127\n" +
+	"\ahistory\x18\x03 \x03(\v2\x1d.sutra.replication.EpochEntryR\ahistory\x12\x1a\n" +
+	"\bdiverged\x18\x04 \x01(\bR\bdiverged\x12#\n" +
+	"\rfork_sequence\x18\x05 \x01(\x04R\fforkSequence\"j\n" +
 	"\bWalBatch\x125\n" +
 	"\aentries\x18\x01 \x03(\v2\x1b.sutra.replication.WalEntryR\aentries\x12'\n" +
 	"\x0fleader_sequence\x18\x02 \x01(\x04R\x0eleaderSequence\"\xb8\x01\n" +
@@ -1404,43 +1645,48 @@ func file_replication_proto_rawDescGZIP() []byte {
 	return file_replication_proto_rawDescData
 }
 
-var file_replication_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_replication_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_replication_proto_goTypes = []any{
 	(*WalStreamRequest)(nil),          // 0: sutra.replication.WalStreamRequest
-	(*WalEntry)(nil),                  // 1: sutra.replication.WalEntry
-	(*HeartbeatRequest)(nil),          // 2: sutra.replication.HeartbeatRequest
-	(*HeartbeatResponse)(nil),         // 3: sutra.replication.HeartbeatResponse
-	(*ReplicationStatusRequest)(nil),  // 4: sutra.replication.ReplicationStatusRequest
-	(*ReplicationStatusResponse)(nil), // 5: sutra.replication.ReplicationStatusResponse
-	(*ReplicaInfo)(nil),               // 6: sutra.replication.ReplicaInfo
-	(*ReplicaMessage)(nil),            // 7: sutra.replication.ReplicaMessage
-	(*ReplicaAck)(nil),                // 8: sutra.replication.ReplicaAck
-	(*LeaderMessage)(nil),             // 9: sutra.replication.LeaderMessage
-	(*WalBatch)(nil),                  // 10: sutra.replication.WalBatch
-	(*SnapshotChunk)(nil),             // 11: sutra.replication.SnapshotChunk
-	(*Keepalive)(nil),                 // 12: sutra.replication.Keepalive
+	(*EpochEntry)(nil),                // 1: sutra.replication.EpochEntry
+	(*WalEntry)(nil),                  // 2: sutra.replication.WalEntry
+	(*HeartbeatRequest)(nil),          // 3: sutra.replication.HeartbeatRequest
+	(*HeartbeatResponse)(nil),         // 4: sutra.replication.HeartbeatResponse
+	(*ReplicationStatusRequest)(nil),  // 5: sutra.replication.ReplicationStatusRequest
+	(*ReplicationStatusResponse)(nil), // 6: sutra.replication.ReplicationStatusResponse
+	(*ReplicaInfo)(nil),               // 7: sutra.replication.ReplicaInfo
+	(*ReplicaMessage)(nil),            // 8: sutra.replication.ReplicaMessage
+	(*ReplicaAck)(nil),                // 9: sutra.replication.ReplicaAck
+	(*LeaderMessage)(nil),             // 10: sutra.replication.LeaderMessage
+	(*Hello)(nil),                     // 11: sutra.replication.Hello
+	(*WalBatch)(nil),                  // 12: sutra.replication.WalBatch
+	(*SnapshotChunk)(nil),             // 13: sutra.replication.SnapshotChunk
+	(*Keepalive)(nil),                 // 14: sutra.replication.Keepalive
 }
 var file_replication_proto_depIdxs = []int32{
-	6,  // 0: sutra.replication.ReplicationStatusResponse.replicas:type_name -> sutra.replication.ReplicaInfo
-	0,  // 1: sutra.replication.ReplicaMessage.start:type_name -> sutra.replication.WalStreamRequest
-	8,  // 2: sutra.replication.ReplicaMessage.ack:type_name -> sutra.replication.ReplicaAck
-	10, // 3: sutra.replication.LeaderMessage.batch:type_name -> sutra.replication.WalBatch
-	11, // 4: sutra.replication.LeaderMessage.snapshot:type_name -> sutra.replication.SnapshotChunk
-	12, // 5: sutra.replication.LeaderMessage.keepalive:type_name -> sutra.replication.Keepalive
-	1,  // 6: sutra.replication.WalBatch.entries:type_name -> sutra.replication.WalEntry
-	0,  // 7: sutra.replication.ReplicationService.StreamWalEntries:input_type -> sutra.replication.WalStreamRequest
-	2,  // 8: sutra.replication.ReplicationService.Heartbeat:input_type -> sutra.replication.HeartbeatRequest
-	4,  // 9: sutra.replication.ReplicationService.GetReplicationStatus:input_type -> sutra.replication.ReplicationStatusRequest
-	7,  // 10: sutra.replication.ReplicationService.StreamWal:input_type -> sutra.replication.ReplicaMessage
-	1,  // 11: sutra.replication.ReplicationService.StreamWalEntries:output_type -> sutra.replication.WalEntry
-	3,  // 12: sutra.replication.ReplicationService.Heartbeat:output_type -> sutra.replication.HeartbeatResponse
-	5,  // 13: sutra.replication.ReplicationService.GetReplicationStatus:output_type -> sutra.replication.ReplicationStatusResponse
-	9,  // 14: sutra.replication.ReplicationService.StreamWal:output_type -> sutra.replication.LeaderMessage
-	11, // [11:15] is the sub-list for method output_type
-	7,  // [7:11] is the sub-list for method input_type
-	7,  // [7:7] is the sub-list for extension type_name
-	7,  // [7:7] is the sub-list for extension extendee
-	0,  // [0:7] is the sub-list for field type_name
+	1,  // 0: sutra.replication.WalStreamRequest.history:type_name -> sutra.replication.EpochEntry
+	7,  // 1: sutra.replication.ReplicationStatusResponse.replicas:type_name -> sutra.replication.ReplicaInfo
+	0,  // 2: sutra.replication.ReplicaMessage.start:type_name -> sutra.replication.WalStreamRequest
+	9,  // 3: sutra.replication.ReplicaMessage.ack:type_name -> sutra.replication.ReplicaAck
+	12, // 4: sutra.replication.LeaderMessage.batch:type_name -> sutra.replication.WalBatch
+	13, // 5: sutra.replication.LeaderMessage.snapshot:type_name -> sutra.replication.SnapshotChunk
+	14, // 6: sutra.replication.LeaderMessage.keepalive:type_name -> sutra.replication.Keepalive
+	11, // 7: sutra.replication.LeaderMessage.hello:type_name -> sutra.replication.Hello
+	1,  // 8: sutra.replication.Hello.history:type_name -> sutra.replication.EpochEntry
+	2,  // 9: sutra.replication.WalBatch.entries:type_name -> sutra.replication.WalEntry
+	0,  // 10: sutra.replication.ReplicationService.StreamWalEntries:input_type -> sutra.replication.WalStreamRequest
+	3,  // 11: sutra.replication.ReplicationService.Heartbeat:input_type -> sutra.replication.HeartbeatRequest
+	5,  // 12: sutra.replication.ReplicationService.GetReplicationStatus:input_type -> sutra.replication.ReplicationStatusRequest
+	8,  // 13: sutra.replication.ReplicationService.StreamWal:input_type -> sutra.replication.ReplicaMessage
+	2,  // 14: sutra.replication.ReplicationService.StreamWalEntries:output_type -> sutra.replication.WalEntry
+	4,  // 15: sutra.replication.ReplicationService.Heartbeat:output_type -> sutra.replication.HeartbeatResponse
+	6,  // 16: sutra.replication.ReplicationService.GetReplicationStatus:output_type -> sutra.replication.ReplicationStatusResponse
+	10, // 17: sutra.replication.ReplicationService.StreamWal:output_type -> sutra.replication.LeaderMessage
+	14, // [14:18] is the sub-list for method output_type
+	10, // [10:14] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_replication_proto_init() }
@@ -1448,14 +1694,15 @@ func file_replication_proto_init() {
 	if File_replication_proto != nil {
 		return
 	}
-	file_replication_proto_msgTypes[7].OneofWrappers = []any{
+	file_replication_proto_msgTypes[8].OneofWrappers = []any{
 		(*ReplicaMessage_Start)(nil),
 		(*ReplicaMessage_Ack)(nil),
 	}
-	file_replication_proto_msgTypes[9].OneofWrappers = []any{
+	file_replication_proto_msgTypes[10].OneofWrappers = []any{
 		(*LeaderMessage_Batch)(nil),
 		(*LeaderMessage_Snapshot)(nil),
 		(*LeaderMessage_Keepalive)(nil),
+		(*LeaderMessage_Hello)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1463,7 +1710,7 @@ func file_replication_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_replication_proto_rawDesc), len(file_replication_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   13,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

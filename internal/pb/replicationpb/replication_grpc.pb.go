@@ -37,26 +37,28 @@
 //
 //   - INVALID_ARGUMENT: a malformed request (a missing required field, a
 //     StreamWal whose first message is not `start`, a second `start`).
-//   - OUT_OF_RANGE: start_sequence is beyond the end of the leader's log
-//     (greater than its last sequence + 1): the replica holds entries this
-//     leader never wrote. From StreamWalEntries also: start_sequence is below
+//   - OUT_OF_RANGE: from StreamWalEntries, start_sequence is below
 //     first_retained_sequence (the entries were truncated; that RPC cannot
-//     send a snapshot). The message says which.
+//     send a snapshot).
 //   - FAILED_PRECONDITION: the request cannot be served in the current
 //     state: cluster_id does not match; the peer's epoch is lower than the
 //     highest this node has seen (stale leader) or higher than the leader's
 //     own (this leader is stale); the serving node is not the leader, in
 //     which case the message carries the plain-text token `leader=<addr>`
-//     (see storage.proto); the replica's log diverged from the leader's.
+//     (see storage.proto); the replica's log diverged from the leader's
+//     ("diverged ... fork=<sequence>": its log is not a prefix of the
+//     leader's, for example it holds entries past the leader's end, or
+//     entries of an epoch the leader's history does not have).
 //   - UNAVAILABLE: the node is starting or shutting down; retry with backoff.
 //
-// A replica that gets OUT_OF_RANGE because it is ahead of the leader, or a
-// divergence error, keeps its data, reports the error in its status
-// (last_error) and keeps retrying with backoff: it may hold the only copy of
-// acknowledged writes, so it never discards them on its own. Emptying its
-// data directory makes it rejoin with start_sequence 1 and, if the leader's
-// log no longer reaches back that far, a snapshot. It never skips entries
-// silently.
+// A replica that gets a divergence error keeps its data, reports the error
+// in its status (state "diverged", last_error) and keeps retrying with
+// backoff: it may hold the only copy of acknowledged writes, so it never
+// discards them on its own. An admin Follow naming this leader (see
+// admin.proto) sets its divergent records aside and rejoins; so does
+// emptying its data directory, which makes it rejoin with start_sequence 1
+// and, if the leader's log no longer reaches back that far, a snapshot. It
+// never skips entries silently.
 
 package replicationpb
 
@@ -121,7 +123,15 @@ type ReplicationServiceClient interface {
 	//  1. Send ReplicaMessage{start}. start_sequence is durable_sequence + 1
 	//     (one past the last entry in the replica's own WAL), or 0 when the
 	//     replica has no state. cluster_id and replica_id are
-	//     required (INVALID_ARGUMENT otherwise).
+	//     required (INVALID_ARGUMENT otherwise). history, last_epoch and
+	//     last_crc32c identify the replica's log.
+	//     1a. The leader answers with one Hello: its epoch and history, and
+	//     whether the replica's log diverged from its own. A diverged
+	//     replica is then refused with FAILED_PRECONDITION ("diverged ...
+	//     fork=<sequence>") and shown as "diverged" in the leader's table;
+	//     nothing is ever streamed into it. Otherwise the replica records the
+	//     leader's history (its log is a prefix of the leader's) before it
+	//     writes any entry of a newer epoch.
 	//  2. If the entries from start_sequence are still in the leader's log
 	//     (start_sequence >= first_retained_sequence; 0 counts as 1), the
 	//     leader sends WalBatch messages starting exactly at start_sequence.
@@ -144,8 +154,11 @@ type ReplicationServiceClient interface {
 	//     it keeps the log a connected replica still needs, up to its
 	//     retention cap.
 	//
-	// The leader never blocks writes on a replica: a slow replica only falls
-	// behind, and past the retention cap it is sent a snapshot on reconnect.
+	// Unless the leader runs synchronous replication (SUTRA_SYNC_REPLICAS),
+	// it never blocks writes on a replica: a slow replica only falls behind,
+	// and past the retention cap it is sent a snapshot on reconnect. With
+	// SUTRA_SYNC_REPLICAS=k a write is acknowledged once k replicas acked a
+	// durable_sequence at or past it.
 	StreamWal(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[ReplicaMessage, LeaderMessage], error)
 }
 
@@ -251,7 +264,15 @@ type ReplicationServiceServer interface {
 	//  1. Send ReplicaMessage{start}. start_sequence is durable_sequence + 1
 	//     (one past the last entry in the replica's own WAL), or 0 when the
 	//     replica has no state. cluster_id and replica_id are
-	//     required (INVALID_ARGUMENT otherwise).
+	//     required (INVALID_ARGUMENT otherwise). history, last_epoch and
+	//     last_crc32c identify the replica's log.
+	//     1a. The leader answers with one Hello: its epoch and history, and
+	//     whether the replica's log diverged from its own. A diverged
+	//     replica is then refused with FAILED_PRECONDITION ("diverged ...
+	//     fork=<sequence>") and shown as "diverged" in the leader's table;
+	//     nothing is ever streamed into it. Otherwise the replica records the
+	//     leader's history (its log is a prefix of the leader's) before it
+	//     writes any entry of a newer epoch.
 	//  2. If the entries from start_sequence are still in the leader's log
 	//     (start_sequence >= first_retained_sequence; 0 counts as 1), the
 	//     leader sends WalBatch messages starting exactly at start_sequence.
@@ -274,8 +295,11 @@ type ReplicationServiceServer interface {
 	//     it keeps the log a connected replica still needs, up to its
 	//     retention cap.
 	//
-	// The leader never blocks writes on a replica: a slow replica only falls
-	// behind, and past the retention cap it is sent a snapshot on reconnect.
+	// Unless the leader runs synchronous replication (SUTRA_SYNC_REPLICAS),
+	// it never blocks writes on a replica: a slow replica only falls behind,
+	// and past the retention cap it is sent a snapshot on reconnect. With
+	// SUTRA_SYNC_REPLICAS=k a write is acknowledged once k replicas acked a
+	// durable_sequence at or past it.
 	StreamWal(grpc.BidiStreamingServer[ReplicaMessage, LeaderMessage]) error
 	mustEmbedUnimplementedReplicationServiceServer()
 }

@@ -1,0 +1,272 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sutra/sutra-operator/internal/engine"
+	"github.com/sutra/sutra-operator/internal/grpcapi"
+	"github.com/sutra/sutra-operator/internal/replication"
+	"github.com/sutra/sutra-operator/internal/store"
+)
+
+// roles runs the node's current role, leader or replica, and changes it
+// when the admin service says so. It implements grpcapi.Roles and
+// grpcapi.Admin.
+//
+// Writes pass a read lock on writes for as long as they are in the
+// engine; a role change takes the write lock, so no write of the old role
+// is half done when the new one starts (a follower appending replicated
+// records beside a leader's own write would break the log's order).
+type roles struct {
+	cfg     Config
+	eng     *engine.Engine
+	log     *slog.Logger
+	replay  func(replica string, lag time.Duration)
+	bg      context.Context
+	changes sync.Mutex   // one role change at a time
+	writes  sync.RWMutex // held for reading by writes in the engine
+	cur     atomic.Pointer[roleState]
+	fence   atomic.Pointer[string] // why writes are fenced; nil when they are not
+	admin   atomic.Int64           // last admin call, Unix nanoseconds
+	aside   atomic.Uint64          // records set aside by rewinds since start
+}
+
+// roleState is one role's running parts; replaced whole on a change.
+type roleState struct {
+	role      string
+	leader    *replication.Leader
+	follower  *replication.Follower
+	following string // replica: the leader's address
+	minEpoch  uint64 // replica: leaders in older epochs are refused
+	stop      func() // ends the role's goroutines and waits for them
+}
+
+var _ grpcapi.Roles = (*roles)(nil)
+var _ grpcapi.Admin = (*roles)(nil)
+
+func newRoles(bg context.Context, cfg Config, eng *engine.Engine, log *slog.Logger, replay func(string, time.Duration)) *roles {
+	r := &roles{cfg: cfg, eng: eng, log: log, replay: replay, bg: bg}
+	r.admin.Store(time.Now().UnixNano())
+	return r
+}
+
+// currentLeader is the leader of the running role, nil on a replica.
+func (r *roles) currentLeader() *replication.Leader {
+	if st := r.cur.Load(); st != nil {
+		return st.leader
+	}
+	return nil
+}
+
+func (r *roles) startLeader() *roleState {
+	ctx, cancel := context.WithCancel(r.bg)
+	l := replication.NewLeader(r.eng, replication.LeaderOptions{NodeID: r.cfg.NodeID, ClusterID: r.cfg.ClusterID,
+		Epoch: r.eng.Epoch(), HeartbeatInterval: r.cfg.HeartbeatInterval, LagThreshold: r.cfg.LagThreshold,
+		RetentionBytes: r.cfg.RetentionBytes, Logger: r.log, OnReplayed: r.replay, SyncReplicas: r.cfg.SyncReplicas,
+		SyncTimeout: r.cfg.SyncTimeout, SyncPreferred: r.cfg.SyncMode == SyncPreferred})
+	l.SetReplicas(r.cfg.Replicas)
+	call, closeConns := grpcapi.HeartbeatCaller()
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); l.RunHeartbeats(ctx, call) }()
+	if r.cfg.ReplicasFile != "" {
+		wg.Add(1)
+		go func() { defer wg.Done(); watchReplicas(ctx, r.cfg, l, r.log) }()
+	}
+	return &roleState{role: RoleLeader, leader: l, stop: func() {
+		l.Stop()
+		cancel()
+		wg.Wait()
+		closeConns()
+	}}
+}
+
+// startFollower follows the leader at addr. rewind lets the follower set
+// aside a divergent suffix against a leader in minEpoch (an admin Follow).
+func (r *roles) startFollower(addr string, minEpoch uint64, rewind bool) (*roleState, error) {
+	conn, err := grpcapi.Dial(addr)
+	if err != nil {
+		return nil, fmt.Errorf("storage-server: leader %s: %w", addr, err)
+	}
+	f := replication.NewFollower(r.eng, grpcapi.StreamDialer(conn), replication.FollowerOptions{NodeID: r.cfg.NodeID,
+		ClusterID: r.cfg.ClusterID, Address: r.cfg.Advertise, Leader: addr, Logger: r.log, MinEpoch: minEpoch,
+		Rewind: rewind, OnRewind: func(rw engine.Rewound) { r.aside.Add(rw.SetAside) }})
+	ctx, cancel := context.WithCancel(r.bg)
+	done := make(chan struct{})
+	go func() { defer close(done); f.Run(ctx) }()
+	return &roleState{role: RoleReplica, follower: f, following: addr, minEpoch: minEpoch, stop: func() {
+		cancel()
+		<-done
+		_ = conn.Close()
+	}}, nil
+}
+
+func (r *roles) view() roleView {
+	st := r.cur.Load()
+	return roleView{role: st.role, epoch: r.eng.Epoch(), following: st.following, minEpoch: st.minEpoch, self: r.cfg.Advertise}
+}
+
+// change stops the running role and starts the one next returns, with
+// writes held off and the fence lifted once the new role runs.
+func (r *roles) change(next func() (*roleState, error)) error {
+	r.writes.Lock()
+	defer r.writes.Unlock()
+	old := r.cur.Load()
+	old.stop()
+	st, err := next()
+	if err != nil {
+		// Keep serving in the old role rather than in none.
+		r.log.Error("role change failed; resuming the previous role", "err", err)
+		if old.role == RoleLeader {
+			st = r.startLeader()
+		} else if st, _ = r.startFollower(old.following, old.minEpoch, old.minEpoch > 0); st == nil {
+			st = old
+		}
+		r.cur.Store(st)
+		return err
+	}
+	r.fence.Store(nil)
+	r.cur.Store(st)
+	return nil
+}
+
+// Promote makes the node leader in epoch (see proto/admin.proto).
+func (r *roles) Promote(_ context.Context, epoch uint64) error {
+	r.touch()
+	r.changes.Lock()
+	defer r.changes.Unlock()
+	change, err := decidePromote(r.view(), epoch)
+	if err != nil || !change {
+		return err
+	}
+	start := time.Now()
+	err = r.change(func() (*roleState, error) {
+		if err := r.eng.BeginEpoch(epoch); err != nil {
+			return nil, err
+		}
+		return r.startLeader(), nil
+	})
+	if err == nil {
+		r.log.Info("promoted to leader", "epoch", epoch, "durable", r.eng.Log().LastSeq(), "applied", r.eng.AppliedSeq(),
+			"duration", time.Since(start))
+	}
+	return err
+}
+
+// Follow makes the node a replica of leader in epoch.
+func (r *roles) Follow(_ context.Context, leader string, epoch uint64) error {
+	r.touch()
+	r.changes.Lock()
+	defer r.changes.Unlock()
+	change, err := decideFollow(r.view(), leader, epoch)
+	if err != nil || !change {
+		return err
+	}
+	if err := checkAddr(leader); err != nil {
+		return fmt.Errorf("%w: leader address %q: %v", replication.ErrBadRequest, leader, err)
+	}
+	reason := fmt.Sprintf("following %s in epoch %d", leader, epoch)
+	r.fence.Store(&reason)
+	err = r.change(func() (*roleState, error) { return r.startFollower(leader, epoch, true) })
+	if err == nil {
+		r.log.Info("following a new leader", "leader", leader, "epoch", epoch)
+	}
+	return err
+}
+
+// Fence stops writes until the next Promote or Follow.
+func (r *roles) Fence(epoch uint64) error {
+	r.touch()
+	r.changes.Lock()
+	defer r.changes.Unlock()
+	fence, err := decideFence(r.view(), epoch)
+	if err != nil || !fence {
+		return err
+	}
+	if r.fence.Load() == nil {
+		reason := fmt.Sprintf("fenced by an admin call for epoch %d", epoch)
+		r.fence.Store(&reason)
+		r.log.Warn("writes fenced", "epoch", epoch)
+	}
+	return nil
+}
+
+func (r *roles) touch() { r.admin.Store(time.Now().UnixNano()) }
+
+// fenced returns why writes are refused on a leader now, "" if they are
+// not: an admin fence, or self-fencing after hearing from no replica and
+// no admin caller for SelfFenceAfter.
+func (r *roles) fenced(l *replication.Leader) string {
+	if reason := r.fence.Load(); reason != nil {
+		return *reason
+	}
+	if after := r.cfg.SelfFenceAfter; after > 0 {
+		last := max(l.LastContact().UnixNano(), r.admin.Load())
+		if silent := time.Since(time.Unix(0, last)); silent > after {
+			return fmt.Sprintf("self-fenced: no replica or operator heard from for %v (SUTRA_SELF_FENCE_AFTER_MS=%d)",
+				silent.Round(time.Millisecond), after.Milliseconds())
+		}
+	}
+	return ""
+}
+
+// Info identifies the node and its current role.
+func (r *roles) Info() grpcapi.NodeInfo {
+	st := r.cur.Load()
+	addr := st.following
+	if st.role == RoleLeader {
+		addr = r.cfg.Advertise
+	}
+	return grpcapi.NodeInfo{ID: r.cfg.NodeID, Role: st.role, ClusterID: r.cfg.ClusterID, Epoch: r.eng.Epoch(), LeaderAddress: addr}
+}
+
+// Leader is the replication leader, nil on a replica.
+func (r *roles) Leader() *replication.Leader { return r.cur.Load().leader }
+
+// Follower is the replication follower, nil on a leader.
+func (r *roles) Follower() *replication.Follower { return r.cur.Load().follower }
+
+// Write writes ops if the node takes writes, then waits for the
+// synchronous replicas.
+func (r *roles) Write(ctx context.Context, ops []store.Op) (engine.Result, error) {
+	r.writes.RLock()
+	st := r.cur.Load()
+	if st.role != RoleLeader {
+		r.writes.RUnlock()
+		return engine.Result{}, fmt.Errorf("%w: %s refuses writes; leader=%s", grpcapi.ErrReadOnly, r.cfg.NodeID, st.following)
+	}
+	if why := r.fenced(st.leader); why != "" {
+		r.writes.RUnlock()
+		return engine.Result{}, fmt.Errorf("%w: %s: %s", replication.ErrFenced, r.cfg.NodeID, why)
+	}
+	res, err := r.eng.Write(ops)
+	r.writes.RUnlock()
+	if err != nil {
+		return res, err
+	}
+	return res, st.leader.WaitReplicated(ctx, res.Last)
+}
+
+// Status reports the node's role and position.
+func (r *roles) Status() grpcapi.NodeStatus {
+	r.touch()
+	st := r.cur.Load()
+	info := r.Info()
+	s := grpcapi.NodeStatus{NodeID: info.ID, ClusterID: info.ClusterID, Role: info.Role, Epoch: info.Epoch,
+		Durable: r.eng.Log().LastSeq(), Applied: r.eng.AppliedSeq(), History: r.eng.History(),
+		LeaderAddress: info.LeaderAddress, SetAside: r.aside.Load(), SyncReplicas: uint32(r.cfg.SyncReplicas)}
+	if st.leader != nil {
+		s.FenceReason = r.fenced(st.leader)
+		s.Fenced = s.FenceReason != ""
+	}
+	if st.follower != nil {
+		f := st.follower.Status()
+		s.Connected, s.Diverged, s.Fork, s.LastError = f.Connected, f.Diverged, f.Fork, f.LastError
+	}
+	return s
+}
