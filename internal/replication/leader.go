@@ -303,8 +303,13 @@ func (l *Leader) connect(s Start) {
 	r.streams++
 	r.State = StateCatchup
 	r.LastError, r.Fork = "", 0
-	if s.StartSeq > 0 && s.StartSeq-1 > r.Applied {
+	// The handshake verified the replica's log up to StartSeq-1: that is
+	// what it holds, whatever an earlier stream or heartbeat reported
+	// (a log rewound after diverging is shorter than before).
+	if s.StartSeq > 0 {
 		r.Applied, r.Durable = s.StartSeq-1, s.StartSeq-1
+	} else {
+		r.Applied, r.Durable = 0, 0
 	}
 	r.lastHeard = l.opts.Clock()
 	r.LastHeartbeat = r.lastHeard
@@ -613,11 +618,19 @@ func (l *Leader) heartbeatResult(addr string, reply HeartbeatReply, err error) {
 	now := l.opts.Clock()
 	r.lastHeard, r.LastHeartbeat = now, now
 	l.heard(now)
+	if r.streams == 0 || r.State == StateDiverged {
+		// Positions count only from a replica whose log this leader
+		// verified on a stream: a diverged or unknown log's sequences are
+		// not this leader's, and synchronous replication must not count
+		// them.
+		return
+	}
 	if reply.Applied > r.Applied {
 		r.Applied = reply.Applied
 	}
 	if reply.Durable > r.Durable {
 		r.Durable = reply.Durable
+		l.signalAcked()
 	}
 }
 

@@ -15,8 +15,11 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 
+	"github.com/sutra/sutra-operator/internal/pb/adminpb"
 	"github.com/sutra/sutra-operator/internal/pb/replicationpb"
 	"github.com/sutra/sutra-operator/internal/pb/storagepb"
 )
@@ -55,12 +58,14 @@ type node struct {
 	name   string
 	addr   string
 	dir    string
+	base   []string // arguments every start of this node gets
 	args   []string
 	cmd    *exec.Cmd
 	log    *os.File
 	conn   *grpc.ClientConn
 	store  storagepb.StorageServiceClient
 	repl   replicationpb.ReplicationServiceClient
+	admin  adminpb.AdminServiceClient
 	exited chan struct{}
 }
 
@@ -75,8 +80,9 @@ func startReplica(t *testing.T, name, leader string, extra ...string) *node {
 func startNode(t *testing.T, name string, args ...string) *node {
 	t.Helper()
 	n := &node{t: t, name: name, addr: freeAddr(t), dir: filepath.Join(t.TempDir(), name)}
-	n.args = append([]string{"--listen", n.addr, "--data-dir", n.dir, "--node-id", name, "--metrics-addr", "",
-		"--cluster-id", "e2e", "--heartbeat-interval", "200ms"}, args...)
+	n.base = []string{"--listen", n.addr, "--data-dir", n.dir, "--node-id", name, "--metrics-addr", "",
+		"--cluster-id", "e2e", "--heartbeat-interval", "200ms"}
+	n.args = append(append([]string(nil), n.base...), args...)
 	n.start()
 	t.Cleanup(n.stop)
 	return n
@@ -104,6 +110,7 @@ func (n *node) start() {
 		}
 		n.store = storagepb.NewStorageServiceClient(n.conn)
 		n.repl = replicationpb.NewReplicationServiceClient(n.conn)
+		n.admin = adminpb.NewAdminServiceClient(n.conn)
 	}
 	eventually(t, 20*time.Second, n.name+" serving", func() error {
 		select {
@@ -119,6 +126,19 @@ func (n *node) start() {
 func (n *node) logs() string {
 	b, _ := os.ReadFile(n.log.Name())
 	return string(b)
+}
+
+// restartAs starts a stopped node again with other role arguments.
+func (n *node) restartAs(args ...string) {
+	n.args = append(append([]string(nil), n.base...), args...)
+	n.start()
+}
+
+// signal sends sig to the node's process.
+func (n *node) signal(sig syscall.Signal) {
+	if err := n.cmd.Process.Signal(sig); err != nil {
+		n.t.Fatalf("signal %s: %v", n.name, err)
+	}
 }
 
 // kill sends SIGKILL: no shutdown, no flush.
@@ -197,11 +217,14 @@ func conceptID(run, i uint64) []byte {
 type writer struct {
 	mu    sync.Mutex
 	acked map[uint64]bool
+	seqs  map[uint64]uint64 // concept number -> sequence the leader acknowledged it at
 	next  uint64
 	run   uint64
 }
 
-func newWriter(run uint64) *writer { return &writer{acked: map[uint64]bool{}, run: run} }
+func newWriter(run uint64) *writer {
+	return &writer{acked: map[uint64]bool{}, seqs: map[uint64]uint64{}, run: run}
+}
 
 // write sends n concepts with the given concurrency and returns the number
 // acknowledged.
@@ -247,7 +270,7 @@ func (w *writer) claim(limit uint64) (uint64, bool) {
 func (w *writer) put(leader *node, i uint64) bool {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	_, err := leader.store.WriteConcept(ctx, &storagepb.WriteConceptRequest{Concept: &storagepb.Concept{
+	resp, err := leader.store.WriteConcept(ctx, &storagepb.WriteConceptRequest{Concept: &storagepb.Concept{
 		Id: conceptID(w.run, i), Content: []byte(fmt.Sprintf("concept %d of run %d, with some padding to look real", i, w.run)),
 		Strength: 1, Confidence: 0.5}})
 	if err != nil {
@@ -255,6 +278,7 @@ func (w *writer) put(leader *node, i uint64) bool {
 	}
 	w.mu.Lock()
 	w.acked[i] = true
+	w.seqs[i] = resp.GetSequence()
 	w.mu.Unlock()
 	return true
 }
@@ -287,24 +311,56 @@ func (w *writer) background(leader *node, workers int, stop <-chan struct{}) <-c
 // checkAcked asserts every acknowledged concept is readable on n.
 func (w *writer) checkAcked(t *testing.T, n *node) {
 	t.Helper()
+	if missing, total := w.missing(t, n); len(missing) > 0 {
+		t.Fatalf("%s lost %d of %d acknowledged writes", n.name, len(missing), total)
+	}
+}
+
+// missing returns the acknowledged concepts n cannot read, and how many
+// were acknowledged.
+func (w *writer) missing(t *testing.T, n *node) ([]uint64, int) {
+	t.Helper()
 	w.mu.Lock()
 	ids := make([]uint64, 0, len(w.acked))
 	for i := range w.acked {
 		ids = append(ids, i)
 	}
 	w.mu.Unlock()
-	missing := 0
+	var missing []uint64
 	for _, i := range ids {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		_, err := n.store.GetConcept(ctx, &storagepb.GetConceptRequest{Id: conceptID(w.run, i)})
 		cancel()
-		if err != nil {
-			missing++
+		if status.Code(err) == codes.NotFound {
+			missing = append(missing, i)
+		} else if err != nil {
+			t.Fatalf("read from %s: %v", n.name, err)
 		}
 	}
-	if missing > 0 {
-		t.Fatalf("%s lost %d of %d acknowledged writes", n.name, missing, len(ids))
+	return missing, len(ids)
+}
+
+// forget drops concepts from the ledger (writes the test knows were lost).
+func (w *writer) forget(ids []uint64) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, i := range ids {
+		delete(w.acked, i)
+		delete(w.seqs, i)
 	}
+}
+
+// ackedAfter counts acknowledged writes with a sequence above seq.
+func (w *writer) ackedAfter(seq uint64) int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n := 0
+	for _, s := range w.seqs {
+		if s > seq {
+			n++
+		}
+	}
+	return n
 }
 
 // converged waits until every replica has the leader's applied sequence and
