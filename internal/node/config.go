@@ -34,6 +34,7 @@ type Config struct {
 	Pprof             bool          // SUTRA_PPROF, --pprof: serve /debug/pprof on the metrics address
 	MemoryLimit       int64         // SUTRA_MEMORY_LIMIT, --memory-limit: Go soft memory limit in bytes (0: none)
 	ShutdownGrace     time.Duration // --shutdown-grace
+	AcceptDataLoss    bool          // SUTRA_ACCEPT_DATA_LOSS, --accept-data-loss
 }
 
 // Roles.
@@ -90,6 +91,7 @@ func ParseConfig(args []string, getenv func(string) string) (Config, error) {
 	fs.Int64Var(&c.MemoryLimit, "memory-limit", envInt("SUTRA_MEMORY_LIMIT", 0), "soft memory limit in bytes for the Go runtime, e.g. 90% of the container's limit; 0 for none (SUTRA_MEMORY_LIMIT)")
 	fs.BoolVar(&c.Pprof, "pprof", getenv("SUTRA_PPROF") == "true", "serve Go profiles at /debug/pprof/ on the metrics address (SUTRA_PPROF)")
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", 10*time.Second, "how long SIGTERM waits for calls to drain")
+	fs.BoolVar(&c.AcceptDataLoss, "accept-data-loss", getenv("SUTRA_ACCEPT_DATA_LOSS") == "true", "start even if the log ends below its durable high-water mark, accepting the loss (logged with the count) (SUTRA_ACCEPT_DATA_LOSS)")
 	usage := new(strings.Builder)
 	fs.SetOutput(usage)
 	if err := fs.Parse(args); err != nil {

@@ -41,7 +41,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr stri
 	m := newMetrics()
 	var leader *replication.Leader
 	eopts := engine.Options{
-		WAL: wal.Options{SegmentSize: cfg.SegmentBytes, NoSync: cfg.NoSync, Logger: log,
+		WAL: wal.Options{SegmentSize: cfg.SegmentBytes, NoSync: cfg.NoSync, Logger: log, AcceptLoss: cfg.AcceptDataLoss,
 			OnSync: func(n, _ int, d time.Duration) { m.fsync.Observe(d.Seconds()); m.groupSize.Observe(float64(n)) }},
 		Limits:          store.Limits{MaxContentBytes: cfg.MaxContentBytes, MaxEmbeddingDims: store.DefaultLimits().MaxEmbeddingDims},
 		CheckpointBytes: cfg.CheckpointBytes,
@@ -56,12 +56,18 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr stri
 		log.Warn("fsync is disabled: acknowledged writes can be lost on power failure")
 	}
 	eng, rec, err := engine.Open(cfg.DataDir, eopts)
+	if errors.Is(err, wal.ErrLost) {
+		return fmt.Errorf("storage-server: open %s: %w (start with --accept-data-loss to accept the loss)", cfg.DataDir, err)
+	}
 	if err != nil {
 		return fmt.Errorf("storage-server: open %s: %w", cfg.DataDir, err)
 	}
 	defer func() { _ = eng.Close() }()
 	for _, r := range rec.Repaired {
 		log.Warn("recovered from a torn log tail", "detail", r)
+	}
+	if rec.Lost > 0 {
+		log.Warn("started with durable records lost, as --accept-data-loss allows", "lost", rec.Lost, "last_seq", rec.LastSeq)
 	}
 
 	info := grpcapi.NodeInfo{ID: cfg.NodeID, Role: cfg.Role, ClusterID: cfg.ClusterID, Epoch: Epoch, LeaderAddress: cfg.Leader}

@@ -356,7 +356,7 @@ func (f *Follower) adoptEpoch(e uint64) error {
 }
 
 func (f *Follower) ack() Ack {
-	return Ack{Applied: f.eng.AppliedSeq(), Durable: f.eng.Log().LastSeq()}
+	return Ack{Applied: f.eng.AppliedSeq(), Durable: f.eng.DurableSeq()}
 }
 
 // snapshotReceiver pipes snapshot chunks into the engine's installer.
@@ -437,7 +437,7 @@ func (f *Follower) Status() FollowerStatus {
 	f.mu.Unlock()
 	return FollowerStatus{
 		Connected: f.connected.Load(), Leader: f.opts.Leader, LeaderSeq: f.leaderSeq.Load(),
-		Applied: f.eng.AppliedSeq(), Durable: f.eng.Log().LastSeq(), Reconnects: f.reconnects.Load(),
+		Applied: f.eng.AppliedSeq(), Durable: f.eng.DurableSeq(), Reconnects: f.reconnects.Load(),
 		Snapshots: f.snapshots.Load(), Entries: f.entries.Load(), Bytes: f.bytes.Load(), LastError: lastErr,
 	}
 }
@@ -465,6 +465,6 @@ func (f *Follower) Heartbeat(hb Heartbeat) (HeartbeatReply, error) {
 			lag = uint64((hb.Time - at) / int64(time.Millisecond))
 		}
 	}
-	return HeartbeatReply{ReplicaID: f.opts.NodeID, Applied: applied, Durable: f.eng.Log().LastSeq(),
+	return HeartbeatReply{ReplicaID: f.opts.NodeID, Applied: applied, Durable: f.eng.DurableSeq(),
 		Healthy: f.connected.Load(), LagMs: lag, ClusterID: f.opts.ClusterID}, nil
 }
