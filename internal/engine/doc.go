@@ -17,7 +17,9 @@
 // applied strictly in sequence order, after they are durable, by whichever
 // writer gets to the apply lock first; a write returns once its own
 // operations are applied, so a reader that sees a write can never see it
-// vanish after a crash.
+// vanish after a crash. The records of one Write carry wal's More flag on
+// all but the last, so the log keeps or drops the write whole across a
+// crash (see package wal, "Writes and batches").
 //
 // # Apply path (replica)
 //
@@ -26,13 +28,19 @@
 // makes them durable in the local log and applies them the same way.
 // BeginReplicated is its first half: it queues a batch for the next group
 // commit and returns, so a replica can receive more while the log syncs;
-// Replicated.Wait makes the batch durable and applied.
+// Replicated.Wait makes the batch durable and applied. The leader's frames
+// may split a write: its first records are then durable but wait in the
+// queue, unapplied, until the batch holding its last record is durable.
+// AppliedSeq and DurableSeq (what a replica acks as durable) are always
+// the end of a write.
 //
 // # Recovery
 //
 // Open restores the newest snapshot that verifies (an older one if the
 // newest is damaged), then replays the log from the snapshot's sequence + 1.
-// A gap between the snapshot and the first retained record is an error.
+// A gap between the snapshot and the first retained record is an error. A
+// log that ends below its durable high-water mark is refused (wal.ErrLost)
+// unless Options.WAL.AcceptLoss; Recovery.Lost reports the accepted count.
 //
 // # Checkpoints
 //

@@ -65,7 +65,8 @@ type Recovery struct {
 	SnapshotConcepts int      // concepts in that snapshot
 	Replayed         uint64   // log records applied after the snapshot
 	LastSeq          uint64   // last sequence applied
-	Repaired         []string // torn tails cut from the log
+	Repaired         []string // torn tails and incomplete writes cut from the log
+	Lost             uint64   // durable records missing from the log, accepted (wal.Options.AcceptLoss)
 	SkippedSnapshots []string // damaged snapshots that were passed over
 	NoHistory        bool     // the data directory had no epoch history (new, or written before histories)
 	Duration         time.Duration
@@ -122,6 +123,7 @@ func Open(dir string, opts Options) (*Engine, Recovery, error) {
 	}
 	e.log = log
 	rec.Repaired = log.Repaired()
+	rec.Lost = log.Lost()
 	if err := e.replay(st, info.Seq, &rec); err != nil {
 		_ = log.Close()
 		return nil, Recovery{}, err
@@ -136,7 +138,7 @@ func Open(dir string, opts Options) (*Engine, Recovery, error) {
 	rec.LastSeq = e.applied.Load()
 	rec.Duration = time.Since(start)
 	opts.Logger.Info("engine: recovered", "dir", dir, "snapshot_seq", rec.SnapshotSeq,
-		"replayed", rec.Replayed, "last_seq", rec.LastSeq, "duration", rec.Duration)
+		"replayed", rec.Replayed, "last_seq", rec.LastSeq, "lost", rec.Lost, "duration", rec.Duration)
 	if opts.CheckpointBytes > 0 {
 		e.wg.Add(1)
 		go e.checkpointer()
@@ -208,8 +210,14 @@ func (e *Engine) Log() *wal.Log { return e.log }
 // snapshot replaces it, so do not hold on to the result.
 func (e *Engine) Store() *store.Store { return e.st.Load() }
 
-// AppliedSeq returns the last applied sequence.
+// AppliedSeq returns the last applied sequence. It is always the end of a
+// write: a write is applied whole.
 func (e *Engine) AppliedSeq() uint64 { return e.applied.Load() }
+
+// DurableSeq returns the last durable sequence that ends a write: what a
+// replica reports to its leader as durable. On a replica holding only the
+// first records of a write it is below Log().LastSeq().
+func (e *Engine) DurableSeq() uint64 { return e.log.LastCompleteSeq() }
 
 // Dir returns the data directory.
 func (e *Engine) Dir() string { return e.dir }

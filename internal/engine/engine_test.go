@@ -349,7 +349,7 @@ func TestApplyReplicatedRejectsBadBatches(t *testing.T) {
 	defer func() { _ = e.Close() }()
 	mk := func(seq uint64, op store.Op) wal.Record {
 		data := op.AppendBinary(nil)
-		return wal.Record{Seq: seq, Epoch: 1, Time: 5, Data: data, CRC: wal.Checksum(seq, 1, 5, data)}
+		return wal.Record{Seq: seq, Epoch: 1, Time: 5, Data: data, CRC: wal.Checksum(seq, 1, false, 5, data)}
 	}
 	if err := e.ApplyReplicated([]wal.Record{mk(1, put(1, "a")), mk(2, put(2, "b"))}); err != nil {
 		t.Fatal(err)
@@ -357,7 +357,7 @@ func TestApplyReplicatedRejectsBadBatches(t *testing.T) {
 	before := e.Store().Digest()
 	badCRC := mk(3, put(3, "c"))
 	badCRC.CRC ^= 1
-	undecodable := wal.Record{Seq: 3, Epoch: 1, Data: []byte{0xee}, CRC: wal.Checksum(3, 1, 0, []byte{0xee})}
+	undecodable := wal.Record{Seq: 3, Epoch: 1, Data: []byte{0xee}, CRC: wal.Checksum(3, 1, false, 0, []byte{0xee})}
 	for name, c := range map[string]struct {
 		recs []wal.Record
 		want error

@@ -61,11 +61,22 @@ func (e *Engine) setHistory(h history.History) error {
 
 // BeginEpoch starts epoch at the log's next sequence, as a node does when
 // it becomes leader: the epoch is recorded durably before any record of it
-// is written. Nothing may be writing to the log meanwhile. The epoch must
-// be higher than every epoch in the history.
+// is written. A replica's log can end inside a write whose last records
+// never arrived; that write was never acknowledged and is cut first.
+// Nothing may be writing to the log meanwhile. The epoch must be higher
+// than every epoch in the history.
 func (e *Engine) BeginEpoch(epoch uint64) error {
 	e.orderMu.Lock()
 	defer e.orderMu.Unlock()
+	if end := e.DurableSeq(); e.log.LastSeq() > end {
+		e.opts.Logger.Warn("engine: dropping an unfinished replicated write before leading", "records", e.log.LastSeq()-end, "after", end)
+		if err := e.log.TruncateBack(end); err != nil {
+			return err
+		}
+		e.qMu.Lock()
+		e.queue = nil // the unfinished write's records, never applied
+		e.qMu.Unlock()
+	}
 	h, err := e.History().Begin(epoch, e.log.LastSeq(), history.NewID())
 	if err != nil {
 		return fmt.Errorf("engine: %w", err)
@@ -155,6 +166,11 @@ func (e *Engine) Rewind(seq uint64) (Rewound, error) {
 	e.orderMu.Lock()
 	defer e.orderMu.Unlock()
 	var out Rewound
+	// Records queued but not applied (an unfinished replicated write) go
+	// with the log they were read from; the state is rebuilt below.
+	e.qMu.Lock()
+	e.queue = nil
+	e.qMu.Unlock()
 	last := e.log.LastSeq()
 	if last <= seq && e.applied.Load() <= seq {
 		return out, nil

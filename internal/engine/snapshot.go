@@ -266,6 +266,11 @@ func (e *Engine) InstallSnapshot(r io.Reader) (store.SnapshotInfo, error) {
 	if err := e.log.Reset(info.Seq + 1); err != nil {
 		return info, err
 	}
+	// Records of a write left unfinished before the snapshot are gone
+	// with the old log.
+	e.qMu.Lock()
+	e.queue = nil
+	e.qMu.Unlock()
 	e.st.Store(st)
 	e.applied.Store(info.Seq)
 	e.lastSnapSeq.Store(info.Seq)

@@ -28,8 +28,9 @@ type Result struct {
 	First, Last uint64
 }
 
-// Write validates ops, appends them to the log as one group, waits until
-// they are durable and applied, and returns their sequences. Validation is
+// Write validates ops, appends them to the log as one write (durable and
+// visible whole or not at all, also across a crash), waits until they are
+// durable and applied, and returns their sequences. Validation is
 // all or nothing: if any op is invalid, nothing is written. An operation
 // that passes validation but fails when applied (an association whose
 // endpoint a concurrent write deleted) is a no-op on every node and its
@@ -59,9 +60,12 @@ func (e *Engine) Write(ops []store.Op) (Result, error) {
 		pend[i].op = ops[i]
 		ps[i] = &pend[i]
 	}
+	// More on all but the last record: the log keeps or drops the write
+	// whole across a crash, and a replica applies it only once its last
+	// record is durable.
 	start := 0
 	for i, end := range ends {
-		entries[i] = wal.Entry{ Time: ts, Data: buf[start:end:end]}
+		entries[i] = wal.Entry{More: i < len(ends)-1, Time: ts, Data: buf[start:end:end]}
 		start = end
 	}
 	c, err := e.enqueue(ps, func() (wal.Commit, error) {
@@ -161,6 +165,11 @@ type Replicated struct {
 // arrive during an fsync share the next one. The checks are those of
 // ApplyReplicated and a failing batch queues nothing. Batches are applied
 // in sequence order once durable; Wait blocks until this one is.
+//
+// A batch may end in the middle of a write (its last record has More set,
+// the leader's frame split the write): the write's records are durable
+// but applied, and counted in AppliedSeq and DurableSeq, only once a later
+// batch brings its last record and that is durable too.
 func (e *Engine) BeginReplicated(recs []wal.Record) (Replicated, error) {
 	if len(recs) == 0 {
 		return Replicated{}, nil
@@ -185,8 +194,9 @@ func (e *Engine) BeginReplicated(recs []wal.Record) (Replicated, error) {
 func (r Replicated) Durable() bool { return r.e == nil || r.c.Durable() }
 
 // Wait blocks until the batch is durable, applies every durable queued
-// batch in order, and returns the error that kept the batch from becoming
-// durable, if any.
+// write in order, and returns the error that kept the batch from becoming
+// durable, if any. The records of a write the batch does not finish stay
+// queued.
 func (r Replicated) Wait() error {
 	if r.e == nil { // an empty batch
 		return nil
@@ -216,11 +226,12 @@ func (e *Engine) enqueue(ps []*pending, begin func() (wal.Commit, error)) (wal.C
 	return c, nil
 }
 
-// applyDurable applies, in order, every queued operation that is durable.
+// applyDurable applies, in order, every queued operation that is durable
+// and belongs to a write whose last record is durable.
 func (e *Engine) applyDurable() {
 	e.applyMu.Lock()
 	defer e.applyMu.Unlock()
-	durable := e.log.LastSeq()
+	durable := e.log.LastCompleteSeq()
 	st := e.Store()
 	for {
 		e.qMu.Lock()

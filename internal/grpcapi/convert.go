@@ -18,11 +18,11 @@ func entryToPB(r *wal.Record) *replicationpb.WalEntry {
 // fillEntryPB sets e's fields from r, so a batch can fill entries it
 // allocated together.
 func fillEntryPB(e *replicationpb.WalEntry, r *wal.Record) {
-	e.Sequence, e.Timestamp, e.OperationData, e.Epoch, e.Crc32C = r.Seq, uint64(r.Time), r.Data, r.Epoch, r.CRC
+	e.Sequence, e.Timestamp, e.OperationData, e.Epoch, e.Crc32C, e.More = r.Seq, uint64(r.Time), r.Data, r.Epoch, r.CRC, r.More
 }
 
 func entryFromPB(e *replicationpb.WalEntry) wal.Record {
-	return wal.Record{Seq: e.Sequence, Time: int64(e.Timestamp), Data: e.OperationData, Epoch: e.Epoch, CRC: e.Crc32C}
+	return wal.Record{Seq: e.Sequence, Time: int64(e.Timestamp), Data: e.OperationData, Epoch: e.Epoch, More: e.More, CRC: e.Crc32C}
 }
 
 // HistoryToPB converts an epoch history for the wire.

@@ -38,6 +38,7 @@ type Config struct {
 	SyncMode          string        // SUTRA_SYNC_MODE, --sync-mode: required | preferred
 	SyncTimeout       time.Duration // SUTRA_SYNC_TIMEOUT_MS, --sync-timeout
 	SelfFenceAfter    time.Duration // SUTRA_SELF_FENCE_AFTER_MS, --self-fence-after (0: off)
+	AcceptDataLoss    bool          // SUTRA_ACCEPT_DATA_LOSS, --accept-data-loss
 }
 
 // Synchronous replication modes.
@@ -108,6 +109,7 @@ func ParseConfig(args []string, getenv func(string) string) (Config, error) {
 	fs.StringVar(&c.SyncMode, "sync-mode", env("SUTRA_SYNC_MODE", SyncRequired), "required: fail writes that too few replicas confirm; preferred: fall back to the replicas available (SUTRA_SYNC_MODE)")
 	fs.DurationVar(&c.SyncTimeout, "sync-timeout", envMs("SUTRA_SYNC_TIMEOUT_MS", 5*time.Second), "how long a write waits for synchronous replicas (SUTRA_SYNC_TIMEOUT_MS)")
 	fs.DurationVar(&c.SelfFenceAfter, "self-fence-after", envMs("SUTRA_SELF_FENCE_AFTER_MS", 0), "a leader that hears from no replica and no admin caller for this long refuses writes; 0 disables (SUTRA_SELF_FENCE_AFTER_MS)")
+	fs.BoolVar(&c.AcceptDataLoss, "accept-data-loss", getenv("SUTRA_ACCEPT_DATA_LOSS") == "true", "start even if the log ends below its durable high-water mark, accepting the loss (logged with the count) (SUTRA_ACCEPT_DATA_LOSS)")
 	usage := new(strings.Builder)
 	fs.SetOutput(usage)
 	if err := fs.Parse(args); err != nil {

@@ -36,7 +36,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr stri
 	m := newMetrics()
 	var r *roles
 	eopts := engine.Options{
-		WAL: wal.Options{SegmentSize: cfg.SegmentBytes, NoSync: cfg.NoSync, Logger: log,
+		WAL: wal.Options{SegmentSize: cfg.SegmentBytes, NoSync: cfg.NoSync, Logger: log, AcceptLoss: cfg.AcceptDataLoss,
 			OnSync: func(n, _ int, d time.Duration) { m.fsync.Observe(d.Seconds()); m.groupSize.Observe(float64(n)) }},
 		Limits:          store.Limits{MaxContentBytes: cfg.MaxContentBytes, MaxEmbeddingDims: store.DefaultLimits().MaxEmbeddingDims},
 		CheckpointBytes: cfg.CheckpointBytes,
@@ -57,12 +57,18 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr stri
 		log.Warn("fsync is disabled: acknowledged writes can be lost on power failure")
 	}
 	eng, rec, err := engine.Open(cfg.DataDir, eopts)
+	if errors.Is(err, wal.ErrLost) {
+		return fmt.Errorf("storage-server: open %s: %w (start with --accept-data-loss to accept the loss)", cfg.DataDir, err)
+	}
 	if err != nil {
 		return fmt.Errorf("storage-server: open %s: %w", cfg.DataDir, err)
 	}
 	defer func() { _ = eng.Close() }()
 	for _, r := range rec.Repaired {
 		log.Warn("recovered from a torn log tail", "detail", r)
+	}
+	if rec.Lost > 0 {
+		log.Warn("started with durable records lost, as --accept-data-loss allows", "lost", rec.Lost, "last_seq", rec.LastSeq)
 	}
 
 	bgCtx, stopBG := context.WithCancel(context.Background())
@@ -158,6 +164,8 @@ func newEpochReason(rec engine.Recovery, eng *engine.Engine) string {
 		return "the log has no epoch yet"
 	case rec.NoHistory:
 		return "the data directory had no epoch history"
+	case rec.Lost > 0:
+		return fmt.Sprintf("%d durable records were accepted as lost", rec.Lost)
 	case len(rec.Repaired) > 0:
 		return "the log was repaired at open: " + rec.Repaired[0]
 	}

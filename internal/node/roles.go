@@ -258,7 +258,7 @@ func (r *roles) Status() grpcapi.NodeStatus {
 	st := r.cur.Load()
 	info := r.Info()
 	s := grpcapi.NodeStatus{NodeID: info.ID, ClusterID: info.ClusterID, Role: info.Role, Epoch: info.Epoch,
-		Durable: r.eng.Log().LastSeq(), Applied: r.eng.AppliedSeq(), History: r.eng.History(),
+		Durable: r.eng.DurableSeq(), Applied: r.eng.AppliedSeq(), History: r.eng.History(),
 		LeaderAddress: info.LeaderAddress, SetAside: r.aside.Load(), SyncReplicas: uint32(r.cfg.SyncReplicas)}
 	if st.leader != nil {
 		s.FenceReason = r.fenced(st.leader)

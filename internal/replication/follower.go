@@ -410,7 +410,7 @@ func (a *applier) err() error {
 }
 
 func (f *Follower) ack() Ack {
-	return Ack{Applied: f.eng.AppliedSeq(), Durable: f.eng.Log().LastSeq()}
+	return Ack{Applied: f.eng.AppliedSeq(), Durable: f.eng.DurableSeq()}
 }
 
 // snapshotReceiver pipes snapshot chunks into the engine's installer.
@@ -495,7 +495,7 @@ func (f *Follower) Status() FollowerStatus {
 	f.mu.Unlock()
 	return FollowerStatus{
 		Connected: f.connected.Load(), Leader: f.opts.Leader, LeaderSeq: f.leaderSeq.Load(),
-		Applied: f.eng.AppliedSeq(), Durable: f.eng.Log().LastSeq(), Reconnects: f.reconnects.Load(),
+		Applied: f.eng.AppliedSeq(), Durable: f.eng.DurableSeq(), Reconnects: f.reconnects.Load(),
 		Snapshots: f.snapshots.Load(), Entries: f.entries.Load(), Bytes: f.bytes.Load(), LastError: lastErr,
 		Diverged: f.diverged.Load(), Fork: f.fork.Load(), SetAside: f.setAside.Load(), MinEpoch: f.epoch.Load(),
 	}
@@ -525,6 +525,6 @@ func (f *Follower) Heartbeat(hb Heartbeat) (HeartbeatReply, error) {
 			lag = uint64((hb.Time - at) / int64(time.Millisecond))
 		}
 	}
-	return HeartbeatReply{ReplicaID: f.opts.NodeID, Applied: applied, Durable: f.eng.Log().LastSeq(),
+	return HeartbeatReply{ReplicaID: f.opts.NodeID, Applied: applied, Durable: f.eng.DurableSeq(),
 		Healthy: f.connected.Load(), LagMs: lag, ClusterID: f.opts.ClusterID}, nil
 }

@@ -65,7 +65,7 @@ type Hello struct {
 // Ack reports a replica's progress on its stream.
 type Ack struct {
 	Applied uint64
-	Durable uint64
+	Durable uint64 // the last durable sequence that ends a write (engine.DurableSeq)
 }
 
 // Frame is one leader-to-replica message: a batch of entries, a snapshot

@@ -45,11 +45,17 @@ func (l *Log) Append(entries ...Entry) (uint64, error) {
 
 // Begin assigns sequences to entries and queues them for the next group
 // commit without waiting. Records become visible to readers, in sequence
-// order, once durable. Data is copied; the caller may reuse it.
+// order, once durable. Data is copied; the caller may reuse it. The
+// entries are queued together and always share one group commit, so a
+// write whose entries set More on all but the last becomes durable, and
+// visible to readers, whole.
 func (l *Log) Begin(entries []Entry) (Commit, error) {
 	for i := range entries {
 		if len(entries[i].Data) > MaxRecordSize {
 			return Commit{}, fmt.Errorf("%w: %d bytes", ErrTooLarge, len(entries[i].Data))
+		}
+		if entries[i].Epoch > MaxEpoch {
+			return Commit{}, fmt.Errorf("%w: %d", ErrEpoch, entries[i].Epoch)
 		}
 	}
 	l.mu.Lock()
@@ -60,7 +66,7 @@ func (l *Log) Begin(entries []Entry) (Commit, error) {
 	first := l.nextSeq
 	for i := range entries {
 		e := &entries[i]
-		l.queue(l.nextSeq, e.Epoch, e.Time, e.Data)
+		l.queue(l.nextSeq, e.Epoch, e.More, e.Time, e.Data)
 	}
 	return l.committed(first), nil
 }
@@ -69,14 +75,20 @@ func (l *Log) Begin(entries []Entry) (Commit, error) {
 // replica does with entries from its leader. The first must follow the
 // log's last record and the rest must be consecutive. A record with a
 // non-zero CRC must match it. Nothing is queued unless every record passes.
+// The records may end in the middle of a write (the last has More set):
+// LastCompleteSeq then stays at the previous write's end until a later
+// call brings the rest.
 func (l *Log) BeginRecords(recs []Record) (Commit, error) {
 	for i := range recs {
 		r := &recs[i]
 		if len(r.Data) > MaxRecordSize {
 			return Commit{}, fmt.Errorf("%w: sequence %d has %d bytes", ErrTooLarge, r.Seq, len(r.Data))
 		}
+		if r.Epoch > MaxEpoch {
+			return Commit{}, fmt.Errorf("%w: sequence %d has epoch %d", ErrEpoch, r.Seq, r.Epoch)
+		}
 		if r.CRC != 0 {
-			if got := Checksum(r.Seq, r.Epoch, r.Time, r.Data); got != r.CRC {
+			if got := Checksum(r.Seq, r.Epoch, r.More, r.Time, r.Data); got != r.CRC {
 				return Commit{}, fmt.Errorf("%w: sequence %d: carried %08x, computed %08x", ErrChecksum, r.Seq, r.CRC, got)
 			}
 		}
@@ -94,7 +106,7 @@ func (l *Log) BeginRecords(recs []Record) (Commit, error) {
 	}
 	for i := range recs {
 		r := &recs[i]
-		l.queue(r.Seq, r.Epoch, r.Time, r.Data)
+		l.queue(r.Seq, r.Epoch, r.More, r.Time, r.Data)
 	}
 	return l.committed(first), nil
 }
@@ -120,7 +132,7 @@ var doneGroup = func() *group { g := &group{done: make(chan struct{})}; close(g.
 
 // queue encodes one record into the pending chunks, rolling to a new
 // segment when the active one is full. Called with l.mu held.
-func (l *Log) queue(seq, epoch uint64, t int64, data []byte) {
+func (l *Log) queue(seq, epoch uint64, more bool, t int64, data []byte) {
 	seg := l.segs[len(l.segs)-1]
 	size := int64(HeaderSize + len(data))
 	if seg.size+size > l.opts.SegmentSize && seg.last >= seg.first {
@@ -135,7 +147,7 @@ func (l *Log) queue(seq, epoch uint64, t int64, data []byte) {
 		seg.index = append(seg.index, indexPoint{seq: seq, off: seg.size})
 	}
 	c := &l.pending[len(l.pending)-1]
-	c.data, _ = appendRecord(c.data, seq, epoch, t, data)
+	c.data, _ = appendRecord(c.data, seq, epoch, more, t, data)
 	l.pendingCount++
 	if l.gatherWant > 0 && l.pendingCount >= l.gatherWant {
 		l.gatherWant = 0
@@ -146,6 +158,10 @@ func (l *Log) queue(seq, epoch uint64, t int64, data []byte) {
 	}
 	seg.size += size
 	seg.last = seq
+	if !more {
+		seg.lastEnd = seq
+		l.queuedEnd, l.queuedEndSeg = seq, seg.first
+	}
 	l.nextSeq = seq + 1
 }
 
@@ -186,6 +202,7 @@ func (l *Log) flusher() {
 			l.gather(&gs, released, arrived, lastSync)
 			l.mu.Lock()
 			chunks, g, last, closed := l.pending, l.group, l.nextSeq-1, l.closed
+			end := mark{seq: l.queuedEnd, seg: l.queuedEndSeg}
 			first := l.durable.Load() + 1
 			if len(chunks) == 0 {
 				l.mu.Unlock()
@@ -202,6 +219,13 @@ func (l *Log) flusher() {
 			start := time.Now()
 			l.fileMu.Lock()
 			written, err := l.write(chunks, first, last)
+			if err == nil && end.seq > 0 {
+				// After the sync: the mark never claims more than the
+				// segments hold. Synced later, off the write path.
+				if merr := l.marks.write(end); merr != nil {
+					l.markFailed(merr)
+				}
+			}
 			l.fileMu.Unlock()
 			lastSync = time.Since(start)
 			released = int(last - first + 1)
@@ -216,6 +240,7 @@ func (l *Log) flusher() {
 				l.mu.Unlock()
 			} else {
 				l.publishTail()
+				l.ended.Store(end.seq) // the records are on disk already
 				l.durable.Store(last)
 				l.wake()
 			}
@@ -380,6 +405,7 @@ func (l *Log) roll(seg *segment) error {
 	if !l.opts.NoPreallocate {
 		l.requestSpare()
 	}
+	l.kickMarkSync()
 	return nil
 }
 

@@ -26,6 +26,12 @@ var (
 	// ErrUnusable is returned by appends after a write or sync failed: the
 	// log may no longer match the disk until it is reopened.
 	ErrUnusable = errors.New("wal: log unusable after failed write")
+	// ErrLost means the log ends below its durable high-water mark:
+	// records that were made durable, and may have been acknowledged, are
+	// missing or damaged (see Options.AcceptLoss).
+	ErrLost = errors.New("wal: durable records lost")
+	// ErrEpoch means an epoch above MaxEpoch.
+	ErrEpoch = errors.New("wal: epoch out of range")
 	// ErrTruncated is returned by a reader whose position was removed by
 	// TruncateBack.
 	ErrTruncated = errors.New("wal: log truncated under reader")

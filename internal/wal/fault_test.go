@@ -96,7 +96,9 @@ func TestTruncateLastRecordAtEveryOffset(t *testing.T) {
 			t.Fatal(err)
 		}
 		// The last record was being written when the crash came: it was
-		// never acknowledged, and every earlier record must survive.
+		// never acknowledged (the durable mark is at the one before), and
+		// every earlier record must survive.
+		setMark(t, dir, faultRecords-1)
 		l := recoverAll(t, dir, faultRecords-1)
 		if cut > start && len(l.Repaired()) != 1 {
 			t.Fatalf("cut at %d: repair not reported: %v", cut, l.Repaired())
@@ -122,7 +124,7 @@ func TestCrashDropsUnsyncedBytes(t *testing.T) {
 	segs := segmentsOf(t, base)
 	last := segs[len(segs)-1]
 	_, ackedEnd := recordOffsets(t, last)
-	unsynced, _ := appendRecord(nil, faultRecords+1, 1, faultRecords+1, payload(faultRecords+1))
+	unsynced, _ := appendRecord(nil, faultRecords+1, 1, false, faultRecords+1, payload(faultRecords+1))
 	for keep := 0; keep <= len(unsynced); keep += 3 {
 		dir := t.TempDir()
 		copyDir(t, base, dir)
@@ -244,7 +246,7 @@ func TestPreallocatedSegmentsRecover(t *testing.T) {
 	// A torn record inside the zero-filled end of the last segment.
 	last := segs[len(segs)-1]
 	_, end := recordOffsets(t, last)
-	torn, _ := appendRecord(nil, faultRecords+1, 1, 1, payload(faultRecords+1))
+	torn, _ := appendRecord(nil, faultRecords+1, 1, false, 1, payload(faultRecords+1))
 	mutate(t, last, func(b []byte) []byte {
 		if int(end)+len(torn) > len(b) {
 			b = append(b, make([]byte, int(end)+len(torn)-len(b))...)

@@ -30,12 +30,22 @@ type Log struct {
 	kick         chan struct{}
 	flushing     sync.WaitGroup
 
-	durable  atomic.Uint64 // last durable sequence
-	notifyMu sync.Mutex
-	notify   chan struct{} // closed and replaced each time durable advances
-	trunc    atomic.Uint64 // bumped by TruncateBack to invalidate readers
+	durable atomic.Uint64 // last durable sequence
+	// ended is the last durable sequence that ends a write (More unset);
+	// it trails durable only on a replica holding part of a write.
+	ended        atomic.Uint64
+	queuedEnd    uint64 // last queued sequence that ends a write
+	queuedEndSeg uint64 // first sequence of the segment holding queuedEnd
+	notifyMu     sync.Mutex
+	notify       chan struct{} // closed and replaced each time durable advances
+	trunc        atomic.Uint64 // bumped by TruncateBack to invalidate readers
 
 	repaired  []string
+	lost      uint64    // durable records accepted as lost at open
+	marks     *markFile // the durable high-water mark
+	markKick  chan struct{}
+	stopMark  chan struct{}
+	markWG    sync.WaitGroup
 	fileMu    sync.Mutex // held while the active file is written or replaced
 	active    *os.File   // the active segment's file, written at activeOff
 	activeSeg *segment
@@ -87,9 +97,24 @@ func Open(dir string, opts Options) (*Log, error) {
 		return nil, err
 	}
 	l := &Log{dir: dir, opts: opts, kick: make(chan struct{}, 1), notify: make(chan struct{}), gathered: make(chan struct{}, 1),
-		spare: make(chan *os.File, 1), wantSpare: make(chan struct{}, 1), stopPrep: make(chan struct{})}
+		spare: make(chan *os.File, 1), wantSpare: make(chan struct{}, 1), stopPrep: make(chan struct{}),
+		markKick: make(chan struct{}, 1), stopMark: make(chan struct{})}
 	removeSpares(dir)
-	if err := l.verify(segs); err != nil {
+	m, _, err := readMark(dir)
+	if err != nil {
+		opts.Logger.Warn("wal: ignoring an unreadable durable mark", "dir", dir, "err", err)
+	}
+	listed := map[uint64]bool{}
+	for _, s := range segs {
+		listed[s.first] = true
+	}
+	if err := l.verify(segs, m); err != nil {
+		return nil, err
+	}
+	if err := l.checkMark(m, listed); err != nil {
+		return nil, err
+	}
+	if err := l.cutIncomplete(); err != nil {
 		return nil, err
 	}
 	if len(l.segs) == 0 {
@@ -111,48 +136,24 @@ func Open(dir string, opts Options) (*Log, error) {
 	l.nextSeq = last.last + 1
 	l.publishTail()
 	l.durable.Store(last.last)
+	l.ended.Store(last.last)
+	l.queuedEnd = last.last
+	mk := l.markFor(last.last)
+	l.queuedEndSeg = mk.seg
+	if l.marks, err = openMarkFile(dir, mk, opts.NoSync); err != nil {
+		_ = l.active.Close()
+		return nil, err
+	}
 	l.group = &group{done: make(chan struct{})}
 	l.flushing.Add(1)
 	go l.flusher()
+	l.markWG.Add(1)
+	go l.markSyncer()
 	if !opts.NoPreallocate {
 		l.prepping.Add(1)
 		go l.prepare()
 	}
 	return l, nil
-}
-
-// verify scans every segment, repairs a torn tail of the last one, and
-// refuses any other damage.
-func (l *Log) verify(segs []*segment) error {
-	for i, seg := range segs {
-		res, err := scan(seg, l.opts.IndexInterval)
-		if err != nil {
-			return err
-		}
-		isLast := i == len(segs)-1
-		if res.damage != nil {
-			if !isLast {
-				return fmt.Errorf("%w: %s at offset %d: %v", ErrCorrupt, seg.path, res.validEnd, res.damage)
-			}
-			msg, err := repairTail(seg, res, l.opts)
-			if err != nil {
-				return err
-			}
-			l.repaired = append(l.repaired, msg)
-			if res.validEnd < SegmentHeaderSize {
-				continue // the torn segment was removed
-			}
-		}
-		if n := len(l.segs); n > 0 {
-			prev := l.segs[n-1]
-			if prev.last+1 != seg.first {
-				return fmt.Errorf("%w: %s starts at sequence %d but the previous segment ends at %d (missing segment?)",
-					ErrCorrupt, seg.path, seg.first, prev.last)
-			}
-		}
-		l.segs = append(l.segs, seg)
-	}
-	return nil
 }
 
 // startEmpty creates the first segment of an empty log at sequence first,
@@ -187,7 +188,9 @@ func syncDir(dir string) error {
 	return nil
 }
 
-// Repaired describes the torn tails Open cut off, one line each.
+// Repaired describes what Open cut off or accepted, one line each: torn
+// tails, incomplete trailing writes, and losses accepted with
+// Options.AcceptLoss.
 func (l *Log) Repaired() []string { return append([]string(nil), l.repaired...) }
 
 // Dir returns the log directory.
@@ -202,6 +205,12 @@ func (l *Log) FirstSeq() uint64 {
 
 // LastSeq returns the last durable sequence, 0 for an empty log.
 func (l *Log) LastSeq() uint64 { return l.durable.Load() }
+
+// LastCompleteSeq returns the last durable sequence that ends a write (a
+// record without More). On a leader it equals LastSeq: a group commit
+// holds whole writes. On a replica, whose leader's frames may split a
+// write, it trails LastSeq while the end of a write is still to come.
+func (l *Log) LastCompleteSeq() uint64 { return l.ended.Load() }
 
 // NextSeq returns the sequence the next appended record will get.
 func (l *Log) NextSeq() uint64 {
@@ -242,9 +251,14 @@ func (l *Log) Close() error {
 	default:
 	}
 	l.wake()
+	close(l.stopMark)
+	l.markWG.Wait()
 	var err error
 	if l.active != nil {
 		err = l.active.Close()
+	}
+	if merr := l.marks.close(); err == nil {
+		err = merr
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()

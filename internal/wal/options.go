@@ -20,6 +20,12 @@ type Options struct {
 	// commits overwrite allocated blocks and fdatasync has no file-size
 	// change to journal: about twice as fast on ext4.
 	NoPreallocate bool
+	// AcceptLoss makes Open accept a log that ends below its durable
+	// high-water mark instead of refusing it with ErrLost: the missing
+	// records are logged as a warning with their count, the mark is
+	// lowered to the end of the log and Log.Lost reports the count.
+	// Default false: an operator must choose to lose acknowledged data.
+	AcceptLoss bool
 	// IndexInterval is the byte distance between sparse index points used
 	// to seek readers inside a segment. Default 64 KiB.
 	IndexInterval int64

@@ -15,50 +15,69 @@ const (
 	// treated as damage, never as an allocation request.
 	MaxRecordSize = 64 << 20
 
+	// MaxEpoch is the largest epoch a record can carry: the epoch shares
+	// its 8-byte word with the More flag in bit 63.
+	MaxEpoch = 1<<63 - 1
+
 	segmentMagic   = "SWAL"
 	segmentVersion = 1
+	moreBit        = 1 << 63
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // Entry is what a writer hands to Append: the log assigns the sequence.
 type Entry struct {
-	Epoch uint64
-	Time  int64 // leader wall clock, Unix nanoseconds
-	Data  []byte
+	Epoch uint64 // at most MaxEpoch
+	// More means more records of the same write follow this one: a write
+	// of n records sets it on all but the last. A log never ends, once
+	// opened, in the middle of a write (see doc.go).
+	More bool
+	Time int64 // leader wall clock, Unix nanoseconds
+	Data []byte
 }
 
 // Record is a stored entry with its sequence and checksum.
 type Record struct {
 	Seq   uint64
 	Epoch uint64
+	More  bool // more records of the same write follow (see Entry)
 	Time  int64
-	CRC   uint32 // CRC-32C of sequence, epoch, time and data (see doc.go)
+	CRC   uint32 // CRC-32C of sequence, epoch word (with More), time and data (see doc.go)
 	Data  []byte
 }
 
 // Size is the number of bytes the record occupies in a segment.
 func (r *Record) Size() int { return HeaderSize + len(r.Data) }
 
-// Checksum computes the CRC of the record's fields as stored on disk.
-func Checksum(seq, epoch uint64, t int64, data []byte) uint32 {
+// Checksum computes the CRC of the record's fields as stored on disk: the
+// More flag is part of the epoch word it covers.
+func Checksum(seq, epoch uint64, more bool, t int64, data []byte) uint32 {
 	var h [24]byte
 	binary.LittleEndian.PutUint64(h[0:], seq)
-	binary.LittleEndian.PutUint64(h[8:], epoch)
+	binary.LittleEndian.PutUint64(h[8:], epochWord(epoch, more))
 	binary.LittleEndian.PutUint64(h[16:], uint64(t))
 	c := crc32.Update(0, castagnoli, h[:])
 	return crc32.Update(c, castagnoli, data)
 }
 
+// epochWord is the stored form of the epoch and the More flag.
+func epochWord(epoch uint64, more bool) uint64 {
+	if more {
+		return epoch | moreBit
+	}
+	return epoch
+}
+
 // appendRecord encodes r (computing its CRC) onto dst.
-func appendRecord(dst []byte, seq, epoch uint64, t int64, data []byte) ([]byte, uint32) {
+func appendRecord(dst []byte, seq, epoch uint64, more bool, t int64, data []byte) ([]byte, uint32) {
 	n := len(dst)
 	dst = append(dst, make([]byte, HeaderSize)...)
 	dst = append(dst, data...)
 	h := dst[n:]
 	binary.LittleEndian.PutUint32(h[0:], uint32(len(data)))
 	binary.LittleEndian.PutUint64(h[8:], seq)
-	binary.LittleEndian.PutUint64(h[16:], epoch)
+	binary.LittleEndian.PutUint64(h[16:], epochWord(epoch, more))
 	binary.LittleEndian.PutUint64(h[24:], uint64(t))
 	crc := crc32.Checksum(h[8:], castagnoli)
 	binary.LittleEndian.PutUint32(h[4:], crc)
@@ -89,9 +108,11 @@ func DecodeRecord(b []byte) (Record, int, error) {
 	if got := crc32.Checksum(body, castagnoli); got != crc {
 		return Record{}, 0, fmt.Errorf("%w: checksum mismatch (stored %08x, computed %08x)", ErrCorrupt, crc, got)
 	}
+	word := binary.LittleEndian.Uint64(b[16:])
 	r := Record{
 		Seq:   binary.LittleEndian.Uint64(b[8:]),
-		Epoch: binary.LittleEndian.Uint64(b[16:]),
+		Epoch: word &^ moreBit,
+		More:  word&moreBit != 0,
 		Time:  int64(binary.LittleEndian.Uint64(b[24:])),
 		CRC:   crc,
 		Data:  b[HeaderSize : HeaderSize+l],

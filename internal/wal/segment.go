@@ -24,6 +24,10 @@ type segment struct {
 	path  string
 	size  int64        // bytes queued, header included
 	index []indexPoint // sparse: every IndexInterval bytes
+	// lastEnd is the last record in the segment that ends a write (More
+	// unset), 0 if none does; lastEndOff, set by scan, the offset after it.
+	lastEnd    uint64
+	lastEndOff int64
 	// end is the final written size, set when the segment stops being the
 	// active one (by the flusher, or by Open for older segments).
 	end atomic.Int64
@@ -117,6 +121,9 @@ func scan(seg *segment, interval int64) (scanResult, error) {
 		}
 		off += int64(n)
 		next++
+		if !rec.More {
+			seg.lastEnd, seg.lastEndOff = rec.Seq, off
+		}
 	}
 	res.validEnd = off
 	seg.size = off
@@ -199,22 +206,28 @@ func laterValidRecord(data []byte, after uint64) bool {
 	return false
 }
 
-// repairTail truncates the last segment at res.validEnd after saving the cut
-// bytes beside it. It refuses (ErrCorrupt) when valid records follow the
-// damage, because those may have been acknowledged.
-func repairTail(seg *segment, res scanResult, o Options) (string, error) {
+// tornTail returns the damaged bytes after res.validEnd in the last
+// segment, without their zero fill. It refuses (ErrCorrupt) when valid
+// records follow the damage, because those may have been acknowledged.
+func tornTail(seg *segment, res scanResult) ([]byte, error) {
 	data, err := os.ReadFile(seg.path)
 	if err != nil {
-		return "", fmt.Errorf("wal: read segment for repair: %w", err)
+		return nil, fmt.Errorf("wal: read segment for repair: %w", err)
 	}
 	if int64(len(data)) < res.validEnd {
-		return "", fmt.Errorf("%w: %s changed during open", ErrCorrupt, seg.path)
+		return nil, fmt.Errorf("%w: %s changed during open", ErrCorrupt, seg.path)
 	}
 	tail := bytes.TrimRight(data[res.validEnd:], "\x00")
 	if laterValidRecord(tail, seg.last) {
-		return "", fmt.Errorf("%w: %s at offset %d: %v, and valid records follow it",
+		return nil, fmt.Errorf("%w: %s at offset %d: %v, and valid records follow it",
 			ErrCorrupt, seg.path, res.validEnd, res.damage)
 	}
+	return tail, nil
+}
+
+// repairTail truncates the last segment at res.validEnd after saving the
+// cut bytes (tail, from tornTail) beside it.
+func repairTail(seg *segment, res scanResult, tail []byte, o Options) (string, error) {
 	aside := fmt.Sprintf("%s.torn-%d", seg.path, res.validEnd)
 	if err := os.WriteFile(aside, tail, 0o600); err != nil {
 		return "", fmt.Errorf("wal: save torn tail: %w", err)

@@ -86,14 +86,14 @@ func checkRecords(t testing.TB, recs []Record, from, to int) {
 }
 
 func TestRecordCodec(t *testing.T) {
-	good, crc := appendRecord(nil, 7, 3, -5, []byte("hello"))
-	if crc != Checksum(7, 3, -5, []byte("hello")) {
+	good, crc := appendRecord(nil, 7, 3, false, -5, []byte("hello"))
+	if crc != Checksum(7, 3, false, -5, []byte("hello")) {
 		t.Fatal("Checksum disagrees with the encoder")
 	}
 	flip := func(i int) []byte { b := bytes.Clone(good); b[i] ^= 0x01; return b }
 	big := bytes.Clone(good)
 	big[3] = 0xff
-	zeroSeq, _ := appendRecord(nil, 0, 1, 1, nil)
+	zeroSeq, _ := appendRecord(nil, 0, 1, false, 1, nil)
 	tests := []struct {
 		name string
 		in   []byte
@@ -124,7 +124,7 @@ func TestRecordCodec(t *testing.T) {
 }
 
 func FuzzDecodeRecord(f *testing.F) {
-	good, _ := appendRecord(nil, 1, 1, 1, []byte("payload"))
+	good, _ := appendRecord(nil, 1, 1, false, 1, []byte("payload"))
 	f.Add(good)
 	f.Add(good[:10])
 	f.Add(make([]byte, HeaderSize))
@@ -137,7 +137,7 @@ func FuzzDecodeRecord(f *testing.F) {
 		if n > len(b) || n != HeaderSize+len(r.Data) {
 			t.Fatalf("consumed %d of %d bytes for %d-byte payload", n, len(b), len(r.Data))
 		}
-		again, _ := appendRecord(nil, r.Seq, r.Epoch, r.Time, r.Data)
+		again, _ := appendRecord(nil, r.Seq, r.Epoch, r.More, r.Time, r.Data)
 		if !bytes.Equal(again, b[:n]) {
 			t.Fatalf("re-encoding differs")
 		}
@@ -216,7 +216,7 @@ func TestBeginRecordsChecksSequenceAndCRC(t *testing.T) {
 	l := openT(t, t.TempDir(), Options{})
 	defer func() { _ = l.Close() }()
 	rec := func(seq uint64, data string) Record {
-		return Record{Seq: seq, Epoch: 2, Time: 9, Data: []byte(data), CRC: Checksum(seq, 2, 9, []byte(data))}
+		return Record{Seq: seq, Epoch: 2, Time: 9, Data: []byte(data), CRC: Checksum(seq, 2, false, 9, []byte(data))}
 	}
 	c, err := l.BeginRecords([]Record{rec(1, "a"), rec(2, "b")})
 	if err != nil || c.Wait() != nil {

@@ -292,12 +292,18 @@ type WalEntry struct {
 	// log.
 	Epoch uint64 `protobuf:"varint,5,opt,name=epoch,proto3" json:"epoch,omitempty"`
 	// CRC-32C (Castagnoli) as stored in the leader's WAL record, over the
-	// record body (documented in internal/wal/doc.go): sequence, epoch,
-	// timestamp and operation_data, in the record's byte layout. The replica
-	// verifies it before writing: it recomputes the CRC from this entry's
-	// fields (wal.Checksum) and rejects the entry on mismatch. A seed-era
-	// leader leaves it 0, meaning "not sent"; a current leader always sets it.
-	Crc32C        uint32 `protobuf:"varint,6,opt,name=crc32c,proto3" json:"crc32c,omitempty"`
+	// record body (documented in internal/wal/doc.go): sequence, epoch word
+	// (epoch with `more` in bit 63), timestamp and operation_data, in the
+	// record's byte layout. The replica verifies it before writing: it
+	// recomputes the CRC from this entry's fields (wal.Checksum) and rejects
+	// the entry on mismatch. A seed-era leader leaves it 0, meaning "not
+	// sent"; a current leader always sets it.
+	Crc32C uint32 `protobuf:"varint,6,opt,name=crc32c,proto3" json:"crc32c,omitempty"`
+	// True on every entry of a write but its last; the replica applies a
+	// write only once its last entry is durable. A write's entries are
+	// consecutive but may be split across WalBatch messages. Seed-era
+	// leaders leave it false: every entry is a write of its own.
+	More          bool `protobuf:"varint,7,opt,name=more,proto3" json:"more,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -372,6 +378,13 @@ func (x *WalEntry) GetCrc32C() uint32 {
 		return x.Crc32C
 	}
 	return 0
+}
+
+func (x *WalEntry) GetMore() bool {
+	if x != nil {
+		return x.More
+	}
+	return false
 }
 
 // HeartbeatRequest is sent by the leader to each replica it knows.
@@ -1528,14 +1541,15 @@ const file_replication_proto_rawDesc = "" +
 	"EpochEntry\x12\x14\n" +
 	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\x12%\n" +
 	"\x0estart_sequence\x18\x02 \x01(\x04R\rstartSequence\x12\x0e\n" +
-	"\x02id\x18\x03 \x01(\x06R\x02id\"\xc0\x01\n" +
+	"\x02id\x18\x03 \x01(\x06R\x02id\"\xd4\x01\n" +
 	"\bWalEntry\x12\x1a\n" +
 	"\bsequence\x18\x01 \x01(\x04R\bsequence\x12\x1c\n" +
 	"\ttimestamp\x18\x02 \x01(\x04R\ttimestamp\x12%\n" +
 	"\x0eoperation_data\x18\x03 \x01(\fR\roperationData\x12%\n" +
 	"\x0etransaction_id\x18\x04 \x01(\fR\rtransactionId\x12\x14\n" +
 	"\x05epoch\x18\x05 \x01(\x04R\x05epoch\x12\x16\n" +
-	"\x06crc32c\x18\x06 \x01(\rR\x06crc32c\"\xad\x01\n" +
+	"\x06crc32c\x18\x06 \x01(\rR\x06crc32c\x12\x12\n" +
+	"\x04more\x18\a \x01(\bR\x04more\"\xad\x01\n" +
 	"\x10HeartbeatRequest\x12\x1b\n" +
 	"\tleader_id\x18\x01 \x01(\tR\bleaderId\x12)\n" +
 	"\x10current_sequence\x18\x02 \x01(\x04R\x0fcurrentSequence\x12\x1c\n" +

@@ -1,0 +1,119 @@
+package engine
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/sutra/sutra-operator/internal/store"
+	"github.com/sutra/sutra-operator/internal/wal"
+)
+
+func TestWriteMarksRecordsOfOneWrite(t *testing.T) {
+	e, _ := openT(t, t.TempDir(), testOpts())
+	defer func() { _ = e.Close() }()
+	if _, err := e.Write([]store.Op{put(1, "a"), put(2, "b"), put(3, "c")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Write([]store.Op{put(4, "d")}); err != nil {
+		t.Fatal(err)
+	}
+	r, err := e.Log().ReadFrom(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = r.Close() }()
+	want := []bool{true, true, false, false}
+	for i, more := range want {
+		rec, ok, err := r.Next()
+		if err != nil || !ok || rec.More != more {
+			t.Fatalf("record %d: more %v ok %v err %v, want more %v", i+1, rec.More, ok, err, more)
+		}
+	}
+	if e.DurableSeq() != 4 || e.AppliedSeq() != 4 {
+		t.Fatalf("durable %d applied %d", e.DurableSeq(), e.AppliedSeq())
+	}
+}
+
+// TestReplicatedWriteSplitAcrossBatches: the leader's frames split a write
+// of three records; the replica makes the first two durable but applies
+// nothing of the write, and reports nothing of it as durable, until the
+// frame with its last record is durable.
+func TestReplicatedWriteSplitAcrossBatches(t *testing.T) {
+	dir := t.TempDir()
+	e, _ := openT(t, dir, testOpts())
+	mk := func(seq uint64, op store.Op, more bool) wal.Record {
+		data := op.AppendBinary(nil)
+		return wal.Record{Seq: seq, Epoch: 1, More: more, Time: 5, Data: data, CRC: wal.Checksum(seq, 1, more, 5, data)}
+	}
+	if err := e.ApplyReplicated([]wal.Record{mk(1, put(1, "a"), false)}); err != nil {
+		t.Fatal(err)
+	}
+	first, err := e.BeginReplicated([]wal.Record{mk(2, put(2, "b"), true), mk(3, put(3, "c"), true)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := first.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if e.Log().LastSeq() != 3 {
+		t.Fatalf("log holds %d records, want 3", e.Log().LastSeq())
+	}
+	if _, ok := e.Store().Get(cid(2)); ok || e.AppliedSeq() != 1 || e.DurableSeq() != 1 {
+		t.Fatalf("half a write is visible: applied %d durable %d", e.AppliedSeq(), e.DurableSeq())
+	}
+
+	// A crash now: the incomplete write is cut on open, never replayed.
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	e, rec := openT(t, dir, testOpts())
+	defer func() { _ = e.Close() }()
+	if _, ok := e.Store().Get(cid(2)); ok || rec.LastSeq != 1 || e.Log().LastSeq() != 1 || len(rec.Repaired) != 1 {
+		t.Fatalf("recovery applied half a write: %+v", rec)
+	}
+	if _, err := e.BeginReplicated([]wal.Record{mk(2, put(2, "b"), true), mk(3, put(3, "c"), true)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.ApplyReplicated([]wal.Record{mk(4, put(4, "d"), false)}); err != nil {
+		t.Fatal(err)
+	}
+	for id := uint64(1); id <= 4; id++ {
+		if _, ok := e.Store().Get(cid(id)); !ok {
+			t.Fatalf("concept %d missing once its write ended", id)
+		}
+	}
+	if e.AppliedSeq() != 4 || e.DurableSeq() != 4 {
+		t.Fatalf("applied %d durable %d, want 4", e.AppliedSeq(), e.DurableSeq())
+	}
+}
+
+func TestOpenReportsAcceptedLoss(t *testing.T) {
+	dir := t.TempDir()
+	o := testOpts()
+	o.WAL.SegmentSize = 1024
+	e, _ := openT(t, dir, o)
+	for i := uint64(1); i <= 40; i++ {
+		if _, err := e.Write([]store.Op{put(i, "c")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_ = e.Close()
+	segs, _ := filepath.Glob(filepath.Join(dir, "wal", "*.wal"))
+	if len(segs) < 2 {
+		t.Fatalf("%d segments", len(segs))
+	}
+	if err := os.Remove(segs[len(segs)-1]); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := Open(dir, o); !errors.Is(err, wal.ErrLost) {
+		t.Fatalf("open with the newest segment gone: %v", err)
+	}
+	o.WAL.AcceptLoss = true
+	e, rec := openT(t, dir, o)
+	defer func() { _ = e.Close() }()
+	if rec.Lost == 0 || rec.LastSeq+rec.Lost != 40 {
+		t.Fatalf("recovery %+v: want Lost + LastSeq = 40", rec)
+	}
+}
