@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -67,7 +66,10 @@ type Recovery struct {
 	Replayed         uint64   // log records applied after the snapshot
 	LastSeq          uint64   // last sequence applied
 	Repaired         []string // torn tails cut from the log
-	SkippedSnapshots []string // damaged snapshots that were passed over
+	// SkippedSnapshots are the paths of snapshots that failed to load and
+	// were passed over, newest first. Damaged ones have been renamed to
+	// <path>.damaged.
+	SkippedSnapshots []string
 	Duration         time.Duration
 }
 
@@ -107,23 +109,19 @@ func Open(dir string, opts Options) (*Engine, Recovery, error) {
 	if err := os.MkdirAll(e.snapDir, 0o750); err != nil {
 		return nil, Recovery{}, fmt.Errorf("engine: create data dir: %w", err)
 	}
-	st, info, skipped, err := e.restoreSnapshot()
-	if err != nil {
-		return nil, Recovery{}, err
-	}
-	rec := Recovery{SnapshotSeq: info.Seq, SnapshotConcepts: info.Concepts, SkippedSnapshots: skipped}
 	log, err := wal.Open(filepath.Join(dir, "wal"), opts.WAL)
 	if err != nil {
 		return nil, Recovery{}, err
 	}
 	e.log = log
-	rec.Repaired = log.Repaired()
-	if err := e.replay(st, info.Seq, &rec); err != nil {
+	rec := Recovery{Repaired: log.Repaired()}
+	st, err := e.recoverState(&rec)
+	if err != nil {
 		_ = log.Close()
 		return nil, Recovery{}, err
 	}
 	e.st.Store(st)
-	e.lastSnapSeq.Store(info.Seq)
+	e.lastSnapSeq.Store(rec.SnapshotSeq)
 	e.ckptSize.Store(log.Size())
 	rec.LastSeq = e.applied.Load()
 	rec.Duration = time.Since(start)
@@ -134,50 +132,6 @@ func Open(dir string, opts Options) (*Engine, Recovery, error) {
 		go e.checkpointer()
 	}
 	return e, rec, nil
-}
-
-// replay applies the log from snapSeq+1 onto st.
-func (e *Engine) replay(st *store.Store, snapSeq uint64, rec *Recovery) error {
-	first, last := e.log.FirstSeq(), e.log.LastSeq()
-	if last < snapSeq {
-		// Everything the log holds is already in the snapshot (the log was
-		// reset past it, or truncated): continue after the snapshot.
-		if err := e.log.Reset(snapSeq + 1); err != nil {
-			return err
-		}
-		e.applied.Store(snapSeq)
-		return nil
-	}
-	if first > snapSeq+1 {
-		return fmt.Errorf("engine: log starts at sequence %d but the newest snapshot covers only up to %d: records %d..%d are missing",
-			first, snapSeq, snapSeq+1, first-1)
-	}
-	r, err := e.log.ReadFrom(snapSeq + 1)
-	if err != nil {
-		return fmt.Errorf("engine: replay: %w", err)
-	}
-	// Replay only grows the heap; collecting less often while it runs
-	// roughly halves recovery time.
-	defer debug.SetGCPercent(debug.SetGCPercent(400))
-	defer func() { _ = r.Close() }()
-	e.applied.Store(snapSeq)
-	for {
-		wr, ok, err := r.Next()
-		if err != nil {
-			return fmt.Errorf("engine: replay: %w", err)
-		}
-		if !ok {
-			return nil
-		}
-		op, err := store.DecodeOp(wr.Data)
-		if err != nil {
-			return fmt.Errorf("engine: replay sequence %d: %w", wr.Seq, err)
-		}
-		// Apply errors are deterministic no-ops, identical on every node.
-		_ = st.Apply(wr.Seq, op)
-		e.applied.Store(wr.Seq)
-		rec.Replayed++
-	}
 }
 
 // Close stops background work and closes the log.
