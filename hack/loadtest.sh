@@ -55,7 +55,8 @@ for _ in $(seq 100); do
 done
 
 echo "== sutractl bench: ${replicas} replicas, rate ${rate}/s (0 = flat out), ${duration}, batch ${batch}, ${connections} writers"
-"${bin}/sutractl" bench --leader "${leader}" --replicas "${list}" --rate "${rate}" --duration "${duration}" \
+# --leader takes any list of the cluster's nodes; bench writes to the one that leads.
+"${bin}/sutractl" bench --leader "${leader},${list}" --replicas "${list}" --rate "${rate}" --duration "${duration}" \
 	--batch "${batch}" --connections "${connections}" --settle 60s ${BENCH_ARGS:-}
 echo
 "${bin}/sutractl" status --addr "${leader}"

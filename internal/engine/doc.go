@@ -8,6 +8,8 @@
 //	<dir>/snapshots/<seq>.snap        store snapshots named by the last
 //	                                  sequence they include (20 digits)
 //	<dir>/snapshots/<seq>.snap.tmp    a snapshot being written; ignored
+//	<dir>/snapshots/<seq>.snap.damaged a snapshot that failed verification
+//	                                  at start, moved aside; ignored
 //
 // # Write path (leader)
 //
@@ -36,17 +38,28 @@
 //
 // # Recovery
 //
-// Open restores the newest snapshot that verifies (an older one if the
-// newest is damaged), then replays the log from the snapshot's sequence + 1.
-// A gap between the snapshot and the first retained record is an error. A
-// log that ends below its durable high-water mark is refused (wal.ErrLost)
-// unless Options.WAL.AcceptLoss; Recovery.Lost reports the accepted count.
+// Open opens the log, then tries the snapshots newest first. One that fails
+// verification (checksum, decoding, or a sequence that contradicts its file
+// name) is skipped with a warning naming the file and the reason, and the
+// next older one is tried; with none left, the empty store. The state found
+// this way is used only if the log holds every record after it, up to the
+// sequence of the newest skipped snapshot, so nothing a damaged snapshot
+// covered is lost; otherwise Open fails with ErrLogGap, naming every damaged
+// file and the missing records. After a successful recovery the log is
+// replayed from the state's sequence + 1 and damaged snapshots are renamed
+// to <name>.damaged, kept for analysis but no longer counted as snapshots.
+// A log that ends below its durable high-water mark is refused
+// (wal.ErrLost) unless Options.WAL.AcceptLoss; Recovery.Lost reports the
+// accepted count.
 //
 // # Checkpoints
 //
-// Checkpoint writes a snapshot and truncates the front of the log, keeping
-// everything at or above Options.Retain(), so a lagging replica can still
-// be served from the log. Checkpoints run automatically when the log has
-// grown by Options.CheckpointBytes since the last one. The two newest
-// snapshots are kept.
+// Checkpoint writes a snapshot, prunes all but the two newest snapshots and
+// truncates the front of the log. Truncation keeps the log back to the
+// older retained snapshot's sequence + 1 (the whole log while there is only
+// one snapshot), so recovery can fall back to it if the newest is damaged,
+// and further back to Options.Retain(), so a lagging replica can still be
+// served from the log. The log therefore holds about two checkpoint
+// intervals. Checkpoints run automatically when the log has grown by
+// Options.CheckpointBytes since the last one.
 package engine

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -67,8 +66,11 @@ type Recovery struct {
 	LastSeq          uint64   // last sequence applied
 	Repaired         []string // torn tails and incomplete writes cut from the log
 	Lost             uint64   // durable records missing from the log, accepted (wal.Options.AcceptLoss)
-	SkippedSnapshots []string // damaged snapshots that were passed over
-	NoHistory        bool     // the data directory had no epoch history (new, or written before histories)
+	// SkippedSnapshots are the paths of snapshots that failed to load and
+	// were passed over, newest first. Damaged ones have been renamed to
+	// <path>.damaged.
+	SkippedSnapshots []string
+	NoHistory        bool // the data directory had no epoch history (new, or written before histories)
 	Duration         time.Duration
 }
 
@@ -112,19 +114,14 @@ func Open(dir string, opts Options) (*Engine, Recovery, error) {
 	if err := os.MkdirAll(e.snapDir, 0o750); err != nil {
 		return nil, Recovery{}, fmt.Errorf("engine: create data dir: %w", err)
 	}
-	st, info, skipped, err := e.restoreSnapshot()
-	if err != nil {
-		return nil, Recovery{}, err
-	}
-	rec := Recovery{SnapshotSeq: info.Seq, SnapshotConcepts: info.Concepts, SkippedSnapshots: skipped}
 	log, err := wal.Open(filepath.Join(dir, "wal"), opts.WAL)
 	if err != nil {
 		return nil, Recovery{}, err
 	}
 	e.log = log
-	rec.Repaired = log.Repaired()
-	rec.Lost = log.Lost()
-	if err := e.replay(st, info.Seq, &rec); err != nil {
+	rec := Recovery{Repaired: log.Repaired(), Lost: log.Lost()}
+	st, err := e.recoverState(&rec)
+	if err != nil {
 		_ = log.Close()
 		return nil, Recovery{}, err
 	}
@@ -133,7 +130,7 @@ func Open(dir string, opts Options) (*Engine, Recovery, error) {
 		return nil, Recovery{}, err
 	}
 	e.st.Store(st)
-	e.lastSnapSeq.Store(info.Seq)
+	e.lastSnapSeq.Store(rec.SnapshotSeq)
 	e.ckptSize.Store(log.Size())
 	rec.LastSeq = e.applied.Load()
 	rec.Duration = time.Since(start)
@@ -144,50 +141,6 @@ func Open(dir string, opts Options) (*Engine, Recovery, error) {
 		go e.checkpointer()
 	}
 	return e, rec, nil
-}
-
-// replay applies the log from snapSeq+1 onto st.
-func (e *Engine) replay(st *store.Store, snapSeq uint64, rec *Recovery) error {
-	first, last := e.log.FirstSeq(), e.log.LastSeq()
-	if last < snapSeq {
-		// Everything the log holds is already in the snapshot (the log was
-		// reset past it, or truncated): continue after the snapshot.
-		if err := e.log.Reset(snapSeq + 1); err != nil {
-			return err
-		}
-		e.applied.Store(snapSeq)
-		return nil
-	}
-	if first > snapSeq+1 {
-		return fmt.Errorf("engine: log starts at sequence %d but the newest snapshot covers only up to %d: records %d..%d are missing",
-			first, snapSeq, snapSeq+1, first-1)
-	}
-	r, err := e.log.ReadFrom(snapSeq + 1)
-	if err != nil {
-		return fmt.Errorf("engine: replay: %w", err)
-	}
-	// Replay only grows the heap; collecting less often while it runs
-	// roughly halves recovery time.
-	defer debug.SetGCPercent(debug.SetGCPercent(400))
-	defer func() { _ = r.Close() }()
-	e.applied.Store(snapSeq)
-	for {
-		wr, ok, err := r.Next()
-		if err != nil {
-			return fmt.Errorf("engine: replay: %w", err)
-		}
-		if !ok {
-			return nil
-		}
-		op, err := store.DecodeOp(wr.Data)
-		if err != nil {
-			return fmt.Errorf("engine: replay sequence %d: %w", wr.Seq, err)
-		}
-		// Apply errors are deterministic no-ops, identical on every node.
-		_ = st.Apply(wr.Seq, op)
-		e.applied.Store(wr.Seq)
-		rec.Replayed++
-	}
 }
 
 // Close stops background work and closes the log.

@@ -3,7 +3,6 @@ package engine
 import (
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"time"
 
@@ -185,39 +184,29 @@ func (e *Engine) Rewind(seq uint64) (Rewound, error) {
 		out.SetAside = n
 	}
 	// Snapshots past the fork hold state the new leader never had.
-	snaps, err := e.listSnapshots()
-	if err != nil {
+	if err := e.removeSnapshotsAfter(seq); err != nil {
 		return out, err
-	}
-	for _, s := range snaps {
-		if s.seq > seq {
-			if err := os.Remove(s.path); err != nil {
-				return out, fmt.Errorf("engine: remove snapshot past the fork: %w", err)
-			}
-		}
 	}
 	if seq >= e.log.FirstSeq() {
 		if err := e.log.TruncateBack(seq); err != nil {
 			return out, err
 		}
-		st, info, _, err := e.restoreSnapshot()
-		if err == nil && e.log.FirstSeq() <= info.Seq+1 {
-			var rec Recovery
-			if err := e.replay(st, info.Seq, &rec); err != nil {
-				return out, err
-			}
+		var rec Recovery
+		st, err := e.recoverState(&rec)
+		if err == nil {
 			e.st.Store(st)
-			e.lastSnapSeq.Store(info.Seq)
+			e.lastSnapSeq.Store(rec.SnapshotSeq)
 			e.ckptSize.Store(e.log.Size())
 			return out, e.setHistory(e.History().Upto(seq))
+		}
+		if !errors.Is(err, ErrLogGap) {
+			return out, err
 		}
 	}
 	// Nothing local rebuilds the state at seq: start empty.
 	out.Resync = true
-	for _, s := range snaps {
-		if err := os.Remove(s.path); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return out, fmt.Errorf("engine: remove snapshot: %w", err)
-		}
+	if err := e.removeSnapshotsAfter(0); err != nil {
+		return out, err
 	}
 	if err := e.log.Reset(1); err != nil {
 		return out, err

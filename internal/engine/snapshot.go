@@ -55,28 +55,6 @@ func (e *Engine) listSnapshots() ([]snapFile, error) {
 	return out, nil
 }
 
-// restoreSnapshot loads the newest snapshot that verifies.
-func (e *Engine) restoreSnapshot() (*store.Store, store.SnapshotInfo, []string, error) {
-	snaps, err := e.listSnapshots()
-	if err != nil {
-		return nil, store.SnapshotInfo{}, nil, err
-	}
-	var skipped []string
-	for _, s := range snaps {
-		st, info, err := readSnapshotFile(s.path)
-		if err == nil && info.Seq != s.seq {
-			err = fmt.Errorf("file name says sequence %d, contents say %d", s.seq, info.Seq)
-		}
-		if err != nil {
-			e.opts.Logger.Warn("engine: skipping damaged snapshot", "path", s.path, "err", err)
-			skipped = append(skipped, fmt.Sprintf("%s: %v", s.path, err))
-			continue
-		}
-		return st, info, skipped, nil
-	}
-	return store.New(), store.SnapshotInfo{}, skipped, nil
-}
-
 func readSnapshotFile(path string) (*store.Store, store.SnapshotInfo, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -87,7 +65,9 @@ func readSnapshotFile(path string) (*store.Store, store.SnapshotInfo, error) {
 }
 
 // Checkpoint writes a snapshot of the applied state, then truncates the log
-// below it, keeping what Options.Retain asks for.
+// front. The log is kept back to the older of the two retained snapshots,
+// so that recovery can fall back to it should the newest one be damaged,
+// and further back if Options.Retain asks for it.
 func (e *Engine) Checkpoint() (store.SnapshotInfo, error) {
 	e.ckptMu.Lock()
 	defer e.ckptMu.Unlock()
@@ -112,11 +92,12 @@ func (e *Engine) Checkpoint() (store.SnapshotInfo, error) {
 	if err != nil {
 		return store.SnapshotInfo{}, fmt.Errorf("engine: write snapshot: %w", err)
 	}
-	if err := e.publishSnapshot(tmp.Name(), info.Seq); err != nil {
+	kept, err := e.publishSnapshot(tmp.Name(), info.Seq)
+	if err != nil {
 		return store.SnapshotInfo{}, err
 	}
 	e.lastSnapSeq.Store(info.Seq)
-	floor := info.Seq + 1
+	floor := min(fallbackFloor(kept), info.Seq+1)
 	if e.opts.Retain != nil {
 		if r := e.opts.Retain(); r > 0 && r < floor {
 			floor = r
@@ -132,30 +113,43 @@ func (e *Engine) Checkpoint() (store.SnapshotInfo, error) {
 	return info, nil
 }
 
-// publishSnapshot moves a complete snapshot file into place and prunes old
-// snapshots.
-func (e *Engine) publishSnapshot(tmp string, seq uint64) error {
+// publishSnapshot moves a complete snapshot file into place and prunes all
+// but the keepSnaps newest snapshots. It returns the snapshots it keeps,
+// newest first: while a snapshot is being sent nothing is pruned, but only
+// the keepSnaps newest count as kept.
+func (e *Engine) publishSnapshot(tmp string, seq uint64) ([]snapFile, error) {
 	if err := os.Rename(tmp, e.snapPath(seq)); err != nil {
-		return fmt.Errorf("engine: publish snapshot: %w", err)
+		return nil, fmt.Errorf("engine: publish snapshot: %w", err)
 	}
 	if !e.opts.WAL.NoSync {
 		if err := syncDir(e.snapDir); err != nil {
-			return err
+			return nil, err
 		}
-	}
-	if e.snapPin.Load() > 0 {
-		return nil // a snapshot is being sent; prune next time
 	}
 	snaps, err := e.listSnapshots()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	for i, s := range snaps {
-		if i >= keepSnaps {
+	if len(snaps) <= keepSnaps {
+		return snaps, nil
+	}
+	if e.snapPin.Load() == 0 { // else a snapshot is being sent; prune next time
+		for _, s := range snaps[keepSnaps:] {
 			_ = os.Remove(s.path)
 		}
 	}
-	return nil
+	return snaps[:keepSnaps], nil
+}
+
+// fallbackFloor returns the first sequence the log must keep so that
+// recovery can start from the oldest of the kept snapshots (newest first):
+// its sequence + 1. With fewer than keepSnaps snapshots the fallback is the
+// empty store, so the whole log is kept.
+func fallbackFloor(kept []snapFile) uint64 {
+	if len(kept) < keepSnaps {
+		return 1
+	}
+	return kept[len(kept)-1].seq + 1
 }
 
 func (e *Engine) checkpointer() {
@@ -260,7 +254,13 @@ func (e *Engine) InstallSnapshot(r io.Reader) (store.SnapshotInfo, error) {
 	}
 	e.applyMu.Lock()
 	defer e.applyMu.Unlock()
-	if err := e.publishSnapshot(tmp.Name(), info.Seq); err != nil {
+	if _, err := e.publishSnapshot(tmp.Name(), info.Seq); err != nil {
+		return info, err
+	}
+	// A local snapshot past the installed one holds a state the leader's
+	// log never had (this node's log diverged); it must not win at the
+	// next start.
+	if err := e.removeSnapshotsAfter(info.Seq); err != nil {
 		return info, err
 	}
 	if err := e.log.Reset(info.Seq + 1); err != nil {
@@ -287,6 +287,22 @@ func syncDir(dir string) error {
 	defer func() { _ = d.Close() }()
 	if err := d.Sync(); err != nil {
 		return fmt.Errorf("engine: sync dir: %w", err)
+	}
+	return nil
+}
+
+// removeSnapshotsAfter deletes every snapshot covering more than seq.
+func (e *Engine) removeSnapshotsAfter(seq uint64) error {
+	snaps, err := e.listSnapshots()
+	if err != nil {
+		return err
+	}
+	for _, s := range snaps {
+		if s.seq > seq {
+			if err := os.Remove(s.path); err != nil && !os.IsNotExist(err) {
+				return fmt.Errorf("engine: remove snapshot past %d: %w", seq, err)
+			}
+		}
 	}
 	return nil
 }

@@ -26,7 +26,11 @@ import (
 
 // BenchConfig drives one benchmark run.
 type BenchConfig struct {
+	// Leader is the leader's address, or a comma-separated list of nodes
+	// to find the leader among (see leader.go); a replica's address leads
+	// to its leader.
 	Leader         string
+	Timeout        time.Duration // how long to look for the leader; default 10s
 	Replicas       []string
 	Rate           int           // target writes (concepts) per second; 0 = flat out
 	Duration       time.Duration // how long to write
@@ -41,6 +45,7 @@ type BenchConfig struct {
 
 // BenchResult is what a run measured.
 type BenchResult struct {
+	Leader       string                 `json:"leader"` // the address written to
 	Writes       int64                  `json:"writes"`
 	Errors       int64                  `json:"errors"`
 	Seconds      float64                `json:"seconds"`
@@ -78,7 +83,8 @@ func bench(ctx context.Context, args []string, out io.Writer) error {
 	var replicas string
 	var asJSON bool
 	var cpuProfile string
-	fs.StringVar(&c.Leader, "leader", "127.0.0.1:50051", "leader address")
+	fs.StringVar(&c.Leader, "leader", "127.0.0.1:50051", "leader address, or comma-separated node addresses to find the leader among")
+	fs.DurationVar(&c.Timeout, "timeout", 10*time.Second, "how long to look for the leader before the run")
 	fs.StringVar(&replicas, "replicas", "", "comma-separated replica addresses to measure visibility lag and digests on")
 	fs.IntVar(&c.Rate, "rate", 0, "target concepts per second (0 = flat out)")
 	fs.DurationVar(&c.Duration, "duration", 10*time.Second, "how long to write")
@@ -135,7 +141,11 @@ func PrintBench(out io.Writer, c BenchConfig, r *BenchResult) {
 	fmt.Fprintf(out, "write latency ms: p50 %.2f  p99 %.2f  max %.2f\n", r.Latency.P50, r.Latency.P99, r.Latency.Max)
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "NODE\tVISIBILITY P50 MS\tP99 MS\tMAX MS\tMARKERS\tLEADER-REPORTED MAX LAG MS\tRSS MB\tDIGEST")
-	nodes := append([]string{c.Leader}, c.Replicas...)
+	leader := c.Leader
+	if r.Leader != "" {
+		leader = r.Leader
+	}
+	nodes := append([]string{leader}, c.Replicas...)
 	for _, n := range nodes {
 		v := r.Visibility[n]
 		fmt.Fprintf(tw, "%s\t%.2f\t%.2f\t%.2f\t%d\t%d\t%.1f\t%s\n", n, v.P50, v.P99, v.Max, v.N, r.LeaderLagMax[n],
@@ -150,6 +160,11 @@ func RunBench(ctx context.Context, c BenchConfig) (*BenchResult, error) {
 	if c.Workers <= 0 || c.Conns <= 0 || c.Batch <= 0 || c.Size < 0 || c.Duration <= 0 {
 		return nil, fmt.Errorf("sutractl: bench needs positive connections, batch and duration")
 	}
+	leader, err := resolveLeader(ctx, c.Leader, c.Timeout)
+	if err != nil {
+		return nil, err
+	}
+	c.Leader = leader
 	leaderConns := make([]storagepb.StorageServiceClient, c.Conns)
 	var closers []*grpc.ClientConn
 	defer func() {
@@ -186,7 +201,7 @@ func RunBench(ctx context.Context, c BenchConfig) (*BenchResult, error) {
 		return nil, fmt.Errorf("sutractl: %s is a %s, not the leader", c.Leader, st.GetRole())
 	}
 
-	res := &BenchResult{Visibility: map[string]Percentiles{}, LeaderLagMax: map[string]uint64{}, RSS: map[string]uint64{}, Digests: map[string]string{}}
+	res := &BenchResult{Leader: c.Leader, Visibility: map[string]Percentiles{}, LeaderLagMax: map[string]uint64{}, RSS: map[string]uint64{}, Digests: map[string]string{}}
 	runCtx, stop := context.WithTimeout(ctx, c.Duration)
 	defer stop()
 	content := make([]byte, c.Size)
@@ -320,6 +335,22 @@ func RunBench(ctx context.Context, c BenchConfig) (*BenchResult, error) {
 	}
 	res.Converged, err = converge(ctx, c, leaderConns[0], replicaClients, res)
 	return res, err
+}
+
+// resolveLeader finds the leader among the comma-separated addrs.
+func resolveLeader(ctx context.Context, addrs string, timeout time.Duration) (string, error) {
+	list, err := ParseAddrs(addrs)
+	if err != nil {
+		return "", err
+	}
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	c := newCluster(list)
+	defer c.Close()
+	return c.findLeader(ctx)
 }
 
 // matchReplica maps a replica row of the leader's table to the address the

@@ -8,7 +8,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -23,8 +22,8 @@ const usage = `usage: sutractl <command> [flags]
 
 commands:
   status   print the replication table of a node (GetReplicationStatus)
-  put      write a concept to the leader
-  get      read a concept from any node
+  put      write a concept to the leader, found among the --addr nodes
+  get      read a concept from the first node that answers, or the leader
   stats    print counts, applied sequence and state digest of nodes
   bench    drive writes and measure latency, replica visibility lag and convergence
 `
@@ -55,6 +54,42 @@ func newFlags(name string) *flag.FlagSet {
 	return fs
 }
 
+// nodeFlags are the flags of commands that talk to one node of a list.
+type nodeFlags struct {
+	addr     string
+	timeout  time.Duration
+	readFrom string // reads only: "first" or "leader"
+}
+
+func addNodeFlags(fs *flag.FlagSet, f *nodeFlags, read bool, help string) {
+	fs.StringVar(&f.addr, "addr", "127.0.0.1:50051", help)
+	fs.DurationVar(&f.timeout, "timeout", 10*time.Second, "give up after this long, finding the leader and retrying included")
+	if read {
+		fs.StringVar(&f.readFrom, "read-from", "first", `which node of --addr serves the read: "first" that answers, or "leader"`)
+	}
+}
+
+// open parses --addr and applies --timeout to ctx.
+func (f *nodeFlags) open(ctx context.Context) (*cluster, context.Context, context.CancelFunc, error) {
+	addrs, err := ParseAddrs(f.addr)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if f.readFrom != "" && f.readFrom != "first" && f.readFrom != "leader" {
+		return nil, nil, nil, fmt.Errorf("sutractl: --read-from must be first or leader, not %q", f.readFrom)
+	}
+	ctx, cancel := context.WithTimeout(ctx, f.timeout)
+	return newCluster(addrs), ctx, cancel, nil
+}
+
+// read runs fn on the node --read-from selects and returns its address.
+func (f *nodeFlags) read(ctx context.Context, c *cluster, fn func(context.Context, *grpc.ClientConn) error) (string, error) {
+	if f.readFrom == "leader" {
+		return c.readLeader(ctx, fn)
+	}
+	return c.read(ctx, fn)
+}
+
 func dial(addr string) (*grpc.ClientConn, error) {
 	conn, err := grpcapi.Dial(addr)
 	if err != nil {
@@ -65,20 +100,24 @@ func dial(addr string) (*grpc.ClientConn, error) {
 
 func statusCmd(ctx context.Context, args []string, out io.Writer) error {
 	fs := newFlags("status")
-	addr := fs.String("addr", "127.0.0.1:50051", "node address (the leader shows every replica)")
+	var nf nodeFlags
+	addNodeFlags(fs, &nf, true, "comma-separated node addresses; the first that answers, or the leader with --read-from leader (the leader shows every replica)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	conn, err := dial(*addr)
+	c, ctx, cancel, err := nf.open(ctx)
 	if err != nil {
 		return err
 	}
-	defer func() { _ = conn.Close() }()
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	st, err := replicationpb.NewReplicationServiceClient(conn).GetReplicationStatus(ctx, &replicationpb.ReplicationStatusRequest{})
+	defer c.Close()
+	var st *replicationpb.ReplicationStatusResponse
+	addr, err := nf.read(ctx, c, func(ctx context.Context, cc *grpc.ClientConn) (err error) {
+		st, err = replicationpb.NewReplicationServiceClient(cc).GetReplicationStatus(ctx, &replicationpb.ReplicationStatusRequest{})
+		return err
+	})
 	if err != nil {
-		return fmt.Errorf("sutractl: status from %s: %w", *addr, err)
+		return fmt.Errorf("sutractl: status from %s: %w", addrOr(addr, nf.addr), err)
 	}
 	PrintStatus(out, st)
 	return nil
@@ -119,7 +158,9 @@ func ParseID(s string) ([]byte, error) {
 
 func put(ctx context.Context, args []string, out io.Writer) error {
 	fs := newFlags("put")
-	addr := fs.String("addr", "127.0.0.1:50051", "leader address")
+	var nf nodeFlags
+	addNodeFlags(fs, &nf, false, "comma-separated node addresses; the write goes to the leader among them, or the one a replica names")
+	follow := fs.Bool("follow-leader", true, "find the leader and retry there; false sends the write once to the first address")
 	id := fs.String("id", "", "concept id: 32 hex characters, or text that is hashed to an id")
 	content := fs.String("content", "", "concept content")
 	strength := fs.Float64("strength", 1, "strength")
@@ -131,23 +172,38 @@ func put(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	conn, err := dial(*addr)
+	c, ctx, cancel, err := nf.open(ctx)
 	if err != nil {
 		return err
 	}
-	defer func() { _ = conn.Close() }()
-	resp, err := storagepb.NewStorageServiceClient(conn).WriteConcept(ctx, &storagepb.WriteConceptRequest{Concept: &storagepb.Concept{
-		Id: b, Content: []byte(*content), Strength: float32(*strength), Confidence: float32(*confidence)}})
+	defer cancel()
+	defer c.Close()
+	req := &storagepb.WriteConceptRequest{Concept: &storagepb.Concept{
+		Id: b, Content: []byte(*content), Strength: float32(*strength), Confidence: float32(*confidence)}}
+	var resp *storagepb.WriteResponse
+	call := func(ctx context.Context, cc *grpc.ClientConn) (err error) {
+		resp, err = storagepb.NewStorageServiceClient(cc).WriteConcept(ctx, req)
+		return err
+	}
+	addr := c.addrs[0]
+	if *follow {
+		addr, err = c.write(ctx, call)
+	} else if cc, derr := c.conn(addr); derr != nil {
+		err = derr
+	} else {
+		err = call(ctx, cc)
+	}
 	if err != nil {
 		return fmt.Errorf("sutractl: put: %w", err)
 	}
-	fmt.Fprintf(out, "wrote %x at sequence %d\n", b, resp.GetSequence())
+	fmt.Fprintf(out, "wrote %x at sequence %d on %s\n", b, resp.GetSequence(), addr)
 	return nil
 }
 
 func get(ctx context.Context, args []string, out io.Writer) error {
 	fs := newFlags("get")
-	addr := fs.String("addr", "127.0.0.1:50051", "node address (leader or replica)")
+	var nf nodeFlags
+	addNodeFlags(fs, &nf, true, "comma-separated node addresses (leaders or replicas); the first that answers serves the read")
 	id := fs.String("id", "", "concept id: 32 hex characters, or the text used with put")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -156,13 +212,17 @@ func get(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	conn, err := dial(*addr)
+	cl, ctx, cancel, err := nf.open(ctx)
 	if err != nil {
 		return err
 	}
-	defer func() { _ = conn.Close() }()
-	c, err := storagepb.NewStorageServiceClient(conn).GetConcept(ctx, &storagepb.GetConceptRequest{Id: b})
-	if err != nil {
+	defer cancel()
+	defer cl.Close()
+	var c *storagepb.Concept
+	if _, err := nf.read(ctx, cl, func(ctx context.Context, cc *grpc.ClientConn) (err error) {
+		c, err = storagepb.NewStorageServiceClient(cc).GetConcept(ctx, &storagepb.GetConceptRequest{Id: b})
+		return err
+	}); err != nil {
 		return fmt.Errorf("sutractl: get: %w", err)
 	}
 	fmt.Fprintf(out, "id %x\ncontent %q\nstrength %g confidence %g\nupdated %s\n", c.GetId(), c.GetContent(),
@@ -172,13 +232,17 @@ func get(ctx context.Context, args []string, out io.Writer) error {
 
 func stats(ctx context.Context, args []string, out io.Writer) error {
 	fs := newFlags("stats")
-	addrs := fs.String("addr", "127.0.0.1:50051", "comma-separated node addresses")
+	addrs := fs.String("addr", "127.0.0.1:50051", "comma-separated node addresses; one row each")
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	list, err := ParseAddrs(*addrs)
+	if err != nil {
 		return err
 	}
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "NODE\tROLE\tCONCEPTS\tASSOCIATIONS\tAPPLIED\tDIGEST")
-	for _, a := range strings.Split(*addrs, ",") {
+	for _, a := range list {
 		conn, err := dial(a)
 		if err != nil {
 			return err
@@ -192,4 +256,11 @@ func stats(ctx context.Context, args []string, out io.Writer) error {
 			s.GetAppliedSequence(), s.GetDigest())
 	}
 	return tw.Flush()
+}
+
+func addrOr(addr, list string) string {
+	if addr != "" {
+		return addr
+	}
+	return list
 }

@@ -77,12 +77,22 @@ func TestCommandsAgainstALeaderAndAReplica(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	var errOut bytes.Buffer
-	err := Run(context.Background(), []string{"put", "--addr", replica, "--id", "x", "--content", "y"}, io.Discard, &errOut)
+	err := Run(context.Background(), []string{"put", "--follow-leader=false", "--addr", replica, "--id", "x", "--content", "y"}, io.Discard, &errOut)
 	if err == nil || !strings.Contains(err.Error(), "leader="+leader) {
-		t.Fatalf("put to replica: %v", err)
+		t.Fatalf("put to replica without following: %v", err)
+	}
+	// Following the replica's answer, and finding the leader in a list.
+	if out := run(t, "put", "--addr", replica, "--id", "x", "--content", "y"); !strings.Contains(out, "on "+leader) {
+		t.Fatalf("put through a replica: %s", out)
+	}
+	if out := run(t, "put", "--addr", replica+","+leader, "--id", "x", "--content", "z"); !strings.Contains(out, "on "+leader) {
+		t.Fatalf("put to a list: %s", out)
+	}
+	if out := run(t, "get", "--addr", replica+","+leader, "--read-from", "leader", "--id", "x"); !strings.Contains(out, `content "z"`) {
+		t.Fatalf("get from the leader: %s", out)
 	}
 
-	res, err := RunBench(context.Background(), BenchConfig{Leader: leader, Replicas: []string{replica}, Rate: 400,
+	res, err := RunBench(context.Background(), BenchConfig{Leader: replica + "," + leader, Replicas: []string{replica}, Rate: 400,
 		Duration: 1500 * time.Millisecond, Workers: 8, Conns: 2, Batch: 1, Size: 100, MarkerInterval: 20 * time.Millisecond,
 		Settle: 20 * time.Second, Seed: 7})
 	if err != nil {
@@ -91,7 +101,7 @@ func TestCommandsAgainstALeaderAndAReplica(t *testing.T) {
 	if res.Writes < 300 || res.Errors != 0 || !res.Converged || res.Visibility[replica].N == 0 {
 		t.Fatalf("bench result %+v", res)
 	}
-	if res.Digests[leader] != res.Digests[replica] || res.RSS[leader] == 0 {
+	if res.Leader != leader || res.Digests[leader] != res.Digests[replica] || res.RSS[leader] == 0 {
 		t.Fatalf("digests %v rss %v", res.Digests, res.RSS)
 	}
 

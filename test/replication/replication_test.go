@@ -54,8 +54,12 @@ func TestReplicaBehindTruncatedLogGetsSnapshot(t *testing.T) {
 	leader := startLeader(t, "leader", "--wal-segment-bytes", "16384", "--checkpoint-bytes", "65536", "--wal-retention-bytes", "32768")
 	w := newWriter(3)
 	w.write(leader, 3000, 16)
+	// The first checkpoint keeps the whole log (with one snapshot, recovery's
+	// fallback is the empty store); a later one truncates it. Keep writing
+	// until one has.
 	eventually(t, 20*time.Second, "leader to truncate its log", func() error {
 		if first := leader.status().GetFirstRetainedSequence(); first <= 1 {
+			w.write(leader, 200, 8)
 			return errors.New("log not truncated yet")
 		}
 		return nil

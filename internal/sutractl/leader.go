@@ -1,0 +1,352 @@
+package sutractl
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/sutra/sutra-operator/internal/pb/replicationpb"
+)
+
+// Finding the leader.
+//
+// --addr takes a comma-separated list of nodes. A write goes to the leader:
+// with several addresses the client first asks each one for its replication
+// status and picks the node whose role is "leader" (the highest epoch if
+// several claim it); with one address it writes there directly. A replica
+// refuses a write with FAILED_PRECONDITION and the token leader=<addr>
+// (proto/storage.proto); the client retries at that address at once. When
+// no leader is known (nobody answers, or a replica does not know its leader)
+// it asks every node again after an exponential backoff. It gives up after
+// maxAttempts writes or when the deadline (--timeout) passes, whichever is
+// first. Writes are retried only where the server refused them or could not
+// be reached; sutractl's writes are idempotent (put replaces a concept), so a
+// retry after a lost reply does no harm.
+//
+// A read goes to the first address that answers; --read-from leader sends it
+// to the leader, found as for writes, to read one's own writes.
+
+// maxAttempts bounds the writes tried for one command.
+const maxAttempts = 8
+
+// retryBackoff paces rediscovery; see backoffDelay.
+var retryBackoff = backoff.Config{BaseDelay: 50 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 2 * time.Second}
+
+// probeTimeout bounds one GetReplicationStatus call.
+const probeTimeout = 2 * time.Second
+
+// ParseAddrs splits a comma-separated list of node addresses, ignoring
+// blanks around and between them.
+func ParseAddrs(s string) ([]string, error) {
+	var out []string
+	for _, a := range strings.Split(s, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			out = append(out, a)
+		}
+	}
+	if len(out) == 0 {
+		return nil, errors.New("sutractl: --addr needs at least one node address")
+	}
+	return out, nil
+}
+
+// nodeStatus is one node's answer to GetReplicationStatus.
+type nodeStatus struct {
+	addr   string // the address asked
+	role   string // "leader" or "replica"
+	epoch  uint64
+	leader string // a replica's leader, "" if it does not know
+	err    error  // the call failed; the other fields are zero
+}
+
+// chooseLeader picks the node to write to: among the nodes that answered
+// with role "leader", the one with the highest epoch (the first listed on a
+// tie), since a deposed leader that has not noticed yet has a lower one.
+// Without a leader among them, the leader named by the replica with the
+// highest epoch. "" if neither.
+func chooseLeader(sts []nodeStatus) string {
+	var best, hint *nodeStatus
+	for i := range sts {
+		s := &sts[i]
+		switch {
+		case s.err != nil:
+		case s.role == "leader":
+			if best == nil || s.epoch > best.epoch {
+				best = s
+			}
+		case s.leader != "":
+			if hint == nil || s.epoch > hint.epoch {
+				hint = s
+			}
+		}
+	}
+	if best != nil {
+		return best.addr
+	}
+	if hint != nil {
+		return hint.leader
+	}
+	return ""
+}
+
+// firstAnswering returns the first node that answered at all, "" if none.
+func firstAnswering(sts []nodeStatus) string {
+	for _, s := range sts {
+		if s.err == nil {
+			return s.addr
+		}
+	}
+	return ""
+}
+
+var leaderToken = regexp.MustCompile(`leader=(\S*)`)
+
+// leaderHint returns the address in the leader=<addr> token of a
+// FAILED_PRECONDITION error, and whether the token is there at all (it may
+// be empty: the replica does not know its leader).
+func leaderHint(err error) (string, bool) {
+	st, ok := status.FromError(err)
+	if !ok || st.Code() != codes.FailedPrecondition {
+		return "", false
+	}
+	m := leaderToken.FindStringSubmatch(st.Message())
+	if m == nil {
+		return "", false
+	}
+	return m[1], true
+}
+
+// action is what to do after a write attempt.
+type action int
+
+const (
+	done       action = iota // the write succeeded
+	redirect                 // retry at once at the returned address
+	rediscover               // ask every node again after a backoff
+	giveUp                   // the error is final
+)
+
+func (a action) String() string {
+	return [...]string{"done", "redirect", "rediscover", "give up"}[a]
+}
+
+// afterWrite decides what follows a write to addr that returned err.
+func afterWrite(addr string, err error) (action, string) {
+	if err == nil {
+		return done, addr
+	}
+	if hint, ok := leaderHint(err); ok {
+		if hint != "" && hint != addr {
+			return redirect, hint
+		}
+		return rediscover, "" // a replica that does not know the leader, or names itself
+	}
+	switch status.Code(err) {
+	case codes.Unavailable, codes.DeadlineExceeded, codes.Aborted:
+		return rediscover, "" // down, starting, shutting down, or unreachable
+	}
+	return giveUp, ""
+}
+
+// backoffDelay is the wait before rediscovery number retries (from 0),
+// following the exponential strategy that cfg describes for gRPC's own
+// reconnects: BaseDelay·Multiplier^retries, capped at MaxDelay, ±Jitter.
+func backoffDelay(cfg backoff.Config, retries int) time.Duration {
+	d := float64(cfg.BaseDelay) * math.Pow(cfg.Multiplier, float64(retries))
+	d = min(d, float64(cfg.MaxDelay))
+	d *= 1 + cfg.Jitter*(rand.Float64()*2-1)
+	return time.Duration(d)
+}
+
+// cluster is the set of nodes a command was given, with one connection per
+// address used. Not safe for concurrent use.
+type cluster struct {
+	addrs []string
+	conns map[string]*grpc.ClientConn
+}
+
+func newCluster(addrs []string) *cluster {
+	return &cluster{addrs: addrs, conns: map[string]*grpc.ClientConn{}}
+}
+
+func (c *cluster) conn(addr string) (*grpc.ClientConn, error) {
+	if cc, ok := c.conns[addr]; ok {
+		return cc, nil
+	}
+	cc, err := dial(addr)
+	if err != nil {
+		return nil, err
+	}
+	c.conns[addr] = cc
+	return cc, nil
+}
+
+// Close closes every connection.
+func (c *cluster) Close() {
+	for _, cc := range c.conns {
+		_ = cc.Close()
+	}
+}
+
+// statuses asks every node for its replication status, in parallel.
+func (c *cluster) statuses(ctx context.Context) []nodeStatus {
+	out := make([]nodeStatus, len(c.addrs))
+	conns := make([]*grpc.ClientConn, len(c.addrs))
+	for i, a := range c.addrs {
+		out[i].addr = a
+		conns[i], out[i].err = c.conn(a)
+	}
+	var wg sync.WaitGroup
+	for i := range out {
+		if out[i].err != nil {
+			continue
+		}
+		wg.Add(1)
+		go func(s *nodeStatus, cc *grpc.ClientConn) {
+			defer wg.Done()
+			pctx, cancel := context.WithTimeout(ctx, probeTimeout)
+			defer cancel()
+			st, err := replicationpb.NewReplicationServiceClient(cc).GetReplicationStatus(pctx, &replicationpb.ReplicationStatusRequest{})
+			if err != nil {
+				s.err = err
+				return
+			}
+			s.role, s.epoch, s.leader = st.GetRole(), st.GetEpoch(), st.GetLeaderAddress()
+		}(&out[i], conns[i])
+	}
+	wg.Wait()
+	return out
+}
+
+// describe summarises statuses for an error message.
+func describe(sts []nodeStatus) string {
+	parts := make([]string, len(sts))
+	for i, s := range sts {
+		if s.err != nil {
+			parts[i] = fmt.Sprintf("%s: %v", s.addr, status.Convert(s.err).Message())
+		} else {
+			parts[i] = fmt.Sprintf("%s: %s (epoch %d)", s.addr, s.role, s.epoch)
+		}
+	}
+	return strings.Join(parts, "; ")
+}
+
+// findLeader asks every node and returns the leader, retrying with backoff
+// until one is found or ctx ends.
+func (c *cluster) findLeader(ctx context.Context) (string, error) {
+	for retries := 0; ; retries++ {
+		sts := c.statuses(ctx)
+		if l := chooseLeader(sts); l != "" {
+			return l, nil
+		}
+		if err := sleepCtx(ctx, backoffDelay(retryBackoff, retries)); err != nil {
+			return "", fmt.Errorf("sutractl: no leader found among %s", describe(sts))
+		}
+	}
+}
+
+// write runs fn against the leader, following the rules at the top of this
+// file, and returns the address it succeeded on.
+func (c *cluster) write(ctx context.Context, fn func(context.Context, *grpc.ClientConn) error) (string, error) {
+	target := ""
+	if len(c.addrs) == 1 {
+		target = c.addrs[0]
+	}
+	var lastErr error
+	retries := 0
+	for attempt := 0; attempt < maxAttempts; attempt++ {
+		if target == "" {
+			sts := c.statuses(ctx)
+			if target = chooseLeader(sts); target == "" {
+				target = firstAnswering(sts) // it will name the leader if it knows
+			}
+			if target == "" {
+				lastErr = fmt.Errorf("no node answered: %s", describe(sts))
+				if err := sleepCtx(ctx, backoffDelay(retryBackoff, retries)); err != nil {
+					break
+				}
+				retries++
+				continue
+			}
+		}
+		cc, err := c.conn(target)
+		if err == nil {
+			err = fn(ctx, cc)
+		}
+		next, addr := afterWrite(target, err)
+		switch next {
+		case done:
+			return target, nil
+		case giveUp:
+			return target, err
+		}
+		lastErr = fmt.Errorf("%s: %w", target, err)
+		target = addr
+		if next == rediscover {
+			if sleepCtx(ctx, backoffDelay(retryBackoff, retries)) != nil {
+				break
+			}
+			retries++
+		}
+	}
+	why := fmt.Sprintf("%d attempts", maxAttempts)
+	if ctx.Err() != nil {
+		why = "--timeout"
+	}
+	return "", fmt.Errorf("sutractl: no leader accepted the write (gave up after %s): %w", why, lastErr)
+}
+
+// read runs fn against the first node that answers, in the order given. A
+// node answers unless the call fails as unreachable or unavailable; any
+// other error (NotFound) is its answer.
+func (c *cluster) read(ctx context.Context, fn func(context.Context, *grpc.ClientConn) error) (string, error) {
+	var errs []error
+	for _, a := range c.addrs {
+		cc, err := c.conn(a)
+		if err == nil {
+			if err = fn(ctx, cc); status.Code(err) != codes.Unavailable && status.Code(err) != codes.DeadlineExceeded {
+				return a, err
+			}
+		}
+		errs = append(errs, fmt.Errorf("%s: %w", a, err))
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return "", fmt.Errorf("sutractl: no node answered: %w", errors.Join(errs...))
+}
+
+// readLeader runs fn against the leader.
+func (c *cluster) readLeader(ctx context.Context, fn func(context.Context, *grpc.ClientConn) error) (string, error) {
+	l, err := c.findLeader(ctx)
+	if err != nil {
+		return "", err
+	}
+	cc, err := c.conn(l)
+	if err != nil {
+		return l, err
+	}
+	return l, fn(ctx, cc)
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
