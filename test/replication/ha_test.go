@@ -256,7 +256,7 @@ func failoverRounds(t *testing.T, rounds int, extra ...string) (lost []int, prom
 		promotion = append(promotion, took)
 		expectLost := w.ackedAfter(durable)
 		// The old leader comes back as a replica and is told to follow.
-		leader.restartAs("--role", "replica", "--leader", next.addr)
+		leader.restartAs(append([]string{"--role", "replica", "--leader", next.addr}, extra...)...)
 		leader.mustFollow(next, epoch)
 		missing, total := w.missing(t, next)
 		t.Logf("round %d: %s promoted at durable %d in %v; %d of %d acknowledged writes lost (expected %d beyond its position)",
@@ -274,10 +274,10 @@ func failoverRounds(t *testing.T, rounds int, extra ...string) (lost []int, prom
 				replicas = append(replicas, n)
 			}
 		}
-		converged(t, leader, replicas...)
-		for _, n := range nodes {
-			w.checkAcked(t, n)
-		}
+		converged(t, leader, replicas...) // same sequence and digest everywhere
+	}
+	for _, n := range nodes {
+		w.checkAcked(t, n)
 	}
 	return lost, promotion
 }

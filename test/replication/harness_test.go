@@ -326,16 +326,34 @@ func (w *writer) missing(t *testing.T, n *node) ([]uint64, int) {
 		ids = append(ids, i)
 	}
 	w.mu.Unlock()
-	var missing []uint64
-	for _, i := range ids {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		_, err := n.store.GetConcept(ctx, &storagepb.GetConceptRequest{Id: conceptID(w.run, i)})
-		cancel()
-		if status.Code(err) == codes.NotFound {
-			missing = append(missing, i)
-		} else if err != nil {
-			t.Fatalf("read from %s: %v", n.name, err)
-		}
+	var (
+		mu      sync.Mutex
+		missing []uint64
+		failed  error
+		wg      sync.WaitGroup
+	)
+	const readers = 8
+	for g := 0; g < readers; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			for k := g; k < len(ids); k += readers {
+				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+				_, err := n.store.GetConcept(ctx, &storagepb.GetConceptRequest{Id: conceptID(w.run, ids[k])})
+				cancel()
+				mu.Lock()
+				if status.Code(err) == codes.NotFound {
+					missing = append(missing, ids[k])
+				} else if err != nil {
+					failed = err
+				}
+				mu.Unlock()
+			}
+		}(g)
+	}
+	wg.Wait()
+	if failed != nil {
+		t.Fatalf("read from %s: %v", n.name, failed)
 	}
 	return missing, len(ids)
 }
