@@ -81,9 +81,12 @@ test-race: ## Run the storage and replication packages under the race detector.
 	$(GO) test -count=1 -race ./internal/...
 
 .PHONY: fuzz
-fuzz: ## Fuzz the record and operation decoders for 30 s each.
+fuzz: ## Fuzz the record, operation, epoch-history and handshake decoders for 30 s each.
 	$(GO) test -run '^$$' -fuzz FuzzDecodeRecord -fuzztime 30s ./internal/wal/
 	$(GO) test -run '^$$' -fuzz FuzzDecodeOp -fuzztime 30s ./internal/store/
+	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 30s ./internal/history/
+	$(GO) test -run '^$$' -fuzz FuzzForkPoint -fuzztime 30s ./internal/history/
+	$(GO) test -run '^$$' -fuzz FuzzMatchLog -fuzztime 30s ./internal/replication/
 
 .PHONY: bench
 bench: ## Run the WAL, store, recovery and replica benchmarks and print figures.

@@ -317,3 +317,78 @@ func TestFailoverAsyncLosesOnlyUnreplicated(t *testing.T) {
 		t.Fatal("no round lost a write: the replicas were never behind, so the test proved nothing")
 	}
 }
+
+// Synchronous replication with its only replica gone: a write fails with
+// UNAVAILABLE naming the replica after the timeout (required), or is
+// acknowledged by the leader alone (preferred); every acknowledged write
+// survives on the replica once it returns.
+func TestSyncReplicationWithoutReplicas(t *testing.T) {
+	for _, mode := range []string{"required", "preferred"} {
+		t.Run(mode, func(t *testing.T) {
+			leader := startLeader(t, "leader", "--sync-replicas", "1", "--sync-mode", mode, "--sync-timeout", "500ms")
+			r1 := startReplica(t, "r1", leader.addr)
+			w := newWriter(40)
+			if n := w.write(leader, 100, 4); n != 100 {
+				t.Fatalf("%d of 100 writes acknowledged with the synchronous replica streaming", n)
+			}
+			rows := leader.status().GetReplicas()
+			if len(rows) != 1 || rows[0].GetSyncState() != "sync" {
+				t.Fatalf("replication table: %v, want r1 sync", rows)
+			}
+			r1.kill()
+			eventually(t, 10*time.Second, "the leader to see r1 gone", func() error {
+				if r := row(t, leader, "r1"); r.GetState() != "disconnected" {
+					return fmt.Errorf("r1 is %s", r.GetState())
+				}
+				return nil
+			})
+			start := time.Now()
+			ok := w.put(leader, 1000)
+			took := time.Since(start)
+			if mode == "required" {
+				_, err := leader.store.WriteConcept(context.Background(), &storagepb.WriteConceptRequest{Concept: &storagepb.Concept{Id: conceptID(40, 1001), Content: []byte("x")}})
+				if ok || status.Code(err) != codes.Unavailable || !strings.Contains(err.Error(), "r1") {
+					t.Fatalf("write without the synchronous replica: acknowledged %v, err %v; want UNAVAILABLE naming r1", ok, err)
+				}
+				if took < 400*time.Millisecond {
+					t.Fatalf("write failed after %v, before the 500ms timeout", took)
+				}
+			} else if !ok {
+				t.Fatal("preferred mode refused a write with no replica streaming")
+			}
+			t.Logf("%s: write without replicas answered in %v", mode, took.Round(time.Millisecond))
+			r1.start()
+			w.write(leader, 50, 4)
+			converged(t, leader, r1)
+			w.checkAcked(t, r1)
+			w.checkAcked(t, leader)
+		})
+	}
+}
+
+// A leader that hears from no replica and no admin caller for the
+// configured time stops taking writes until contact returns, so an
+// isolated old leader cannot keep acknowledging what a promoted replica
+// will never have.
+func TestLeaderSelfFences(t *testing.T) {
+	leader := startLeader(t, "leader", "--self-fence-after", "1s")
+	r1 := startReplica(t, "r1", leader.addr)
+	w := newWriter(41)
+	w.write(leader, 50, 2)
+	r1.signal(syscall.SIGSTOP) // the replica is cut off but its connection stays
+	time.Sleep(1500 * time.Millisecond)
+	_, err := leader.store.WriteConcept(context.Background(), &storagepb.WriteConceptRequest{Concept: &storagepb.Concept{Id: conceptID(41, 1<<30), Content: []byte("x")}})
+	if status.Code(err) != codes.Unavailable || !strings.Contains(err.Error(), "self-fenced") {
+		t.Fatalf("write to an isolated leader: %v, want UNAVAILABLE self-fenced", err)
+	}
+	r1.signal(syscall.SIGCONT)
+	eventually(t, 10*time.Second, "writes to resume", func() error {
+		if !w.put(leader, 1<<31) {
+			return fmt.Errorf("write refused")
+		}
+		return nil
+	})
+	w.write(leader, 50, 2)
+	converged(t, leader, r1)
+	w.checkAcked(t, r1)
+}
