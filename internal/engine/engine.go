@@ -35,6 +35,9 @@ type Options struct {
 	// durable, so whatever measures from it (replication lag) has the
 	// sample before any reader of the log can see the records.
 	OnQueued func(last uint64, at time.Time)
+	// VerifyEvery is the sequence interval at which the store's digest is
+	// noted for continuous verification (see verify.go); 0 disables.
+	VerifyEvery uint64
 	// Logger for recovery and checkpoint messages. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -87,6 +90,8 @@ type Engine struct {
 	qMu     sync.Mutex
 	queue   []*pending // appended, not yet applied, in sequence order
 	applied atomic.Uint64
+
+	digests digestRing // store digests at checkpoints (verify.go)
 
 	histMu sync.Mutex
 	hist   history.History // the log's epochs (see internal/history)

@@ -170,6 +170,7 @@ func (e *Engine) Rewind(seq uint64) (Rewound, error) {
 	e.qMu.Lock()
 	e.queue = nil
 	e.qMu.Unlock()
+	e.digests.reset()
 	last := e.log.LastSeq()
 	if last <= seq && e.applied.Load() <= seq {
 		return out, nil

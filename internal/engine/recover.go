@@ -174,6 +174,7 @@ func (e *Engine) replay(st *store.Store, snapSeq uint64, rec *Recovery) error {
 		}
 		// Apply errors are deterministic no-ops, identical on every node.
 		_ = st.Apply(wr.Seq, op)
+		e.note(st, wr.Seq)
 		e.applied.Store(wr.Seq)
 		rec.Replayed++
 	}

@@ -272,6 +272,8 @@ func (e *Engine) InstallSnapshot(r io.Reader) (store.SnapshotInfo, error) {
 	e.queue = nil
 	e.qMu.Unlock()
 	e.st.Store(st)
+	e.digests.reset()
+	e.note(st, info.Seq)
 	e.applied.Store(info.Seq)
 	e.lastSnapSeq.Store(info.Seq)
 	e.ckptSize.Store(e.log.Size())

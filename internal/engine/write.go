@@ -247,6 +247,7 @@ func (e *Engine) applyDurable() {
 		}
 		for _, p := range batch {
 			p.err = st.Apply(p.seq, p.op)
+			e.note(st, p.seq)
 		}
 		e.applied.Store(batch[n-1].seq)
 	}

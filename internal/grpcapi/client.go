@@ -57,8 +57,7 @@ func (c *clientStream) Recv() (*replication.Frame, error) {
 }
 
 func (c *clientStream) Ack(a replication.Ack) error {
-	return c.st.Send(&replicationpb.ReplicaMessage{Kind: &replicationpb.ReplicaMessage_Ack{Ack: &replicationpb.ReplicaAck{
-		AppliedSequence: a.Applied, DurableSequence: a.Durable}}})
+	return c.st.Send(&replicationpb.ReplicaMessage{Kind: &replicationpb.ReplicaMessage_Ack{Ack: AckToPB(a)}})
 }
 
 func (c *clientStream) Close() error {

@@ -1,6 +1,7 @@
 package grpcapi
 
 import (
+	"github.com/sutra/sutra-operator/internal/engine"
 	"github.com/sutra/sutra-operator/internal/history"
 	"github.com/sutra/sutra-operator/internal/pb/replicationpb"
 	"github.com/sutra/sutra-operator/internal/pb/storagepb"
@@ -54,7 +55,8 @@ func frameToPB(f *replication.Frame) *replicationpb.LeaderMessage {
 		return &replicationpb.LeaderMessage{Kind: &replicationpb.LeaderMessage_Snapshot{Snapshot: &replicationpb.SnapshotChunk{
 			Sequence: c.Seq, Epoch: c.Epoch, Offset: c.Offset, Data: c.Data, Last: c.Last, TotalSize: c.TotalSize, Crc32C: c.CRC}}}
 	case len(f.Entries) > 0:
-		b := &replicationpb.WalBatch{Entries: make([]*replicationpb.WalEntry, len(f.Entries)), LeaderSequence: f.LeaderSeq}
+		b := &replicationpb.WalBatch{Entries: make([]*replicationpb.WalEntry, len(f.Entries)), LeaderSequence: f.LeaderSeq,
+			CheckSequence: f.Check.Seq, CheckDigest: checkDigest(f.Check)}
 		all := make([]replicationpb.WalEntry, len(f.Entries)) // one allocation for the batch
 		for i := range f.Entries {
 			fillEntryPB(&all[i], &f.Entries[i])
@@ -63,14 +65,15 @@ func frameToPB(f *replication.Frame) *replicationpb.LeaderMessage {
 		return &replicationpb.LeaderMessage{Kind: &replicationpb.LeaderMessage_Batch{Batch: b}}
 	default:
 		return &replicationpb.LeaderMessage{Kind: &replicationpb.LeaderMessage_Keepalive{Keepalive: &replicationpb.Keepalive{
-			LeaderSequence: f.LeaderSeq, Timestamp: uint64(f.Time)}}}
+			LeaderSequence: f.LeaderSeq, Timestamp: uint64(f.Time), CheckSequence: f.Check.Seq, CheckDigest: checkDigest(f.Check)}}}
 	}
 }
 
 func frameFromPB(m *replicationpb.LeaderMessage) *replication.Frame {
 	switch k := m.Kind.(type) {
 	case *replicationpb.LeaderMessage_Batch:
-		f := &replication.Frame{LeaderSeq: k.Batch.GetLeaderSequence(), Entries: make([]wal.Record, len(k.Batch.GetEntries()))}
+		f := &replication.Frame{LeaderSeq: k.Batch.GetLeaderSequence(), Entries: make([]wal.Record, len(k.Batch.GetEntries())),
+			Check: checkpointFromPB(k.Batch.GetCheckSequence(), k.Batch.GetCheckDigest())}
 		for i, e := range k.Batch.GetEntries() {
 			f.Entries[i] = entryFromPB(e)
 		}
@@ -80,7 +83,8 @@ func frameFromPB(m *replicationpb.LeaderMessage) *replication.Frame {
 		return &replication.Frame{Snapshot: &replication.SnapshotChunk{Seq: c.GetSequence(), Epoch: c.GetEpoch(), Offset: c.GetOffset(),
 			Data: c.GetData(), Last: c.GetLast(), TotalSize: c.GetTotalSize(), CRC: c.GetCrc32C()}}
 	case *replicationpb.LeaderMessage_Keepalive:
-		return &replication.Frame{LeaderSeq: k.Keepalive.GetLeaderSequence(), Time: int64(k.Keepalive.GetTimestamp())}
+		return &replication.Frame{LeaderSeq: k.Keepalive.GetLeaderSequence(), Time: int64(k.Keepalive.GetTimestamp()),
+			Check: checkpointFromPB(k.Keepalive.GetCheckSequence(), k.Keepalive.GetCheckDigest())}
 	case *replicationpb.LeaderMessage_Hello:
 		h := k.Hello
 		return &replication.Frame{Hello: &replication.Hello{LeaderID: h.GetLeaderId(), Epoch: h.GetEpoch(),
@@ -88,6 +92,37 @@ func frameFromPB(m *replicationpb.LeaderMessage) *replication.Frame {
 	default:
 		return &replication.Frame{}
 	}
+}
+
+func checkDigest(c engine.Checkpoint) []byte {
+	if c.Seq == 0 {
+		return nil
+	}
+	return c.Digest[:]
+}
+
+// checkpointFromPB reads a digest checkpoint; a malformed digest counts as
+// none (it can then never verify or fail).
+func checkpointFromPB(seq uint64, digest []byte) engine.Checkpoint {
+	var c engine.Checkpoint
+	if seq == 0 || len(digest) != len(c.Digest) {
+		return c
+	}
+	c.Seq = seq
+	copy(c.Digest[:], digest)
+	return c
+}
+
+// AckToPB converts a replica's progress report for the wire.
+func AckToPB(a replication.Ack) *replicationpb.ReplicaAck {
+	return &replicationpb.ReplicaAck{AppliedSequence: a.Applied, DurableSequence: a.Durable, VerifiedSequence: a.Verified,
+		MismatchSequence: a.Mismatch.Seq, MismatchDigest: checkDigest(a.Mismatch)}
+}
+
+// AckFromPB converts a replica's progress report from the wire.
+func AckFromPB(a *replicationpb.ReplicaAck) replication.Ack {
+	return replication.Ack{Applied: a.GetAppliedSequence(), Durable: a.GetDurableSequence(), Verified: a.GetVerifiedSequence(),
+		Mismatch: checkpointFromPB(a.GetMismatchSequence(), a.GetMismatchDigest())}
 }
 
 func startFromPB(r *replicationpb.WalStreamRequest) replication.Start {
@@ -110,7 +145,7 @@ func replicaToPB(r *replication.ReplicaStatus) *replicationpb.ReplicaInfo {
 	return &replicationpb.ReplicaInfo{Id: r.ID, Lag: r.LagMs, Healthy: r.Healthy, LastAppliedSequence: r.Applied,
 		LagEntries: r.LagEntries, LagMs: r.LagMs, LastHeartbeat: hb, State: string(r.State), Address: r.Address,
 		BytesStreamed: r.BytesStreamed, EntriesStreamed: r.EntriesStreamed, Reconnects: r.Reconnects,
-		LastError: r.LastError, DurableSequence: r.Durable, SyncState: r.SyncState, ForkSequence: r.Fork}
+		LastError: r.LastError, DurableSequence: r.Durable, SyncState: r.SyncState, ForkSequence: r.Fork, VerifiedSequence: r.Verified}
 }
 
 func idFromPB(b []byte, field string) (store.ConceptID, error) {

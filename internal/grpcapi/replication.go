@@ -61,8 +61,16 @@ func (s *ReplicationServer) StreamWal(stream grpc.BidiStreamingServer[replicatio
 				return
 			}
 			if a := m.GetAck(); a != nil {
+				ack := AckFromPB(a)
+				if ack.Mismatch.Seq != 0 { // never dropped: the replica stops after it
+					select {
+					case acks <- ack:
+					case <-stream.Context().Done():
+					}
+					continue
+				}
 				select {
-				case acks <- replication.Ack{Applied: a.GetAppliedSequence(), Durable: a.GetDurableSequence()}:
+				case acks <- ack:
 				default: // a newer ack will follow
 				}
 			}
@@ -145,7 +153,7 @@ func (s *ReplicationServer) GetReplicationStatus(context.Context, *replicationpb
 	case !f.Connected:
 		state = replication.StateDisconnected
 	}
-	self := replication.ReplicaStatus{ID: info.ID, State: state, Fork: f.Fork, Applied: f.Applied, Durable: f.Durable,
+	self := replication.ReplicaStatus{ID: info.ID, State: state, Fork: f.Fork, Verified: f.Verified, Applied: f.Applied, Durable: f.Durable,
 		Healthy: f.Connected, BytesStreamed: f.Bytes, EntriesStreamed: f.Entries, Reconnects: f.Reconnects, LastError: f.LastError}
 	if f.LeaderSeq > f.Applied {
 		self.LagEntries = f.LeaderSeq - f.Applied

@@ -40,6 +40,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr stri
 			OnSync: func(n, _ int, d time.Duration) { m.fsync.Observe(d.Seconds()); m.groupSize.Observe(float64(n)) }},
 		Limits:          store.Limits{MaxContentBytes: cfg.MaxContentBytes, MaxEmbeddingDims: store.DefaultLimits().MaxEmbeddingDims},
 		CheckpointBytes: cfg.CheckpointBytes,
+		VerifyEvery:     cfg.VerifyInterval,
 		Logger:          log,
 		OnQueued: func(last uint64, at time.Time) {
 			if l := r.currentLeader(); l != nil {

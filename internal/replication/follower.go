@@ -82,6 +82,8 @@ type Follower struct {
 	epoch       atomic.Uint64 // highest leader epoch seen
 	diverged    atomic.Bool
 	fork        atomic.Uint64
+	verified    atomic.Uint64                 // newest checkpoint that matched the leader's
+	mismatch    atomic.Pointer[DivergedError] // set when a checkpoint did not match; sticky until a Follow
 	setAside    atomic.Uint64
 	snapshots   atomic.Uint64
 	entries     atomic.Uint64
@@ -146,6 +148,25 @@ func (f *Follower) setErr(err error) {
 func (f *Follower) session(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	if m := f.mismatch.Load(); m != nil {
+		if !f.opts.Rewind {
+			return m
+		}
+		// An admin Follow: go back to the last checkpoint that matched and
+		// replay the leader's log from there.
+		rw, err := f.eng.Rewind(m.Fork)
+		if err != nil {
+			return fmt.Errorf("replication: rewind to the last verified checkpoint %d: %w", m.Fork, err)
+		}
+		f.setAside.Add(rw.SetAside)
+		f.opts.Logger.Warn("replication: state diverged from the leader's; rewound to the last verified checkpoint",
+			"seq", m.Fork, "set_aside", rw.SetAside, "dir", rw.Dir, "resync", rw.Resync)
+		if f.opts.OnRewind != nil {
+			f.opts.OnRewind(rw)
+		}
+		f.mismatch.Store(nil)
+		f.diverged.Store(false)
+	}
 	last, lastEpoch, lastCRC, err := f.eng.LastRecord()
 	if err != nil {
 		return err
@@ -204,6 +225,9 @@ func (f *Follower) session(ctx context.Context) error {
 		if fr.LeaderSeq > 0 {
 			f.leaderSeq.Store(fr.LeaderSeq)
 		}
+		if fr.Check.Seq != 0 && len(fr.Entries) == 0 && fr.Snapshot == nil {
+			ap.push(batch{check: fr.Check})
+		}
 		switch {
 		case fr.Snapshot != nil:
 			if snap == nil {
@@ -241,7 +265,7 @@ func (f *Follower) session(ctx context.Context) error {
 			for i := range fr.Entries {
 				size += uint64(fr.Entries[i].Size())
 			}
-			if !ap.push(batch{r: r, first: first.Seq, n: uint64(len(fr.Entries)), bytes: size, time: last.Time}) {
+			if !ap.push(batch{r: r, first: first.Seq, n: uint64(len(fr.Entries)), bytes: size, time: last.Time, check: fr.Check}) {
 				return ap.err()
 			}
 		}
@@ -301,7 +325,8 @@ type batch struct {
 	first  uint64
 	n      uint64
 	bytes  uint64
-	time   int64 // leader timestamp of the last entry
+	time   int64             // leader timestamp of the last entry
+	check  engine.Checkpoint // the leader's digest checkpoint carried by the frame, if any
 	synced chan struct{}
 }
 
@@ -330,7 +355,8 @@ func (f *Follower) startApplier(s Stream, cancel context.CancelFunc) *applier {
 	go func() {
 		defer close(a.done)
 		var lastAck time.Time
-		unacked := false // applied more than the last ack reported
+		unacked := false               // applied more than the last ack reported
+		var checks []engine.Checkpoint // the leader's, not yet compared
 		ack := func() {
 			if a.err() != nil {
 				return
@@ -346,6 +372,9 @@ func (f *Follower) startApplier(s Stream, cancel context.CancelFunc) *applier {
 				close(b.synced)
 				continue
 			}
+			if b.check.Seq != 0 && len(checks) < 64 {
+				checks = append(checks, b.check)
+			}
 			if unacked && !b.r.Durable() {
 				ack() // report progress before waiting for the next sync
 			}
@@ -359,6 +388,15 @@ func (f *Follower) startApplier(s Stream, cancel context.CancelFunc) *applier {
 				f.bytes.Add(b.bytes)
 			}
 			unacked = true
+			var m *DivergedError
+			if checks, m = f.verify(checks); m != nil {
+				f.mismatch.Store(m)
+				f.diverged.Store(true)
+				f.fork.Store(m.Fork)
+				ack() // carries the mismatch to the leader
+				a.fail(m)
+				continue
+			}
 			if len(a.q) == 0 || time.Since(lastAck) >= ackEvery {
 				ack()
 			}
@@ -410,7 +448,36 @@ func (a *applier) err() error {
 }
 
 func (f *Follower) ack() Ack {
-	return Ack{Applied: f.eng.AppliedSeq(), Durable: f.eng.DurableSeq()}
+	a := Ack{Applied: f.eng.AppliedSeq(), Durable: f.eng.DurableSeq(), Verified: f.verified.Load()}
+	if m := f.mismatch.Load(); m != nil {
+		a.Mismatch = m.mine
+	}
+	return a
+}
+
+// verify compares the leader's checkpoints that this replica has applied
+// with its own digests there, and returns those it cannot compare yet. A
+// checkpoint it no longer remembers (it restarted or installed a snapshot
+// past it) is dropped unverified.
+func (f *Follower) verify(checks []engine.Checkpoint) ([]engine.Checkpoint, *DivergedError) {
+	applied := f.eng.AppliedSeq()
+	rest := checks[:0]
+	for _, c := range checks {
+		if c.Seq > applied {
+			rest = append(rest, c)
+			continue
+		}
+		mine, ok := f.eng.DigestAt(c.Seq)
+		switch {
+		case !ok:
+		case mine == c.Digest:
+			f.verified.Store(max(f.verified.Load(), c.Seq))
+		default:
+			return rest, &DivergedError{Replica: f.opts.NodeID, Fork: f.verified.Load(), mine: engine.Checkpoint{Seq: c.Seq, Digest: mine},
+				Detail: fmt.Sprintf("state digest after sequence %d is %s, the leader's is %s", c.Seq, mine, c.Digest)}
+		}
+	}
+	return rest, nil
 }
 
 // snapshotReceiver pipes snapshot chunks into the engine's installer.
@@ -486,6 +553,7 @@ type FollowerStatus struct {
 	Fork       uint64 // where it forked, when Diverged
 	SetAside   uint64 // records set aside by rewinds since start
 	MinEpoch   uint64 // leaders in older epochs are refused
+	Verified   uint64 // newest checkpoint whose digest matched the leader's
 }
 
 // Status returns the follower's state.
@@ -498,6 +566,7 @@ func (f *Follower) Status() FollowerStatus {
 		Applied: f.eng.AppliedSeq(), Durable: f.eng.DurableSeq(), Reconnects: f.reconnects.Load(),
 		Snapshots: f.snapshots.Load(), Entries: f.entries.Load(), Bytes: f.bytes.Load(), LastError: lastErr,
 		Diverged: f.diverged.Load(), Fork: f.fork.Load(), SetAside: f.setAside.Load(), MinEpoch: f.epoch.Load(),
+		Verified: f.verified.Load(),
 	}
 }
 

@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -35,6 +37,10 @@ func (m *memStream) Recv() (*Frame, error) {
 }
 
 func (m *memStream) Ack(a Ack) error {
+	if a.Mismatch.Seq != 0 { // as the gRPC adapter: never dropped
+		m.acks <- a
+		return nil
+	}
 	select {
 	case m.acks <- a:
 	default: // acks are progress reports; dropping one is harmless
@@ -281,5 +287,64 @@ func TestLeaderReportsReplayLag(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("no replay lag reported for entry 11")
+	}
+}
+
+// Replicas prove their state equal to the leader's at every checkpoint. A
+// replica whose store changed behind its log's back (a bug, memory
+// corruption) is caught at the next one: reported by both ends with both
+// digests, and it stops applying.
+func TestReplicaStateVerifiedAtCheckpoints(t *testing.T) {
+	var leader *Leader
+	le := openLeaderEngine(t, 1, engine.Options{VerifyEvery: 50, OnQueued: func(s uint64, at time.Time) { leader.Committed(s, at) }})
+	leader = NewLeader(le, LeaderOptions{NodeID: "leader", ClusterID: "c1", Epoch: 1, Logger: quiet(), KeepaliveInterval: 20 * time.Millisecond})
+	write := func(from, to uint64) {
+		for i := from; i <= to; i++ {
+			if _, err := le.Write([]store.Op{putOp(i)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	write(1, 120)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	r1 := openEngine(t, engine.Options{VerifyEvery: 50})
+	f1 := NewFollower(r1, memDialer(ctx, leader), FollowerOptions{NodeID: "r1", ClusterID: "c1", Logger: quiet()})
+	go f1.Run(ctx)
+	waitFor(t, "checkpoint 100 verified on both ends", func() bool {
+		st := leader.Status()
+		return len(st.Replicas) == 1 && st.Replicas[0].Verified == 100 && f1.Status().Verified == 100 && r1.AppliedSeq() == 120
+	})
+
+	// Behind the log's back: the replica's store takes a write the log
+	// never had, and then skips the leader's record 121 as out of order.
+	if err := r1.Store().Apply(121, putOp(1_000_000)); err != nil {
+		t.Fatal(err)
+	}
+	write(121, 200)
+	waitFor(t, "the leader to show r1 diverged", func() bool {
+		return leader.Status().Replicas[0].State == StateDiverged
+	})
+	row := leader.Status().Replicas[0]
+	// The first checkpoint after the change that the stream carried: 150,
+	// or 200 if the leader was already past it.
+	var at uint64
+	if _, err := fmt.Sscanf(row.LastError[strings.Index(row.LastError, "after sequence"):], "after sequence %d", &at); err != nil || (at != 150 && at != 200) {
+		t.Fatalf("leader's report %q: want a mismatch after sequence 150 or 200", row.LastError)
+	}
+	ours, _ := le.DigestAt(at)
+	theirs, _ := r1.DigestAt(at)
+	if ours == theirs || !strings.Contains(row.LastError, ours.String()) || !strings.Contains(row.LastError, theirs.String()) {
+		t.Fatalf("leader's report %q does not name both digests (%s, %s)", row.LastError, ours, theirs)
+	}
+	st := f1.Status()
+	if !st.Diverged || st.Fork != 100 || st.Verified != 100 {
+		t.Fatalf("replica status %+v: want diverged, last verified 100", st)
+	}
+	applied := r1.AppliedSeq()
+	write(201, 260)
+	time.Sleep(200 * time.Millisecond)
+	if r1.AppliedSeq() != applied {
+		t.Fatalf("a replica whose state diverged went on applying: %d -> %d", applied, r1.AppliedSeq())
 	}
 }

@@ -317,6 +317,17 @@ func (l *Leader) connect(s Start) {
 	l.signalAcked()
 }
 
+// mismatch marks a replica whose state digest differs from the leader's at
+// a checkpoint; l.mu must be held.
+func (l *Leader) mismatch(r *replica, theirs engine.Checkpoint) {
+	ours, _ := l.eng.DigestAt(theirs.Seq)
+	r.State, r.Fork = StateDiverged, r.Verified
+	r.LastError = fmt.Sprintf("%v: replica %s state digest after sequence %d is %s, the leader's is %s (last verified %d)",
+		ErrDiverged, r.ID, theirs.Seq, theirs.Digest, ours, r.Verified)
+	l.opts.Logger.Error("replication: replica state differs from the leader's", "replica", r.ID, "seq", theirs.Seq,
+		"replica_digest", theirs.Digest.String(), "leader_digest", ours.String())
+}
+
 // signalAcked wakes WaitReplicated callers; l.mu must be held.
 func (l *Leader) signalAcked() {
 	close(l.acked)
@@ -380,7 +391,11 @@ func (l *Leader) consumeAcks(ctx context.Context, id string, acks <-chan Ack) {
 					r.Durable = a.Durable
 					l.signalAcked()
 				}
+				r.Verified = max(r.Verified, a.Verified)
 				r.lastHeard, r.LastHeartbeat = now, now
+				if a.Mismatch.Seq != 0 {
+					l.mismatch(r, a.Mismatch)
+				}
 			})
 		}
 	}
@@ -398,6 +413,15 @@ func (l *Leader) stream(ctx context.Context, s Start, next uint64, send Sender) 
 		limit = s.MaxBatchBytes
 	}
 	lastLen := 0 // records in the last frame, to size the next
+	var sentCheck uint64
+	// check attaches the leader's newest digest checkpoint to a frame when
+	// this stream has not carried it yet.
+	check := func(f *Frame) *Frame {
+		if c, ok := l.eng.LatestCheckpoint(); ok && c.Seq != sentCheck {
+			f.Check, sentCheck = c, c.Seq
+		}
+		return f
+	}
 	for {
 		// A fresh slice and data arena per frame: the sender may keep the
 		// frame. One arena instead of one allocation per record.
@@ -426,27 +450,31 @@ func (l *Leader) stream(ctx context.Context, s Start, next uint64, send Sender) 
 		leaderSeq := l.eng.Log().LastSeq()
 		lastLen = len(batch)
 		if len(batch) > 0 {
-			if err := send(&Frame{Entries: batch, LeaderSeq: leaderSeq}); err != nil {
+			if err := send(check(&Frame{Entries: batch, LeaderSeq: leaderSeq})); err != nil {
 				return err
 			}
 			caughtUp := rd.Position() > leaderSeq
 			l.update(s.ReplicaID, func(r *replica) {
 				r.BytesStreamed += uint64(size)
 				r.EntriesStreamed += uint64(len(batch))
-				if caughtUp {
+				if caughtUp && r.State != StateDiverged {
 					r.State = StateStreaming
 				}
 			})
 			continue
 		}
-		l.update(s.ReplicaID, func(r *replica) { r.State = StateStreaming })
+		l.update(s.ReplicaID, func(r *replica) {
+			if r.State != StateDiverged {
+				r.State = StateStreaming
+			}
+		})
 		wctx, cancel := context.WithTimeout(ctx, l.opts.KeepaliveInterval)
 		err := rd.Wait(wctx)
 		cancel()
 		switch {
 		case err == nil:
 		case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
-			if err := send(&Frame{LeaderSeq: leaderSeq, Time: l.opts.Clock().UnixNano()}); err != nil {
+			if err := send(check(&Frame{LeaderSeq: leaderSeq, Time: l.opts.Clock().UnixNano()})); err != nil {
 				return err
 			}
 		default:

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/sutra/sutra-operator/internal/engine"
 	"github.com/sutra/sutra-operator/internal/history"
 	"github.com/sutra/sutra-operator/internal/wal"
 )
@@ -27,8 +28,9 @@ var (
 // wraps ErrDiverged.
 type DivergedError struct {
 	Replica string
-	Fork    uint64 // highest sequence both logs share
+	Fork    uint64 // highest sequence both logs share (for a state mismatch: the last verified checkpoint)
 	Detail  string
+	mine    engine.Checkpoint // the replica's own checkpoint, for a state mismatch
 }
 
 func (e *DivergedError) Error() string {
@@ -66,6 +68,11 @@ type Hello struct {
 type Ack struct {
 	Applied uint64
 	Durable uint64 // the last durable sequence that ends a write (engine.DurableSeq)
+	// Verified is the newest checkpoint whose digest matched the leader's.
+	Verified uint64
+	// Mismatch, when its Seq is set, is the replica's own checkpoint that
+	// differs from the leader's at the same sequence.
+	Mismatch engine.Checkpoint
 }
 
 // Frame is one leader-to-replica message: a batch of entries, a snapshot
@@ -76,6 +83,9 @@ type Frame struct {
 	Time      int64 // leader clock, Unix nanoseconds, on keepalives
 	Snapshot  *SnapshotChunk
 	Hello     *Hello
+	// Check is the leader's newest digest checkpoint (continuous
+	// verification); its Seq is 0 when the frame carries none.
+	Check engine.Checkpoint
 }
 
 // SnapshotChunk is a piece of a snapshot file being sent to a replica.
@@ -144,6 +154,7 @@ type ReplicaStatus struct {
 	LastError       string
 	SyncState       string
 	Fork            uint64 // for a diverged replica, the highest sequence its log shares with the leader's
+	Verified        uint64 // newest checkpoint at which the replica's digest matched the leader's
 }
 
 // Status is the leader's replication table.

@@ -805,6 +805,10 @@ type ReplicaInfo struct {
 	LastError string `protobuf:"bytes,13,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
 	// Latest durable sequence the replica reported.
 	DurableSequence uint64 `protobuf:"varint,14,opt,name=durable_sequence,json=durableSequence,proto3" json:"durable_sequence,omitempty"`
+	// The newest checkpoint at which the replica proved its state digest
+	// equal to the leader's (continuous verification, see WalBatch); 0 if
+	// none yet.
+	VerifiedSequence uint64 `protobuf:"varint,17,opt,name=verified_sequence,json=verifiedSequence,proto3" json:"verified_sequence,omitempty"`
 	// "sync" when the leader runs synchronous replication and this replica
 	// is streaming, so its acks can confirm writes (PostgreSQL's quorum
 	// standbys: with ANY k, any k of them); "async" otherwise.
@@ -944,6 +948,13 @@ func (x *ReplicaInfo) GetDurableSequence() uint64 {
 	return 0
 }
 
+func (x *ReplicaInfo) GetVerifiedSequence() uint64 {
+	if x != nil {
+		return x.VerifiedSequence
+	}
+	return 0
+}
+
 func (x *ReplicaInfo) GetSyncState() string {
 	if x != nil {
 		return x.SyncState
@@ -1049,10 +1060,18 @@ type ReplicaAck struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Highest sequence applied to the replica's store.
 	AppliedSequence uint64 `protobuf:"varint,1,opt,name=applied_sequence,json=appliedSequence,proto3" json:"applied_sequence,omitempty"`
-	// Highest sequence fsynced in the replica's WAL.
+	// Highest sequence fsynced in the replica's WAL that ends a write.
 	DurableSequence uint64 `protobuf:"varint,2,opt,name=durable_sequence,json=durableSequence,proto3" json:"durable_sequence,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// The newest checkpoint the replica verified: its store digest after
+	// applying it equals the leader's (see WalBatch.check_sequence).
+	VerifiedSequence uint64 `protobuf:"varint,3,opt,name=verified_sequence,json=verifiedSequence,proto3" json:"verified_sequence,omitempty"`
+	// Set once, when a checkpoint does not verify: the sequence and the
+	// replica's digest there. The leader shows the replica as diverged with
+	// both digests; the replica stops applying until an admin Follow.
+	MismatchSequence uint64 `protobuf:"varint,4,opt,name=mismatch_sequence,json=mismatchSequence,proto3" json:"mismatch_sequence,omitempty"`
+	MismatchDigest   []byte `protobuf:"bytes,5,opt,name=mismatch_digest,json=mismatchDigest,proto3" json:"mismatch_digest,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *ReplicaAck) Reset() {
@@ -1097,6 +1116,27 @@ func (x *ReplicaAck) GetDurableSequence() uint64 {
 		return x.DurableSequence
 	}
 	return 0
+}
+
+func (x *ReplicaAck) GetVerifiedSequence() uint64 {
+	if x != nil {
+		return x.VerifiedSequence
+	}
+	return 0
+}
+
+func (x *ReplicaAck) GetMismatchSequence() uint64 {
+	if x != nil {
+		return x.MismatchSequence
+	}
+	return 0
+}
+
+func (x *ReplicaAck) GetMismatchDigest() []byte {
+	if x != nil {
+		return x.MismatchDigest
+	}
+	return nil
 }
 
 // LeaderMessage is a server message of StreamWal.
@@ -1306,8 +1346,16 @@ type WalBatch struct {
 	Entries []*WalEntry `protobuf:"bytes,1,rep,name=entries,proto3" json:"entries,omitempty"`
 	// The leader's last durable sequence when the batch was sent.
 	LeaderSequence uint64 `protobuf:"varint,2,opt,name=leader_sequence,json=leaderSequence,proto3" json:"leader_sequence,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Continuous verification: the leader's newest checkpoint, a sequence
+	// that is a multiple of its verify interval (SUTRA_VERIFY_INTERVAL), and
+	// the SHA-256 state digest (internal/store) after applying it; 0 and
+	// empty when it has none yet. Sent whenever it changes, on batches and
+	// keepalives. A replica that has applied that sequence compares its own
+	// digest there and reports the result in its acks.
+	CheckSequence uint64 `protobuf:"varint,3,opt,name=check_sequence,json=checkSequence,proto3" json:"check_sequence,omitempty"`
+	CheckDigest   []byte `protobuf:"bytes,4,opt,name=check_digest,json=checkDigest,proto3" json:"check_digest,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *WalBatch) Reset() {
@@ -1352,6 +1400,20 @@ func (x *WalBatch) GetLeaderSequence() uint64 {
 		return x.LeaderSequence
 	}
 	return 0
+}
+
+func (x *WalBatch) GetCheckSequence() uint64 {
+	if x != nil {
+		return x.CheckSequence
+	}
+	return 0
+}
+
+func (x *WalBatch) GetCheckDigest() []byte {
+	if x != nil {
+		return x.CheckDigest
+	}
+	return nil
 }
 
 // SnapshotChunk carries part of a snapshot of the leader's store.
@@ -1469,7 +1531,10 @@ type Keepalive struct {
 	// The leader's last durable sequence.
 	LeaderSequence uint64 `protobuf:"varint,1,opt,name=leader_sequence,json=leaderSequence,proto3" json:"leader_sequence,omitempty"`
 	// Leader wall clock, Unix nanoseconds when sent.
-	Timestamp     uint64 `protobuf:"varint,2,opt,name=timestamp,proto3" json:"timestamp,omitempty"`
+	Timestamp uint64 `protobuf:"varint,2,opt,name=timestamp,proto3" json:"timestamp,omitempty"`
+	// As in WalBatch.
+	CheckSequence uint64 `protobuf:"varint,3,opt,name=check_sequence,json=checkSequence,proto3" json:"check_sequence,omitempty"`
+	CheckDigest   []byte `protobuf:"bytes,4,opt,name=check_digest,json=checkDigest,proto3" json:"check_digest,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1516,6 +1581,20 @@ func (x *Keepalive) GetTimestamp() uint64 {
 		return x.Timestamp
 	}
 	return 0
+}
+
+func (x *Keepalive) GetCheckSequence() uint64 {
+	if x != nil {
+		return x.CheckSequence
+	}
+	return 0
+}
+
+func (x *Keepalive) GetCheckDigest() []byte {
+	if x != nil {
+		return x.CheckDigest
+	}
+	return nil
 }
 
 var File_replication_proto protoreflect.FileDescriptor
@@ -1582,7 +1661,7 @@ const file_replication_proto_rawDesc = "" +
 	"\ttimestamp\x18\n" +
 	" \x01(\x04R\ttimestamp\x12\x1c\n" +
 	"\n" +
-	"max_lag_ms\x18\v \x01(\x04R\bmaxLagMs\"\x8c\x04\n" +
+	"max_lag_ms\x18\v \x01(\x04R\bmaxLagMs\"\xb9\x04\n" +
 	"\vReplicaInfo\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x10\n" +
 	"\x03lag\x18\x02 \x01(\x04R\x03lag\x12\x18\n" +
@@ -1602,18 +1681,22 @@ const file_replication_proto_rawDesc = "" +
 	"reconnects\x12\x1d\n" +
 	"\n" +
 	"last_error\x18\r \x01(\tR\tlastError\x12)\n" +
-	"\x10durable_sequence\x18\x0e \x01(\x04R\x0fdurableSequence\x12\x1d\n" +
+	"\x10durable_sequence\x18\x0e \x01(\x04R\x0fdurableSequence\x12+\n" +
+	"\x11verified_sequence\x18\x11 \x01(\x04R\x10verifiedSequence\x12\x1d\n" +
 	"\n" +
 	"sync_state\x18\x0f \x01(\tR\tsyncState\x12#\n" +
 	"\rfork_sequence\x18\x10 \x01(\x04R\fforkSequence\"\x88\x01\n" +
 	"\x0eReplicaMessage\x12;\n" +
 	"\x05start\x18\x01 \x01(\v2#.sutra.replication.WalStreamRequestH\x00R\x05start\x121\n" +
 	"\x03ack\x18\x02 \x01(\v2\x1d.sutra.replication.ReplicaAckH\x00R\x03ackB\x06\n" +
-	"\x04kind\"b\n" +
+	"\x04kind\"\xe5\x01\n" +
 	"\n" +
 	"ReplicaAck\x12)\n" +
 	"\x10applied_sequence\x18\x01 \x01(\x04R\x0fappliedSequence\x12)\n" +
-	"\x10durable_sequence\x18\x02 \x01(\x04R\x0fdurableSequence\"\xfc\x01\n" +
+	"\x10durable_sequence\x18\x02 \x01(\x04R\x0fdurableSequence\x12+\n" +
+	"\x11verified_sequence\x18\x03 \x01(\x04R\x10verifiedSequence\x12+\n" +
+	"\x11mismatch_sequence\x18\x04 \x01(\x04R\x10mismatchSequence\x12'\n" +
+	"\x0fmismatch_digest\x18\x05 \x01(\fR\x0emismatchDigest\"\xfc\x01\n" +
 	"\rLeaderMessage\x123\n" +
 	"\x05batch\x18\x01 \x01(\v2\x1b.sutra.replication.WalBatchH\x00R\x05batch\x12>\n" +
 	"\bsnapshot\x18\x02 \x01(\v2 .sutra.replication.SnapshotChunkH\x00R\bsnapshot\x12<\n" +
@@ -1625,10 +1708,12 @@ const file_replication_proto_rawDesc = "" +
 	"\x05epoch\x18\x02 \x01(\x04R\x05epoch\x127\n" +
 	"\ahistory\x18\x03 \x03(\v2\x1d.sutra.replication.EpochEntryR\ahistory\x12\x1a\n" +
 	"\bdiverged\x18\x04 \x01(\bR\bdiverged\x12#\n" +
-	"\rfork_sequence\x18\x05 \x01(\x04R\fforkSequence\"j\n" +
+	"\rfork_sequence\x18\x05 \x01(\x04R\fforkSequence\"\xb4\x01\n" +
 	"\bWalBatch\x125\n" +
 	"\aentries\x18\x01 \x03(\v2\x1b.sutra.replication.WalEntryR\aentries\x12'\n" +
-	"\x0fleader_sequence\x18\x02 \x01(\x04R\x0eleaderSequence\"\xb8\x01\n" +
+	"\x0fleader_sequence\x18\x02 \x01(\x04R\x0eleaderSequence\x12%\n" +
+	"\x0echeck_sequence\x18\x03 \x01(\x04R\rcheckSequence\x12!\n" +
+	"\fcheck_digest\x18\x04 \x01(\fR\vcheckDigest\"\xb8\x01\n" +
 	"\rSnapshotChunk\x12\x1a\n" +
 	"\bsequence\x18\x01 \x01(\x04R\bsequence\x12\x14\n" +
 	"\x05epoch\x18\x02 \x01(\x04R\x05epoch\x12\x16\n" +
@@ -1637,10 +1722,12 @@ const file_replication_proto_rawDesc = "" +
 	"\x04last\x18\x05 \x01(\bR\x04last\x12\x1d\n" +
 	"\n" +
 	"total_size\x18\x06 \x01(\x04R\ttotalSize\x12\x16\n" +
-	"\x06crc32c\x18\a \x01(\rR\x06crc32c\"R\n" +
+	"\x06crc32c\x18\a \x01(\rR\x06crc32c\"\x9c\x01\n" +
 	"\tKeepalive\x12'\n" +
 	"\x0fleader_sequence\x18\x01 \x01(\x04R\x0eleaderSequence\x12\x1c\n" +
-	"\ttimestamp\x18\x02 \x01(\x04R\ttimestamp2\x8d\x03\n" +
+	"\ttimestamp\x18\x02 \x01(\x04R\ttimestamp\x12%\n" +
+	"\x0echeck_sequence\x18\x03 \x01(\x04R\rcheckSequence\x12!\n" +
+	"\fcheck_digest\x18\x04 \x01(\fR\vcheckDigest2\x8d\x03\n" +
 	"\x12ReplicationService\x12V\n" +
 	"\x10StreamWalEntries\x12#.sutra.replication.WalStreamRequest\x1a\x1b.sutra.replication.WalEntry0\x01\x12V\n" +
 	"\tHeartbeat\x12#.sutra.replication.HeartbeatRequest\x1a$.sutra.replication.HeartbeatResponse\x12q\n" +
