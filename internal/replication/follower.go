@@ -208,9 +208,13 @@ func (f *Follower) session(ctx context.Context) error {
 			snap.abort()
 		}
 	}()
+	var mismatchAt time.Time
 	for {
 		fr, err := s.Recv()
 		if err != nil {
+			if m := f.mismatch.Load(); m != nil {
+				return m
+			}
 			if aerr := ap.err(); aerr != nil {
 				return aerr
 			}
@@ -218,6 +222,16 @@ func (f *Follower) session(ctx context.Context) error {
 				return fmt.Errorf("leader closed the stream")
 			}
 			return err
+		}
+		if m := f.mismatch.Load(); m != nil {
+			// Waiting for the leader to end the stream after the
+			// mismatch ack; a leader that does not is left after a while.
+			if mismatchAt.IsZero() {
+				mismatchAt = time.Now()
+			} else if time.Since(mismatchAt) > f.opts.Timeout {
+				return m
+			}
+			continue
 		}
 		f.lastFrame.Store(time.Now().UnixNano())
 		f.connected.Store(true)
@@ -372,6 +386,9 @@ func (f *Follower) startApplier(s Stream, cancel context.CancelFunc) *applier {
 				close(b.synced)
 				continue
 			}
+			if f.mismatch.Load() != nil {
+				continue // a diverged state is not built on
+			}
 			if b.check.Seq != 0 && len(checks) < 64 {
 				checks = append(checks, b.check)
 			}
@@ -393,8 +410,9 @@ func (f *Follower) startApplier(s Stream, cancel context.CancelFunc) *applier {
 				f.mismatch.Store(m)
 				f.diverged.Store(true)
 				f.fork.Store(m.Fork)
-				ack() // carries the mismatch to the leader
-				a.fail(m)
+				// The ack carries the mismatch to the leader, which ends
+				// the stream; nothing more is applied meanwhile.
+				ack()
 				continue
 			}
 			if len(a.q) == 0 || time.Since(lastAck) >= ackEvery {

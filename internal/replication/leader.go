@@ -198,7 +198,8 @@ func (l *Leader) Serve(ctx context.Context, start Start, send Sender, acks <-cha
 		return fmt.Errorf("%w: %s stepped down", ErrNotLeader, l.opts.NodeID)
 	default:
 	}
-	ctx, cancel := context.WithCancel(ctx)
+	ctx, cancelCause := context.WithCancelCause(ctx)
+	cancel := func() { cancelCause(context.Canceled) }
 	defer cancel()
 	go func() {
 		select {
@@ -223,7 +224,7 @@ func (l *Leader) Serve(ctx context.Context, start Start, send Sender, acks <-cha
 	}
 	l.connect(start)
 	defer l.disconnect(start.ReplicaID)
-	go l.consumeAcks(ctx, start.ReplicaID, acks)
+	go l.consumeAcks(ctx, start.ReplicaID, acks, cancelCause)
 
 	next := start.StartSeq
 	if next == 0 {
@@ -238,6 +239,9 @@ func (l *Leader) Serve(ctx context.Context, start Start, send Sender, acks <-cha
 		next = seq + 1
 	}
 	err = l.stream(ctx, start, next, send)
+	if cause := context.Cause(ctx); errors.Is(cause, ErrDiverged) {
+		return cause // the replica reported a state mismatch
+	}
 	if err != nil && !errors.Is(err, context.Canceled) {
 		l.fail(start.ReplicaID, err)
 	}
@@ -303,6 +307,7 @@ func (l *Leader) connect(s Start) {
 	r.streams++
 	r.State = StateCatchup
 	r.LastError, r.Fork = "", 0
+	r.Verified = 0 // each stream proves its state afresh
 	// The handshake verified the replica's log up to StartSeq-1: that is
 	// what it holds, whatever an earlier stream or heartbeat reported
 	// (a log rewound after diverging is shorter than before).
@@ -319,13 +324,14 @@ func (l *Leader) connect(s Start) {
 
 // mismatch marks a replica whose state digest differs from the leader's at
 // a checkpoint; l.mu must be held.
-func (l *Leader) mismatch(r *replica, theirs engine.Checkpoint) {
+func (l *Leader) mismatch(r *replica, theirs engine.Checkpoint) error {
 	ours, _ := l.eng.DigestAt(theirs.Seq)
-	r.State, r.Fork = StateDiverged, r.Verified
-	r.LastError = fmt.Sprintf("%v: replica %s state digest after sequence %d is %s, the leader's is %s (last verified %d)",
-		ErrDiverged, r.ID, theirs.Seq, theirs.Digest, ours, r.Verified)
+	err := &DivergedError{Replica: r.ID, Fork: r.Verified, Detail: fmt.Sprintf(
+		"state digest after sequence %d is %s, the leader's is %s (last verified %d)", theirs.Seq, theirs.Digest, ours, r.Verified)}
+	r.State, r.Fork, r.LastError = StateDiverged, r.Verified, err.Error()
 	l.opts.Logger.Error("replication: replica state differs from the leader's", "replica", r.ID, "seq", theirs.Seq,
 		"replica_digest", theirs.Digest.String(), "leader_digest", ours.String())
+	return err
 }
 
 // signalAcked wakes WaitReplicated callers; l.mu must be held.
@@ -364,7 +370,9 @@ func (l *Leader) update(id string, f func(r *replica)) {
 	}
 }
 
-func (l *Leader) consumeAcks(ctx context.Context, id string, acks <-chan Ack) {
+// consumeAcks records a replica's acks; one reporting a state mismatch
+// ends the stream through end.
+func (l *Leader) consumeAcks(ctx context.Context, id string, acks <-chan Ack, end context.CancelCauseFunc) {
 	var last uint64 // applied sequence of the previous ack on this stream
 	first := true
 	for {
@@ -394,7 +402,7 @@ func (l *Leader) consumeAcks(ctx context.Context, id string, acks <-chan Ack) {
 				r.Verified = max(r.Verified, a.Verified)
 				r.lastHeard, r.LastHeartbeat = now, now
 				if a.Mismatch.Seq != 0 {
-					l.mismatch(r, a.Mismatch)
+					end(l.mismatch(r, a.Mismatch))
 				}
 			})
 		}
