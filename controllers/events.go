@@ -22,9 +22,11 @@ func (r *SutraClusterReconciler) event(c *sutrav1.SutraCluster, related runtime.
 }
 
 // recordTransitions emits events for changes between the old and new status
-// that a person should hear about: replication turning unhealthy or healthy
-// again, and the leader becoming unreachable.
+// that a person should hear about: a replica diverging from the leader's log
+// (once per replica and transition), replication turning unhealthy or
+// healthy again, and the leader becoming unreachable.
 func (r *SutraClusterReconciler) recordTransitions(c *sutrav1.SutraCluster, before, after *sutrav1.SutraClusterStatus) {
+	newlyDiverged := r.recordDiverged(c, before, after)
 	was := meta.FindStatusCondition(before.Conditions, sutrav1.ConditionReplicationHealthy)
 	now := meta.FindStatusCondition(after.Conditions, sutrav1.ConditionReplicationHealthy)
 	if now == nil {
@@ -35,6 +37,8 @@ func (r *SutraClusterReconciler) recordTransitions(c *sutrav1.SutraCluster, befo
 		return
 	}
 	switch {
+	case now.Reason == sutrav1.ReasonReplicaDiverged && newlyDiverged:
+		// The ReplicaDiverged events above already say it.
 	case now.Reason == sutrav1.ReasonLeaderUnreachable:
 		r.event(c, nil, corev1.EventTypeWarning, sutrav1.EventLeaderUnreachable, "ReadStatus", "%s", now.Message)
 	case now.Status == "False":
@@ -42,4 +46,25 @@ func (r *SutraClusterReconciler) recordTransitions(c *sutrav1.SutraCluster, befo
 	case now.Status == "True" && was != nil && was.Status != "True":
 		r.event(c, nil, corev1.EventTypeNormal, sutrav1.EventReplicationHealthy, "ReadStatus", "%s", now.Message)
 	}
+}
+
+// recordDiverged emits a Warning for every replica that is diverged in after
+// and was not in before, and reports whether it emitted any. A status kept
+// from an earlier reconcile (the leader unreachable) repeats nothing.
+func (r *SutraClusterReconciler) recordDiverged(c *sutrav1.SutraCluster, before, after *sutrav1.SutraClusterStatus) bool {
+	was := make(map[string]bool, len(before.ReplicaStatuses))
+	for _, rs := range before.ReplicaStatuses {
+		was[rs.Name] = rs.State == StateDiverged
+	}
+	emitted := false
+	for _, rs := range after.ReplicaStatuses {
+		if rs.State != StateDiverged || was[rs.Name] {
+			continue
+		}
+		r.event(c, nil, corev1.EventTypeWarning, sutrav1.EventReplicaDiverged, "ReadStatus",
+			"replica %s diverged from the leader's log after sequence %d; the leader refuses to stream into it; see %s",
+			rs.Name, rs.ForkSequence, divergedDoc)
+		emitted = true
+	}
+	return emitted
 }

@@ -15,10 +15,14 @@ import (
 	"github.com/sutra/sutra-operator/internal/statusclient"
 )
 
-// Replica states the operator writes itself; the others come from the leader.
+// Replica states the operator acts on. StateMissing the operator writes
+// itself; the others come from the leader.
 const (
 	// StateStreaming is the leader's state of a replica on the live tail.
 	StateStreaming = "streaming"
+	// StateDiverged is the leader's state of a replica whose log forked
+	// from its own; the leader refuses to stream into it.
+	StateDiverged = "diverged"
 	// StateMissing marks a desired replica the leader does not list.
 	StateMissing = "missing"
 )
@@ -100,7 +104,11 @@ func replicaStatuses(c *sutrav1.SutraCluster, snap *statusclient.Snapshot) []sut
 			LagEntries:          int64(r.LagEntries),
 			LagMs:               int64(r.LagMs),
 			State:               r.State,
+			SyncState:           r.SyncState,
 			Healthy:             r.Healthy && r.State == StateStreaming && int64(r.LagMs) <= threshold,
+		}
+		if r.State == StateDiverged {
+			rs.ForkSequence = int64(r.ForkSequence)
 		}
 		if !r.LastHeartbeat.IsZero() {
 			hb := metav1.NewTime(r.LastHeartbeat).Rfc3339Copy()
@@ -127,9 +135,13 @@ func formatLag(ms int64) string {
 	return (time.Duration(ms) * time.Millisecond).String()
 }
 
+// divergedDoc is the troubleshooting section for a diverged replica.
+const divergedDoc = "docs/troubleshooting.md#a-replica-is-diverged"
+
 // replicationCondition is ReplicationHealthy: True when every desired replica
-// streams within the lag threshold; False naming the replicas that do not;
-// Unknown when the leader's table could not be read.
+// streams within the lag threshold; False naming the replicas that do not,
+// with diverged replicas first (they need a person); Unknown when the
+// leader's table could not be read.
 func replicationCondition(c *sutrav1.SutraCluster, endpoint string, snap *statusclient.Snapshot, err error) metav1.Condition {
 	cond := metav1.Condition{Type: sutrav1.ConditionReplicationHealthy}
 	switch {
@@ -151,11 +163,13 @@ func replicationCondition(c *sutrav1.SutraCluster, endpoint string, snap *status
 		return cond
 	}
 
-	var notStreaming, lagging []string
+	var diverged, notStreaming, lagging []string
 	threshold := resources.LagThresholdMs(c)
 	statuses := replicaStatuses(c, snap)
 	for _, r := range statuses {
 		switch {
+		case r.State == StateDiverged:
+			diverged = append(diverged, fmt.Sprintf("%s (shares up to sequence %d)", r.Name, r.ForkSequence))
 		case r.State != StateStreaming:
 			notStreaming = append(notStreaming, fmt.Sprintf("%s (%s)", r.Name, r.State))
 		case r.LagMs > threshold:
@@ -165,6 +179,15 @@ func replicationCondition(c *sutrav1.SutraCluster, endpoint string, snap *status
 		}
 	}
 	switch {
+	case len(diverged) > 0:
+		cond.Status, cond.Reason = metav1.ConditionFalse, sutrav1.ReasonReplicaDiverged
+		cond.Message = fmt.Sprintf("%s from the leader's log: %s; see %s", plural(len(diverged), "replica diverged", "replicas diverged"), strings.Join(diverged, ", "), divergedDoc)
+		if len(notStreaming) > 0 {
+			cond.Message += "; not streaming: " + strings.Join(notStreaming, ", ")
+		}
+		if len(lagging) > 0 {
+			cond.Message += fmt.Sprintf("; lagging over %dms: %s", threshold, strings.Join(lagging, ", "))
+		}
 	case len(notStreaming) > 0:
 		cond.Status, cond.Reason = metav1.ConditionFalse, sutrav1.ReasonReplicaNotStreaming
 		cond.Message = fmt.Sprintf("%s not streaming from the leader: %s", plural(len(notStreaming), "replica is", "replicas are"), strings.Join(notStreaming, ", "))

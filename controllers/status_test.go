@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -38,6 +39,11 @@ func sts(name string, want, ready int32) *appsv1.StatefulSet {
 func streaming(id string, lag uint64) statusclient.Replica {
 	return statusclient.Replica{ID: id, Healthy: true, State: "streaming", LagMs: lag, LastAppliedSequence: 10,
 		LastHeartbeat: testNow.Add(-1500 * time.Millisecond)}
+}
+
+func diverged(id string, fork uint64) statusclient.Replica {
+	return statusclient.Replica{ID: id, State: "diverged", LastAppliedSequence: fork + 5, LagEntries: 3, ForkSequence: fork, SyncState: "async",
+		LastError: fmt.Sprintf("replication: diverged from the leader's log fork=%d", fork)}
 }
 
 func snap(rs ...statusclient.Replica) *statusclient.Snapshot {
@@ -83,6 +89,14 @@ func TestComputeStatus(t *testing.T) {
 			want: want{phase: sutrav1.PhaseDegraded, available: "True", degraded: "True", replication: "False",
 				replicationReason: sutrav1.ReasonReplicaNotStreaming, messageContains: []string{"s-replica-1 (disconnected)", "s-replica-0 (1500ms)"},
 				maxLag: "1.5s", statuses: 3, observedGeneration: 4, progressingReason: sutrav1.ReasonReconciled, lastStatusTimeUpdated: true},
+		},
+		{
+			name: "diverged replica takes precedence over one not streaming",
+			scope: &scope{cluster: testCluster(3, sutrav1.PhaseRunning), leader: sts("s-leader", 1, 1), replicas: sts("s-replica", 3, 3), replication: snap(
+				streaming("s-replica-0", 0), diverged("s-replica-1", 120), statusclient.Replica{ID: "s-replica-2", State: "disconnected"})},
+			want: want{phase: sutrav1.PhaseDegraded, available: "True", degraded: "True", replication: "False",
+				replicationReason: sutrav1.ReasonReplicaDiverged, messageContains: []string{"s-replica-1 (shares up to sequence 120)", "s-replica-2 (disconnected)"},
+				maxLag: "0ms", statuses: 3, observedGeneration: 4, progressingReason: sutrav1.ReasonReconciled, lastStatusTimeUpdated: true},
 		},
 		{
 			name:  "lagging only",
@@ -208,6 +222,90 @@ func TestReplicaStatusesDetails(t *testing.T) {
 	}
 	if st.Leader.Pod != "s-leader-0" || st.Leader.Endpoint != "s-leader.ns.svc:50051" || st.LeaderSequence != 10 || st.Epoch != 2 {
 		t.Errorf("leader = %+v seq %d epoch %d", st.Leader, st.LeaderSequence, st.Epoch)
+	}
+}
+
+func TestReplicationConditionDiverged(t *testing.T) {
+	tests := []struct {
+		name     string
+		replicas int32
+		rows     []statusclient.Replica
+		reason   string
+		message  string
+	}{
+		{
+			name: "one diverged", replicas: 2,
+			rows:   []statusclient.Replica{streaming("s-replica-0", 0), diverged("s-replica-1", 120)},
+			reason: sutrav1.ReasonReplicaDiverged,
+			message: "1 replica diverged from the leader's log: s-replica-1 (shares up to sequence 120); " +
+				"see docs/troubleshooting.md#a-replica-is-diverged",
+		},
+		{
+			name: "two diverged, in ordinal order", replicas: 2,
+			rows:   []statusclient.Replica{diverged("s-replica-1", 7), diverged("s-replica-0", 0)},
+			reason: sutrav1.ReasonReplicaDiverged,
+			message: "2 replicas diverged from the leader's log: s-replica-0 (shares up to sequence 0), s-replica-1 (shares up to sequence 7); " +
+				"see docs/troubleshooting.md#a-replica-is-diverged",
+		},
+		{
+			name: "diverged before missing and lagging", replicas: 3,
+			rows:   []statusclient.Replica{streaming("s-replica-0", 2500), diverged("s-replica-2", 99)},
+			reason: sutrav1.ReasonReplicaDiverged,
+			message: "1 replica diverged from the leader's log: s-replica-2 (shares up to sequence 99); " +
+				"see docs/troubleshooting.md#a-replica-is-diverged; not streaming: s-replica-1 (missing); lagging over 1000ms: s-replica-0 (2500ms)",
+		},
+		{
+			name: "without a diverged replica the reason is unchanged", replicas: 2,
+			rows:    []statusclient.Replica{streaming("s-replica-0", 0), {ID: "s-replica-1", State: "catchup", ForkSequence: 5}},
+			reason:  sutrav1.ReasonReplicaNotStreaming,
+			message: "1 replica is not streaming from the leader: s-replica-1 (catchup)",
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := testCluster(tc.replicas, sutrav1.PhaseRunning)
+			cond := replicationCondition(c, "s-leader.ns.svc:50051", snap(tc.rows...), nil)
+			if cond.Status != metav1.ConditionFalse || cond.Reason != tc.reason {
+				t.Errorf("condition = %s/%s, want False/%s", cond.Status, cond.Reason, tc.reason)
+			}
+			if cond.Message != tc.message {
+				t.Errorf("message:\n got %q\nwant %q", cond.Message, tc.message)
+			}
+		})
+	}
+}
+
+// Degraded carries the diverged cause, so `kubectl get` readers see it in
+// both conditions.
+func TestDegradedNamesDivergedReplica(t *testing.T) {
+	st := computeStatus(&scope{cluster: testCluster(1, sutrav1.PhaseRunning), now: testNow, leader: sts("s-leader", 1, 1),
+		replicas: sts("s-replica", 1, 1), replication: snap(diverged("s-replica-0", 42))})
+	d := meta.FindStatusCondition(st.Conditions, sutrav1.ConditionDegraded)
+	if d == nil || d.Status != metav1.ConditionTrue || d.Reason != sutrav1.ReasonReplicaDiverged || !strings.Contains(d.Message, "s-replica-0 (shares up to sequence 42)") {
+		t.Errorf("Degraded = %+v", d)
+	}
+}
+
+func TestReplicaStatusesCopyForkAndSyncState(t *testing.T) {
+	c := testCluster(3, "")
+	syncRow := streaming("s-replica-0", 0)
+	syncRow.SyncState = "sync"
+	stale := statusclient.Replica{ID: "s-replica-2", State: "catchup", ForkSequence: 9, SyncState: "async"}
+	got := replicaStatuses(c, snap(syncRow, diverged("s-replica-1", 120), stale))
+	want := []sutrav1.ReplicaStatus{
+		{Name: "s-replica-0", State: "streaming", SyncState: "sync", Healthy: true, LastAppliedSequence: 10},
+		{Name: "s-replica-1", State: "diverged", SyncState: "async", ForkSequence: 120, LastAppliedSequence: 125, LagEntries: 3},
+		{Name: "s-replica-2", State: "catchup", SyncState: "async"}, // a fork point only with the diverged state
+	}
+	if len(got) != len(want) {
+		t.Fatalf("statuses = %+v", got)
+	}
+	for i := range want {
+		g := got[i]
+		g.LastHeartbeat = nil
+		if g != want[i] {
+			t.Errorf("status %d = %+v, want %+v", i, g, want[i])
+		}
 	}
 }
 

@@ -43,6 +43,12 @@ const (
 	// ReasonReplicaNotStreaming: a desired replica is absent from the leader's
 	// replication table or is not in the streaming state.
 	ReasonReplicaNotStreaming = "ReplicaNotStreaming"
+	// ReasonReplicaDiverged: a desired replica's log forked from the
+	// leader's, so the leader refuses to stream into it. It takes precedence
+	// over ReasonReplicaNotStreaming: the replica does not recover by
+	// itself; a person decides whether its divergent records are set aside
+	// (it follows the leader again) or hold writes that must be kept.
+	ReasonReplicaDiverged = "ReplicaDiverged"
 	// ReasonReplicaLagging: a replica streams but lags more than
 	// spec.replication.lagThresholdMs behind the leader.
 	ReasonReplicaLagging = "ReplicaLagging"
@@ -70,4 +76,5 @@ const (
 	EventReplicationHealthy   = "ReplicationHealthy"
 	EventReplicationUnhealthy = "ReplicationUnhealthy"
 	EventLeaderUnreachable    = "LeaderUnreachable"
+	EventReplicaDiverged      = "ReplicaDiverged"
 )

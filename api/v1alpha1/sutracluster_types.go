@@ -216,10 +216,21 @@ type ReplicaStatus struct {
 	// Healthy is true when the replica streams within the lag threshold.
 	Healthy bool `json:"healthy"`
 	// State is the replication state the leader reports: streaming,
-	// catchup, snapshot, disconnected or configured; "missing" when the
-	// leader does not list the replica at all.
+	// catchup, snapshot, disconnected, configured or diverged; "missing"
+	// when the leader does not list the replica at all. diverged: its log
+	// forked from the leader's after forkSequence; the leader refuses to
+	// stream into it until it follows the leader again (its divergent
+	// records are set aside).
 	// +optional
 	State string `json:"state,omitempty"`
+	// ForkSequence is the highest log sequence the replica shares with the
+	// leader. Set when the state is diverged.
+	// +optional
+	ForkSequence int64 `json:"forkSequence,omitempty"`
+	// SyncState is "sync" when the leader replicates synchronously and this
+	// replica's acks count towards confirming writes, "async" otherwise.
+	// +optional
+	SyncState string `json:"syncState,omitempty"`
 	// LastHeartbeat is when the leader last heard from the replica.
 	// +optional
 	LastHeartbeat *metav1.Time `json:"lastHeartbeat,omitempty"`

@@ -30,16 +30,26 @@ type Snapshot struct {
 // Replica is one row of the leader's replication table.
 type Replica struct {
 	// ID is the replica's node id (its pod name in Kubernetes).
-	ID                  string
-	Address             string
-	Healthy             bool
-	State               string // streaming, catchup, snapshot, disconnected, configured
+	ID      string
+	Address string
+	Healthy bool
+	// State is streaming, catchup, snapshot, disconnected, configured or
+	// diverged (its log forked from the leader's; the leader refuses to
+	// stream into it).
+	State               string
 	LastAppliedSequence uint64
 	LagEntries          uint64
 	LagMs               uint64
 	// LastHeartbeat is zero when the leader never heard from the replica.
 	LastHeartbeat time.Time
 	LastError     string
+	// SyncState is "sync" when the leader replicates synchronously and this
+	// replica's acks count towards confirming writes, "async" otherwise;
+	// empty from leaders that predate it.
+	SyncState string
+	// ForkSequence is, for a diverged replica, the highest sequence its log
+	// shares with the leader's; 0 otherwise.
+	ForkSequence uint64
 }
 
 // Client dials the endpoint on every call: the operator polls every few
@@ -100,6 +110,8 @@ func FromProto(r *replicationpb.ReplicationStatusResponse) Snapshot {
 			LagEntries:          ri.GetLagEntries(),
 			LagMs:               ri.GetLagMs(),
 			LastError:           ri.GetLastError(),
+			SyncState:           ri.GetSyncState(),
+			ForkSequence:        ri.GetForkSequence(),
 		}
 		if rep.LagMs == 0 {
 			rep.LagMs = ri.GetLag() // seed-era leaders set only lag

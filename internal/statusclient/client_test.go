@@ -43,8 +43,10 @@ func TestReplicationStatus(t *testing.T) {
 	c := serve(t, &fakeLeader{resp: &replicationpb.ReplicationStatusResponse{
 		NodeId: "s-leader-0", Role: "leader", ClusterId: "ns.s", Epoch: 3, LeaderSequence: 42, MaxLagMs: 12,
 		Replicas: []*replicationpb.ReplicaInfo{
-			{Id: "s-replica-0", Healthy: true, State: "streaming", LastAppliedSequence: 42, LagMs: 0, LastHeartbeat: uint64(hb.UnixMilli())},
-			{Id: "s-replica-1", State: "configured", Lag: 12, LagEntries: 5, LastError: "connection refused"},
+			{Id: "s-replica-0", Healthy: true, State: "streaming", LastAppliedSequence: 42, LagMs: 0, LastHeartbeat: uint64(hb.UnixMilli()), SyncState: "sync"},
+			{Id: "s-replica-1", State: "configured", Lag: 12, LagEntries: 5, LastError: "connection refused", SyncState: "async"},
+			{Id: "s-replica-2", State: "diverged", LastAppliedSequence: 45, ForkSequence: 40, SyncState: "async",
+				LastError: "replication: diverged from the leader's log fork=40"},
 		},
 	}})
 	got, err := c.ReplicationStatus(context.Background(), "passthrough:///bufnet")
@@ -54,15 +56,18 @@ func TestReplicationStatus(t *testing.T) {
 	if got.NodeID != "s-leader-0" || got.Role != "leader" || got.ClusterID != "ns.s" || got.Epoch != 3 || got.LeaderSequence != 42 || got.MaxLagMs != 12 {
 		t.Errorf("header = %+v", got)
 	}
-	if len(got.Replicas) != 2 {
-		t.Fatalf("replicas = %d, want 2", len(got.Replicas))
+	if len(got.Replicas) != 3 {
+		t.Fatalf("replicas = %d, want 3", len(got.Replicas))
 	}
-	r0, r1 := got.Replicas[0], got.Replicas[1]
-	if !r0.Healthy || r0.State != "streaming" || r0.LastAppliedSequence != 42 || !r0.LastHeartbeat.Equal(hb) {
+	r0, r1, r2 := got.Replicas[0], got.Replicas[1], got.Replicas[2]
+	if !r0.Healthy || r0.State != "streaming" || r0.LastAppliedSequence != 42 || !r0.LastHeartbeat.Equal(hb) || r0.SyncState != "sync" || r0.ForkSequence != 0 {
 		t.Errorf("replica 0 = %+v", r0)
 	}
-	if r1.Healthy || r1.LagMs != 12 || r1.LagEntries != 5 || !r1.LastHeartbeat.IsZero() || r1.LastError != "connection refused" {
+	if r1.Healthy || r1.LagMs != 12 || r1.LagEntries != 5 || !r1.LastHeartbeat.IsZero() || r1.LastError != "connection refused" || r1.SyncState != "async" {
 		t.Errorf("replica 1 = %+v (lag falls back to the seed field)", r1)
+	}
+	if r2.State != "diverged" || r2.ForkSequence != 40 || r2.LastAppliedSequence != 45 || r2.SyncState != "async" {
+		t.Errorf("replica 2 = %+v, want diverged with its fork point", r2)
 	}
 }
 
