@@ -30,7 +30,7 @@ func TestRecordTransitionsDiverged(t *testing.T) {
 	backAfterUnreachable := statusOf(unreachable, streaming("s-replica-0", 0), diverged("s-replica-1", 120))
 
 	const divergedNote = "Warning ReplicaDiverged replica s-replica-1 diverged from the leader's log after sequence 120; " +
-		"the leader refuses to stream into it; see docs/troubleshooting.md#a-replica-is-diverged"
+		"the leader refuses to stream into it; see docs/troubleshooting.md#sutrareplicadiverged"
 	tests := []struct {
 		name          string
 		before, after *sutrav1.SutraClusterStatus
@@ -40,13 +40,13 @@ func TestRecordTransitionsDiverged(t *testing.T) {
 		{name: "still diverged: nothing", before: oneDiverged, after: statusOf(oneDiverged, streaming("s-replica-0", 0), diverged("s-replica-1", 120))},
 		{name: "a second replica diverges: only it", before: oneDiverged, after: bothDiverged, want: []string{
 			"Warning ReplicaDiverged replica s-replica-0 diverged from the leader's log after sequence 118; " +
-				"the leader refuses to stream into it; see docs/troubleshooting.md#a-replica-is-diverged"}},
+				"the leader refuses to stream into it; see docs/troubleshooting.md#sutrareplicadiverged"}},
 		{name: "not streaming to diverged: the diverged warning", before: disconnected, after: oneDiverged, want: []string{divergedNote}},
 		{name: "leader unreachable keeps the table: no diverged warning", before: oneDiverged, after: unreachable,
 			want: []string{"Warning LeaderUnreachable cannot read replication status from s-leader.ns.svc:50051: connection refused"}},
 		{name: "leader back, replica still diverged: the condition change is told", before: unreachable, after: backAfterUnreachable,
 			want: []string{"Warning ReplicationUnhealthy 1 replica diverged from the leader's log: s-replica-1 (shares up to sequence 120); " +
-				"see docs/troubleshooting.md#a-replica-is-diverged"}},
+				"see docs/troubleshooting.md#sutrareplicadiverged"}},
 		{name: "diverged replica follows again", before: oneDiverged, after: statusOf(oneDiverged, streaming("s-replica-0", 0), streaming("s-replica-1", 0)),
 			want: []string{"Normal ReplicationHealthy 2 of 2 replicas streaming, max lag 0ms"}},
 	}

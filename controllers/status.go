@@ -136,7 +136,7 @@ func formatLag(ms int64) string {
 }
 
 // divergedDoc is the troubleshooting section for a diverged replica.
-const divergedDoc = "docs/troubleshooting.md#a-replica-is-diverged"
+const divergedDoc = "docs/troubleshooting.md#sutrareplicadiverged"
 
 // replicationCondition is ReplicationHealthy: True when every desired replica
 // streams within the lag threshold; False naming the replicas that do not,

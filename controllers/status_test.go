@@ -238,21 +238,21 @@ func TestReplicationConditionDiverged(t *testing.T) {
 			rows:   []statusclient.Replica{streaming("s-replica-0", 0), diverged("s-replica-1", 120)},
 			reason: sutrav1.ReasonReplicaDiverged,
 			message: "1 replica diverged from the leader's log: s-replica-1 (shares up to sequence 120); " +
-				"see docs/troubleshooting.md#a-replica-is-diverged",
+				"see docs/troubleshooting.md#sutrareplicadiverged",
 		},
 		{
 			name: "two diverged, in ordinal order", replicas: 2,
 			rows:   []statusclient.Replica{diverged("s-replica-1", 7), diverged("s-replica-0", 0)},
 			reason: sutrav1.ReasonReplicaDiverged,
 			message: "2 replicas diverged from the leader's log: s-replica-0 (shares up to sequence 0), s-replica-1 (shares up to sequence 7); " +
-				"see docs/troubleshooting.md#a-replica-is-diverged",
+				"see docs/troubleshooting.md#sutrareplicadiverged",
 		},
 		{
 			name: "diverged before missing and lagging", replicas: 3,
 			rows:   []statusclient.Replica{streaming("s-replica-0", 2500), diverged("s-replica-2", 99)},
 			reason: sutrav1.ReasonReplicaDiverged,
 			message: "1 replica diverged from the leader's log: s-replica-2 (shares up to sequence 99); " +
-				"see docs/troubleshooting.md#a-replica-is-diverged; not streaming: s-replica-1 (missing); lagging over 1000ms: s-replica-0 (2500ms)",
+				"see docs/troubleshooting.md#sutrareplicadiverged; not streaming: s-replica-1 (missing); lagging over 1000ms: s-replica-0 (2500ms)",
 		},
 		{
 			name: "without a diverged replica the reason is unchanged", replicas: 2,
