@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/sutra/sutra-operator/internal/wal"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -194,11 +195,69 @@ func TestLeaderKillsKeepBatchesWhole(t *testing.T) {
 	}
 }
 
-// TestLeaderRefusesLostRecords: a leader acknowledges writes and is
-// stopped, then its newest segment is deleted. It must refuse to start,
-// naming the loss; with --accept-data-loss it starts, logging as lost
-// exactly the acknowledged writes that are gone.
+// A leader whose log lost acknowledged records refuses to start, naming
+// the loss; with --accept-data-loss it starts, logs the count, which
+// equals the acknowledged writes that are gone, and begins a new epoch.
+// The damage: the newest segment deleted, its records' tail zeroed, its
+// last record damaged.
 func TestLeaderRefusesLostRecords(t *testing.T) {
+	damages := map[string]func(t *testing.T, newest string){
+		"newest segment deleted": func(t *testing.T, newest string) {
+			if err := os.Remove(newest); err != nil {
+				t.Fatal(err)
+			}
+		},
+		"tail zeroed": func(t *testing.T, newest string) {
+			offs := recordOffsets(t, newest)
+			rewrite(t, newest, func(b []byte) { clear(b[offs[len(offs)/2]:offs[len(offs)-1]]) })
+		},
+		"last record damaged": func(t *testing.T, newest string) {
+			offs := recordOffsets(t, newest)
+			rewrite(t, newest, func(b []byte) { b[offs[len(offs)-2]+wal.HeaderSize+3] ^= 0xff })
+		},
+	}
+	for name, damage := range damages {
+		t.Run(name, func(t *testing.T) { lostRecordsCase(t, damage) })
+	}
+}
+
+// recordOffsets returns the offset of every record in a segment file and,
+// last, the offset where its records end.
+func recordOffsets(t *testing.T, path string) []int {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var offs []int
+	off := wal.SegmentHeaderSize
+	for {
+		_, n, err := wal.DecodeRecord(b[off:])
+		if err != nil {
+			break
+		}
+		offs = append(offs, off)
+		off += n
+	}
+	if len(offs) < 2 {
+		t.Fatalf("%s holds %d records", path, len(offs))
+	}
+	return append(offs, off)
+}
+
+func rewrite(t *testing.T, path string, f func([]byte)) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f(b)
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func lostRecordsCase(t *testing.T, damage func(t *testing.T, newest string)) {
 	leader := startLeader(t, "leader", "--wal-segment-bytes", "1048576")
 	ledger := &batchLedger{run: 78}
 	for i := 0; i < 12; i++ { // ~2.8 MB: three segments
@@ -212,13 +271,11 @@ func TestLeaderRefusesLostRecords(t *testing.T) {
 		t.Fatalf("want at least 2 segments, got %v (%v)", segs, err)
 	}
 	newest := segs[len(segs)-1]
-	if err := os.Remove(newest); err != nil {
-		t.Fatal(err)
-	}
+	damage(t, newest)
 
 	code, out := leader.runToExit(t)
 	if code == 0 {
-		t.Fatalf("leader started with its newest segment deleted:\n%s", out)
+		t.Fatalf("leader started with lost records:\n%s", out)
 	}
 	for _, want := range []string{"durable records lost", filepath.Base(newest), "missing", "--accept-data-loss"} {
 		if !strings.Contains(out, want) {
@@ -233,6 +290,9 @@ func TestLeaderRefusesLostRecords(t *testing.T) {
 	if m == nil {
 		t.Fatalf("no loss logged at start:\n%s", tail(leader.logs(), 20))
 	}
+	if !strings.Contains(leader.logs(), "leader begins a new epoch") {
+		t.Fatalf("a leader that accepted a loss kept its epoch:\n%s", tail(leader.logs(), 20))
+	}
 	logged, _ := strconv.Atoi(m[1])
 	var gone int
 	ledger.mu.Lock()
@@ -244,7 +304,7 @@ func TestLeaderRefusesLostRecords(t *testing.T) {
 		}
 	}
 	ledger.mu.Unlock()
-	t.Logf("deleted %s: %d acknowledged writes gone, %d logged as lost", filepath.Base(newest), gone, logged)
+	t.Logf("%d acknowledged writes gone, %d logged as lost", gone, logged)
 	if gone == 0 || logged != gone {
 		t.Fatalf("logged %d records as lost, but %d acknowledged writes are gone", logged, gone)
 	}
