@@ -16,6 +16,10 @@ import (
 // ErrReadOnly is returned for writes sent to a replica.
 var ErrReadOnly = errors.New("this node is a read-only replica")
 
+// errChangingRoles is returned while a node switches between leader and
+// replica.
+var errChangingRoles = errors.New("node is changing roles")
+
 // codeTable maps domain errors to gRPC codes. The first match wins.
 var codeTable = []struct {
 	err  error
@@ -39,6 +43,7 @@ var codeTable = []struct {
 	{wal.ErrCompacted, codes.OutOfRange},
 	{wal.ErrOutOfRange, codes.OutOfRange},
 	{wal.ErrClosed, codes.Unavailable},
+	{errChangingRoles, codes.Unavailable},
 	{wal.ErrUnusable, codes.FailedPrecondition},
 	{wal.ErrTooLarge, codes.InvalidArgument},
 }

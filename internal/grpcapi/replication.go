@@ -142,7 +142,7 @@ func (s *ReplicationServer) GetReplicationStatus(context.Context, *replicationpb
 	}
 	fl := s.Roles.Follower()
 	if fl == nil { // changing roles
-		return nil, toStatus(fmt.Errorf("%w: %s is changing roles", wal.ErrClosed, info.ID))
+		return nil, toStatus(fmt.Errorf("%w: %s is changing roles", errChangingRoles, info.ID))
 	}
 	f := fl.Status()
 	resp.LeaderSequence = f.LeaderSeq

@@ -109,7 +109,11 @@ func ParseConfig(args []string, getenv func(string) string) (Config, error) {
 	fs.IntVar(&c.SyncReplicas, "sync-replicas", int(envInt("SUTRA_SYNC_REPLICAS", 0)), "replicas that must make a write durable before it is acknowledged; 0 for asynchronous (SUTRA_SYNC_REPLICAS)")
 	fs.StringVar(&c.SyncMode, "sync-mode", env("SUTRA_SYNC_MODE", SyncRequired), "required: fail writes that too few replicas confirm; preferred: fall back to the replicas available (SUTRA_SYNC_MODE)")
 	fs.DurationVar(&c.SyncTimeout, "sync-timeout", envMs("SUTRA_SYNC_TIMEOUT_MS", 5*time.Second), "how long a write waits for synchronous replicas (SUTRA_SYNC_TIMEOUT_MS)")
-	fs.Uint64Var(&c.VerifyInterval, "verify-interval", uint64(envInt("SUTRA_VERIFY_INTERVAL", 10000)), "replicas prove their state digest equal to the leader's at every multiple of this sequence; 0 disables (SUTRA_VERIFY_INTERVAL)")
+	verifyEnv := envInt("SUTRA_VERIFY_INTERVAL", 10000)
+	if verifyEnv < 0 {
+		errs = append(errs, fmt.Errorf("SUTRA_VERIFY_INTERVAL must not be negative, got %d", verifyEnv))
+	}
+	fs.Uint64Var(&c.VerifyInterval, "verify-interval", uint64(max(verifyEnv, 0)), "replicas prove their state digest equal to the leader's at every multiple of this sequence; 0 disables (SUTRA_VERIFY_INTERVAL)")
 	fs.DurationVar(&c.SelfFenceAfter, "self-fence-after", envMs("SUTRA_SELF_FENCE_AFTER_MS", 0), "a leader that hears from no replica and no admin caller for this long refuses writes; 0 disables (SUTRA_SELF_FENCE_AFTER_MS)")
 	fs.BoolVar(&c.AcceptDataLoss, "accept-data-loss", getenv("SUTRA_ACCEPT_DATA_LOSS") == "true", "start even if the log ends below its durable high-water mark, accepting the loss (logged with the count) (SUTRA_ACCEPT_DATA_LOSS)")
 	usage := new(strings.Builder)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/sutra/sutra-operator/internal/wal"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -20,6 +19,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/sutra/sutra-operator/internal/pb/storagepb"
+	"github.com/sutra/sutra-operator/internal/wal"
 )
 
 // Durability of writes across kill -9 and lost log files.
