@@ -30,11 +30,15 @@ func (e *Engine) loadHistory(rec *Recovery) error {
 			}
 		}
 	}
+	e.useHistory(h)
+	return nil
+}
+
+func (e *Engine) useHistory(h history.History) {
 	e.histMu.Lock()
 	e.hist = h
 	e.histMu.Unlock()
 	e.epoch.Store(h.Epoch())
-	return nil
 }
 
 // History returns the log's epoch history.
@@ -51,10 +55,7 @@ func (e *Engine) setHistory(h history.History) error {
 	if err := history.Save(e.dir, h); err != nil {
 		return fmt.Errorf("engine: %w", err)
 	}
-	e.histMu.Lock()
-	e.hist = h
-	e.histMu.Unlock()
-	e.epoch.Store(h.Epoch())
+	e.useHistory(h)
 	return nil
 }
 
