@@ -10,6 +10,9 @@
 //	<dir>/snapshots/<seq>.snap.tmp    a snapshot being written; ignored
 //	<dir>/snapshots/<seq>.snap.damaged a snapshot that failed verification
 //	                                  at start, moved aside; ignored
+//	<dir>/history                     the log's epoch history (internal/history)
+//	<dir>/diverged-<first>-<time>/    records Rewind set aside, as a log of
+//	                                  their own (see package wal)
 //
 // # Write path (leader)
 //
@@ -17,9 +20,10 @@
 // association endpoints), stamps it with the leader's clock, appends it to
 // the log and waits for the group commit, then applies it. Operations are
 // applied strictly in sequence order, after they are durable, by whichever
-// writer gets to the apply lock first; a write returns once its own
-// operations are applied, so a reader that sees a write can never see it
-// vanish after a crash. The records of one Write carry wal's More flag on
+// writer gets to the apply lock first, each write under one hold of the
+// store's write lock (store.Update), so readers see a write whole or not at
+// all; a write returns once its own operations are applied, so a reader
+// that sees a write can never see it vanish after a crash. The records of one Write carry wal's More flag on
 // all but the last, so the log keeps or drops the write whole across a
 // crash (see package wal, "Writes and batches").
 //
@@ -35,6 +39,18 @@
 // queue, unapplied, until the batch holding its last record is durable.
 // AppliedSeq and DurableSeq (what a replica acks as durable) are always
 // the end of a write.
+//
+// # Epochs
+//
+// The engine keeps the log's epoch history (internal/history) and stamps
+// writes with its newest epoch. BeginEpoch starts an epoch at the next
+// sequence, as a node does when it becomes leader; AdoptHistory records a
+// leader's history on a replica whose log is a prefix of that leader's;
+// Rewind discards a divergent suffix, setting its records aside, and
+// rebuilds the state at the fork point from a snapshot and the log, or
+// starts empty when they cannot. The store's digest is noted at the end of
+// every write that holds a multiple of Options.VerifyEvery (verify.go), for
+// continuous verification against the leader.
 //
 // # Recovery
 //

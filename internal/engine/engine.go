@@ -36,7 +36,8 @@ type Options struct {
 	// sample before any reader of the log can see the records.
 	OnQueued func(last uint64, at time.Time)
 	// VerifyEvery is the sequence interval at which the store's digest is
-	// noted for continuous verification (see verify.go); 0 disables.
+	// noted for continuous verification, at the end of the write holding
+	// each multiple (see verify.go); 0 disables.
 	VerifyEvery uint64
 	// Logger for recovery and checkpoint messages. Default slog.Default().
 	Logger *slog.Logger
@@ -91,7 +92,8 @@ type Engine struct {
 	queue   []*pending // appended, not yet applied, in sequence order
 	applied atomic.Uint64
 
-	digests digestRing // store digests at checkpoints (verify.go)
+	digests digestRing    // store digests at checkpoints (verify.go)
+	noted   atomic.Uint64 // end of the last write note saw
 
 	histMu sync.Mutex
 	hist   history.History // the log's epochs (see internal/history)
@@ -106,9 +108,10 @@ type Engine struct {
 }
 
 type pending struct {
-	seq uint64
-	op  store.Op
-	err error
+	seq  uint64
+	op   store.Op
+	more bool // more operations of the same write follow
+	err  error
 }
 
 // Open opens or creates the engine in dir and recovers its state.

@@ -215,6 +215,7 @@ func (e *Engine) Rewind(seq uint64) (Rewound, error) {
 	}
 	e.st.Store(store.New())
 	e.applied.Store(0)
+	e.noted.Store(0)
 	e.lastSnapSeq.Store(0)
 	e.ckptSize.Store(e.log.Size())
 	return out, e.setHistory(history.History{})

@@ -160,6 +160,7 @@ func (e *Engine) replay(st *store.Store, snapSeq uint64, rec *Recovery) error {
 	defer debug.SetGCPercent(debug.SetGCPercent(400))
 	defer func() { _ = r.Close() }()
 	e.applied.Store(snapSeq)
+	e.noted.Store(snapSeq)
 	for {
 		wr, ok, err := r.Next()
 		if err != nil {
@@ -174,7 +175,9 @@ func (e *Engine) replay(st *store.Store, snapSeq uint64, rec *Recovery) error {
 		}
 		// Apply errors are deterministic no-ops, identical on every node.
 		_ = st.Apply(wr.Seq, op)
-		e.note(st, wr.Seq)
+		if !wr.More {
+			e.note(st, wr.Seq)
+		}
 		e.applied.Store(wr.Seq)
 		rec.Replayed++
 	}

@@ -273,7 +273,7 @@ func (e *Engine) InstallSnapshot(r io.Reader) (store.SnapshotInfo, error) {
 	e.qMu.Unlock()
 	e.st.Store(st)
 	e.digests.reset()
-	e.note(st, info.Seq)
+	e.noted.Store(info.Seq)
 	e.applied.Store(info.Seq)
 	e.lastSnapSeq.Store(info.Seq)
 	e.ckptSize.Store(e.log.Size())

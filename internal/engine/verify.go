@@ -6,9 +6,9 @@ import (
 	"github.com/sutra/sutra-operator/internal/store"
 )
 
-// Continuous verification: the engine notes its store's digest each time
-// it applies a sequence that is a multiple of Options.VerifyEvery, on a
-// leader and on a replica alike. Apply is deterministic, so two nodes that
+// Continuous verification: the engine notes its store's digest at the end
+// of each write that holds a multiple of Options.VerifyEvery, on a leader
+// and on a replica alike. Apply is deterministic, so two nodes that
 // applied the same records hold the same digest at the same sequence; the
 // replication stream carries the leader's newest one and the replica
 // compares it with its own (internal/replication). The digest is kept
@@ -44,10 +44,20 @@ func (r *digestRing) reset() {
 	r.mu.Unlock()
 }
 
-// note records the digest after seq when seq is a checkpoint.
-func (e *Engine) note(st *store.Store, seq uint64) {
-	if v := e.opts.VerifyEvery; v > 0 && seq%v == 0 {
-		e.digests.add(Checkpoint{Seq: seq, Digest: st.Digest()})
+// digester is what note reads the digest from: a store, or a transaction
+// on it (store.Tx) while a write is being applied.
+type digester interface{ Digest() store.Digest }
+
+// note is told the end of every write applied, in order; it records the
+// digest when the write holds a multiple of VerifyEvery (the write's
+// sequences are those after the previous write's end). The checkpoint is
+// thus the end of a write, the same on every node that applied the same
+// log, and never a state in the middle of a write.
+func (e *Engine) note(st digester, end uint64) {
+	v := e.opts.VerifyEvery
+	prev := e.noted.Swap(end)
+	if v > 0 && end/v > prev/v {
+		e.digests.add(Checkpoint{Seq: end, Digest: st.Digest()})
 	}
 }
 

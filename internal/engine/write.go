@@ -57,7 +57,7 @@ func (e *Engine) Write(ops []store.Op) (Result, error) {
 		ops[i].Time = ts
 		buf = ops[i].AppendBinary(buf)
 		ends[i] = len(buf)
-		pend[i].op = ops[i]
+		pend[i].op, pend[i].more = ops[i], i < len(ops)-1
 		ps[i] = &pend[i]
 	}
 	// More on all but the last record: the log keeps or drops the write
@@ -180,7 +180,7 @@ func (e *Engine) BeginReplicated(recs []wal.Record) (Replicated, error) {
 		if err != nil {
 			return Replicated{}, fmt.Errorf("%w: sequence %d: %v", ErrBadEntry, recs[i].Seq, err)
 		}
-		pend[i].op = op
+		pend[i].op, pend[i].more = op, recs[i].More
 		ps[i] = &pend[i]
 	}
 	c, err := e.enqueue(ps, func() (wal.Commit, error) { return e.log.BeginRecords(recs) })
@@ -227,7 +227,9 @@ func (e *Engine) enqueue(ps []*pending, begin func() (wal.Commit, error)) (wal.C
 }
 
 // applyDurable applies, in order, every queued operation that is durable
-// and belongs to a write whose last record is durable.
+// and belongs to a write whose last record is durable. Each write is
+// applied under one hold of the store's write lock (store.Update), so
+// readers see it whole or not at all.
 func (e *Engine) applyDurable() {
 	e.applyMu.Lock()
 	defer e.applyMu.Unlock()
@@ -245,10 +247,39 @@ func (e *Engine) applyDurable() {
 		if n == 0 {
 			return
 		}
-		for _, p := range batch {
-			p.err = st.Apply(p.seq, p.op)
-			e.note(st, p.seq)
+		for len(batch) > 0 {
+			k := writesUpTo(batch, maxApplyHold)
+			st.Update(func(tx store.Tx) {
+				for _, p := range batch[:k] {
+					p.err = tx.Apply(p.seq, p.op)
+					if !p.more {
+						e.note(tx, p.seq)
+					}
+				}
+			})
+			e.applied.Store(batch[k-1].seq)
+			batch = batch[k:]
 		}
-		e.applied.Store(batch[n-1].seq)
 	}
+}
+
+// maxApplyHold bounds the operations applied under one hold of the store's
+// write lock, so that readers wait for at most about this many; a single
+// larger write is still applied under one hold.
+const maxApplyHold = 1024
+
+// writesUpTo returns how many of ps make up whole writes of at most limit
+// operations together (at least one whole write). ps ends with the end of
+// a write.
+func writesUpTo(ps []*pending, limit int) int {
+	k := 0
+	for i, p := range ps {
+		if !p.more {
+			k = i + 1
+			if k >= limit {
+				break
+			}
+		}
+	}
+	return k
 }

@@ -41,6 +41,35 @@ func (s *Store) Apply(seq uint64, op Op) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.apply(seq, op)
+}
+
+// Tx applies operations inside Update: readers see all of them or none.
+type Tx struct{ s *Store }
+
+// Apply is Store.Apply within the transaction.
+func (t Tx) Apply(seq uint64, op Op) error {
+	if err := op.check(); err != nil {
+		return err
+	}
+	return t.s.apply(seq, op)
+}
+
+// Digest is the store's digest after what the transaction applied so far.
+func (t Tx) Digest() Digest { return t.s.digest.digest() }
+
+// Update runs f with the store locked for writing, so that every operation
+// f applies through its Tx becomes visible to readers at once: a write of
+// several operations is never seen in part. f must not call other methods
+// of the store.
+func (s *Store) Update(f func(Tx)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f(Tx{s: s})
+}
+
+// apply applies op; s.mu is held for writing.
+func (s *Store) apply(seq uint64, op Op) error {
 	if seq <= s.lastApplied {
 		return fmt.Errorf("%w: seq %d, last applied %d", ErrOutOfOrder, seq, s.lastApplied)
 	}

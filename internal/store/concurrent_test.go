@@ -118,3 +118,43 @@ func TestConcurrentReadersDuringWrites(t *testing.T) {
 	}
 	t.Logf("verified %d snapshots taken during writes", checked)
 }
+
+// Operations applied in one Update become visible together: a reader that
+// sees a write's first operation always sees its last (which is applied
+// after it).
+func TestUpdateIsVisibleWhole(t *testing.T) {
+	s := New()
+	const writes, per = 2000, 8
+	done := make(chan struct{})
+	torn, seen := 0, 0
+	go func() {
+		defer close(done)
+		for w := uint64(0); w < writes; w++ {
+			for {
+				if _, ok := s.Get(cid(w * per)); !ok {
+					continue
+				}
+				seen++
+				if _, ok := s.Get(cid(w*per + per - 1)); !ok {
+					torn++
+				}
+				break
+			}
+		}
+	}()
+	seq := uint64(0)
+	for w := uint64(0); w < writes; w++ {
+		s.Update(func(tx Tx) {
+			for i := uint64(0); i < per; i++ {
+				seq++
+				if err := tx.Apply(seq, putOp(w*per+i, "x", 1)); err != nil {
+					t.Error(err)
+				}
+			}
+		})
+	}
+	<-done
+	if torn > 0 {
+		t.Fatalf("%d of %d reads saw a write's first operation without its last", torn, seen)
+	}
+}

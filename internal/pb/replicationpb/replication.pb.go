@@ -1346,10 +1346,10 @@ type WalBatch struct {
 	Entries []*WalEntry `protobuf:"bytes,1,rep,name=entries,proto3" json:"entries,omitempty"`
 	// The leader's last durable sequence when the batch was sent.
 	LeaderSequence uint64 `protobuf:"varint,2,opt,name=leader_sequence,json=leaderSequence,proto3" json:"leader_sequence,omitempty"`
-	// Continuous verification: the leader's newest checkpoint, a sequence
-	// that is a multiple of its verify interval (SUTRA_VERIFY_INTERVAL), and
-	// the SHA-256 state digest (internal/store) after applying it; 0 and
-	// empty when it has none yet. Sent whenever it changes, on batches and
+	// Continuous verification: the leader's newest checkpoint, the last
+	// sequence of a write that holds a multiple of its verify interval
+	// (SUTRA_VERIFY_INTERVAL), and the SHA-256 state digest (internal/store)
+	// after applying that write; 0 and empty when it has none yet. Sent whenever it changes, on batches and
 	// keepalives. A replica that has applied that sequence compares its own
 	// digest there and reports the result in its acks.
 	CheckSequence uint64 `protobuf:"varint,3,opt,name=check_sequence,json=checkSequence,proto3" json:"check_sequence,omitempty"`
