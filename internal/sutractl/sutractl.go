@@ -26,6 +26,10 @@ commands:
   get      read a concept from the first node that answers, or the leader
   stats    print counts, applied sequence and state digest of nodes
   bench    drive writes and measure latency, replica visibility lag and convergence
+  nodes    print every node's role, epoch, positions and fence state (AdminService/Status)
+  promote  make the first --addr node the leader in a new epoch; the other --addr nodes follow it
+  follow   point nodes at a new leader (AdminService/Follow)
+  fence    stop a leader accepting writes (AdminService/Fence)
 `
 
 // Run executes one sutractl command.
@@ -36,6 +40,7 @@ func Run(ctx context.Context, args []string, out, errOut io.Writer) error {
 	}
 	cmds := map[string]func(context.Context, []string, io.Writer) error{
 		"status": statusCmd, "put": put, "get": get, "stats": stats, "bench": bench,
+		"nodes": nodesCmd, "promote": promoteCmd, "follow": followCmd, "fence": fenceCmd,
 	}
 	if args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		fmt.Fprint(out, usage)

@@ -128,3 +128,58 @@ func TestBadArguments(t *testing.T) {
 		t.Errorf("text id gave %d bytes", len(a))
 	}
 }
+
+// A by-hand failover and failback with the admin commands: promote a
+// replica (the others follow it), fence it, promote the first leader back.
+func TestAdminCommandsFailOverAndBack(t *testing.T) {
+	a := startNode(t, "--role", "leader", "--node-id", "a")
+	b := startNode(t, "--role", "replica", "--leader", a, "--node-id", "b")
+	c := startNode(t, "--role", "replica", "--leader", a, "--node-id", "c")
+	all := strings.Join([]string{a, b, c}, ",")
+	run(t, "put", "--addr", a, "--id", "before", "--content", "one")
+	waitGet := func(addr, id string) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			var out, errOut bytes.Buffer
+			if Run(context.Background(), []string{"get", "--addr", addr, "--id", id}, &out, &errOut) == nil {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s never showed %s: %s", addr, id, errOut.String())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	waitGet(b, "before")
+
+	out := run(t, "promote", "--addr", strings.Join([]string{b, a, c}, ","))
+	if !strings.Contains(out, "leads epoch 2") || strings.Count(out, "follows "+b+" in epoch 2") != 2 {
+		t.Fatalf("promote printed:\n%s", out)
+	}
+	if out := run(t, "put", "--addr", all, "--id", "after", "--content", "two"); !strings.Contains(out, "on "+b) {
+		t.Fatalf("put after the failover did not land on %s:\n%s", b, out)
+	}
+	waitGet(a, "after")
+	waitGet(c, "after")
+	nodes := run(t, "nodes", "--addr", all)
+	if strings.Count(nodes, " replica ") != 2 || strings.Count(nodes, " leader ") != 1 {
+		t.Fatalf("nodes printed:\n%s", nodes)
+	}
+
+	run(t, "fence", "--addr", b)
+	var o, e bytes.Buffer
+	if err := Run(context.Background(), []string{"put", "--addr", b, "--id", "fenced", "--content", "x", "--timeout", "1s"}, &o, &e); err == nil {
+		t.Fatalf("a fenced leader took a write: %s", o.String())
+	}
+	out = run(t, "promote", "--addr", all)
+	if !strings.Contains(out, "leads epoch 3") {
+		t.Fatalf("promote back printed:\n%s", out)
+	}
+	run(t, "put", "--addr", all, "--id", "back", "--content", "three")
+	waitGet(b, "back")
+	waitGet(c, "back")
+	for _, id := range []string{"before", "after", "back"} {
+		waitGet(a, id)
+	}
+}
