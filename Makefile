@@ -77,8 +77,9 @@ test: fmt-check vet generated-check proto-check helm-check alerts-test ## Run ev
 	KUBEBUILDER_ASSETS="$$(hack/envtest.sh)" SUTRA_ENVTEST_REQUIRED=1 $(GO) test -count=1 -timeout 20m ./...
 
 .PHONY: test-race
-test-race: ## Run the storage and replication packages under the race detector.
+test-race: ## Run the storage and replication packages, and the multi-process tests' nodes, under the race detector.
 	$(GO) test -count=1 -race ./internal/...
+	SUTRA_TEST_RACE=1 GORACE=halt_on_error=1 $(GO) test -count=1 -timeout 30m ./test/replication/
 
 .PHONY: fuzz
 fuzz: ## Fuzz the record, operation, epoch-history and handshake decoders for 30 s each.

@@ -32,7 +32,11 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	serverBin = filepath.Join(dir, "storage-server")
-	out, err := exec.Command("go", "build", "-o", serverBin, "github.com/sutra/sutra-operator/cmd/storage-server").CombinedOutput()
+	build := []string{"build", "-o", serverBin}
+	if os.Getenv("SUTRA_TEST_RACE") != "" { // the nodes under the race detector
+		build = append(build, "-race")
+	}
+	out, err := exec.Command("go", append(build, "github.com/sutra/sutra-operator/cmd/storage-server")...).CombinedOutput()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "build storage-server: %v\n%s", err, out)
 		os.Exit(1)
