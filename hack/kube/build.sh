@@ -223,7 +223,7 @@ if ${check_cold}; then
 		*) [[ -n "$(ls -A "${KUBE_BIN}")" ]] || die "step $s left nothing in ${KUBE_BIN}" ;;
 		esac
 	done
-	log "cold build of ${steps[*]} into an empty cache succeeded in $((SECONDS - start))s: $(cd "${KUBE_BIN}" && ls | tr '\n' ' ')"
+	log "cold build of ${steps[*]} into an empty cache succeeded in $((SECONDS - start))s: $(find "${KUBE_BIN}" -maxdepth 1 -type f -printf '%f\n' | sort | tr '\n' ' ')"
 	exit 0
 fi
 log "cache ready in $((SECONDS - start))s: ${KUBE_CACHE}"
