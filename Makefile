@@ -30,6 +30,14 @@ fmt: ## Run gofmt on the tree.
 fmt-check: ## Fail when a Go file is not gofmt-clean.
 	@out="$$(gofmt -l $$(git ls-files '*.go'))"; if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
+.PHONY: tidy-check
+tidy-check: ## Fail when `go mod tidy` would change go.mod or go.sum (root and hack/kube/tools modules).
+	@for m in . hack/kube/tools; do \
+	  if ! out="$$(cd $$m && GOWORK=off GOFLAGS=-mod=mod $(GO) mod tidy -diff)"; then \
+	    printf '%s\n' "$$out"; echo "tidy-check: $$m/go.mod or go.sum is not tidy; run: (cd $$m && go mod tidy)"; exit 1; \
+	  fi; \
+	done; echo "tidy-check: go.mod and go.sum are tidy"
+
 .PHONY: vet
 vet: ## Run go vet (e2e files included).
 	$(GO) vet ./...
@@ -73,7 +81,7 @@ alerts-test: ## promtool check and unit-test the alert rules.
 	cd deploy/prometheus && ../../hack/promtool.sh test rules alerts_test.yaml
 
 .PHONY: test
-test: fmt-check vet generated-check proto-check helm-check alerts-test ## Run every test that needs no Kubernetes cluster.
+test: fmt-check tidy-check vet generated-check proto-check helm-check alerts-test ## Run every test that needs no Kubernetes cluster.
 	KUBEBUILDER_ASSETS="$$(hack/envtest.sh)" SUTRA_ENVTEST_REQUIRED=1 $(GO) test -count=1 -timeout 20m ./...
 
 .PHONY: test-race

@@ -14,9 +14,12 @@
 # which lives outside the work tree, so several checkouts share one build and
 # bumping a version below installs side by side. An existing binary is reused.
 #
-# protoc is not a Go module: when `protoc` is not on PATH it is installed from
-# Debian's protobuf-compiler package with apt-get (run as root); without apt
-# the script fails with a message saying what to install.
+# Protobuf code is generated with buf (a Go module, built like the others),
+# which compiles the .proto files itself and runs protoc-gen-go and
+# protoc-gen-go-grpc as local plugins: no protoc is needed. `protoc` remains
+# as a fallback tool only, for hack/gen-proto.sh when buf cannot be built; it
+# is not part of `all`, and it installs Debian's protobuf-compiler with
+# apt-get (as root) only when `protoc` is not already on PATH.
 #
 # Makefile use:  PROTOC_GEN_GO := $(shell hack/tools.sh protoc-gen-go)
 set -euo pipefail
@@ -25,6 +28,7 @@ set -euo pipefail
 # build with the Go toolchain in go.mod (go1.26, GOTOOLCHAIN=local).
 PROTOC_GEN_GO_VERSION=v1.36.12      # matches google.golang.org/protobuf in go.mod
 PROTOC_GEN_GO_GRPC_VERSION=v1.6.2
+BUF_VERSION=v1.75.0                 # compiles proto/ itself; no protoc needed
 GOLANGCI_LINT_VERSION=v2.15.0
 CONTROLLER_GEN_VERSION=v0.23.0      # built on k8s.io/* v0.37, like go.mod
 HELM_VERSION=v3.22.0
@@ -75,6 +79,7 @@ protoc_tool() {
 install_one() {
 	case "$1" in
 	protoc) protoc_tool ;;
+	buf) go_tool buf "${BUF_VERSION}" github.com/bufbuild/buf/cmd/buf ;;
 	protoc-gen-go) go_tool protoc-gen-go "${PROTOC_GEN_GO_VERSION}" google.golang.org/protobuf/cmd/protoc-gen-go ;;
 	protoc-gen-go-grpc) go_tool protoc-gen-go-grpc "${PROTOC_GEN_GO_GRPC_VERSION}" google.golang.org/grpc/cmd/protoc-gen-go-grpc ;;
 	golangci-lint) go_tool golangci-lint "${GOLANGCI_LINT_VERSION}" github.com/golangci/golangci-lint/v2/cmd/golangci-lint ;;
@@ -84,12 +89,14 @@ install_one() {
 	esac
 }
 
-TOOLS=(protoc protoc-gen-go protoc-gen-go-grpc golangci-lint controller-gen helm setup-envtest)
+TOOLS=(buf protoc-gen-go protoc-gen-go-grpc golangci-lint controller-gen helm setup-envtest)
+# Accepted by name but not installed by `all`.
+FALLBACK_TOOLS=(protoc)
 
 usage() {
 	cat >&2 <<EOF
 usage: $0 <tool>|list|all
-tools: ${TOOLS[*]}
+tools: ${TOOLS[*]} (fallback, not in all: ${FALLBACK_TOOLS[*]})
 install dir: ${TOOLS_DIR} (override with SUTRA_TOOLS_DIR)
 EOF
 }
@@ -99,7 +106,8 @@ main() {
 	case "$1" in
 	list)
 		printf '%s\n' \
-			"protoc system (Debian protobuf-compiler)" \
+			"buf ${BUF_VERSION}" \
+			"protoc system (fallback only: Debian protobuf-compiler)" \
 			"protoc-gen-go ${PROTOC_GEN_GO_VERSION}" \
 			"protoc-gen-go-grpc ${PROTOC_GEN_GO_GRPC_VERSION}" \
 			"golangci-lint ${GOLANGCI_LINT_VERSION}" \
@@ -114,7 +122,7 @@ main() {
 	-h | --help | help) usage ;;
 	*)
 		local t
-		for t in "${TOOLS[@]}"; do
+		for t in "${TOOLS[@]}" "${FALLBACK_TOOLS[@]}"; do
 			if [[ "$t" == "$1" ]]; then
 				install_one "$1"
 				return

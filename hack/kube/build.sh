@@ -16,12 +16,33 @@
 # with its published v0.x.y, exactly as hack/envtest.sh does; binaries that
 # hack/envtest.sh already put in the setup-envtest store are reused. Cold, on
 # 2 shared cores, this takes 15-25 minutes; the Go build cache is shared with
-# hack/envtest.sh, so whichever runs second is faster.
+# hack/envtest.sh, so whichever runs second is faster. etcd is keyed by
+# SUTRA_ETCD_VERSION too: a cached etcd that reports another version is rebuilt.
+#
+#   hack/kube/build.sh [STEP...]               fill the cache (default: all steps)
+#   hack/kube/build.sh --check-cold [STEP...]  build STEPs (default: etcd tools)
+#       into a fresh, empty cache directory, as on a machine where neither this
+#       script nor hack/envtest.sh has run, check the binaries run, then delete
+#       it. The Go module and build caches are shared as usual: what this checks
+#       is the script's own cold path, not the compiler's. CI runs it.
 set -euo pipefail
 HACK_KUBE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 SCRIPT_NAME=kube/build.sh
+
+check_cold=false
+if [[ "${1:-}" == --check-cold ]]; then
+	check_cold=true
+	shift
+	[[ $# -gt 0 ]] || set -- etcd tools
+	SUTRA_CACHE="$(mktemp -d "${TMPDIR:-/tmp}/sutra-kube-cold.XXXXXX")"
+	export SUTRA_CACHE
+fi
 # shellcheck source=hack/kube/lib.sh
 source "${HACK_KUBE}/lib.sh"
+if ${check_cold}; then
+	# Nothing to reuse from the setup-envtest store either.
+	ENVTEST_STORE="${SUTRA_CACHE}/empty-envtest-store"
+fi
 
 # kube-apiserver and kubectl last: hack/envtest.sh may be building them already.
 K8S_COMPONENTS=(kube-controller-manager kube-scheduler kubelet kube-proxy kube-apiserver kubectl)
@@ -33,14 +54,31 @@ command -v go >/dev/null 2>&1 || die "go is not on PATH"
 mkdir -p "${KUBE_BIN}" "${KUBE_IMAGES}"
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/sutra-kube-build.XXXXXX")"
-trap 'rm -rf "${WORK}"' EXIT
+if ${check_cold}; then
+	trap 'rm -rf "${WORK}" "${SUTRA_CACHE}"' EXIT
+else
+	trap 'rm -rf "${WORK}"' EXIT
+fi
 
 have() { [[ -x "${KUBE_BIN}/$1" ]]; }
 install_bin() { install -m 0755 "$1" "${KUBE_BIN}/$2.tmp" && mv -f "${KUBE_BIN}/$2.tmp" "${KUBE_BIN}/$2"; }
 
+# etcd_is_pinned FILE: FILE is an etcd binary of SUTRA_ETCD_VERSION.
+etcd_is_pinned() {
+	[[ -x "$1" ]] && "$1" --version 2>/dev/null | grep -qx "etcd Version: ${SUTRA_ETCD_VERSION#v}"
+}
+
 build_etcd() {
-	if [[ -x "${ENVTEST_STORE}/etcd" ]]; then install_bin "${ENVTEST_STORE}/etcd" etcd; return; fi
-	local dir="${WORK}/etcd"
+	if etcd_is_pinned "${KUBE_BIN}/etcd"; then
+		log "etcd ${SUTRA_ETCD_VERSION} is cached"
+		return 0
+	fi
+	if etcd_is_pinned "${ENVTEST_STORE}/etcd"; then
+		log "etcd ${SUTRA_ETCD_VERSION} taken from the setup-envtest store"
+		install_bin "${ENVTEST_STORE}/etcd" etcd
+		return 0
+	fi
+	local dir="${WORK}/etcd" t0=$SECONDS
 	mkdir -p "${dir}" && cd "${dir}"
 	cat >go.mod <<EOM
 module sutra.local/kube-etcd
@@ -62,8 +100,12 @@ import (
 func main() { etcdmain.Main(os.Args) }
 EOM
 	log "building etcd ${SUTRA_ETCD_VERSION}"
-	go mod tidy >&2 && go build -trimpath -ldflags "-s -w" -o "${WORK}/etcd" . >&2 || die "building etcd failed"
-	install_bin "${WORK}/etcd" etcd
+	# The binary goes next to the wrapper module, not into it: ${dir} is a
+	# directory, and `go build -o DIR` would write DIR/<module name> instead.
+	go mod tidy >&2 && go build -trimpath -ldflags "-s -w" -o "${WORK}/etcd.bin" . >&2 || die "building etcd failed"
+	etcd_is_pinned "${WORK}/etcd.bin" || die "the etcd just built does not report version ${SUTRA_ETCD_VERSION}"
+	install_bin "${WORK}/etcd.bin" etcd
+	log "built etcd ${SUTRA_ETCD_VERSION} in $((SECONDS - t0))s"
 }
 
 build_kubernetes() {
@@ -173,5 +215,16 @@ for s in "${steps[@]}"; do
 	*) die "unknown step $s" ;;
 	esac
 done
+if ${check_cold}; then
+	for s in "${steps[@]}"; do
+		case "$s" in
+		etcd) "${KUBE_BIN}/etcd" --version >&2 || die "cold-built etcd does not run" ;;
+		tools) for t in imagebuild hostpath-provisioner pause; do [[ -x "${KUBE_BIN}/$t" ]] || die "cold build left no $t"; done ;;
+		*) [[ -n "$(ls -A "${KUBE_BIN}")" ]] || die "step $s left nothing in ${KUBE_BIN}" ;;
+		esac
+	done
+	log "cold build of ${steps[*]} into an empty cache succeeded in $((SECONDS - start))s: $(find "${KUBE_BIN}" -maxdepth 1 -type f -printf '%f\n' | sort | tr '\n' ' ')"
+	exit 0
+fi
 log "cache ready in $((SECONDS - start))s: ${KUBE_CACHE}"
 printf '%s\n' "${KUBE_CACHE}"
