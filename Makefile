@@ -9,7 +9,7 @@ SHELL := /usr/bin/env bash -o pipefail
 GO  ?= go
 BIN ?= $(CURDIR)/bin
 IMG ?= sutra-operator:dev
-STORAGE_IMG ?= sutra-storage:dev
+STORAGE_IMG ?= sutra-storage-server:dev
 
 .PHONY: all
 all: build
@@ -140,7 +140,7 @@ images: ## Build the operator and storage images and load them into the cluster.
 .PHONY: test-e2e
 test-e2e: ## Run the e2e suite against KUBECONFIG (default: the cluster-up kubeconfig).
 	KUBECONFIG="$${KUBECONFIG:-$$(cat $(HOME)/.cache/sutra/cluster/kubeconfig-path 2>/dev/null)}" \
-		$(GO) test -tags e2e -count=1 -timeout 40m -v ./test/e2e/
+		$(GO) test -tags e2e -count=1 -timeout 40m -v ./test/e2e/ -ginkgo.v
 
 .PHONY: ci-e2e
 ci-e2e: ## cluster-up, images, test-e2e, cluster-down (always), with step timings.

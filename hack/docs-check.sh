@@ -87,6 +87,34 @@ for f in $(grep -oE 'fs\.[A-Za-z0-9]+Var\(&[^,]+, "[a-z0-9-]+"' internal/node/co
 	grep -q "\`--${f}\`" docs/reference.md || fail "docs/reference.md does not document the flag --${f}"
 done
 
+say "values: limits, status codes and image names in the guides match the code"
+max_batch=$(sed -nE 's/^const MaxBatch = ([0-9_]+)$/\1/p' internal/engine/write.go | tr -d _)
+[[ -n "${max_batch}" ]] || fail "no MaxBatch constant in internal/engine/write.go"
+max_batch_doc=$(sed -E ':a; s/([0-9])([0-9]{3})($|,)/\1,\2\3/; ta' <<<"${max_batch}")
+grep -q "at most ${max_batch_doc} operations" docs/reference.md ||
+	fail "docs/reference.md does not give the BatchWrite limit as ${max_batch_doc} (engine.MaxBatch)"
+if grep -nE "(^|[^0-9,])[0-9,]+ (ops|operations|writes)" docs/reference.md | grep -v "${max_batch_doc} "; then
+	fail "docs/reference.md gives a batch limit other than ${max_batch_doc}"
+fi
+unusable=$(sed -nE 's/.*\{wal\.ErrUnusable, codes\.([A-Za-z]+)\}.*/\1/p' internal/grpcapi/errors.go |
+	sed -E 's/([a-z])([A-Z])/\1_\2/g' | tr '[:lower:]' '[:upper:]')
+grep -qE '^\| `'"${unusable}"'` \|.*log unusable after failed write' docs/reference.md ||
+	fail "docs/reference.md: a failed WAL write is not in the ${unusable} row (internal/grpcapi/errors.go)"
+if grep -q 'fmt.Errorf("operation %d: ' internal/engine/write.go && ! grep -q '`operation i:`' docs/reference.md; then
+	fail "docs/reference.md does not quote the engine's batch error prefix 'operation i:'"
+fi
+storage_image=$(sed -nE 's/^STORAGE_IMAGE="([a-z-]+):.*/\1/p' hack/images.sh)
+for f in config/samples/*.yaml docs/setup.md Makefile Dockerfile deploy/docker-compose.yml hack/compose-test.sh; do
+	if grep -nE 'sutra-storage(-[a-z]+)?:[a-z0-9$]' "$f" | grep -v "${storage_image}:"; then
+		fail "$f names a storage image other than ${storage_image}:<tag>, which hack/images.sh builds"
+	fi
+done
+
+say "e2e: every command that runs the Ginkgo suite asks for spec names (-ginkgo.v)"
+while IFS= read -r hit; do
+	fail "${hit%%:*}: runs the e2e suite without -ginkgo.v, so Ginkgo prints only dots: ${hit#*:}"
+done < <(grep -HnE 'go test .*\./test/e2e/?( |$|")' hack/ci-e2e.sh Makefile docs/e2e.md | grep -v -- '-ginkgo\.v')
+
 say "metrics: every sutra_* metric of internal/node/metrics.go in docs/metrics.md"
 metrics=$(grep -oE '"sutra_[a-z0-9_]+"' internal/node/metrics.go | tr -d '"' | sort -u)
 [[ -n "${metrics}" ]] || fail "no sutra_ metrics found in internal/node/metrics.go"
