@@ -103,6 +103,10 @@ loadtest: ## One leader + three replicas, 10,000 writes/s for 60 s (RATE, DURATI
 demo: ## Run a leader and two replicas on 127.0.0.1, write data, show the replication table, stop.
 	hack/demo.sh
 
+.PHONY: demo-test
+demo-test: ## Check that hack/demo.sh refuses ports another process holds (a few seconds).
+	hack/demo-test.sh
+
 .PHONY: docs-check
 docs-check: ## Run the commands in the guides against a local cluster.
 	hack/docs-check.sh
