@@ -76,7 +76,8 @@ for i in 0 1 2; do
 		tail -n 5 "${data}/${names[$i]}.log" >&2
 		exit 1
 	}
-	head=$("${bin}/sutractl" status --addr "${addrs[$i]}" | head -n 1)
+	head=$("${bin}/sutractl" status --addr "${addrs[$i]}")
+	head=${head%%$'\n'*} # the first line: node, role, cluster
 	[[ "${head}" == "node ${names[$i]} ("*" cluster ${cluster} "* ]] || {
 		echo "demo: ${addrs[$i]} is not the ${names[$i]} this demo started (cluster ${cluster}): ${head}" >&2
 		exit 1
