@@ -15,7 +15,7 @@
 #
 #      CGO_ENABLED=0 go build -o bin/ ./cmd/storage-server ./cmd/sutractl
 #      CGO_ENABLED=0 go build -o bin/manager ./cmd
-#      docker build --target storage-server -t sutra-storage:dev .
+#      docker build --target storage-server -t sutra-storage-server:dev .
 #      docker build --target operator       -t sutra-operator:dev .
 #
 #    CGO_ENABLED=0 matters: with a C compiler installed, go build links
@@ -24,7 +24,7 @@
 # 2. From source inside Docker (needs GO_IMAGE from a registry, and the Go
 #    module proxy):
 #
-#      docker build --target storage-server-from-source -t sutra-storage:dev .
+#      docker build --target storage-server-from-source -t sutra-storage-server:dev .
 #      docker build --target operator-from-source       -t sutra-operator:dev .
 #      docker build --build-arg GO_IMAGE=registry.example/golang:1.26 ...   # a mirror
 #

@@ -9,7 +9,7 @@ SHELL := /usr/bin/env bash -o pipefail
 GO  ?= go
 BIN ?= $(CURDIR)/bin
 IMG ?= sutra-operator:dev
-STORAGE_IMG ?= sutra-storage:dev
+STORAGE_IMG ?= sutra-storage-server:dev
 
 .PHONY: all
 all: build
@@ -112,6 +112,10 @@ loadtest: ## One leader + three replicas, 10,000 writes/s for 60 s (RATE, DURATI
 demo: ## Run a leader and two replicas on 127.0.0.1, write data, show the replication table, stop.
 	hack/demo.sh
 
+.PHONY: demo-test
+demo-test: ## Check that hack/demo.sh refuses ports another process holds (a few seconds).
+	hack/demo-test.sh
+
 .PHONY: docs-check
 docs-check: ## Run the commands in the guides against a local cluster.
 	hack/docs-check.sh
@@ -149,7 +153,7 @@ images: ## Build the operator and storage images and load them into the cluster.
 .PHONY: test-e2e
 test-e2e: ## Run the e2e suite against KUBECONFIG (default: the cluster-up kubeconfig).
 	KUBECONFIG="$${KUBECONFIG:-$$(cat $(HOME)/.cache/sutra/cluster/kubeconfig-path 2>/dev/null)}" \
-		$(GO) test -tags e2e -count=1 -timeout 40m -v ./test/e2e/
+		$(GO) test -tags e2e -count=1 -timeout 40m -v ./test/e2e/ -ginkgo.v
 
 .PHONY: ci-e2e
 ci-e2e: ## cluster-up, images, test-e2e, cluster-down (always), with step timings.

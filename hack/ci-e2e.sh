@@ -40,4 +40,4 @@ up() { KUBECONFIG_PATH="$(hack/cluster-up.sh)"; }
 step cluster-up up
 export KUBECONFIG="${KUBECONFIG_PATH}"
 step images hack/images.sh
-step test-e2e go test -tags e2e -count=1 -timeout "${E2E_TIMEOUT:-40m}" -v ./test/e2e/
+step test-e2e go test -tags e2e -count=1 -timeout "${E2E_TIMEOUT:-40m}" -v ./test/e2e/ -ginkgo.v

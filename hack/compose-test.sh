@@ -31,7 +31,7 @@ root=$(pwd)
 project=${SUTRA_COMPOSE_PROJECT:-sutra-compose-test}
 base=${SUTRA_COMPOSE_TEST_PORT:-45051}
 compose_file="${root}/deploy/docker-compose.yml"
-export SUTRA_IMAGE=${SUTRA_IMAGE:-sutra-storage:dev}
+export SUTRA_IMAGE=${SUTRA_IMAGE:-sutra-storage-server:dev}
 export SUTRA_LEADER_PORT=${base} SUTRA_REPLICA1_PORT=$((base + 1)) SUTRA_REPLICA2_PORT=$((base + 2))
 export SUTRA_LEADER_METRICS_PORT=$((base + 140)) SUTRA_REPLICA1_METRICS_PORT=$((base + 141)) SUTRA_REPLICA2_METRICS_PORT=$((base + 142))
 leader=127.0.0.1:${SUTRA_LEADER_PORT}

@@ -4,11 +4,18 @@
 # everything cleanly. Needs only Go.
 #
 #   hack/demo.sh                  ports 50051-50053 (gRPC), 9191-9193 (metrics)
-#   SUTRA_DEMO_PORT=60051 hack/demo.sh
+#   SUTRA_DEMO_PORT=60051 hack/demo.sh   gRPC 60051-60053, metrics 60191-60193
+#
+# It refuses to start when one of its ports is already taken (a cluster left
+# running, another demo) instead of talking to whatever answers there, and
+# checks that the nodes answering are the ones it started: processes alive,
+# node ids leader/replica-1/replica-2 and cluster id demo-<pid>.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 base="${SUTRA_DEMO_PORT:-50051}"
+metrics_base=$((base == 50051 ? 9191 : base + 140))
+cluster="demo-$$"
 leader="127.0.0.1:${base}"
 r1="127.0.0.1:$((base + 1))"
 r2="127.0.0.1:$((base + 2))"
@@ -26,49 +33,63 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# port_busy PORT: something accepts connections on 127.0.0.1:PORT.
+port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+for p in "${base}" $((base + 1)) $((base + 2)) "${metrics_base}" $((metrics_base + 1)) $((metrics_base + 2)); do
+	if port_busy "$p"; then
+		echo "demo: port 127.0.0.1:${p} is already in use (a cluster left running? stop it, or pick other ports with SUTRA_DEMO_PORT=...)" >&2
+		exit 1
+	fi
+done
+
 echo "==> building storage-server and sutractl"
 CGO_ENABLED=0 go build -o "${bin}/" ./cmd/storage-server ./cmd/sutractl
 
 start() { # name role args...
 	local name=$1
 	shift
-	"${bin}/storage-server" --node-id "${name}" --data-dir "${data}/${name}" --cluster-id demo "$@" \
+	"${bin}/storage-server" --node-id "${name}" --data-dir "${data}/${name}" --cluster-id "${cluster}" "$@" \
 		>"${data}/${name}.log" 2>&1 &
 	pids+=($!)
 }
 
 echo "==> starting leader on ${leader} and replicas on ${r1}, ${r2} (data in ${data})"
-start leader --role leader --listen "${leader}" --metrics-addr "127.0.0.1:$((base - 50051 + 9191))" --replicas "${r1},${r2}"
-start replica-1 --role replica --leader "${leader}" --listen "${r1}" --metrics-addr "127.0.0.1:$((base - 50051 + 9192))"
-start replica-2 --role replica --leader "${leader}" --listen "${r2}" --metrics-addr "127.0.0.1:$((base - 50051 + 9193))"
+start leader --role leader --listen "${leader}" --metrics-addr "127.0.0.1:${metrics_base}" --replicas "${r1},${r2}"
+start replica-1 --role replica --leader "${leader}" --listen "${r1}" --metrics-addr "127.0.0.1:$((metrics_base + 1))"
+start replica-2 --role replica --leader "${leader}" --listen "${r2}" --metrics-addr "127.0.0.1:$((metrics_base + 2))"
 
-for _ in $(seq 100); do
-	if "${bin}/sutractl" stats --addr "${leader},${r1},${r2}" >/dev/null 2>&1; then break; fi
-	sleep 0.1
-done
-"${bin}/sutractl" stats --addr "${leader},${r1},${r2}" >/dev/null || {
-	echo "nodes did not start; logs:" >&2
+# Replicas started before the leader listened may still be in their
+# reconnect backoff; write once both stream.
+"${bin}/sutractl" wait --addr "${leader},${r1},${r2}" --for streaming --timeout 30s || {
+	echo "demo: the nodes did not start; logs:" >&2
 	tail -n 5 "${data}"/*.log >&2
 	exit 1
 }
 
-# Replicas started before the leader listened may still be in their
-# reconnect backoff; write once both stream.
-for _ in $(seq 100); do
-	[[ "$("${bin}/sutractl" status --addr "${leader}" 2>/dev/null | grep -c ' streaming ')" -ge 2 ]] && break
-	sleep 0.1
+# The nodes answering must be the ones started above, not others that took
+# a port between the check and the start.
+names=(leader replica-1 replica-2)
+addrs=("${leader}" "${r1}" "${r2}")
+for i in 0 1 2; do
+	kill -0 "${pids[$i]}" 2>/dev/null || {
+		echo "demo: ${names[$i]} (pid ${pids[$i]}) exited; its log:" >&2
+		tail -n 5 "${data}/${names[$i]}.log" >&2
+		exit 1
+	}
+	head=$("${bin}/sutractl" status --addr "${addrs[$i]}")
+	head=${head%%$'\n'*} # the first line: node, role, cluster
+	[[ "${head}" == "node ${names[$i]} ("*" cluster ${cluster} "* ]] || {
+		echo "demo: ${addrs[$i]} is not the ${names[$i]} this demo started (cluster ${cluster}): ${head}" >&2
+		exit 1
+	}
 done
 
 echo "==> writing sample concepts"
 for c in "sutra:thread of thought" "dharma:the way things are" "karma:cause and effect"; do
 	"${bin}/sutractl" put --addr "${leader}" --id "${c%%:*}" --content "${c#*:}"
 done
-echo "==> reading 'karma' back from ${r2} (replication is asynchronous: retried until it arrives)"
-for _ in $(seq 50); do
-	"${bin}/sutractl" get --addr "${r2}" --id karma 2>/dev/null && break
-	sleep 0.1
-done
-"${bin}/sutractl" get --addr "${r2}" --id karma >/dev/null
+echo "==> reading 'karma' back from ${r2} (replication is asynchronous: get --wait retries until it arrives)"
+"${bin}/sutractl" get --addr "${r2}" --id karma --wait 10s
 
 echo "==> writing 2,000 concepts/s for 5 s while measuring replica visibility lag"
 "${bin}/sutractl" bench --leader "${leader}" --replicas "${r1},${r2}" --rate 2000 --duration 5s --connections 16 &

@@ -22,16 +22,22 @@
 #   <!-- docs-check: start -->     starts the cluster (exactly one, in setup.md);
 #                                  its background jobs are stopped at the end
 #   <!-- docs-check -->            must exit 0
+#   <!-- docs-check: standalone --> must exit 0; runs from the repository root
+#                                  (README.md: "from a checkout") with ports of
+#                                  its own, before and apart from the cluster;
+#                                  its background jobs are stopped when it ends
 #   <!-- docs-check: grpcurl -->   must exit 0; needs grpcurl, which is installed
 #                                  pinned (GRPCURL_VERSION) and cached like
 #                                  hack/tools.sh; skipped if it cannot be built
 #
-# Blocks run in order (setup.md first) with `bash -e`, in one scratch
-# directory, with bin/ on PATH. Like a user's shell there is no pipefail: a
+# Blocks run in order (README.md, then setup.md) with `bash -e`, in one scratch
+# directory, with bin/ on PATH, exactly as pasted: nothing waits or polls
+# between them, so a block that needs the nodes ready must wait itself
+# (sutractl wait, get --wait). Like a user's shell there is no pipefail: a
 # pipeline such as `cmd | grep text` passes when grep finds the text. The guides use the ports of
 # hack/demo.sh (gRPC 50051-50053, metrics 9191-9193); this script rewrites
-# them to SUTRA_DOCS_CHECK_PORT (default 26051) .. +2 and +140 .. +142 so it
-# can run next to a demo; the default sits below Linux's ephemeral port range
+# them to SUTRA_DOCS_CHECK_PORT (default 26051) .. +2 and +140 .. +142 (standalone
+# blocks: +10 .. +12 and +150 .. +152) so it can run next to a demo; the default sits below Linux's ephemeral port range
 # (32768-60999), so no outgoing connection can hold one of these ports. After the blocks it scrapes the nodes and checks
 # that every metric documented in docs/metrics.md is really exported.
 #
@@ -48,7 +54,7 @@ root=$(pwd)
 
 GRPCURL_VERSION=v1.9.4
 TOOLS_DIR="${SUTRA_TOOLS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/sutra/tools}"
-GUIDES=(docs/setup.md docs/reference.md docs/metrics.md docs/troubleshooting.md docs/tuning.md)
+GUIDES=(README.md docs/setup.md docs/reference.md docs/metrics.md docs/troubleshooting.md docs/tuning.md)
 DASHBOARD=deploy/grafana/sutra-dashboard.json
 ALERTS=deploy/prometheus/alerts.yaml
 base=${SUTRA_DOCS_CHECK_PORT:-26051}
@@ -86,6 +92,39 @@ done
 for f in $(grep -oE 'fs\.[A-Za-z0-9]+Var\(&[^,]+, "[a-z0-9-]+"' internal/node/config.go | sed -E 's/.*"([^"]+)"$/\1/' | sort -u); do
 	grep -q "\`--${f}\`" docs/reference.md || fail "docs/reference.md does not document the flag --${f}"
 done
+
+say "values: limits, status codes and image names in the guides match the code"
+max_batch=$(sed -nE 's/^const MaxBatch = ([0-9_]+)$/\1/p' internal/engine/write.go | tr -d _)
+[[ -n "${max_batch}" ]] || fail "no MaxBatch constant in internal/engine/write.go"
+max_batch_doc=$(sed -E ':a; s/([0-9])([0-9]{3})($|,)/\1,\2\3/; ta' <<<"${max_batch}")
+grep -q "at most ${max_batch_doc} operations" docs/reference.md ||
+	fail "docs/reference.md does not give the BatchWrite limit as ${max_batch_doc} (engine.MaxBatch)"
+if grep -nE "(^|[^0-9,])[0-9,]+ (ops|operations|writes)" docs/reference.md | grep -v "${max_batch_doc} "; then
+	fail "docs/reference.md gives a batch limit other than ${max_batch_doc}"
+fi
+unusable=$(sed -nE 's/.*\{wal\.ErrUnusable, codes\.([A-Za-z]+)\}.*/\1/p' internal/grpcapi/errors.go |
+	sed -E 's/([a-z])([A-Z])/\1_\2/g' | tr '[:lower:]' '[:upper:]')
+grep -qE '^\| `'"${unusable}"'` \|.*log unusable after failed write' docs/reference.md ||
+	fail "docs/reference.md: a failed WAL write is not in the ${unusable} row (internal/grpcapi/errors.go)"
+if grep -q 'fmt.Errorf("operation %d: ' internal/engine/write.go && ! grep -q '`operation i:`' docs/reference.md; then
+	fail "docs/reference.md does not quote the engine's batch error prefix 'operation i:'"
+fi
+storage_image=$(sed -nE 's/^STORAGE_IMAGE="([a-z-]+):.*/\1/p' hack/images.sh)
+for f in config/samples/*.yaml docs/setup.md Makefile Dockerfile deploy/docker-compose.yml hack/compose-test.sh; do
+	if grep -nE 'sutra-storage(-[a-z]+)?:[a-z0-9$]' "$f" | grep -v "${storage_image}:"; then
+		fail "$f names a storage image other than ${storage_image}:<tag>, which hack/images.sh builds"
+	fi
+done
+
+say "build commands: none builds ./cmd/... into bin/ (the operator would land as bin/cmd, not bin/manager)"
+while IFS= read -r hit; do
+	fail "${hit}: go build -o bin/ ./cmd/... names the operator bin/cmd; build it with -o bin/manager ./cmd"
+done < <(git ls-files README.md docs Dockerfile Makefile hack charts deploy | grep -vx hack/docs-check.sh | xargs grep -HnE 'go build .*\./cmd/\.\.\.' 2>/dev/null || true)
+
+say "e2e: every command that runs the Ginkgo suite asks for spec names (-ginkgo.v)"
+while IFS= read -r hit; do
+	fail "${hit%%:*}: runs the e2e suite without -ginkgo.v, so Ginkgo prints only dots: ${hit#*:}"
+done < <(grep -HnE 'go test .*\./test/e2e/?( |$|")' hack/ci-e2e.sh Makefile docs/e2e.md | grep -v -- '-ginkgo\.v')
 
 say "metrics: every sutra_* metric of internal/node/metrics.go in docs/metrics.md"
 metrics=$(grep -oE '"sutra_[a-z0-9_]+"' internal/node/metrics.go | tr -d '"' | sort -u)
@@ -203,9 +242,10 @@ done
 
 # Port rewriting: demo ports in the guides -> this run's ports.
 p0=$base p1=$((base + 1)) p2=$((base + 2)) m0=$((base + 140)) m1=$((base + 141)) m2=$((base + 142))
-rewrite() {
-	sed -E "s/:50051([^0-9]|$)/:${p0}\1/g; s/:50052([^0-9]|$)/:${p1}\1/g; s/:50053([^0-9]|$)/:${p2}\1/g;
-		s/:9191([^0-9]|$)/:${m0}\1/g; s/:9192([^0-9]|$)/:${m1}\1/g; s/:9193([^0-9]|$)/:${m2}\1/g" "$1"
+rewrite() { # rewrite FILE [OFFSET]: OFFSET shifts every port (standalone blocks)
+	local o=${2:-0}
+	sed -E "s/:50051([^0-9]|$)/:$((p0 + o))\1/g; s/:50052([^0-9]|$)/:$((p1 + o))\1/g; s/:50053([^0-9]|$)/:$((p2 + o))\1/g;
+		s/:9191([^0-9]|$)/:$((m0 + o))\1/g; s/:9192([^0-9]|$)/:$((m1 + o))\1/g; s/:9193([^0-9]|$)/:$((m2 + o))\1/g" "$1"
 }
 
 export PATH="${root}/bin:${PATH}"
@@ -222,26 +262,39 @@ for b in "${work}"/blocks/*; do
 	start)
 		[[ -z "${started}" ]] || fail "${src}: a second start block"
 		say "run ${src} (start the cluster on 127.0.0.1:${p0}-${p2})"
-		echo 'jobs -p >"${DOCS_CHECK_PIDS}"' >>"${script}"
+		# A failing block stops the nodes it started; a passing one hands them over.
+		{
+			echo 'trap '"'"'[[ $? -eq 0 ]] || kill $(jobs -p) 2>/dev/null'"'"' EXIT'
+			rewrite "$b"
+			echo 'jobs -p >"${DOCS_CHECK_PIDS}"'
+		} >"${script}"
 		(cd "${work}" && DOCS_CHECK_PIDS="${work}/pids" timeout 60 bash -e "${script}") ||
 			{ fail "${src}: the start block failed"; break; }
 		mapfile -t pids <"${work}/pids"
 		started=1
-		# Ready once every node answers and the leader streams to both replicas.
-		for _ in $(seq 100); do
-			if sutractl stats --addr "127.0.0.1:${p0},127.0.0.1:${p1},127.0.0.1:${p2}" >/dev/null 2>&1 &&
-				[[ $(sutractl status --addr "127.0.0.1:${p0}" 2>/dev/null | grep -c ' streaming ') -eq 2 ]]; then
-				break
-			fi
-			sleep 0.2
-		done
-		sutractl status --addr "127.0.0.1:${p0}" >"${work}/status.txt" 2>&1
+		# No waiting here: the block itself must leave the cluster ready.
+		sutractl status --addr "127.0.0.1:${p0}" >"${work}/status.txt" 2>&1 || true
 		grep -q ' streaming .* true ' "${work}/status.txt" || {
 			cat "${work}/status.txt" >&2
 			tail -n 5 "${work}"/*.log >&2 || true
 			fail "${src}: the cluster did not come up"
 			break
 		}
+		continue
+		;;
+	standalone)
+		say "run ${src} (from the repository root, on 127.0.0.1:$((p0 + 10))-$((p1 + 10)))"
+		{
+			echo 'trap '"'"'kill $(jobs -p) 2>/dev/null; wait'"'"' EXIT'
+			rewrite "$b" 10
+		} >"${script}"
+		if (cd "${root}" && TMPDIR="${work}" timeout 120 bash -e "${script}") >"${work}/out" 2>&1; then
+			sed 's/^/    /' "${work}/out" | head -n 40
+			ran=$((ran + 1))
+		else
+			sed 's/^/    /' "${work}/out" >&2
+			fail "${src}: block exited non-zero"
+		fi
 		continue
 		;;
 	grpcurl)

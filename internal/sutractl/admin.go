@@ -38,11 +38,8 @@ func parseAdmin(name string, args []string, f *adminFlags, addrHelp, epochHelp s
 	if extra != nil {
 		extra(fs)
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return nil, err
-	}
-	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("sutractl %s: unexpected arguments %q", name, fs.Args())
 	}
 	return ParseAddrs(f.addr)
 }

@@ -10,7 +10,6 @@ import (
 	"os"
 	"runtime/pprof"
 	"sort"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"text/tabwriter"
@@ -97,11 +96,15 @@ func bench(ctx context.Context, args []string, out io.Writer) error {
 	fs.Uint64Var(&c.Seed, "seed", uint64(time.Now().UnixNano()), "id space of this run")
 	fs.BoolVar(&asJSON, "json", false, "print the result as JSON")
 	fs.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the load generator to this file")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if replicas != "" {
-		c.Replicas = strings.Split(replicas, ",")
+		list, err := ParseAddrs(replicas)
+		if err != nil {
+			return err
+		}
+		c.Replicas = list
 	}
 	if cpuProfile != "" {
 		f, err := os.Create(cpuProfile)

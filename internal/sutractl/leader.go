@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"net"
 	"regexp"
 	"strings"
 	"sync"
@@ -46,14 +47,34 @@ var retryBackoff = backoff.Config{BaseDelay: 50 * time.Millisecond, Multiplier: 
 // probeTimeout bounds one GetReplicationStatus call.
 const probeTimeout = 2 * time.Second
 
+// DefaultPort is the port of an --addr entry given without one: a node's
+// default gRPC port (SUTRA_STORAGE_SERVER 0.0.0.0:50051).
+const DefaultPort = "50051"
+
 // ParseAddrs splits a comma-separated list of node addresses, ignoring
-// blanks around and between them.
+// blanks around and between them. An address without a port gets
+// DefaultPort (gRPC would otherwise dial 443); an empty port or an address
+// that is not host:port is refused.
 func ParseAddrs(s string) ([]string, error) {
 	var out []string
 	for _, a := range strings.Split(s, ",") {
-		if a = strings.TrimSpace(a); a != "" {
-			out = append(out, a)
+		if a = strings.TrimSpace(a); a == "" {
+			continue
 		}
+		host, port, err := net.SplitHostPort(a)
+		var ae *net.AddrError
+		switch {
+		case errors.As(err, &ae) && ae.Err == "missing port in address":
+			host, port = strings.TrimSuffix(strings.TrimPrefix(a, "["), "]"), DefaultPort
+		case err != nil:
+			return nil, fmt.Errorf("sutractl: address %q: want host:port", a)
+		case port == "":
+			return nil, fmt.Errorf("sutractl: address %q: empty port", a)
+		}
+		if host == "" {
+			return nil, fmt.Errorf("sutractl: address %q: empty host", a)
+		}
+		out = append(out, net.JoinHostPort(host, port))
 	}
 	if len(out) == 0 {
 		return nil, errors.New("sutractl: --addr needs at least one node address")

@@ -8,10 +8,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/sutra/sutra-operator/internal/grpcapi"
 	"github.com/sutra/sutra-operator/internal/pb/replicationpb"
@@ -30,9 +33,13 @@ commands:
   promote  make the first --addr node the leader in a new epoch; the other --addr nodes follow it
   follow   point nodes at a new leader (AdminService/Follow)
   fence    stop a leader accepting writes (AdminService/Fence)
+  wait     wait until nodes serve (--for serving) or every listed replica streams (--for streaming)
+
+An address without a port gets port 50051. "sutractl <command> --help" lists a command's flags.
 `
 
-// Run executes one sutractl command.
+// Run executes one sutractl command. -h or --help prints the command's
+// usage to out and returns nil.
 func Run(ctx context.Context, args []string, out, errOut io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(errOut, usage)
@@ -40,7 +47,7 @@ func Run(ctx context.Context, args []string, out, errOut io.Writer) error {
 	}
 	cmds := map[string]func(context.Context, []string, io.Writer) error{
 		"status": statusCmd, "put": put, "get": get, "stats": stats, "bench": bench,
-		"nodes": nodesCmd, "promote": promoteCmd, "follow": followCmd, "fence": fenceCmd,
+		"nodes": nodesCmd, "promote": promoteCmd, "follow": followCmd, "fence": fenceCmd, "wait": waitCmd,
 	}
 	if args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		fmt.Fprint(out, usage)
@@ -51,12 +58,58 @@ func Run(ctx context.Context, args []string, out, errOut io.Writer) error {
 		fmt.Fprint(errOut, usage)
 		return fmt.Errorf("sutractl: unknown command %q", args[0])
 	}
-	return cmd(ctx, args[1:], out)
+	err := cmd(ctx, args[1:], out)
+	var ue *usageError
+	if errors.As(err, &ue) {
+		if ue.err == nil {
+			fmt.Fprint(out, ue.usage)
+			return nil
+		}
+		fmt.Fprint(errOut, ue.usage)
+		return ue.err
+	}
+	return err
+}
+
+// usageError carries a command's usage out of its flag parsing: err nil
+// means -h/--help was asked for.
+type usageError struct {
+	err   error
+	usage string
+}
+
+func (e *usageError) Error() string {
+	if e.err == nil {
+		return flag.ErrHelp.Error()
+	}
+	return e.err.Error()
 }
 
 func newFlags(name string) *flag.FlagSet {
 	fs := flag.NewFlagSet("sutractl "+name, flag.ContinueOnError)
 	return fs
+}
+
+// parseFlags parses a command's flags and refuses positional arguments,
+// which no command takes (an address must be given with --addr).
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	var buf strings.Builder
+	fs.SetOutput(&buf)
+	fs.Usage = func() {
+		fmt.Fprintf(&buf, "usage: %s [flags]\n\nflags:\n", fs.Name())
+		fs.PrintDefaults()
+	}
+	err := fs.Parse(args)
+	if errors.Is(err, flag.ErrHelp) {
+		return &usageError{usage: buf.String()}
+	}
+	if err != nil {
+		return &usageError{err: fmt.Errorf("%s: %w", fs.Name(), err), usage: buf.String()}
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%s: unexpected argument(s) %q: it takes only flags (node addresses go in --addr)", fs.Name(), fs.Args())
+	}
+	return nil
 }
 
 // nodeFlags are the flags of commands that talk to one node of a list.
@@ -107,7 +160,7 @@ func statusCmd(ctx context.Context, args []string, out io.Writer) error {
 	fs := newFlags("status")
 	var nf nodeFlags
 	addNodeFlags(fs, &nf, true, "comma-separated node addresses; the first that answers, or the leader with --read-from leader (the leader shows every replica)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	c, ctx, cancel, err := nf.open(ctx)
@@ -147,18 +200,32 @@ func PrintStatus(out io.Writer, st *replicationpb.ReplicationStatusResponse) {
 }
 
 // ParseID accepts 32 hex characters, or any other text, which is hashed to
-// an id (so that `put --id user:42` works).
+// an id (so that `put --id user:42` works): the first 16 bytes of its
+// SHA-256.
 func ParseID(s string) ([]byte, error) {
 	if s == "" {
 		return nil, errors.New("sutractl: --id is required")
 	}
-	if len(s) == 32 {
-		if b, err := hex.DecodeString(s); err == nil {
-			return b, nil
-		}
+	if isHexID(s) {
+		b, _ := hex.DecodeString(s)
+		return b, nil
 	}
 	h := sha256.Sum256([]byte(s))
 	return h[:16], nil
+}
+
+func isHexID(s string) bool {
+	_, err := hex.DecodeString(s)
+	return len(s) == 32 && err == nil
+}
+
+// describeID names an id as the user gave it: a text id with its hash, so
+// that nobody wonders where the hex came from.
+func describeID(s string, b []byte) string {
+	if isHexID(s) {
+		return fmt.Sprintf("%x", b)
+	}
+	return fmt.Sprintf("%s (id %x = sha256(%q)[:16])", s, b, s)
 }
 
 func put(ctx context.Context, args []string, out io.Writer) error {
@@ -167,15 +234,20 @@ func put(ctx context.Context, args []string, out io.Writer) error {
 	addNodeFlags(fs, &nf, false, "comma-separated node addresses; the write goes to the leader among them, or the one a replica names")
 	follow := fs.Bool("follow-leader", true, "find the leader and retry there; false sends the write once to the first address")
 	id := fs.String("id", "", "concept id: 32 hex characters, or text that is hashed to an id")
-	content := fs.String("content", "", "concept content")
+	content := fs.String("content", "", "concept content (required; --content '' for an empty concept)")
 	strength := fs.Float64("strength", 1, "strength")
 	confidence := fs.Float64("confidence", 1, "confidence")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	b, err := ParseID(*id)
 	if err != nil {
 		return err
+	}
+	contentSet := false
+	fs.Visit(func(f *flag.Flag) { contentSet = contentSet || f.Name == "content" })
+	if !contentSet {
+		return errors.New("sutractl put: --content is required (--content '' writes an empty concept)")
 	}
 	c, ctx, cancel, err := nf.open(ctx)
 	if err != nil {
@@ -201,7 +273,7 @@ func put(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("sutractl: put: %w", err)
 	}
-	fmt.Fprintf(out, "wrote %x at sequence %d on %s\n", b, resp.GetSequence(), addr)
+	fmt.Fprintf(out, "wrote %s at sequence %d on %s\n", describeID(*id, b), resp.GetSequence(), addr)
 	return nil
 }
 
@@ -210,13 +282,15 @@ func get(ctx context.Context, args []string, out io.Writer) error {
 	var nf nodeFlags
 	addNodeFlags(fs, &nf, true, "comma-separated node addresses (leaders or replicas); the first that answers serves the read")
 	id := fs.String("id", "", "concept id: 32 hex characters, or the text used with put")
-	if err := fs.Parse(args); err != nil {
+	wait := fs.Duration("wait", 0, "retry a concept that is not there yet (NOT_FOUND: a write still on its way to a replica) for up to this long")
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	b, err := ParseID(*id)
 	if err != nil {
 		return err
 	}
+	nf.timeout = max(nf.timeout, *wait)
 	cl, ctx, cancel, err := nf.open(ctx)
 	if err != nil {
 		return err
@@ -224,13 +298,27 @@ func get(ctx context.Context, args []string, out io.Writer) error {
 	defer cancel()
 	defer cl.Close()
 	var c *storagepb.Concept
-	if _, err := nf.read(ctx, cl, func(ctx context.Context, cc *grpc.ClientConn) (err error) {
-		c, err = storagepb.NewStorageServiceClient(cc).GetConcept(ctx, &storagepb.GetConceptRequest{Id: b})
-		return err
-	}); err != nil {
+	until := time.Now().Add(*wait)
+	for {
+		_, err = nf.read(ctx, cl, func(ctx context.Context, cc *grpc.ClientConn) (err error) {
+			c, err = storagepb.NewStorageServiceClient(cc).GetConcept(ctx, &storagepb.GetConceptRequest{Id: b})
+			return err
+		})
+		if status.Code(err) != codes.NotFound || !time.Now().Before(until) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	if err != nil {
+		if *wait > 0 && status.Code(err) == codes.NotFound {
+			return fmt.Errorf("sutractl: get: %s still not found after waiting %s: %w", describeID(*id, b), *wait, err)
+		}
 		return fmt.Errorf("sutractl: get: %w", err)
 	}
-	fmt.Fprintf(out, "id %x\ncontent %q\nstrength %g confidence %g\nupdated %s\n", c.GetId(), c.GetContent(),
+	fmt.Fprintf(out, "id %s\ncontent %q\nstrength %g confidence %g\nupdated %s\n", describeID(*id, b), c.GetContent(),
 		c.GetStrength(), c.GetConfidence(), time.Unix(0, c.GetUpdatedUnixNanos()).UTC().Format(time.RFC3339Nano))
 	return nil
 }
@@ -238,7 +326,8 @@ func get(ctx context.Context, args []string, out io.Writer) error {
 func stats(ctx context.Context, args []string, out io.Writer) error {
 	fs := newFlags("stats")
 	addrs := fs.String("addr", "127.0.0.1:50051", "comma-separated node addresses; one row each")
-	if err := fs.Parse(args); err != nil {
+	timeout := fs.Duration("timeout", 5*time.Second, "how long each node may take to answer")
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	list, err := ParseAddrs(*addrs)
@@ -247,20 +336,37 @@ func stats(ctx context.Context, args []string, out io.Writer) error {
 	}
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "NODE\tROLE\tCONCEPTS\tASSOCIATIONS\tAPPLIED\tDIGEST")
+	var failed []string
 	for _, a := range list {
-		conn, err := dial(a)
+		s, err := nodeStats(ctx, a, *timeout)
 		if err != nil {
-			return err
-		}
-		s, err := storagepb.NewStorageServiceClient(conn).GetStats(ctx, &storagepb.GetStatsRequest{})
-		_ = conn.Close()
-		if err != nil {
-			return fmt.Errorf("sutractl: stats from %s: %w", a, err)
+			// A row for the node that did not answer, so the others still show.
+			fmt.Fprintf(tw, "%s\t-\t-\t-\t-\terror: %v\n", a, err)
+			failed = append(failed, fmt.Sprintf("%s: %v", a, err))
+			continue
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%s\n", s.GetNodeId(), s.GetRole(), s.GetConceptCount(), s.GetAssociationCount(),
 			s.GetAppliedSequence(), s.GetDigest())
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if len(failed) > 0 {
+		return fmt.Errorf("sutractl: stats: %d of %d nodes did not answer: %s", len(failed), len(list), strings.Join(failed, "; "))
+	}
+	return nil
+}
+
+// nodeStats asks one node for its GetStats.
+func nodeStats(ctx context.Context, addr string, timeout time.Duration) (*storagepb.Stats, error) {
+	conn, err := dial(addr)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	return storagepb.NewStorageServiceClient(conn).GetStats(ctx, &storagepb.GetStatsRequest{})
 }
 
 func addrOr(addr, list string) string {

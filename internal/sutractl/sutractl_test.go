@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -181,5 +182,131 @@ func TestAdminCommandsFailOverAndBack(t *testing.T) {
 	waitGet(c, "back")
 	for _, id := range []string{"before", "after", "back"} {
 		waitGet(a, id)
+	}
+}
+
+// closedAddr returns a 127.0.0.1 address nothing listens on.
+func closedAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := l.Addr().String()
+	_ = l.Close()
+	return a
+}
+
+func TestStatsShowsTheNodesThatAnswerAndMarksTheOneDown(t *testing.T) {
+	leader := startNode(t, "--role", "leader", "--node-id", "leader")
+	down := closedAddr(t)
+	var out bytes.Buffer
+	err := Run(context.Background(), []string{"stats", "--addr", leader + "," + down, "--timeout", "2s"}, &out, io.Discard)
+	t.Logf("stats printed:\n%serr: %v", out.String(), err)
+	if err == nil || !strings.Contains(err.Error(), down) {
+		t.Fatalf("stats with a node down: err %v, want one naming %s", err, down)
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 3 || !strings.HasPrefix(lines[1], "leader ") || !strings.HasPrefix(lines[2], down+" ") || !strings.Contains(lines[2], "error:") {
+		t.Fatalf("stats rows:\n%s", out.String())
+	}
+}
+
+func TestEveryCommandRefusesPositionalArgumentsAndPrintsHelp(t *testing.T) {
+	for _, cmd := range []string{"status", "put", "get", "stats", "bench", "nodes", "promote", "follow", "fence", "wait"} {
+		err := Run(context.Background(), []string{cmd, "127.0.0.1:50052"}, io.Discard, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), `unexpected argument(s) ["127.0.0.1:50052"]`) {
+			t.Errorf("sutractl %s 127.0.0.1:50052: %v", cmd, err)
+		}
+		for _, h := range []string{"-h", "--help"} {
+			var out, errOut bytes.Buffer
+			if err := Run(context.Background(), []string{cmd, h}, &out, &errOut); err != nil {
+				t.Errorf("sutractl %s %s: %v", cmd, h, err)
+			}
+			if !strings.Contains(out.String(), "usage: sutractl "+cmd) || !strings.Contains(out.String(), "-addr") && cmd != "bench" || errOut.Len() > 0 {
+				t.Errorf("sutractl %s %s printed to stdout:\n%s\nto stderr:\n%s", cmd, h, out.String(), errOut.String())
+			}
+		}
+	}
+	var errOut bytes.Buffer
+	err := Run(context.Background(), []string{"status", "--bogus"}, io.Discard, &errOut)
+	if err == nil || !strings.Contains(errOut.String(), "usage: sutractl status") {
+		t.Errorf("an unknown flag: %v, stderr:\n%s", err, errOut.String())
+	}
+}
+
+// An address without a port gets the node's default port 50051, as the
+// default --addr has, instead of gRPC's 443.
+func TestAddressWithoutPortGetsTheDefaultPort(t *testing.T) {
+	got, err := ParseAddrs("localhost, 10.0.0.1:7 ,[::1],::1:9")
+	if err == nil {
+		t.Fatalf("::1:9 accepted as %q", got)
+	}
+	got, err = ParseAddrs("localhost, 10.0.0.1:7 ,[::1]")
+	if err != nil || strings.Join(got, ",") != "localhost:50051,10.0.0.1:7,[::1]:50051" {
+		t.Fatalf("ParseAddrs: %q %v", got, err)
+	}
+	for _, bad := range []string{"localhost:", ":50051"} {
+		if got, err := ParseAddrs(bad); err == nil {
+			t.Errorf("ParseAddrs(%q) = %q", bad, got)
+		}
+	}
+}
+
+func TestPutNeedsContentAndNamesHashedIDs(t *testing.T) {
+	leader := startNode(t, "--role", "leader", "--node-id", "leader")
+	err := Run(context.Background(), []string{"put", "--addr", leader, "--id", "x"}, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "--content is required") {
+		t.Fatalf("put without --content: %v", err)
+	}
+	if out := run(t, "put", "--addr", leader, "--id", "x", "--content", ""); !strings.Contains(out, "at sequence 1") {
+		t.Fatalf("put --content '': %s", out)
+	}
+	out := run(t, "put", "--addr", leader, "--id", "user:42", "--content", "v")
+	t.Logf("put printed: %s", out)
+	if !strings.Contains(out, `wrote user:42 (id `) || !strings.Contains(out, ` = sha256("user:42")[:16])`) {
+		t.Fatalf("put of a text id: %s", out)
+	}
+	out = run(t, "get", "--addr", leader, "--id", "user:42")
+	t.Logf("get printed: %s", out)
+	if !strings.Contains(out, `id user:42 (id `) || !strings.Contains(out, `sha256("user:42")[:16]`) {
+		t.Fatalf("get of a text id: %s", out)
+	}
+	hexID := "00112233445566778899aabbccddeeff"
+	if out := run(t, "put", "--addr", leader, "--id", hexID, "--content", "h"); !strings.Contains(out, "wrote "+hexID+" at") {
+		t.Fatalf("put of a hex id: %s", out)
+	}
+}
+
+func TestWaitForServingAndStreaming(t *testing.T) {
+	down := closedAddr(t)
+	var errOut bytes.Buffer
+	err := Run(context.Background(), []string{"wait", "--addr", down, "--timeout", "500ms"}, io.Discard, &errOut)
+	t.Logf("wait for a node that is not there: %v", err)
+	if err == nil || !strings.Contains(err.Error(), "timed out after 500ms waiting for "+down+" to be serving") {
+		t.Fatalf("wait for a node that is not there: %v", err)
+	}
+	leader := startNode(t, "--role", "leader", "--node-id", "leader")
+	replica := startNode(t, "--role", "replica", "--leader", leader, "--node-id", "r1")
+	out := run(t, "wait", "--addr", leader+","+replica, "--for", "streaming", "--timeout", "20s")
+	t.Logf("wait printed: %s", out)
+	status := run(t, "status", "--addr", leader)
+	if !strings.Contains(status, " streaming ") {
+		t.Fatalf("wait --for streaming returned before the replica streamed:\n%s", status)
+	}
+	run(t, "wait", "--addr", leader, "--for", "streaming", "--timeout", "5s")
+	err = Run(context.Background(), []string{"wait", "--addr", replica, "--for", "streaming", "--timeout", "300ms"}, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "no leader") {
+		t.Fatalf("wait --for streaming on a replica alone: %v", err)
+	}
+
+	// get --wait retries a concept that has not reached the replica yet.
+	run(t, "put", "--addr", leader, "--id", "late", "--content", "arrives")
+	if out := run(t, "get", "--addr", replica, "--id", "late", "--wait", "10s"); !strings.Contains(out, `content "arrives"`) {
+		t.Fatalf("get --wait: %s", out)
+	}
+	err = Run(context.Background(), []string{"get", "--addr", replica, "--id", "never", "--wait", "300ms"}, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "still not found after waiting 300ms") {
+		t.Fatalf("get --wait of a missing concept: %v", err)
 	}
 }

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Copyright 2026 The Sutra Authors.
+# SPDX-License-Identifier: Apache-2.0
+#
+# hack/demo-test.sh: hack/demo.sh must refuse ports another process holds
+# instead of using whatever answers there. Holds each of the demo's ports in
+# turn (gRPC and metrics) with a plain listener and checks that the demo
+# exits non-zero, names the port, and starts no node. A few seconds.
+#
+#   SUTRA_DEMO_TEST_PORT   base gRPC port of the run (default 27151; metrics +140)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+base=${SUTRA_DEMO_TEST_PORT:-27151}
+fail() {
+	printf 'demo-test: FAIL: %s\n' "$*" >&2
+	exit 1
+}
+
+for port in $((base + 1)) $((base + 141)); do
+	python3 -c '
+import socket, sys, time
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(8); print("ready", flush=True); time.sleep(120)
+' "${port}" >"/tmp/demo-test-$$.ready" &
+	holder=$!
+	for _ in $(seq 50); do
+		grep -q ready "/tmp/demo-test-$$.ready" 2>/dev/null && break
+		sleep 0.1
+	done
+	rc=0
+	out=$(SUTRA_DEMO_PORT=${base} timeout 60 hack/demo.sh 2>&1) || rc=$?
+	kill "${holder}" 2>/dev/null || true
+	wait "${holder}" 2>/dev/null || true
+	rm -f "/tmp/demo-test-$$.ready"
+	((rc != 0)) || fail "hack/demo.sh exited 0 with 127.0.0.1:${port} taken:
+${out}"
+	grep -q "demo: port 127.0.0.1:${port} is already in use" <<<"${out}" ||
+		fail "hack/demo.sh did not name the busy port 127.0.0.1:${port}:
+${out}"
+	if grep -q "starting leader" <<<"${out}"; then
+		fail "hack/demo.sh started nodes with 127.0.0.1:${port} taken:
+${out}"
+	fi
+	printf 'demo-test: ok: with 127.0.0.1:%s taken, hack/demo.sh exits %d: %s\n' "${port}" "${rc}" "$(grep 'already in use' <<<"${out}")"
+done
