@@ -212,6 +212,9 @@ func (f *Follower) session(ctx context.Context) error {
 	for {
 		fr, err := s.Recv()
 		if err != nil {
+			// Not connected from here on, while the session winds down
+			// (the applier finishing its queue can take a sync).
+			f.connected.Store(false)
 			if m := f.mismatch.Load(); m != nil {
 				return m
 			}

@@ -631,18 +631,21 @@ func (l *Leader) RunHeartbeats(ctx context.Context, call HeartbeatFunc) {
 	}
 }
 
+// heartbeatErrPrefix starts a LastError recorded from a failed heartbeat.
+const heartbeatErrPrefix = "heartbeat: "
+
 func (l *Leader) heartbeatResult(addr string, reply HeartbeatReply, err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if err != nil {
 		if r := l.byAddress(addr); r != nil {
-			r.LastError = "heartbeat: " + err.Error()
+			r.LastError = heartbeatErrPrefix + err.Error()
 		}
 		return
 	}
 	if reply.ClusterID != "" && reply.ClusterID != l.opts.ClusterID {
 		if r := l.byAddress(addr); r != nil {
-			r.LastError = fmt.Sprintf("heartbeat: replica belongs to cluster %q", reply.ClusterID)
+			r.LastError = fmt.Sprintf(heartbeatErrPrefix+"replica belongs to cluster %q", reply.ClusterID)
 		}
 		return
 	}
@@ -654,6 +657,12 @@ func (l *Leader) heartbeatResult(addr string, reply HeartbeatReply, err error) {
 	now := l.opts.Clock()
 	r.lastHeard, r.LastHeartbeat = now, now
 	l.heard(now)
+	if strings.HasPrefix(r.LastError, heartbeatErrPrefix) && r.streams > 0 &&
+		(r.State == StateStreaming || r.State == StateCatchup || r.State == StateSnapshot) {
+		// Heard again and its stream is up: an earlier heartbeat failure
+		// is history. Stream errors are cleared by the next stream.
+		r.LastError = ""
+	}
 	if r.streams == 0 || r.State == StateDiverged {
 		// Positions count only from a replica whose log this leader
 		// verified on a stream: a diverged or unknown log's sequences are

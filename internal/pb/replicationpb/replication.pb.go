@@ -800,8 +800,10 @@ type ReplicaInfo struct {
 	// Streams this replica opened after its first one since the leader
 	// started.
 	Reconnects uint64 `protobuf:"varint,12,opt,name=reconnects,proto3" json:"reconnects,omitempty"`
-	// The most recent stream or heartbeat error for this replica; cleared
-	// when it is streaming again.
+	// The most recent stream or heartbeat error for this replica. A stream
+	// error is cleared when the replica opens a new stream; a heartbeat error
+	// ("heartbeat: ...") when a heartbeat succeeds again while its stream is
+	// up.
 	LastError string `protobuf:"bytes,13,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
 	// Latest durable sequence the replica reported.
 	DurableSequence uint64 `protobuf:"varint,14,opt,name=durable_sequence,json=durableSequence,proto3" json:"durable_sequence,omitempty"`
