@@ -40,6 +40,7 @@ var codeTable = []struct {
 	{replication.ErrDiverged, codes.FailedPrecondition},
 	{replication.ErrFenced, codes.Unavailable},
 	{replication.ErrSyncTimeout, codes.Unavailable},
+	{replication.ErrLeaderStopped, codes.Unavailable},
 	{wal.ErrCompacted, codes.OutOfRange},
 	{wal.ErrOutOfRange, codes.OutOfRange},
 	{wal.ErrClosed, codes.Unavailable},

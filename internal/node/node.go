@@ -143,7 +143,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr stri
 		log.Error("server failed", "err", err)
 	}
 	if l := r.currentLeader(); l != nil {
-		l.Stop() // replication streams never end on their own; end them so calls can drain
+		l.Shutdown() // replication streams never end on their own; end them (UNAVAILABLE) so calls can drain
 	}
 	srv.Shutdown(cfg.ShutdownGrace)
 	if metricsSrv != nil {

@@ -101,7 +101,8 @@ type Leader struct {
 	acked    chan struct{}       // closed and replaced when a replica's durable sequence advances
 
 	contact atomic.Int64  // last time a replica was heard from, Unix nanoseconds
-	stopped chan struct{} // closed by Stop
+	stopped chan struct{} // closed by Stop or Shutdown
+	stopErr error         // why streams end; set before stopped is closed
 	stopMu  sync.Once
 }
 
@@ -195,7 +196,7 @@ func (l *Leader) Serve(ctx context.Context, start Start, send Sender, acks <-cha
 	}
 	select {
 	case <-l.stopped:
-		return fmt.Errorf("%w: %s stepped down", ErrNotLeader, l.opts.NodeID)
+		return l.stopErr
 	default:
 	}
 	ctx, cancelCause := context.WithCancelCause(ctx)
@@ -204,7 +205,7 @@ func (l *Leader) Serve(ctx context.Context, start Start, send Sender, acks <-cha
 	go func() {
 		select {
 		case <-l.stopped:
-			cancel()
+			cancelCause(l.stopErr)
 		case <-ctx.Done():
 		}
 	}()
@@ -232,6 +233,9 @@ func (l *Leader) Serve(ctx context.Context, start Start, send Sender, acks <-cha
 	}
 	if next < l.eng.Log().FirstSeq() {
 		seq, err := l.sendSnapshot(ctx, start.ReplicaID, send)
+		if cause := context.Cause(ctx); err != nil && errors.Is(cause, ErrLeaderStopped) {
+			return cause
+		}
 		if err != nil {
 			l.fail(start.ReplicaID, err)
 			return err
@@ -239,8 +243,8 @@ func (l *Leader) Serve(ctx context.Context, start Start, send Sender, acks <-cha
 		next = seq + 1
 	}
 	err = l.stream(ctx, start, next, send)
-	if cause := context.Cause(ctx); errors.Is(cause, ErrDiverged) {
-		return cause // the replica reported a state mismatch
+	if cause := context.Cause(ctx); errors.Is(cause, ErrDiverged) || errors.Is(cause, ErrLeaderStopped) {
+		return cause // the replica reported a state mismatch, or this leader stops
 	}
 	if err != nil && !errors.Is(err, context.Canceled) {
 		l.fail(start.ReplicaID, err)
@@ -278,8 +282,20 @@ func (l *Leader) checkCommon(s Start) error {
 }
 
 // Stop ends every stream this leader serves and makes Serve refuse new
-// ones, as a leader does that is about to follow another.
-func (l *Leader) Stop() { l.stopMu.Do(func() { close(l.stopped) }) }
+// ones, as a leader does that is about to follow another. Streams end with
+// an error wrapping ErrLeaderStopped: "leader <id> is stepping down".
+func (l *Leader) Stop() { l.stop("is stepping down") }
+
+// Shutdown is Stop for a node that is shutting down: streams end with
+// "leader <id> is shutting down", so replicas know why at once.
+func (l *Leader) Shutdown() { l.stop("is shutting down") }
+
+func (l *Leader) stop(why string) {
+	l.stopMu.Do(func() {
+		l.stopErr = &stoppedError{leader: l.opts.NodeID, why: why}
+		close(l.stopped)
+	})
+}
 
 // LastContact is when a replica was last heard from (ack, stream start or
 // heartbeat reply), or when the leader was created.

@@ -22,7 +22,19 @@ var (
 	ErrDiverged        = errors.New("replication: log diverged from the leader's")
 	ErrSyncTimeout     = errors.New("replication: synchronous replicas did not confirm the write")
 	ErrFenced          = errors.New("replication: writes are fenced")
+	ErrLeaderStopped   = errors.New("replication: the leader stopped serving streams")
 )
+
+// stoppedError ends the streams of a leader that shuts down or steps down;
+// it wraps ErrLeaderStopped. Its text is what replicas show.
+type stoppedError struct {
+	leader string
+	why    string // "is shutting down", "is stepping down"
+}
+
+func (e *stoppedError) Error() string { return fmt.Sprintf("leader %s %s", e.leader, e.why) }
+
+func (e *stoppedError) Unwrap() error { return ErrLeaderStopped }
 
 // DivergedError says where a replica's log forked from its leader's. It
 // wraps ErrDiverged.
