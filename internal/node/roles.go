@@ -89,11 +89,11 @@ func (r *roles) startLeader() *roleState {
 // startFollower follows the leader at addr. rewind lets the follower set
 // aside a divergent suffix against a leader in minEpoch (an admin Follow).
 func (r *roles) startFollower(addr string, minEpoch uint64, rewind bool) (*roleState, error) {
-	conn, err := grpcapi.Dial(addr)
+	dial, closeConn, err := grpcapi.LeaderDialer(addr)
 	if err != nil {
 		return nil, fmt.Errorf("storage-server: leader %s: %w", addr, err)
 	}
-	f := replication.NewFollower(r.eng, grpcapi.StreamDialer(conn), replication.FollowerOptions{NodeID: r.cfg.NodeID,
+	f := replication.NewFollower(r.eng, dial, replication.FollowerOptions{NodeID: r.cfg.NodeID,
 		ClusterID: r.cfg.ClusterID, Address: r.cfg.Advertise, Leader: addr, Logger: r.log, MinEpoch: minEpoch,
 		Rewind: rewind, OnRewind: func(rw engine.Rewound) { r.aside.Add(rw.SetAside) }})
 	ctx, cancel := context.WithCancel(r.bg)
@@ -102,7 +102,7 @@ func (r *roles) startFollower(addr string, minEpoch uint64, rewind bool) (*roleS
 	return &roleState{role: RoleReplica, follower: f, following: addr, minEpoch: minEpoch, stop: func() {
 		cancel()
 		<-done
-		_ = conn.Close()
+		closeConn()
 	}}, nil
 }
 
