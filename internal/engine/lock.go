@@ -54,15 +54,20 @@ func lockDir(dir string) (*os.File, error) {
 		}
 		return nil, fmt.Errorf("engine: lock %s: %w", path, err)
 	}
-	if err := f.Truncate(0); err == nil {
-		_, err = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
-		if err == nil {
-			err = f.Sync()
-		}
-	}
-	if err != nil {
+	if err := writePID(f); err != nil {
 		_ = f.Close()
 		return nil, fmt.Errorf("engine: write lock file %s: %w", path, err)
 	}
 	return f, nil
+}
+
+// writePID replaces the lock file's content with this process's id.
+func writePID(f *os.File) error {
+	if err := f.Truncate(0); err != nil {
+		return err
+	}
+	if _, err := f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0); err != nil {
+		return err
+	}
+	return f.Sync()
 }
