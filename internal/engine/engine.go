@@ -105,6 +105,7 @@ type Engine struct {
 	snapPin     atomic.Int32 // >0 while a snapshot is being sent; blocks pruning
 	stop        chan struct{}
 	wg          sync.WaitGroup
+	lock        *os.File // holds the data directory's LOCK; see lock.go
 }
 
 type pending struct {
@@ -122,8 +123,14 @@ func Open(dir string, opts Options) (*Engine, Recovery, error) {
 	if err := os.MkdirAll(e.snapDir, 0o750); err != nil {
 		return nil, Recovery{}, fmt.Errorf("engine: create data dir: %w", err)
 	}
+	lock, err := lockDir(dir)
+	if err != nil {
+		return nil, Recovery{}, err
+	}
+	e.lock = lock
 	log, err := wal.Open(filepath.Join(dir, "wal"), opts.WAL)
 	if err != nil {
+		_ = lock.Close()
 		return nil, Recovery{}, err
 	}
 	e.log = log
@@ -131,10 +138,12 @@ func Open(dir string, opts Options) (*Engine, Recovery, error) {
 	st, err := e.recoverState(&rec)
 	if err != nil {
 		_ = log.Close()
+		_ = lock.Close()
 		return nil, Recovery{}, err
 	}
 	if err := e.loadHistory(&rec); err != nil {
 		_ = log.Close()
+		_ = lock.Close()
 		return nil, Recovery{}, err
 	}
 	e.st.Store(st)
@@ -160,7 +169,9 @@ func (e *Engine) Close() error {
 	}
 	close(e.stop)
 	e.wg.Wait()
-	return e.log.Close()
+	err := e.log.Close()
+	_ = e.lock.Close() // releases the data directory
+	return err
 }
 
 // Log exposes the write-ahead log for readers such as the replication

@@ -3,19 +3,34 @@ package grpcapi
 import (
 	"context"
 	"sync"
+	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/status"
 
 	"github.com/sutra/sutra-operator/internal/pb/replicationpb"
 	"github.com/sutra/sutra-operator/internal/replication"
 )
 
-// Dial opens a client connection with the node's message limits and
-// keepalive settings. Connections are lazy: errors surface on first use.
+// connectBackoff paces a connection's own reconnect attempts. gRPC's
+// default (1s growing by 1.6 up to 120s) would leave a peer that came back
+// unreached for up to two minutes; this caps the wait at the 5s a follower
+// backs off at most (replication.FollowerOptions.MaxBackoff).
+var connectBackoff = grpc.ConnectParams{
+	Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 5 * time.Second},
+	MinConnectTimeout: 5 * time.Second,
+}
+
+// Dial opens a client connection with the node's message limits, keepalive
+// and reconnect settings. Connections are lazy: errors surface on first use.
+// addr is resolved with gRPC's dns resolver.
 func Dial(addr string) (*grpc.ClientConn, error) {
 	return grpc.NewClient(addr,
+		grpc.WithConnectParams(connectBackoff),
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxMessageBytes), grpc.MaxCallSendMsgSize(MaxMessageBytes)),
 		grpc.WithInitialWindowSize(4<<20),
@@ -26,19 +41,92 @@ func Dial(addr string) (*grpc.ClientConn, error) {
 
 // StreamDialer returns a replication.Dialer that opens StreamWal on conn.
 func StreamDialer(conn *grpc.ClientConn) replication.Dialer {
+	return streamDialer(conn, nil)
+}
+
+// streamDialer opens StreamWal on conn; failed, if set, is told of every
+// error starting or receiving on a stream.
+func streamDialer(conn *grpc.ClientConn, failed func(error)) replication.Dialer {
 	client := replicationpb.NewReplicationServiceClient(conn)
 	return func(ctx context.Context, start replication.Start) (replication.Stream, error) {
 		ctx, cancel := context.WithCancel(ctx)
 		st, err := client.StreamWal(ctx)
+		if err == nil {
+			err = st.Send(&replicationpb.ReplicaMessage{Kind: &replicationpb.ReplicaMessage_Start{Start: startToPB(start)}})
+		}
 		if err != nil {
 			cancel()
+			if failed != nil {
+				failed(err)
+			}
 			return nil, err
 		}
-		if err := st.Send(&replicationpb.ReplicaMessage{Kind: &replicationpb.ReplicaMessage_Start{Start: startToPB(start)}}); err != nil {
-			cancel()
+		return &clientStream{st: st, cancel: cancel, failed: failed}, nil
+	}
+}
+
+// LeaderDialer returns a replication.Dialer for the leader at addr and a
+// function that closes its connection. When a stream fails UNAVAILABLE
+// (the leader went away, or could not be reached), the next dial opens a
+// fresh connection: the leader's name is resolved again (it may have moved)
+// and connected at once, so reconnecting is paced by the follower's own
+// backoff, not by the old connection's.
+func LeaderDialer(addr string) (replication.Dialer, func(), error) {
+	d := &leaderDialer{addr: addr}
+	if err := d.redial(); err != nil {
+		return nil, nil, err
+	}
+	return d.dial, d.close, nil
+}
+
+type leaderDialer struct {
+	addr  string
+	mu    sync.Mutex
+	conn  *grpc.ClientConn
+	open  replication.Dialer
+	stale bool // the last stream failed UNAVAILABLE: use a new connection
+}
+
+// redial replaces the connection; d.mu is held or d is not shared yet.
+func (d *leaderDialer) redial() error {
+	conn, err := Dial(d.addr)
+	if err != nil {
+		return err
+	}
+	if d.conn != nil {
+		_ = d.conn.Close()
+	}
+	d.conn, d.stale = conn, false
+	d.open = streamDialer(conn, func(err error) {
+		if status.Code(err) == codes.Unavailable {
+			d.mu.Lock()
+			if d.conn == conn {
+				d.stale = true
+			}
+			d.mu.Unlock()
+		}
+	})
+	return nil
+}
+
+func (d *leaderDialer) dial(ctx context.Context, start replication.Start) (replication.Stream, error) {
+	d.mu.Lock()
+	if d.stale {
+		if err := d.redial(); err != nil {
+			d.mu.Unlock()
 			return nil, err
 		}
-		return &clientStream{st: st, cancel: cancel}, nil
+	}
+	open := d.open
+	d.mu.Unlock()
+	return open(ctx, start)
+}
+
+func (d *leaderDialer) close() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.conn != nil {
+		_ = d.conn.Close()
 	}
 }
 
@@ -46,11 +134,15 @@ type clientStream struct {
 	st     grpc.BidiStreamingClient[replicationpb.ReplicaMessage, replicationpb.LeaderMessage]
 	cancel context.CancelFunc
 	once   sync.Once
+	failed func(error)
 }
 
 func (c *clientStream) Recv() (*replication.Frame, error) {
 	m, err := c.st.Recv()
 	if err != nil {
+		if c.failed != nil {
+			c.failed(err)
+		}
 		return nil, err
 	}
 	return frameFromPB(m), nil

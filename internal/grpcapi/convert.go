@@ -128,13 +128,15 @@ func AckFromPB(a *replicationpb.ReplicaAck) replication.Ack {
 func startFromPB(r *replicationpb.WalStreamRequest) replication.Start {
 	return replication.Start{StartSeq: r.GetStartSequence(), ReplicaID: r.GetReplicaId(), ClusterID: r.GetClusterId(),
 		Epoch: r.GetEpoch(), Address: r.GetAdvertiseAddress(), MaxBatchBytes: int(r.GetMaxBatchBytes()),
-		History: HistoryFromPB(r.GetHistory()), LastEpoch: r.GetLastEpoch(), LastCRC: r.GetLastCrc32C()}
+		History: HistoryFromPB(r.GetHistory()), LastEpoch: r.GetLastEpoch(), LastCRC: r.GetLastCrc32C(),
+		Incarnation: r.GetIncarnation()}
 }
 
 func startToPB(s replication.Start) *replicationpb.WalStreamRequest {
 	return &replicationpb.WalStreamRequest{StartSequence: s.StartSeq, ReplicaId: s.ReplicaID, ClusterId: s.ClusterID,
 		Epoch: s.Epoch, AdvertiseAddress: s.Address, MaxBatchBytes: uint32(s.MaxBatchBytes),
-		History: HistoryToPB(s.History), LastEpoch: s.LastEpoch, LastCrc32C: s.LastCRC}
+		History: HistoryToPB(s.History), LastEpoch: s.LastEpoch, LastCrc32C: s.LastCRC,
+		Incarnation: s.Incarnation}
 }
 
 func replicaToPB(r *replication.ReplicaStatus) *replicationpb.ReplicaInfo {

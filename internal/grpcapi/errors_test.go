@@ -30,6 +30,7 @@ func TestErrorTable(t *testing.T) {
 		{replication.ErrDiverged, codes.FailedPrecondition},
 		{wal.ErrCompacted, codes.OutOfRange},
 		{wal.ErrClosed, codes.Unavailable},
+		{fmt.Errorf("%w: leader n1 is shutting down", replication.ErrLeaderStopped), codes.Unavailable},
 		{fmt.Errorf("%w: %w", wal.ErrUnusable, errors.New("no space left on device")), codes.FailedPrecondition},
 		{context.Canceled, codes.Canceled},
 		{fmt.Errorf("wrapped: %w", context.DeadlineExceeded), codes.DeadlineExceeded},

@@ -58,6 +58,10 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr stri
 		log.Warn("fsync is disabled: acknowledged writes can be lost on power failure")
 	}
 	eng, rec, err := engine.Open(cfg.DataDir, eopts)
+	var locked *engine.LockedError
+	if errors.As(err, &locked) {
+		return fmt.Errorf("storage-server: %w", err)
+	}
 	if errors.Is(err, wal.ErrLost) {
 		return fmt.Errorf("storage-server: open %s: %w (start with --accept-data-loss to accept the loss)", cfg.DataDir, err)
 	}
@@ -139,7 +143,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr stri
 		log.Error("server failed", "err", err)
 	}
 	if l := r.currentLeader(); l != nil {
-		l.Stop() // replication streams never end on their own; end them so calls can drain
+		l.Shutdown() // replication streams never end on their own; end them (UNAVAILABLE) so calls can drain
 	}
 	srv.Shutdown(cfg.ShutdownGrace)
 	if metricsSrv != nil {

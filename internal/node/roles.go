@@ -34,6 +34,7 @@ type roles struct {
 	fence   atomic.Pointer[string] // why writes are fenced; nil when they are not
 	admin   atomic.Int64           // last admin call, Unix nanoseconds
 	aside   atomic.Uint64          // records set aside by rewinds since start
+	incarn  uint64                 // this process's replica incarnation (replication.Start.Incarnation)
 }
 
 // roleState is one role's running parts; replaced whole on a change.
@@ -50,7 +51,7 @@ var _ grpcapi.Roles = (*roles)(nil)
 var _ grpcapi.Admin = (*roles)(nil)
 
 func newRoles(bg context.Context, cfg Config, eng *engine.Engine, log *slog.Logger, replay func(string, time.Duration)) *roles {
-	r := &roles{cfg: cfg, eng: eng, log: log, replay: replay, bg: bg}
+	r := &roles{cfg: cfg, eng: eng, log: log, replay: replay, bg: bg, incarn: replication.NewIncarnation()}
 	r.admin.Store(time.Now().UnixNano())
 	return r
 }
@@ -89,20 +90,20 @@ func (r *roles) startLeader() *roleState {
 // startFollower follows the leader at addr. rewind lets the follower set
 // aside a divergent suffix against a leader in minEpoch (an admin Follow).
 func (r *roles) startFollower(addr string, minEpoch uint64, rewind bool) (*roleState, error) {
-	conn, err := grpcapi.Dial(addr)
+	dial, closeConn, err := grpcapi.LeaderDialer(addr)
 	if err != nil {
 		return nil, fmt.Errorf("storage-server: leader %s: %w", addr, err)
 	}
-	f := replication.NewFollower(r.eng, grpcapi.StreamDialer(conn), replication.FollowerOptions{NodeID: r.cfg.NodeID,
+	f := replication.NewFollower(r.eng, dial, replication.FollowerOptions{NodeID: r.cfg.NodeID,
 		ClusterID: r.cfg.ClusterID, Address: r.cfg.Advertise, Leader: addr, Logger: r.log, MinEpoch: minEpoch,
-		Rewind: rewind, OnRewind: func(rw engine.Rewound) { r.aside.Add(rw.SetAside) }})
+		Rewind: rewind, OnRewind: func(rw engine.Rewound) { r.aside.Add(rw.SetAside) }, Incarnation: r.incarn})
 	ctx, cancel := context.WithCancel(r.bg)
 	done := make(chan struct{})
 	go func() { defer close(done); f.Run(ctx) }()
 	return &roleState{role: RoleReplica, follower: f, following: addr, minEpoch: minEpoch, stop: func() {
 		cancel()
 		<-done
-		_ = conn.Close()
+		closeConn()
 	}}, nil
 }
 

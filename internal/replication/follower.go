@@ -50,6 +50,10 @@ type FollowerOptions struct {
 	Rewind bool
 	// OnRewind, if set, is told what each rewind did.
 	OnRewind func(engine.Rewound)
+	// Incarnation identifies this replica process to the leader (see
+	// Start.Incarnation): draw it once per process. Default: drawn by
+	// NewFollower.
+	Incarnation uint64
 }
 
 func (o FollowerOptions) withDefaults() FollowerOptions {
@@ -65,8 +69,14 @@ func (o FollowerOptions) withDefaults() FollowerOptions {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	if o.Incarnation == 0 {
+		o.Incarnation = NewIncarnation()
+	}
 	return o
 }
+
+// NewIncarnation draws a random, non-zero incarnation id.
+func NewIncarnation() uint64 { return rand.Uint64() | 1 }
 
 // Follower keeps a replica's engine in step with its leader.
 type Follower struct {
@@ -173,7 +183,7 @@ func (f *Follower) session(ctx context.Context) error {
 	}
 	next := last + 1
 	s, err := f.dial(ctx, Start{StartSeq: next, ReplicaID: f.opts.NodeID, ClusterID: f.opts.ClusterID, Address: f.opts.Address,
-		Epoch: f.epoch.Load(), History: f.eng.History(), LastEpoch: lastEpoch, LastCRC: lastCRC})
+		Epoch: f.epoch.Load(), History: f.eng.History(), LastEpoch: lastEpoch, LastCRC: lastCRC, Incarnation: f.opts.Incarnation})
 	if err != nil {
 		return err
 	}
@@ -212,6 +222,9 @@ func (f *Follower) session(ctx context.Context) error {
 	for {
 		fr, err := s.Recv()
 		if err != nil {
+			// Not connected from here on, while the session winds down
+			// (the applier finishing its queue can take a sync).
+			f.connected.Store(false)
 			if m := f.mismatch.Load(); m != nil {
 				return m
 			}
@@ -239,7 +252,9 @@ func (f *Follower) session(ctx context.Context) error {
 		if fr.LeaderSeq > 0 {
 			f.leaderSeq.Store(fr.LeaderSeq)
 		}
-		if fr.Check.Seq != 0 && len(fr.Entries) == 0 && fr.Snapshot == nil {
+		if len(fr.Entries) == 0 && fr.Snapshot == nil {
+			// A keepalive: acked, so the leader sees an idle stream is
+			// alive (see Start.Incarnation); it may carry a checkpoint.
 			ap.push(batch{check: fr.Check})
 		}
 		switch {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -347,4 +348,93 @@ func TestReplicaStateVerifiedAtCheckpoints(t *testing.T) {
 	if r1.AppliedSeq() != applied {
 		t.Fatalf("a replica whose state diverged went on applying: %d -> %d", applied, r1.AppliedSeq())
 	}
+}
+
+// A heartbeat failure shows in the table's LastError only until the
+// replica is heard from again with its stream up.
+func TestHeartbeatErrorClearedOnRecovery(t *testing.T) {
+	le := openLeaderEngine(t, 1, engine.Options{})
+	leader := NewLeader(le, LeaderOptions{NodeID: "leader", ClusterID: "c1", Epoch: 1, Logger: quiet(),
+		HeartbeatInterval: 10 * time.Millisecond, KeepaliveInterval: 20 * time.Millisecond})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	r1 := openEngine(t, engine.Options{})
+	f1 := NewFollower(r1, memDialer(ctx, leader), FollowerOptions{NodeID: "r1", ClusterID: "c1", Address: "r1:7000", Logger: quiet()})
+	go f1.Run(ctx)
+	var failing atomic.Bool
+	failing.Store(true)
+	go leader.RunHeartbeats(ctx, func(_ context.Context, _ string, hb Heartbeat) (HeartbeatReply, error) {
+		if failing.Load() {
+			return HeartbeatReply{}, errors.New("connection refused")
+		}
+		return f1.Heartbeat(hb)
+	})
+	row := func() ReplicaStatus {
+		st := leader.Status()
+		if len(st.Replicas) != 1 {
+			return ReplicaStatus{}
+		}
+		return st.Replicas[0]
+	}
+	waitFor(t, "heartbeat error in the table", func() bool {
+		return row().State == StateStreaming && row().LastError == "heartbeat: connection refused"
+	})
+	failing.Store(false)
+	waitFor(t, "heartbeat error cleared", func() bool { r := row(); return r.LastError == "" && r.Healthy })
+}
+
+// A follower whose stream ended says so at once, not when the session has
+// wound down.
+func TestFollowerDisconnectedWhenStreamEnds(t *testing.T) {
+	le := openLeaderEngine(t, 1, engine.Options{})
+	leader := NewLeader(le, LeaderOptions{NodeID: "leader", ClusterID: "c1", Epoch: 1, Logger: quiet(), KeepaliveInterval: 20 * time.Millisecond})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	r1 := openEngine(t, engine.Options{})
+	ended := make(chan struct{})
+	release := make(chan struct{})
+	defer close(release)
+	dial := memDialer(ctx, leader)
+	var dials atomic.Int32
+	f1 := NewFollower(r1, func(ctx context.Context, s Start) (Stream, error) {
+		if dials.Add(1) > 1 {
+			<-release
+			return nil, errors.New("leader gone")
+		}
+		st, err := dial(ctx, s)
+		if err != nil {
+			return nil, err
+		}
+		return &endingStream{Stream: st, ended: ended, release: release}, nil
+	}, FollowerOptions{NodeID: "r1", ClusterID: "c1", Logger: quiet()})
+	go f1.Run(ctx)
+	waitFor(t, "r1 connected", func() bool { return f1.Status().Connected })
+	leader.Stop()
+	<-ended
+	waitFor(t, "r1 to report the stream ended", func() bool { return !f1.Status().Connected })
+	if hb, _ := f1.Heartbeat(Heartbeat{ClusterID: "c1", Epoch: 1}); hb.Healthy {
+		t.Fatal("heartbeat reply says healthy after the stream ended")
+	}
+}
+
+// endingStream reports when Recv fails and holds Close until released, as
+// a session whose stream has ended but that is still winding down.
+type endingStream struct {
+	Stream
+	ended   chan struct{}
+	release chan struct{}
+	once    sync.Once
+}
+
+func (e *endingStream) Recv() (*Frame, error) {
+	f, err := e.Stream.Recv()
+	if err != nil {
+		e.once.Do(func() { close(e.ended) })
+	}
+	return f, err
+}
+
+func (e *endingStream) Close() error {
+	<-e.release
+	return e.Stream.Close()
 }

@@ -7,6 +7,7 @@ import (
 	"hash/crc32"
 	"io"
 	"log/slog"
+	"net"
 	"sort"
 	"strings"
 	"sync"
@@ -101,7 +102,8 @@ type Leader struct {
 	acked    chan struct{}       // closed and replaced when a replica's durable sequence advances
 
 	contact atomic.Int64  // last time a replica was heard from, Unix nanoseconds
-	stopped chan struct{} // closed by Stop
+	stopped chan struct{} // closed by Stop or Shutdown
+	stopErr error         // why streams end; set before stopped is closed
 	stopMu  sync.Once
 }
 
@@ -110,6 +112,15 @@ type replica struct {
 	streams   int       // open streams (a reconnect can overlap the old one)
 	lastHeard time.Time // last ack, frame received or heartbeat reply
 	listed    bool
+	live      map[*liveStream]struct{} // streams admitted and not yet ended
+}
+
+// liveStream is one admitted stream of a replica.
+type liveStream struct {
+	incarnation uint64
+	address     string
+	heard       time.Time // stream start or last ack on it
+	end         context.CancelCauseFunc
 }
 
 // NewLeader returns a leader for eng. Call Committed from the engine's
@@ -195,16 +206,21 @@ func (l *Leader) Serve(ctx context.Context, start Start, send Sender, acks <-cha
 	}
 	select {
 	case <-l.stopped:
-		return fmt.Errorf("%w: %s stepped down", ErrNotLeader, l.opts.NodeID)
+		return l.stopErr
 	default:
 	}
 	ctx, cancelCause := context.WithCancelCause(ctx)
 	cancel := func() { cancelCause(context.Canceled) }
 	defer cancel()
+	ls, err := l.admit(start, cancelCause)
+	if err != nil {
+		return err
+	}
+	defer l.release(start.ReplicaID, ls)
 	go func() {
 		select {
 		case <-l.stopped:
-			cancel()
+			cancelCause(l.stopErr)
 		case <-ctx.Done():
 		}
 	}()
@@ -224,7 +240,7 @@ func (l *Leader) Serve(ctx context.Context, start Start, send Sender, acks <-cha
 	}
 	l.connect(start)
 	defer l.disconnect(start.ReplicaID)
-	go l.consumeAcks(ctx, start.ReplicaID, acks, cancelCause)
+	go l.consumeAcks(ctx, start.ReplicaID, ls, acks, cancelCause)
 
 	next := start.StartSeq
 	if next == 0 {
@@ -232,6 +248,9 @@ func (l *Leader) Serve(ctx context.Context, start Start, send Sender, acks <-cha
 	}
 	if next < l.eng.Log().FirstSeq() {
 		seq, err := l.sendSnapshot(ctx, start.ReplicaID, send)
+		if cause := context.Cause(ctx); err != nil && (errors.Is(cause, ErrLeaderStopped) || errors.Is(cause, ErrStreamReplaced)) {
+			return cause
+		}
 		if err != nil {
 			l.fail(start.ReplicaID, err)
 			return err
@@ -239,13 +258,77 @@ func (l *Leader) Serve(ctx context.Context, start Start, send Sender, acks <-cha
 		next = seq + 1
 	}
 	err = l.stream(ctx, start, next, send)
-	if cause := context.Cause(ctx); errors.Is(cause, ErrDiverged) {
-		return cause // the replica reported a state mismatch
+	if cause := context.Cause(ctx); errors.Is(cause, ErrDiverged) || errors.Is(cause, ErrLeaderStopped) || errors.Is(cause, ErrStreamReplaced) {
+		return cause // the replica reported a state mismatch, this leader stops, or a newer stream took over
 	}
 	if err != nil && !errors.Is(err, context.Canceled) {
 		l.fail(start.ReplicaID, err)
 	}
 	return err
+}
+
+// admit registers a new stream of s.ReplicaID, ending the replica's
+// streams it supersedes, or refuses it when another replica process
+// streams under the same id. A stream supersedes an old one from the same
+// incarnation or advertise address (a reconnect, or a restart after
+// kill -9 that the leader has not noticed yet), and one that is no longer
+// alive: not started or acked within UnhealthyAfter. Streams without an
+// incarnation (seed-era replicas) are never refused.
+func (l *Leader) admit(s Start, end context.CancelCauseFunc) (*liveStream, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.opts.Clock()
+	ls := &liveStream{incarnation: s.Incarnation, address: s.Address, heard: now, end: end}
+	r := l.replicas[s.ReplicaID]
+	if r == nil {
+		r = l.entry(s.ReplicaID, s.Address)
+	}
+	var replaced []*liveStream
+	for o := range r.live {
+		same := (o.incarnation != 0 && o.incarnation == s.Incarnation) || sameAddress(o.address, s.Address)
+		alive := now.Sub(o.heard) < l.opts.UnhealthyAfter
+		if !same && alive && o.incarnation != 0 && s.Incarnation != 0 {
+			err := &DuplicateIDError{Replica: s.ReplicaID, Holder: o.address}
+			r.LastError = err.Error()
+			l.opts.Logger.Warn("replication: refusing a second replica under one id", "replica", s.ReplicaID,
+				"streaming_from", o.address, "refused_from", s.Address)
+			return nil, err
+		}
+		replaced = append(replaced, o)
+	}
+	for _, o := range replaced {
+		delete(r.live, o)
+		o.end(fmt.Errorf("%w: replica %s connected again from %s", ErrStreamReplaced, s.ReplicaID, s.Address))
+	}
+	if r.live == nil {
+		r.live = map[*liveStream]struct{}{}
+	}
+	r.live[ls] = struct{}{}
+	return ls, nil
+}
+
+// release forgets an ended stream.
+func (l *Leader) release(id string, ls *liveStream) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if r, ok := l.replicas[id]; ok {
+		delete(r.live, ls)
+	}
+}
+
+// sameAddress reports whether two advertise addresses name one node: equal
+// and specific (not empty, not a wildcard such as 0.0.0.0:7000 that every
+// node listening on all interfaces would send).
+func sameAddress(a, b string) bool {
+	if a == "" || a != b {
+		return false
+	}
+	host, _, err := net.SplitHostPort(a)
+	if err != nil {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return host != "" && (ip == nil || !ip.IsUnspecified())
 }
 
 // Tail streams records from start.StartSeq to a reader that is not a
@@ -278,8 +361,20 @@ func (l *Leader) checkCommon(s Start) error {
 }
 
 // Stop ends every stream this leader serves and makes Serve refuse new
-// ones, as a leader does that is about to follow another.
-func (l *Leader) Stop() { l.stopMu.Do(func() { close(l.stopped) }) }
+// ones, as a leader does that is about to follow another. Streams end with
+// an error wrapping ErrLeaderStopped: "leader <id> is stepping down".
+func (l *Leader) Stop() { l.stop("is stepping down") }
+
+// Shutdown is Stop for a node that is shutting down: streams end with
+// "leader <id> is shutting down", so replicas know why at once.
+func (l *Leader) Shutdown() { l.stop("is shutting down") }
+
+func (l *Leader) stop(why string) {
+	l.stopMu.Do(func() {
+		l.stopErr = &stoppedError{leader: l.opts.NodeID, why: why}
+		close(l.stopped)
+	})
+}
 
 // LastContact is when a replica was last heard from (ack, stream start or
 // heartbeat reply), or when the leader was created.
@@ -372,7 +467,7 @@ func (l *Leader) update(id string, f func(r *replica)) {
 
 // consumeAcks records a replica's acks; one reporting a state mismatch
 // ends the stream through end.
-func (l *Leader) consumeAcks(ctx context.Context, id string, acks <-chan Ack, end context.CancelCauseFunc) {
+func (l *Leader) consumeAcks(ctx context.Context, id string, ls *liveStream, acks <-chan Ack, end context.CancelCauseFunc) {
 	var last uint64 // applied sequence of the previous ack on this stream
 	first := true
 	for {
@@ -401,6 +496,7 @@ func (l *Leader) consumeAcks(ctx context.Context, id string, acks <-chan Ack, en
 				}
 				r.Verified = max(r.Verified, a.Verified)
 				r.lastHeard, r.LastHeartbeat = now, now
+				ls.heard = now
 				if a.Mismatch.Seq != 0 {
 					end(l.mismatch(r, a.Mismatch))
 				}
@@ -631,18 +727,21 @@ func (l *Leader) RunHeartbeats(ctx context.Context, call HeartbeatFunc) {
 	}
 }
 
+// heartbeatErrPrefix starts a LastError recorded from a failed heartbeat.
+const heartbeatErrPrefix = "heartbeat: "
+
 func (l *Leader) heartbeatResult(addr string, reply HeartbeatReply, err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if err != nil {
 		if r := l.byAddress(addr); r != nil {
-			r.LastError = "heartbeat: " + err.Error()
+			r.LastError = heartbeatErrPrefix + err.Error()
 		}
 		return
 	}
 	if reply.ClusterID != "" && reply.ClusterID != l.opts.ClusterID {
 		if r := l.byAddress(addr); r != nil {
-			r.LastError = fmt.Sprintf("heartbeat: replica belongs to cluster %q", reply.ClusterID)
+			r.LastError = fmt.Sprintf(heartbeatErrPrefix+"replica belongs to cluster %q", reply.ClusterID)
 		}
 		return
 	}
@@ -654,6 +753,12 @@ func (l *Leader) heartbeatResult(addr string, reply HeartbeatReply, err error) {
 	now := l.opts.Clock()
 	r.lastHeard, r.LastHeartbeat = now, now
 	l.heard(now)
+	if strings.HasPrefix(r.LastError, heartbeatErrPrefix) && r.streams > 0 &&
+		(r.State == StateStreaming || r.State == StateCatchup || r.State == StateSnapshot) {
+		// Heard again and its stream is up: an earlier heartbeat failure
+		// is history. Stream errors are cleared by the next stream.
+		r.LastError = ""
+	}
 	if r.streams == 0 || r.State == StateDiverged {
 		// Positions count only from a replica whose log this leader
 		// verified on a stream: a diverged or unknown log's sequences are

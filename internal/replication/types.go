@@ -22,7 +22,34 @@ var (
 	ErrDiverged        = errors.New("replication: log diverged from the leader's")
 	ErrSyncTimeout     = errors.New("replication: synchronous replicas did not confirm the write")
 	ErrFenced          = errors.New("replication: writes are fenced")
+	ErrLeaderStopped   = errors.New("replication: the leader stopped serving streams")
+	ErrDuplicateID     = errors.New("replication: replica id already streaming")
+	ErrStreamReplaced  = errors.New("replication: replaced by a newer stream of the same replica")
 )
+
+// DuplicateIDError refuses a stream under a replica id that another live
+// replica process already streams under. It wraps ErrDuplicateID.
+type DuplicateIDError struct {
+	Replica string
+	Holder  string // address of the replica streaming under the id
+}
+
+func (e *DuplicateIDError) Error() string {
+	return fmt.Sprintf("replica id %s is already streaming from %s; give each node its own SUTRA_NODE_ID", e.Replica, e.Holder)
+}
+
+func (e *DuplicateIDError) Unwrap() error { return ErrDuplicateID }
+
+// stoppedError ends the streams of a leader that shuts down or steps down;
+// it wraps ErrLeaderStopped. Its text is what replicas show.
+type stoppedError struct {
+	leader string
+	why    string // "is shutting down", "is stepping down"
+}
+
+func (e *stoppedError) Error() string { return fmt.Sprintf("leader %s %s", e.leader, e.why) }
+
+func (e *stoppedError) Unwrap() error { return ErrLeaderStopped }
 
 // DivergedError says where a replica's log forked from its leader's. It
 // wraps ErrDiverged.
@@ -52,6 +79,13 @@ type Start struct {
 	History   history.History
 	LastEpoch uint64
 	LastCRC   uint32
+	// Incarnation is a random id the replica process drew when it
+	// started (0: unknown, a seed-era replica). A stream under a replica
+	// id already streaming replaces the old stream when it comes from the
+	// same incarnation or address (a reconnect, a restart after kill -9),
+	// and is refused with a DuplicateIDError when it comes from another
+	// incarnation while the old stream is alive.
+	Incarnation uint64
 }
 
 // Hello is the leader's first frame on a stream: its identity, and whether

@@ -50,6 +50,10 @@
 //     leader's, for example it holds entries past the leader's end, or
 //     entries of an epoch the leader's history does not have).
 //   - UNAVAILABLE: the node is starting or shutting down; retry with backoff.
+//     A leader that shuts down ends its StreamWal and StreamWalEntries
+//     streams first, with "leader <id> is shutting down" ("... is stepping
+//     down" when it is about to follow another node), and refuses new ones
+//     the same way until it has stopped.
 //
 // A replica that gets a divergence error keeps its data, reports the error
 // in its status (state "diverged", last_error) and keeps retrying with
@@ -112,8 +116,20 @@ type WalStreamRequest struct {
 	// leader compares them with its own record there when it still holds it
 	// (Raft's log-matching check). 0 when unknown (no record, or only a
 	// snapshot covers it).
-	LastEpoch     uint64 `protobuf:"varint,8,opt,name=last_epoch,json=lastEpoch,proto3" json:"last_epoch,omitempty"`
-	LastCrc32C    uint32 `protobuf:"varint,9,opt,name=last_crc32c,json=lastCrc32c,proto3" json:"last_crc32c,omitempty"`
+	LastEpoch  uint64 `protobuf:"varint,8,opt,name=last_epoch,json=lastEpoch,proto3" json:"last_epoch,omitempty"`
+	LastCrc32C uint32 `protobuf:"varint,9,opt,name=last_crc32c,json=lastCrc32c,proto3" json:"last_crc32c,omitempty"`
+	// Random id the replica process drew when it started; 0 when unknown (a
+	// seed-era replica). A leader streams to one replica process per
+	// replica_id: a stream under a replica_id it already streams to replaces
+	// the old stream (which ends UNAVAILABLE) when it has the same
+	// incarnation or the same advertise_address (a reconnect, or a restart
+	// after a crash the leader has not noticed), or when the old stream is no
+	// longer alive (not started or acked within the leader's health timeout,
+	// 5 s). Otherwise it is refused with FAILED_PRECONDITION "replica id <id>
+	// is already streaming from <address>; give each node its own
+	// SUTRA_NODE_ID", which the leader also shows in that replica's
+	// last_error. Replicas ack every keepalive, so an idle stream stays alive.
+	Incarnation   uint64 `protobuf:"fixed64,10,opt,name=incarnation,proto3" json:"incarnation,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -207,6 +223,13 @@ func (x *WalStreamRequest) GetLastEpoch() uint64 {
 func (x *WalStreamRequest) GetLastCrc32C() uint32 {
 	if x != nil {
 		return x.LastCrc32C
+	}
+	return 0
+}
+
+func (x *WalStreamRequest) GetIncarnation() uint64 {
+	if x != nil {
+		return x.Incarnation
 	}
 	return 0
 }
@@ -800,8 +823,10 @@ type ReplicaInfo struct {
 	// Streams this replica opened after its first one since the leader
 	// started.
 	Reconnects uint64 `protobuf:"varint,12,opt,name=reconnects,proto3" json:"reconnects,omitempty"`
-	// The most recent stream or heartbeat error for this replica; cleared
-	// when it is streaming again.
+	// The most recent stream or heartbeat error for this replica. A stream
+	// error is cleared when the replica opens a new stream; a heartbeat error
+	// ("heartbeat: ...") when a heartbeat succeeds again while its stream is
+	// up.
 	LastError string `protobuf:"bytes,13,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
 	// Latest durable sequence the replica reported.
 	DurableSequence uint64 `protobuf:"varint,14,opt,name=durable_sequence,json=durableSequence,proto3" json:"durable_sequence,omitempty"`
@@ -1601,7 +1626,7 @@ var File_replication_proto protoreflect.FileDescriptor
 
 const file_replication_proto_rawDesc = "" +
 	"\n" +
-	"\x11replication.proto\x12\x11sutra.replication\"\xdb\x02\n" +
+	"\x11replication.proto\x12\x11sutra.replication\"\xfd\x02\n" +
 	"\x10WalStreamRequest\x12%\n" +
 	"\x0estart_sequence\x18\x01 \x01(\x04R\rstartSequence\x12\x1d\n" +
 	"\n" +
@@ -1615,7 +1640,9 @@ const file_replication_proto_rawDesc = "" +
 	"\n" +
 	"last_epoch\x18\b \x01(\x04R\tlastEpoch\x12\x1f\n" +
 	"\vlast_crc32c\x18\t \x01(\rR\n" +
-	"lastCrc32c\"Y\n" +
+	"lastCrc32c\x12 \n" +
+	"\vincarnation\x18\n" +
+	" \x01(\x06R\vincarnation\"Y\n" +
 	"\n" +
 	"EpochEntry\x12\x14\n" +
 	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\x12%\n" +

@@ -50,6 +50,10 @@
 //     leader's, for example it holds entries past the leader's end, or
 //     entries of an epoch the leader's history does not have).
 //   - UNAVAILABLE: the node is starting or shutting down; retry with backoff.
+//     A leader that shuts down ends its StreamWal and StreamWalEntries
+//     streams first, with "leader <id> is shutting down" ("... is stepping
+//     down" when it is about to follow another node), and refuses new ones
+//     the same way until it has stopped.
 //
 // A replica that gets a divergence error keeps its data, reports the error
 // in its status (state "diverged", last_error) and keeps retrying with
