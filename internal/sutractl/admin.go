@@ -32,16 +32,36 @@ func addAdminFlags(fs *flag.FlagSet, f *adminFlags, addrHelp, epochHelp string) 
 	fs.DurationVar(&f.timeout, "timeout", 10*time.Second, "give up after this long")
 }
 
-func parseAdmin(name string, args []string, f *adminFlags, addrHelp, epochHelp string, extra func(*flag.FlagSet)) ([]string, error) {
+// adminCmd is a parsed admin command: its nodes, a context bounded by
+// --timeout and connections to the nodes (and extra addresses).
+type adminCmd struct {
+	addrs  []string
+	ctx    context.Context
+	cancel context.CancelFunc
+	c      *cluster
+}
+
+func (a *adminCmd) close() { a.cancel(); a.c.Close() }
+
+// parseAdmin parses an admin command's flags; extra adds flags of its own.
+func parseAdmin(ctx context.Context, name string, args []string, f *adminFlags, addrHelp, epochHelp string, extra func(*flag.FlagSet)) (*adminCmd, error) {
 	fs := newFlags(name)
 	addAdminFlags(fs, f, addrHelp, epochHelp)
 	if extra != nil {
 		extra(fs)
 	}
-	if err := parseFlags(fs, args); err != nil {
+	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
-	return ParseAddrs(f.addr)
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("sutractl %s: unexpected arguments %q", name, fs.Args())
+	}
+	addrs, err := ParseAddrs(f.addr)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, f.timeout)
+	return &adminCmd{addrs: addrs, ctx: ctx, cancel: cancel, c: newCluster(addrs)}, nil
 }
 
 // adminStatus asks every address for its admin status; a node that does
@@ -60,15 +80,13 @@ func adminStatus(ctx context.Context, c *cluster, addrs []string) ([]*adminpb.No
 
 func nodesCmd(ctx context.Context, args []string, out io.Writer) error {
 	var f adminFlags
-	addrs, err := parseAdmin("nodes", args, &f, "comma-separated node addresses", "unused", nil)
+	a, err := parseAdmin(ctx, "nodes", args, &f, "comma-separated node addresses", "unused", nil)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, f.timeout)
-	defer cancel()
-	c := newCluster(addrs)
-	defer c.Close()
-	sts, errs := adminStatus(ctx, c, addrs)
+	defer a.close()
+	addrs := a.addrs
+	sts, errs := adminStatus(a.ctx, a.c, addrs)
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "NODE\tID\tROLE\tEPOCH\tDURABLE\tAPPLIED\tFENCED\tLEADER\tDIVERGED\tSET ASIDE\tHISTORY\tERROR")
 	var failed error
@@ -107,16 +125,14 @@ func nextEpoch(sts []*adminpb.NodeStatus) uint64 {
 
 func promoteCmd(ctx context.Context, args []string, out io.Writer) error {
 	var f adminFlags
-	addrs, err := parseAdmin("promote", args, &f,
+	a, err := parseAdmin(ctx, "promote", args, &f,
 		"the node to promote, then the cluster's other nodes: they are told to follow it",
 		"the epoch to lead in (default: one past the highest epoch of the listed nodes)", nil)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, f.timeout)
-	defer cancel()
-	c := newCluster(addrs)
-	defer c.Close()
+	defer a.close()
+	ctx, c, addrs := a.ctx, a.c, a.addrs
 	epoch := f.epoch
 	if epoch == 0 {
 		sts, _ := adminStatus(ctx, c, addrs) // nodes that are down cannot object
@@ -160,20 +176,18 @@ func follow(ctx context.Context, c *cluster, addr, leader string, epoch uint64, 
 func followCmd(ctx context.Context, args []string, out io.Writer) error {
 	var f adminFlags
 	var leader string
-	addrs, err := parseAdmin("follow", args, &f, "comma-separated nodes to point at --leader",
+	a, err := parseAdmin(ctx, "follow", args, &f, "comma-separated nodes to point at --leader",
 		"the leader's epoch (default: what --leader reports)", func(fs *flag.FlagSet) {
 			fs.StringVar(&leader, "leader", "", "the leader's address (required)")
 		})
 	if err != nil {
 		return err
 	}
+	defer a.close()
 	if leader == "" {
 		return fmt.Errorf("sutractl follow: --leader is required")
 	}
-	ctx, cancel := context.WithTimeout(ctx, f.timeout)
-	defer cancel()
-	c := newCluster(append([]string{leader}, addrs...))
-	defer c.Close()
+	ctx, c, addrs := a.ctx, a.c, a.addrs
 	epoch := f.epoch
 	if epoch == 0 {
 		sts, errs := adminStatus(ctx, c, []string{leader})
@@ -195,16 +209,14 @@ func followCmd(ctx context.Context, args []string, out io.Writer) error {
 
 func fenceCmd(ctx context.Context, args []string, out io.Writer) error {
 	var f adminFlags
-	addrs, err := parseAdmin("fence", args, &f, "the leader to fence",
+	cmd, err := parseAdmin(ctx, "fence", args, &f, "the leader to fence",
 		"the newest epoch you know of the node (default: the node's own)", nil)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, f.timeout)
-	defer cancel()
-	c := newCluster(addrs)
-	defer c.Close()
-	for _, a := range addrs {
+	defer cmd.close()
+	ctx, c := cmd.ctx, cmd.c
+	for _, a := range cmd.addrs {
 		epoch := f.epoch
 		if epoch == 0 {
 			sts, errs := adminStatus(ctx, c, []string{a})

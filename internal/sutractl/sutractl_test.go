@@ -177,6 +177,9 @@ func TestAdminCommandsFailOverAndBack(t *testing.T) {
 	if !strings.Contains(out, "leads epoch 3") {
 		t.Fatalf("promote back printed:\n%s", out)
 	}
+	if out := run(t, "follow", "--addr", c, "--leader", a); !strings.Contains(out, "follows "+a+" in epoch 3") {
+		t.Fatalf("follow printed:\n%s", out)
+	}
 	run(t, "put", "--addr", all, "--id", "back", "--content", "three")
 	waitGet(b, "back")
 	waitGet(c, "back")

@@ -53,6 +53,31 @@ func (l *batchLedger) id(batch uint64, op int) []byte {
 	return conceptID(l.run, batch*batchOps+uint64(op))
 }
 
+// background sends batches to n from workers goroutines until stop is
+// closed; the returned channel is closed once they have all returned.
+func (l *batchLedger) background(n *node, workers int, stop <-chan struct{}) <-chan struct{} {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if err := l.send(n, l.claim()); err != nil {
+					time.Sleep(5 * time.Millisecond)
+				}
+			}
+		}()
+	}
+	go func() { wg.Wait(); close(done) }()
+	return done
+}
+
 // send writes batch b as one BatchWrite and records the acknowledgement.
 func (l *batchLedger) send(n *node, b uint64) error {
 	ops := make([]*storagepb.WriteOp, batchOps)
@@ -143,27 +168,11 @@ func TestLeaderKillsKeepBatchesWhole(t *testing.T) {
 	start := time.Now()
 	for k := 0; k < kills; k++ {
 		stop := make(chan struct{})
-		var wg sync.WaitGroup
-		for w := 0; w < writers; w++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for {
-					select {
-					case <-stop:
-						return
-					default:
-					}
-					if err := ledger.send(leader, ledger.claim()); err != nil {
-						time.Sleep(5 * time.Millisecond)
-					}
-				}
-			}()
-		}
+		done := ledger.background(leader, writers, stop)
 		time.Sleep(time.Duration(150+rng.IntN(250)) * time.Millisecond)
 		close(stop)
 		leader.kill()
-		wg.Wait()
+		<-done
 		leader.start()
 		ledger.check(t, leader)
 		if t.Failed() {
@@ -368,21 +377,7 @@ func TestReplicaShowsWritesWhole(t *testing.T) {
 	r1 := startReplica(t, "r1", leader.addr)
 	ledger := &batchLedger{run: 79}
 	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for w := 0; w < 2; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				_ = ledger.send(leader, ledger.claim())
-			}
-		}()
-	}
+	done := ledger.background(leader, 2, stop)
 	// visible reads one operation on n; ok false when n could not answer.
 	visible := func(n *node, id []byte) (found, ok bool) {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -425,7 +420,7 @@ func TestReplicaShowsWritesWhole(t *testing.T) {
 		}
 	}
 	close(stop)
-	wg.Wait()
+	<-done
 	converged(t, leader, r1)
 	var acked, missing int
 	ledger.mu.Lock()
