@@ -58,6 +58,7 @@ func computeStatus(s *scope) *sutrav1.SutraClusterStatus {
 		st.MaxLag = formatLag(st.MaxLagMs)
 		st.LastStatusTime = &now
 	}
+	st.Synchronous = synchronousStatus(c, st.ReplicaStatuses)
 
 	available := availableCondition(c, s.leader)
 	progressing := progressingCondition(c, s.leader, s.replicas)

@@ -168,6 +168,42 @@ var _ = Describe("SutraCluster children", func() {
 		}).WithTimeout(timeout).Should(BeTrue())
 	})
 
+	It("gives every node the synchronous setting and shows it in status", func() {
+		c := newCluster(uniqueName("sync"), 2)
+		c.Spec.Replication.Synchronous = &sutrav1.SynchronousSpec{Replicas: 1}
+		Expect(k8sClient.Create(ctx, c)).To(Succeed())
+		n := c.Name
+		Expect(k8sClient.Get(ctx, key(n), c)).To(Succeed())
+		Expect(c.Spec.Replication.Synchronous.DataDurability).To(Equal(sutrav1.DataDurabilityRequired), "schema default")
+
+		for _, sts := range []string{n + "-leader", n + "-replica"} {
+			Eventually(getSTS(sts)).WithTimeout(timeout).WithPolling(poll).Should(Not(BeNil()))
+			env := envOf(getSTS(sts)(Default))
+			Expect(env).To(HaveKeyWithValue("SUTRA_SYNC_REPLICAS", "1"), sts)
+			Expect(env).To(HaveKeyWithValue("SUTRA_SYNC_MODE", "required"), sts)
+		}
+		Eventually(func(g Gomega) {
+			got := &sutrav1.SutraCluster{}
+			g.Expect(k8sClient.Get(ctx, key(n), got)).To(Succeed())
+			g.Expect(got.Status.Synchronous).To(HaveValue(Equal(sutrav1.SynchronousStatus{
+				Replicas: 1, DataDurability: sutrav1.DataDurabilityRequired})))
+		}).WithTimeout(timeout).WithPolling(poll).Should(Succeed())
+
+		updateCluster(n, func(c *sutrav1.SutraCluster) {
+			c.Spec.Replication.Synchronous.DataDurability = sutrav1.DataDurabilityPreferred
+		})
+		Eventually(func(g Gomega) {
+			g.Expect(envOf(getSTS(n + "-leader")(g))).To(HaveKeyWithValue("SUTRA_SYNC_MODE", "preferred"))
+		}).WithTimeout(timeout).WithPolling(poll).Should(Succeed())
+		updateCluster(n, func(c *sutrav1.SutraCluster) { c.Spec.Replication.Synchronous = nil })
+		Eventually(func(g Gomega) {
+			g.Expect(envOf(getSTS(n + "-replica")(g))).NotTo(HaveKey("SUTRA_SYNC_REPLICAS"))
+			got := &sutrav1.SutraCluster{}
+			g.Expect(k8sClient.Get(ctx, key(n), got)).To(Succeed())
+			g.Expect(got.Status.Synchronous).To(BeNil())
+		}).WithTimeout(timeout).WithPolling(poll).Should(Succeed())
+	})
+
 	It("scales 2 -> 3 -> 1 without touching the leader's pod template", func() {
 		c := newCluster(uniqueName("scale"), 2)
 		Expect(k8sClient.Create(ctx, c)).To(Succeed())
@@ -298,6 +334,47 @@ var _ = Describe("SutraCluster validation", func() {
 			Expect(unstructured.SetNestedField(u.Object, tc.value, tc.path...)).To(Succeed())
 			expectRejected(u, tc.message)
 		}
+	})
+
+	It("refuses more synchronous replicas than spec.replicas, also through the scale subresource", func() {
+		const message = "replication.synchronous.replicas must be at most spec.replicas"
+		c := newCluster(uniqueName("sync"), 1)
+		c.Spec.Replication.Synchronous = &sutrav1.SynchronousSpec{Replicas: 2}
+		expectRejected(c, message)
+
+		for _, tc := range []struct {
+			synchronous map[string]any
+			message     string
+		}{
+			{map[string]any{"replicas": int64(3)}, message}, // spec.replicas defaults to 2
+			{map[string]any{"replicas": int64(0)}, "spec.replication.synchronous.replicas"},
+			{map[string]any{"replicas": int64(1), "dataDurability": "eventually"}, `Unsupported value: "eventually"`},
+		} {
+			u := &unstructured.Unstructured{Object: map[string]any{
+				"apiVersion": "storage.sutra.io/v1alpha1",
+				"kind":       "SutraCluster",
+				"metadata":   map[string]any{"name": uniqueName("badsync"), "namespace": ns},
+				"spec": map[string]any{"image": "sutra/storage:1.0",
+					"replication": map[string]any{"synchronous": tc.synchronous}},
+			}}
+			expectRejected(u, tc.message)
+		}
+
+		ok := newCluster(uniqueName("sync"), 2)
+		ok.Spec.Replication.Synchronous = &sutrav1.SynchronousSpec{Replicas: 2}
+		Expect(k8sClient.Create(ctx, ok)).To(Succeed())
+		var err error
+		for {
+			scale := &autoscalingv1.Scale{}
+			Expect(k8sClient.SubResource("scale").Get(ctx, ok, scale)).To(Succeed())
+			scale.Spec.Replicas = 1
+			err = k8sClient.SubResource("scale").Update(ctx, ok, client.WithSubResourceBody(scale))
+			if !apierrors.IsConflict(err) {
+				break
+			}
+		}
+		Expect(err).To(MatchError(ContainSubstring(message)))
+		Expect(k8sClient.Delete(ctx, ok)).To(Succeed())
 	})
 
 	It("keeps the storage class immutable and the size from shrinking", func() {

@@ -22,6 +22,7 @@ const (
 // SutraClusterSpec is the desired state of a Sutra storage cluster: one leader
 // that accepts writes and spec.replicas read replicas that stream its
 // write-ahead log.
+// +kubebuilder:validation:XValidation:rule="!has(self.replication) || !has(self.replication.synchronous) || self.replication.synchronous.replicas <= (has(self.replicas) ? self.replicas : 2)",message="replication.synchronous.replicas must be at most spec.replicas: a write cannot be confirmed by more replicas than the cluster has"
 type SutraClusterSpec struct {
 	// Replicas is the number of read replicas, 0 to 15. The leader is always
 	// one extra pod and is not counted here. This is the field the scale
@@ -147,7 +148,44 @@ type ReplicationSpec struct {
 	// +kubebuilder:validation:Minimum=10
 	// +optional
 	HeartbeatIntervalMs int64 `json:"heartbeatIntervalMs,omitempty"`
+	// Synchronous makes the leader acknowledge a write only once
+	// synchronous.replicas replicas made it durable. Absent: replication is
+	// asynchronous and a write is acknowledged once the leader made it
+	// durable.
+	// +optional
+	Synchronous *SynchronousSpec `json:"synchronous,omitempty"`
 }
+
+// SynchronousSpec is synchronous replication: becomes SUTRA_SYNC_REPLICAS and
+// SUTRA_SYNC_MODE on every node.
+type SynchronousSpec struct {
+	// Replicas is how many replicas must make a write durable before the
+	// leader acknowledges it (any k of them), at least 1 and at most
+	// spec.replicas.
+	// +kubebuilder:validation:Minimum=1
+	// +required
+	Replicas int32 `json:"replicas"`
+	// DataDurability is what the leader does when fewer than replicas
+	// replicas confirm a write in time. required: the write fails with
+	// UNAVAILABLE (it is durable on the leader but not confirmed).
+	// preferred: the leader waits only for the replicas that stream and
+	// acknowledges the write, logging a warning.
+	// +kubebuilder:default=required
+	// +optional
+	DataDurability DataDurability `json:"dataDurability,omitempty"`
+}
+
+// DataDurability is required or preferred.
+// +kubebuilder:validation:Enum=required;preferred
+type DataDurability string
+
+const (
+	// DataDurabilityRequired fails writes that too few replicas confirm.
+	DataDurabilityRequired DataDurability = "required"
+	// DataDurabilityPreferred acknowledges them once the streaming replicas
+	// confirmed.
+	DataDurabilityPreferred DataDurability = "preferred"
+)
 
 // PVCRetentionPolicyType is Retain or Delete.
 // +kubebuilder:validation:Enum=Retain;Delete
@@ -236,6 +274,21 @@ type ReplicaStatus struct {
 	LastHeartbeat *metav1.Time `json:"lastHeartbeat,omitempty"`
 }
 
+// SynchronousStatus is spec.replication.synchronous and what the leader's
+// replication table says of it.
+type SynchronousStatus struct {
+	// Replicas is how many replicas must confirm a write.
+	Replicas int32 `json:"replicas"`
+	// DataDurability is required or preferred.
+	// +optional
+	DataDurability DataDurability `json:"dataDurability,omitempty"`
+	// SyncReplicas is how many replicas the leader's table lists with
+	// syncState sync, as of lastStatusTime. Below replicas, required writes
+	// fail and preferred writes are confirmed by fewer replicas.
+	// +optional
+	SyncReplicas int32 `json:"syncReplicas"`
+}
+
 // SutraClusterStatus is the observed state of a SutraCluster.
 type SutraClusterStatus struct {
 	// ObservedGeneration is the generation the status describes.
@@ -272,6 +325,11 @@ type SutraClusterStatus struct {
 	// MaxLag is MaxLagMs for people, such as "12ms" or "1.5s".
 	// +optional
 	MaxLag string `json:"maxLag,omitempty"`
+	// Synchronous is the synchronous replication setting the nodes were
+	// given, with how many replicas the leader counts as synchronous now.
+	// Absent when replication is asynchronous.
+	// +optional
+	Synchronous *SynchronousStatus `json:"synchronous,omitempty"`
 	// LastStatusTime is when the operator last read the leader's replication
 	// table successfully.
 	// +optional

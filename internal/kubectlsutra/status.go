@@ -47,6 +47,7 @@ func status(ctx context.Context, c client.Reader, namespace, name string, out io
 	fmt.Fprintf(tw, "Leader:\t%s (%s)\n", leader, endpoint)
 	fmt.Fprintf(tw, "Epoch / sequence:\t%d / %d\n", st.Epoch, st.LeaderSequence)
 	fmt.Fprintf(tw, "Replicas:\t%d desired, %d ready\n", desired, st.ReadyReplicas)
+	fmt.Fprintf(tw, "Replication:\t%s\n", replicationMode(sc))
 	fmt.Fprintf(tw, "Max lag:\t%s\n", orDash(st.MaxLag))
 	fmt.Fprintf(tw, "Status read:\t%s\n", ago(st.LastStatusTime, now))
 	if err := tw.Flush(); err != nil {
@@ -55,14 +56,14 @@ func status(ctx context.Context, c client.Reader, namespace, name string, out io
 
 	fmt.Fprintln(out)
 	tw = tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "REPLICA\tSTATE\tHEALTHY\tAPPLIED\tLAG ENTRIES\tLAG\tLAST HEARTBEAT")
+	fmt.Fprintln(tw, "REPLICA\tSTATE\tSYNC\tHEALTHY\tAPPLIED\tLAG ENTRIES\tLAG\tLAST HEARTBEAT")
 	if len(st.ReplicaStatuses) == 0 {
-		fmt.Fprintln(tw, "(none reported)\t\t\t\t\t\t")
+		fmt.Fprintln(tw, "(none reported)\t\t\t\t\t\t\t")
 	}
 	for _, r := range st.ReplicaStatuses {
 		hb := ago(r.LastHeartbeat, now)
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%dms\t%s\n",
-			r.Name, orDash(r.State), yesNo(r.Healthy), r.LastAppliedSequence, r.LagEntries, r.LagMs, hb)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%dms\t%s\n",
+			r.Name, orDash(r.State), orDash(r.SyncState), yesNo(r.Healthy), r.LastAppliedSequence, r.LagEntries, r.LagMs, hb)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -75,6 +76,32 @@ func status(ctx context.Context, c client.Reader, namespace, name string, out io
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", cond.Type, cond.Status, cond.Reason, cond.Message)
 	}
 	return tw.Flush()
+}
+
+// replicationMode is the header's replication line: the configured mode
+// and, once the operator counted them, how many replicas are in sync.
+func replicationMode(sc *sutrav1.SutraCluster) string {
+	sync := sc.Spec.Replication.Synchronous
+	if sync == nil {
+		return "asynchronous"
+	}
+	durability := sync.DataDurability
+	if durability == "" {
+		durability = sutrav1.DataDurabilityRequired
+	}
+	inSync := "-"
+	if st := sc.Status.Synchronous; st != nil {
+		inSync = fmt.Sprintf("%d", st.SyncReplicas)
+	}
+	return fmt.Sprintf("synchronous, each write confirmed by %d %s (%s), in sync: %s",
+		sync.Replicas, plural(sync.Replicas, "replica", "replicas"), durability, inSync)
+}
+
+func plural(n int32, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 func ago(t *metav1.Time, now time.Time) string {

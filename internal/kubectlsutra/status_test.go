@@ -41,6 +41,24 @@ func TestStatus(t *testing.T) {
 		ObjectMeta: metav1.ObjectMeta{Name: "new", Namespace: "prod"},
 		Spec:       sutrav1.SutraClusterSpec{Image: "x"},
 	}
+	synchronous := &sutrav1.SutraCluster{
+		ObjectMeta: metav1.ObjectMeta{Name: "sync", Namespace: "prod"},
+		Spec: sutrav1.SutraClusterSpec{Image: "x", Replicas: ptr.To[int32](3),
+			Replication: sutrav1.ReplicationSpec{Synchronous: &sutrav1.SynchronousSpec{Replicas: 2}}},
+		Status: sutrav1.SutraClusterStatus{
+			Phase:       sutrav1.PhaseRunning,
+			Synchronous: &sutrav1.SynchronousStatus{Replicas: 2, DataDurability: sutrav1.DataDurabilityRequired, SyncReplicas: 1},
+			ReplicaStatuses: []sutrav1.ReplicaStatus{
+				{Name: "sync-replica-0", State: "streaming", SyncState: "sync", Healthy: true, LastAppliedSequence: 7},
+				{Name: "sync-replica-1", State: "catchup", SyncState: "async", LastAppliedSequence: 5, LagEntries: 2},
+			},
+		},
+	}
+	preferredNew := &sutrav1.SutraCluster{
+		ObjectMeta: metav1.ObjectMeta{Name: "preferred", Namespace: "prod"},
+		Spec: sutrav1.SutraClusterSpec{Image: "x",
+			Replication: sutrav1.ReplicationSpec{Synchronous: &sutrav1.SynchronousSpec{Replicas: 1, DataDurability: sutrav1.DataDurabilityPreferred}}},
+	}
 
 	tests := []struct {
 		name      string
@@ -57,11 +75,12 @@ func TestStatus(t *testing.T) {
 				"Leader: demo-leader-0 (demo-leader.prod.svc:50051)",
 				"Epoch / sequence: 3 / 1042",
 				"Replicas: 2 desired, 1 ready",
+				"Replication: asynchronous",
 				"Max lag: 1.5s",
 				"Status read: 4s ago",
-				"REPLICA STATE HEALTHY APPLIED LAG ENTRIES LAG LAST HEARTBEAT",
-				"demo-replica-0 streaming yes 1042 0 3ms 1s ago",
-				"demo-replica-1 disconnected no 900 142 1500ms 2m ago",
+				"REPLICA STATE SYNC HEALTHY APPLIED LAG ENTRIES LAG LAST HEARTBEAT",
+				"demo-replica-0 streaming - yes 1042 0 3ms 1s ago",
+				"demo-replica-1 disconnected - no 900 142 1500ms 2m ago",
 				"ReplicationHealthy False ReplicaNotStreaming 1 replica is not streaming from the leader: demo-replica-1 (disconnected)",
 			},
 		},
@@ -76,6 +95,20 @@ func TestStatus(t *testing.T) {
 				"(none reported)",
 			},
 		},
+		{
+			name:    "synchronous, one replica short",
+			cluster: "sync",
+			want: []string{
+				"Replication: synchronous, each write confirmed by 2 replicas (required), in sync: 1",
+				"sync-replica-0 streaming sync yes 7 0 0ms never",
+				"sync-replica-1 catchup async no 5 2 0ms never",
+			},
+		},
+		{
+			name:    "synchronous, not counted yet",
+			cluster: "preferred",
+			want:    []string{"Replication: synchronous, each write confirmed by 1 replica (preferred), in sync: -"},
+		},
 		{name: "missing", cluster: "nope", wantError: `get sutracluster prod/nope`},
 	}
 
@@ -83,7 +116,7 @@ func TestStatus(t *testing.T) {
 	if err := sutrav1.AddToScheme(scheme); err != nil {
 		t.Fatal(err)
 	}
-	c := fake.NewClientBuilder().WithScheme(scheme).WithObjects(running, fresh).Build()
+	c := fake.NewClientBuilder().WithScheme(scheme).WithObjects(running, fresh, synchronous, preferredNew).Build()
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			var out bytes.Buffer

@@ -178,6 +178,19 @@ func HeartbeatIntervalMs(c *sutrav1.SutraCluster) int64 {
 	return orDefault(c.Spec.Replication.HeartbeatIntervalMs, sutrav1.DefaultHeartbeatIntervalMs)
 }
 
+// DataDurability is spec.replication.synchronous.dataDurability or its
+// default, required. Empty when replication is asynchronous.
+func DataDurability(c *sutrav1.SutraCluster) sutrav1.DataDurability {
+	sync := c.Spec.Replication.Synchronous
+	switch {
+	case sync == nil:
+		return ""
+	case sync.DataDurability == "":
+		return sutrav1.DataDurabilityRequired
+	}
+	return sync.DataDurability
+}
+
 // StorageSize is spec.storage.size or its default.
 func StorageSize(c *sutrav1.SutraCluster) resource.Quantity {
 	return quantityOr(c.Spec.Storage.Size, sutrav1.DefaultStorageSize)

@@ -103,7 +103,30 @@ func TestStatefulSets(t *testing.T) {
 				"SUTRA_HEARTBEAT_INTERVAL_MS": "250",
 				"SUTRA_LAG_THRESHOLD_MS":      "1000",
 			},
-			noEnv: []string{"SUTRA_LEADER", "SUTRA_MEMORY_LIMIT"},
+			// Asynchronous unless spec.replication.synchronous is set.
+			noEnv: []string{"SUTRA_LEADER", "SUTRA_MEMORY_LIMIT", "SUTRA_SYNC_REPLICAS", "SUTRA_SYNC_MODE"},
+		},
+		{
+			name: "synchronous leader, durability defaulted to required",
+			cluster: cluster(func(c *sutrav1.SutraCluster) {
+				c.Spec.Replicas = ptr.To[int32](3)
+				c.Spec.Replication.Synchronous = &sutrav1.SynchronousSpec{Replicas: 2}
+			}),
+			build:    LeaderStatefulSet,
+			replicas: 1,
+			role:     RoleLeader,
+			env:      map[string]string{"SUTRA_NODE_ROLE": "leader", "SUTRA_SYNC_REPLICAS": "2", "SUTRA_SYNC_MODE": "required"},
+		},
+		{
+			// Replicas get the setting too, so a promoted replica leads with it.
+			name: "synchronous preferred replica",
+			cluster: cluster(func(c *sutrav1.SutraCluster) {
+				c.Spec.Replication.Synchronous = &sutrav1.SynchronousSpec{Replicas: 1, DataDurability: sutrav1.DataDurabilityPreferred}
+			}),
+			build:    ReplicaStatefulSet,
+			replicas: 2,
+			role:     RoleReplica,
+			env:      map[string]string{"SUTRA_NODE_ROLE": "replica", "SUTRA_SYNC_REPLICAS": "1", "SUTRA_SYNC_MODE": "preferred"},
 		},
 		{
 			name: "replica with tuned ports and replication",

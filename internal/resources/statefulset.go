@@ -160,6 +160,15 @@ func Env(c *sutrav1.SutraCluster, role string) []corev1.EnvVar {
 		// container's limit, with 10% for stacks and buffers.
 		env = append(env, corev1.EnvVar{Name: "SUTRA_MEMORY_LIMIT", Value: strconv.FormatInt(limit.Value()/10*9, 10)})
 	}
+	if sync := c.Spec.Replication.Synchronous; sync != nil {
+		// Only the leader waits for confirmations, but every node gets the
+		// setting: a replica promoted at runtime leads with it, and both
+		// StatefulSets change together when it does.
+		env = append(env,
+			corev1.EnvVar{Name: "SUTRA_SYNC_REPLICAS", Value: strconv.FormatInt(int64(sync.Replicas), 10)},
+			corev1.EnvVar{Name: "SUTRA_SYNC_MODE", Value: string(DataDurability(c))},
+		)
+	}
 	switch role {
 	case RoleLeader:
 		env = append(env, corev1.EnvVar{Name: "SUTRA_REPLICAS_FILE", Value: ReplicasFile})
