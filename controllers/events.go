@@ -3,6 +3,7 @@ package controllers
 import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 
 	sutrav1 "github.com/sutra/sutra-operator/api/v1alpha1"
@@ -25,6 +26,15 @@ func (r *SutraClusterReconciler) event(c *sutrav1.SutraCluster, related runtime.
 // that a person should hear about: a replica diverging from the leader's log
 // (once per replica and transition), replication turning unhealthy or
 // healthy again, and the leader becoming unreachable.
+//
+// Replicas that are expected not to stream yet are told as Normal events:
+// while the cluster bootstraps (it has never been fully up), Bootstrapping;
+// when every replica that does not stream is new in the table (spec.replicas
+// was raised), ReplicaJoining. Only a replica that streamed before and
+// stopped, or a leader that was up and became unreachable, is a Warning.
+//
+// The caller calls it once per status write that succeeded, so one
+// transition gives one event.
 func (r *SutraClusterReconciler) recordTransitions(c *sutrav1.SutraCluster, before, after *sutrav1.SutraClusterStatus) {
 	newlyDiverged := r.recordDiverged(c, before, after)
 	was := meta.FindStatusCondition(before.Conditions, sutrav1.ConditionReplicationHealthy)
@@ -39,13 +49,47 @@ func (r *SutraClusterReconciler) recordTransitions(c *sutrav1.SutraCluster, befo
 	switch {
 	case now.Reason == sutrav1.ReasonReplicaDiverged && newlyDiverged:
 		// The ReplicaDiverged events above already say it.
+	case now.Status != metav1.ConditionTrue && now.Reason != sutrav1.ReasonReplicaDiverged && bootstrapping(before, after):
+		r.event(c, nil, corev1.EventTypeNormal, sutrav1.EventBootstrapping, "ReadStatus", "%s", now.Message)
 	case now.Reason == sutrav1.ReasonLeaderUnreachable:
 		r.event(c, nil, corev1.EventTypeWarning, sutrav1.EventLeaderUnreachable, "ReadStatus", "%s", now.Message)
-	case now.Status == "False":
+	case now.Status == metav1.ConditionFalse && onlyJoining(before, after):
+		r.event(c, nil, corev1.EventTypeNormal, sutrav1.EventReplicaJoining, "ReadStatus", "%s", now.Message)
+	case now.Status == metav1.ConditionFalse:
 		r.event(c, nil, corev1.EventTypeWarning, sutrav1.EventReplicationUnhealthy, "ReadStatus", "%s", now.Message)
-	case now.Status == "True" && was != nil && was.Status != "True":
+	case now.Status == metav1.ConditionTrue && was != nil && was.Status != metav1.ConditionTrue:
 		r.event(c, nil, corev1.EventTypeNormal, sutrav1.EventReplicationHealthy, "ReadStatus", "%s", now.Message)
 	}
+}
+
+// bootstrapping reports whether the cluster has never been fully up: the
+// phase was and is Pending or Creating.
+func bootstrapping(before, after *sutrav1.SutraClusterStatus) bool {
+	creating := func(p sutrav1.ClusterPhase) bool {
+		return p == "" || p == sutrav1.PhasePending || p == sutrav1.PhaseCreating
+	}
+	return creating(before.Phase) && creating(after.Phase)
+}
+
+// onlyJoining reports whether every unhealthy replica in after is new: it
+// had no row in before, so it was added by a scale-up and has not streamed
+// yet. Diverged replicas are never joining.
+func onlyJoining(before, after *sutrav1.SutraClusterStatus) bool {
+	known := make(map[string]bool, len(before.ReplicaStatuses))
+	for _, rs := range before.ReplicaStatuses {
+		known[rs.Name] = true
+	}
+	joining := false
+	for _, rs := range after.ReplicaStatuses {
+		if rs.Healthy {
+			continue
+		}
+		if known[rs.Name] || rs.State == StateDiverged {
+			return false
+		}
+		joining = true
+	}
+	return joining
 }
 
 // recordDiverged emits a Warning for every replica that is diverged in after

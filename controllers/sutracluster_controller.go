@@ -93,8 +93,15 @@ func (r *SutraClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request
 
 	status := computeStatus(s)
 	observeMetrics(cluster, status)
-	statusErr := r.writeStatus(ctx, cluster, status)
-	r.recordTransitions(cluster, &cluster.Status, status)
+	statusErr := r.publishStatus(ctx, cluster, status)
+	if apierrors.IsConflict(statusErr) {
+		// The cluster was read from a cache that had not yet seen the last
+		// status write; read it again rather than tell its transitions twice.
+		statusErr = nil
+		if s.childErr == nil {
+			return ctrl.Result{RequeueAfter: time.Second}, nil
+		}
+	}
 
 	if err := errors.Join(s.childErr, statusErr); err != nil {
 		return ctrl.Result{}, err
@@ -102,14 +109,22 @@ func (r *SutraClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request
 	return ctrl.Result{RequeueAfter: resources.StatusPollInterval(cluster)}, nil
 }
 
-// writeStatus patches the status subresource once, and only when it differs.
-func (r *SutraClusterReconciler) writeStatus(ctx context.Context, cluster *sutrav1.SutraCluster, status *sutrav1.SutraClusterStatus) error {
+// publishStatus writes status and, when the write took effect, records the
+// events of its transitions from cluster.Status. The patch is conditional on
+// the resourceVersion read: a reconcile that started from a status older
+// than the stored one gets a Conflict and records nothing, so each
+// transition is written, and told, exactly once.
+func (r *SutraClusterReconciler) publishStatus(ctx context.Context, cluster *sutrav1.SutraCluster, status *sutrav1.SutraClusterStatus) error {
 	if equality.Semantic.DeepEqual(&cluster.Status, status) {
 		return nil
 	}
 	patched := cluster.DeepCopy()
 	patched.Status = *status
-	return r.Status().Patch(ctx, patched, client.MergeFrom(cluster))
+	if err := r.Status().Patch(ctx, patched, client.MergeFromWithOptions(cluster, client.MergeFromWithOptimisticLock{})); err != nil {
+		return err
+	}
+	r.recordTransitions(cluster, &cluster.Status, status)
+	return nil
 }
 
 func (r *SutraClusterReconciler) now() time.Time {

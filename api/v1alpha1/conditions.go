@@ -77,4 +77,10 @@ const (
 	EventReplicationUnhealthy = "ReplicationUnhealthy"
 	EventLeaderUnreachable    = "LeaderUnreachable"
 	EventReplicaDiverged      = "ReplicaDiverged"
+	// EventBootstrapping (Normal): the cluster has never been fully up and
+	// its replicas do not stream yet.
+	EventBootstrapping = "Bootstrapping"
+	// EventReplicaJoining (Normal): replicas added by raising spec.replicas
+	// do not stream yet.
+	EventReplicaJoining = "ReplicaJoining"
 )
