@@ -36,6 +36,7 @@ func (r *SutraClusterReconciler) event(c *sutrav1.SutraCluster, related runtime.
 // The caller calls it once per status write that succeeded, so one
 // transition gives one event.
 func (r *SutraClusterReconciler) recordTransitions(c *sutrav1.SutraCluster, before, after *sutrav1.SutraClusterStatus) {
+	r.recordVolumeExpansion(c, before, after)
 	newlyDiverged := r.recordDiverged(c, before, after)
 	was := meta.FindStatusCondition(before.Conditions, sutrav1.ConditionReplicationHealthy)
 	now := meta.FindStatusCondition(after.Conditions, sutrav1.ConditionReplicationHealthy)
@@ -111,4 +112,21 @@ func (r *SutraClusterReconciler) recordDiverged(c *sutrav1.SutraCluster, before,
 		emitted = true
 	}
 	return emitted
+}
+
+// recordVolumeExpansion tells a change of the VolumeExpansion condition
+// (status, reason or message: the claims or class concerned) once: a Warning
+// when expansion fails, a Normal event when it works again.
+func (r *SutraClusterReconciler) recordVolumeExpansion(c *sutrav1.SutraCluster, before, after *sutrav1.SutraClusterStatus) {
+	was := meta.FindStatusCondition(before.Conditions, sutrav1.ConditionVolumeExpansion)
+	now := meta.FindStatusCondition(after.Conditions, sutrav1.ConditionVolumeExpansion)
+	if now == nil || (was != nil && was.Status == now.Status && was.Reason == now.Reason && was.Message == now.Message) {
+		return
+	}
+	switch {
+	case now.Status == metav1.ConditionFalse:
+		r.event(c, nil, corev1.EventTypeWarning, sutrav1.EventVolumeExpansionFailed, "Expand", "%s", now.Message)
+	case was != nil && was.Status == metav1.ConditionFalse:
+		r.event(c, nil, corev1.EventTypeNormal, sutrav1.EventVolumesExpanded, "Expand", "%s", now.Message)
+	}
 }

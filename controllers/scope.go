@@ -4,6 +4,8 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	sutrav1 "github.com/sutra/sutra-operator/api/v1alpha1"
 	"github.com/sutra/sutra-operator/internal/statusclient"
@@ -30,9 +32,19 @@ type scope struct {
 	replication    *statusclient.Snapshot
 	replicationErr error
 
+	// volumes is what reconcileVolumes found; nil when it did not run.
+	volumes *volumeState
+
 	// childErr is the first error of a phase that manages child objects; the
 	// status then keeps the previous observedGeneration.
 	childErr error
+}
+
+// volumeState is the VolumeExpansion condition and the claims' largest
+// request (nil when there are no claims yet).
+type volumeState struct {
+	condition metav1.Condition
+	pvcSize   *resource.Quantity
 }
 
 func newScope(c *sutrav1.SutraCluster, now time.Time) *scope {

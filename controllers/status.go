@@ -64,7 +64,12 @@ func computeStatus(s *scope) *sutrav1.SutraClusterStatus {
 	st.Phase = phaseOf(c, s.leader, available, replication, allPodsReady(c, s.leader, s.replicas))
 	degraded := degradedCondition(st.Phase, available, replication, c, s.replicas)
 
-	for _, cond := range []metav1.Condition{available, progressing, degraded, replication} {
+	conds := []metav1.Condition{available, progressing, degraded, replication}
+	if s.volumes != nil {
+		st.Storage = &sutrav1.StorageStatus{PVCSize: s.volumes.pvcSize}
+		conds = append(conds, s.volumes.condition)
+	}
+	for _, cond := range conds {
 		cond.ObservedGeneration = c.Generation
 		cond.LastTransitionTime = now
 		meta.SetStatusCondition(&st.Conditions, cond)

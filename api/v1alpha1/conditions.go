@@ -16,6 +16,10 @@ const (
 	// ConditionReplicationHealthy is True when every desired replica is
 	// streaming from the leader within spec.replication.lagThresholdMs.
 	ConditionReplicationHealthy = "ReplicationHealthy"
+	// ConditionVolumeExpansion is True when every PersistentVolumeClaim of
+	// the cluster requests spec.storage.size, and False when one cannot be
+	// expanded to it.
+	ConditionVolumeExpansion = "VolumeExpansion"
 )
 
 // Condition reasons. Each names the cause a person acts on; the condition's
@@ -67,6 +71,15 @@ const (
 	ReasonPodsNotReady = "PodsNotReady"
 	// ReasonHealthy: nothing is degraded (Degraded=False).
 	ReasonHealthy = "Healthy"
+
+	// ReasonVolumesAtSize: every claim requests spec.storage.size
+	// (VolumeExpansion=True).
+	ReasonVolumesAtSize = "VolumesAtSize"
+	// ReasonExpansionNotSupported: the claims' StorageClass does not set
+	// allowVolumeExpansion: true; the message names it and the claims.
+	ReasonExpansionNotSupported = "ExpansionNotSupported"
+	// ReasonExpansionFailed: the API server refused the larger request.
+	ReasonExpansionFailed = "ExpansionFailed"
 )
 
 // Event reasons recorded on the SutraCluster.
@@ -83,4 +96,8 @@ const (
 	// EventReplicaJoining (Normal): replicas added by raising spec.replicas
 	// do not stream yet.
 	EventReplicaJoining = "ReplicaJoining"
+	// EventVolumeExpansionFailed (Warning) and EventVolumesExpanded (Normal)
+	// tell changes of the VolumeExpansion condition.
+	EventVolumeExpansionFailed = "VolumeExpansionFailed"
+	EventVolumesExpanded       = "VolumesExpanded"
 )
