@@ -95,11 +95,12 @@ func onlyJoining(before, after *sutrav1.SutraClusterStatus) bool {
 
 // recordDiverged emits a Warning for every replica that is diverged in after
 // and was not in before, and reports whether it emitted any. A status kept
-// from an earlier reconcile (the leader unreachable) repeats nothing.
+// from an earlier reconcile repeats nothing, and neither does a row that was
+// unknown (the leader unreachable): the condition's change tells it then.
 func (r *SutraClusterReconciler) recordDiverged(c *sutrav1.SutraCluster, before, after *sutrav1.SutraClusterStatus) bool {
 	was := make(map[string]bool, len(before.ReplicaStatuses))
 	for _, rs := range before.ReplicaStatuses {
-		was[rs.Name] = rs.State == StateDiverged
+		was[rs.Name] = rs.State == StateDiverged || rs.State == StateUnknown
 	}
 	emitted := false
 	for _, rs := range after.ReplicaStatuses {

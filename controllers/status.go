@@ -25,12 +25,17 @@ const (
 	StateDiverged = "diverged"
 	// StateMissing marks a desired replica the leader does not list.
 	StateMissing = "missing"
+	// StateUnknown marks a row whose source, the leader's table, could not
+	// be read (or came from a node that is not this cluster's leader). The
+	// row keeps its last known sequence and heartbeat.
+	StateUnknown = "unknown"
 )
 
 // computeStatus derives the whole status from the scope. It is pure: the
 // same scope gives the same status, and times come from s.now. Values the
 // reconcile could not observe (an unreachable leader) keep their previous
-// value, so status shows the last known table with an old lastStatusTime.
+// value, so status shows the last known numbers with an old lastStatusTime;
+// the rows' state is then StateUnknown.
 func computeStatus(s *scope) *sutrav1.SutraClusterStatus {
 	c := s.cluster
 	st := c.Status.DeepCopy()
@@ -53,10 +58,16 @@ func computeStatus(s *scope) *sutrav1.SutraClusterStatus {
 		}
 		st.Epoch = int64(s.replication.Epoch)
 		st.LeaderSequence = int64(s.replication.LeaderSequence)
-		st.ReplicaStatuses = replicaStatuses(c, s.replication)
+		if replication.Status != metav1.ConditionUnknown {
+			st.ReplicaStatuses = replicaStatuses(c, s.replication)
+		}
 		st.MaxLagMs = maxLagMs(st.ReplicaStatuses)
 		st.MaxLag = formatLag(st.MaxLagMs)
 		st.LastStatusTime = &now
+	}
+
+	if replication.Status == metav1.ConditionUnknown {
+		st.ReplicaStatuses = unknownRows(c, st.ReplicaStatuses)
 	}
 
 	available := availableCondition(c, s.leader)
@@ -119,6 +130,29 @@ func replicaStatuses(c *sutrav1.SutraCluster, snap *statusclient.Snapshot) []sut
 			hb := metav1.NewTime(r.LastHeartbeat).Rfc3339Copy()
 			rs.LastHeartbeat = &hb
 		}
+		out = append(out, rs)
+	}
+	return out
+}
+
+// unknownRows lists every desired replica as StateUnknown and not healthy,
+// keeping what the previous rows last knew of it. Without previous rows (the
+// table was never read) there are none.
+func unknownRows(c *sutrav1.SutraCluster, prev []sutrav1.ReplicaStatus) []sutrav1.ReplicaStatus {
+	if len(prev) == 0 {
+		return nil
+	}
+	byName := make(map[string]sutrav1.ReplicaStatus, len(prev))
+	for _, rs := range prev {
+		byName[rs.Name] = rs
+	}
+	var out []sutrav1.ReplicaStatus
+	for _, name := range resources.ReplicaPodNames(c) {
+		rs, ok := byName[name]
+		if !ok {
+			rs = sutrav1.ReplicaStatus{Name: name}
+		}
+		rs.State, rs.Healthy, rs.SyncState = StateUnknown, false, ""
 		out = append(out, rs)
 	}
 	return out

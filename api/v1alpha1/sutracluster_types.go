@@ -216,7 +216,9 @@ type ReplicaStatus struct {
 	Healthy bool `json:"healthy"`
 	// State is the replication state the leader reports: streaming,
 	// catchup, snapshot, disconnected, configured or diverged; "missing"
-	// when the leader does not list the replica at all. diverged: its log
+	// when the leader does not list the replica at all; "unknown" when the
+	// operator cannot read the leader's table (the other fields are then
+	// the last known values). diverged: its log
 	// forked from the leader's after forkSequence; the leader refuses to
 	// stream into it until it follows the leader again (its divergent
 	// records are set aside).
