@@ -4,6 +4,7 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -25,6 +26,10 @@ type scope struct {
 	// exist.
 	leader   *appsv1.StatefulSet
 	replicas *appsv1.StatefulSet
+
+	// leaderPod is the leader's pod from the cache, nil when it does not
+	// exist or could not be read.
+	leaderPod *corev1.Pod
 
 	// endpoint is where replication status was read.
 	endpoint string

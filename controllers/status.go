@@ -6,6 +6,7 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
@@ -70,7 +71,7 @@ func computeStatus(s *scope) *sutrav1.SutraClusterStatus {
 		st.ReplicaStatuses = unknownRows(c, st.ReplicaStatuses)
 	}
 
-	available := availableCondition(c, s.leader)
+	available := availableCondition(c, s.leader, s.leaderPod)
 	progressing := progressingCondition(c, s.leader, s.replicas)
 	st.Phase = phaseOf(c, s.leader, available, replication, allPodsReady(c, s.leader, s.replicas))
 	degraded := degradedCondition(st.Phase, available, replication, c, s.replicas)
@@ -258,8 +259,13 @@ func allPodsReady(c *sutrav1.SutraCluster, leader, replicas *appsv1.StatefulSet)
 	return leaderReady(leader) && replicas != nil && replicas.Status.ReadyReplicas >= resources.Replicas(c)
 }
 
-// availableCondition: the cluster accepts writes when its leader pod is ready.
-func availableCondition(c *sutrav1.SutraCluster, leader *appsv1.StatefulSet) metav1.Condition {
+// availableCondition: the cluster accepts writes when its leader pod is ready
+// and not terminating. pod is the leader pod when the operator could read it.
+func availableCondition(c *sutrav1.SutraCluster, leader *appsv1.StatefulSet, pod *corev1.Pod) metav1.Condition {
+	if pod != nil && pod.DeletionTimestamp != nil {
+		return metav1.Condition{Type: sutrav1.ConditionAvailable, Status: metav1.ConditionFalse, Reason: sutrav1.ReasonLeaderTerminating,
+			Message: fmt.Sprintf("leader pod %s is terminating (deleted at %s)", pod.Name, pod.DeletionTimestamp.UTC().Format(time.RFC3339))}
+	}
 	if leaderReady(leader) {
 		return metav1.Condition{Type: sutrav1.ConditionAvailable, Status: metav1.ConditionTrue, Reason: sutrav1.ReasonLeaderReady,
 			Message: fmt.Sprintf("leader pod %s is ready", resources.LeaderPodName(c))}

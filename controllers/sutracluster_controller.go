@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
 	sutrav1 "github.com/sutra/sutra-operator/api/v1alpha1"
@@ -89,6 +90,7 @@ func (r *SutraClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request
 			break
 		}
 	}
+	r.observeLeaderPod(ctx, s)
 	r.observeReplication(ctx, s)
 
 	status := computeStatus(s)
@@ -137,7 +139,8 @@ func (r *SutraClusterReconciler) now() time.Time {
 // SetupWithManager watches SutraClusters (spec changes only: the
 // operator's own status writes must not retrigger it) and the children it
 // owns (their status changes, e.g. pods becoming ready, update the cluster's
-// status at once).
+// status at once), and the storage pods (a leader pod that starts
+// terminating makes the cluster unavailable at once).
 func (r *SutraClusterReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&sutrav1.SutraCluster{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
@@ -145,6 +148,7 @@ func (r *SutraClusterReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Owns(&corev1.Service{}).
 		Owns(&corev1.ConfigMap{}).
 		Owns(&policyv1.PodDisruptionBudget{}).
+		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(clusterOfPod)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: 4}).
 		Named("sutracluster").
 		Complete(r)

@@ -2,8 +2,8 @@ package v1alpha1
 
 // Condition types reported in SutraCluster.status.conditions.
 const (
-	// ConditionAvailable is True when the leader pod is ready, so the cluster
-	// accepts writes.
+	// ConditionAvailable is True when the leader pod is ready and not
+	// terminating, so the cluster accepts writes.
 	ConditionAvailable = "Available"
 	// ConditionProgressing is True while the operator is still moving the
 	// cluster towards its spec: StatefulSets rolling out, pods being created
@@ -29,6 +29,9 @@ const (
 	ReasonLeaderReady = "LeaderReady"
 	// ReasonLeaderNotReady: the leader pod does not exist or is not ready.
 	ReasonLeaderNotReady = "LeaderNotReady"
+	// ReasonLeaderTerminating: the leader pod has a deletionTimestamp; it
+	// stops accepting writes before its StatefulSet's ready count drops.
+	ReasonLeaderTerminating = "LeaderTerminating"
 
 	// ReasonRollingOut: a StatefulSet has not yet rolled its pods to the
 	// current template.
