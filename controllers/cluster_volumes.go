@@ -18,7 +18,7 @@ import (
 	"github.com/sutra/sutra-operator/internal/resources"
 )
 
-// +kubebuilder:rbac:groups=storage.k8s.io,resources=storageclasses,verbs=get;list;watch
+// +kubebuilder:rbac:groups=storage.k8s.io,resources=storageclasses,verbs=get
 
 // reconcileVolumes expands the nodes' PersistentVolumeClaims when
 // spec.storage.size grew, and records in the scope the VolumeExpansion
@@ -39,6 +39,7 @@ func (r *SutraClusterReconciler) reconcileVolumes(ctx context.Context, s *scope)
 	}
 	sort.Slice(claims.Items, func(i, j int) bool { return claims.Items[i].Name < claims.Items[j].Name })
 
+	expands := map[string]bool{} // storage class -> allows expansion
 	var largest *resource.Quantity
 	notSupported := map[string][]string{} // storage class -> claims
 	var failed []string
@@ -47,9 +48,15 @@ func (r *SutraClusterReconciler) reconcileVolumes(ctx context.Context, s *scope)
 		have := pvc.Spec.Resources.Requests[corev1.ResourceStorage]
 		if have.Cmp(want) < 0 {
 			class := ptr.Deref(pvc.Spec.StorageClassName, "")
-			switch ok, err := r.classExpands(ctx, class); {
-			case err != nil:
-				return err
+			ok, known := expands[class]
+			if !known {
+				var err error
+				if ok, err = r.classExpands(ctx, class); err != nil {
+					return err
+				}
+				expands[class] = ok
+			}
+			switch {
 			case !ok:
 				notSupported[class] = append(notSupported[class], pvc.Name)
 			default:
@@ -76,15 +83,26 @@ func (r *SutraClusterReconciler) reconcileVolumes(ctx context.Context, s *scope)
 }
 
 // classExpands reports whether the StorageClass named class allows volume
-// expansion. An empty name or a missing class cannot be expanded.
+// expansion. An empty name or a missing class cannot be expanded. The class
+// is read without the cache (StorageClasses are cluster-scoped and only read
+// while a claim must grow); when the operator may not read it (RBAC limited
+// to one namespace) it answers true and the API server's own check on the
+// claim decides.
 func (r *SutraClusterReconciler) classExpands(ctx context.Context, class string) (bool, error) {
 	if class == "" {
 		return false, nil
 	}
+	var reader client.Reader = r.Client
+	if r.APIReader != nil {
+		reader = r.APIReader
+	}
 	sc := &storagev1.StorageClass{}
-	if err := r.Get(ctx, client.ObjectKey{Name: class}, sc); err != nil {
-		if apierrors.IsNotFound(err) {
+	if err := reader.Get(ctx, client.ObjectKey{Name: class}, sc); err != nil {
+		switch {
+		case apierrors.IsNotFound(err):
 			return false, nil
+		case apierrors.IsForbidden(err):
+			return true, nil
 		}
 		return false, err
 	}

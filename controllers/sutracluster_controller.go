@@ -35,6 +35,9 @@ type ReplicationStatusReader interface {
 // reports the leader's replication table in its status.
 type SutraClusterReconciler struct {
 	client.Client
+	// APIReader reads objects the operator does not cache (StorageClasses,
+	// only when a claim must grow). Nil means Client.
+	APIReader client.Reader
 	// Recorder receives Created, Scaled and replication health events.
 	Recorder events.EventRecorder
 	// Replication reads replication tables; main wires *statusclient.Client.
