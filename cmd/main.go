@@ -78,6 +78,7 @@ func main() {
 
 	if err := (&controllers.SutraClusterReconciler{
 		Client:      mgr.GetClient(),
+		APIReader:   mgr.GetAPIReader(),
 		Recorder:    mgr.GetEventRecorder("sutra-operator"),
 		Replication: &statusclient.Client{Timeout: statusTimeout},
 	}).SetupWithManager(mgr); err != nil {

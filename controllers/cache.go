@@ -13,7 +13,7 @@ import (
 
 // CacheByObject limits the manager's informers for child kinds to objects
 // labelled app.kubernetes.io/managed-by=sutra-operator, so the operator does
-// not cache every ConfigMap, Service and PVC of the cluster. Every object the
+// not cache every ConfigMap, Service, PVC and Pod of the cluster. Every object the
 // builders make carries that label (PVCs inherit it from the volume claim
 // templates). Use it in the manager's cache.Options.ByObject.
 func CacheByObject() map[client.Object]cache.ByObject {
@@ -23,6 +23,7 @@ func CacheByObject() map[client.Object]cache.ByObject {
 		&corev1.Service{}:               managed,
 		&corev1.ConfigMap{}:             managed,
 		&corev1.PersistentVolumeClaim{}: managed,
+		&corev1.Pod{}:                   managed,
 		&policyv1.PodDisruptionBudget{}: managed,
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
@@ -25,12 +26,17 @@ const (
 	StateDiverged = "diverged"
 	// StateMissing marks a desired replica the leader does not list.
 	StateMissing = "missing"
+	// StateUnknown marks a row whose source, the leader's table, could not
+	// be read (or came from a node that is not this cluster's leader). The
+	// row keeps its last known sequence and heartbeat.
+	StateUnknown = "unknown"
 )
 
 // computeStatus derives the whole status from the scope. It is pure: the
 // same scope gives the same status, and times come from s.now. Values the
 // reconcile could not observe (an unreachable leader) keep their previous
-// value, so status shows the last known table with an old lastStatusTime.
+// value, so status shows the last known numbers with an old lastStatusTime;
+// the rows' state is then StateUnknown.
 func computeStatus(s *scope) *sutrav1.SutraClusterStatus {
 	c := s.cluster
 	st := c.Status.DeepCopy()
@@ -53,19 +59,30 @@ func computeStatus(s *scope) *sutrav1.SutraClusterStatus {
 		}
 		st.Epoch = int64(s.replication.Epoch)
 		st.LeaderSequence = int64(s.replication.LeaderSequence)
-		st.ReplicaStatuses = replicaStatuses(c, s.replication)
+		if replication.Status != metav1.ConditionUnknown {
+			st.ReplicaStatuses = replicaStatuses(c, s.replication)
+		}
 		st.MaxLagMs = maxLagMs(st.ReplicaStatuses)
 		st.MaxLag = formatLag(st.MaxLagMs)
 		st.LastStatusTime = &now
 	}
 	st.Synchronous = synchronousStatus(c, st.ReplicaStatuses)
 
-	available := availableCondition(c, s.leader)
+	if replication.Status == metav1.ConditionUnknown {
+		st.ReplicaStatuses = unknownRows(c, st.ReplicaStatuses)
+	}
+
+	available := availableCondition(c, s.leader, s.leaderPod)
 	progressing := progressingCondition(c, s.leader, s.replicas)
 	st.Phase = phaseOf(c, s.leader, available, replication, allPodsReady(c, s.leader, s.replicas))
 	degraded := degradedCondition(st.Phase, available, replication, c, s.replicas)
 
-	for _, cond := range []metav1.Condition{available, progressing, degraded, replication} {
+	conds := []metav1.Condition{available, progressing, degraded, replication}
+	if s.volumes != nil {
+		st.Storage = &sutrav1.StorageStatus{PVCSize: s.volumes.pvcSize}
+		conds = append(conds, s.volumes.condition)
+	}
+	for _, cond := range conds {
 		cond.ObservedGeneration = c.Generation
 		cond.LastTransitionTime = now
 		meta.SetStatusCondition(&st.Conditions, cond)
@@ -115,6 +132,29 @@ func replicaStatuses(c *sutrav1.SutraCluster, snap *statusclient.Snapshot) []sut
 			hb := metav1.NewTime(r.LastHeartbeat).Rfc3339Copy()
 			rs.LastHeartbeat = &hb
 		}
+		out = append(out, rs)
+	}
+	return out
+}
+
+// unknownRows lists every desired replica as StateUnknown and not healthy,
+// keeping what the previous rows last knew of it. Without previous rows (the
+// table was never read) there are none.
+func unknownRows(c *sutrav1.SutraCluster, prev []sutrav1.ReplicaStatus) []sutrav1.ReplicaStatus {
+	if len(prev) == 0 {
+		return nil
+	}
+	byName := make(map[string]sutrav1.ReplicaStatus, len(prev))
+	for _, rs := range prev {
+		byName[rs.Name] = rs
+	}
+	var out []sutrav1.ReplicaStatus
+	for _, name := range resources.ReplicaPodNames(c) {
+		rs, ok := byName[name]
+		if !ok {
+			rs = sutrav1.ReplicaStatus{Name: name}
+		}
+		rs.State, rs.Healthy, rs.SyncState = StateUnknown, false, ""
 		out = append(out, rs)
 	}
 	return out
@@ -220,8 +260,13 @@ func allPodsReady(c *sutrav1.SutraCluster, leader, replicas *appsv1.StatefulSet)
 	return leaderReady(leader) && replicas != nil && replicas.Status.ReadyReplicas >= resources.Replicas(c)
 }
 
-// availableCondition: the cluster accepts writes when its leader pod is ready.
-func availableCondition(c *sutrav1.SutraCluster, leader *appsv1.StatefulSet) metav1.Condition {
+// availableCondition: the cluster accepts writes when its leader pod is ready
+// and not terminating. pod is the leader pod when the operator could read it.
+func availableCondition(c *sutrav1.SutraCluster, leader *appsv1.StatefulSet, pod *corev1.Pod) metav1.Condition {
+	if pod != nil && pod.DeletionTimestamp != nil {
+		return metav1.Condition{Type: sutrav1.ConditionAvailable, Status: metav1.ConditionFalse, Reason: sutrav1.ReasonLeaderTerminating,
+			Message: fmt.Sprintf("leader pod %s is terminating (deleted at %s)", pod.Name, pod.DeletionTimestamp.UTC().Format(time.RFC3339))}
+	}
 	if leaderReady(leader) {
 		return metav1.Condition{Type: sutrav1.ConditionAvailable, Status: metav1.ConditionTrue, Reason: sutrav1.ReasonLeaderReady,
 			Message: fmt.Sprintf("leader pod %s is ready", resources.LeaderPodName(c))}

@@ -137,12 +137,12 @@ func TestComputeStatus(t *testing.T) {
 				replicationReason: sutrav1.ReasonLeaderUnreachable, observedGeneration: 0, progressingReason: sutrav1.ReasonScaling},
 		},
 		{
-			name: "wrong node answers",
+			name: "wrong node answers: its table is not this cluster's rows",
 			scope: &scope{cluster: testCluster(1, ""), leader: sts("s-leader", 1, 1), replicas: sts("s-replica", 1, 1),
 				replication: &statusclient.Snapshot{NodeID: "s-replica-0", Role: "replica", ClusterID: "ns.s"}},
 			want: want{phase: sutrav1.PhaseCreating, available: "True", degraded: "False", replication: "Unknown",
 				replicationReason: sutrav1.ReasonLeaderMismatch, messageContains: []string{`role "replica"`},
-				observedGeneration: 4, progressingReason: sutrav1.ReasonReconciled, lastStatusTimeUpdated: true, statuses: 1, maxLag: "0ms"},
+				observedGeneration: 4, progressingReason: sutrav1.ReasonReconciled, lastStatusTimeUpdated: true, statuses: 0, maxLag: "0ms"},
 		},
 	}
 	for _, tc := range tests {
@@ -334,5 +334,37 @@ func TestFormatLag(t *testing.T) {
 		if got := formatLag(ms); got != want {
 			t.Errorf("formatLag(%d) = %q, want %q", ms, got, want)
 		}
+	}
+}
+
+// TestRowsUnknownWhenTableUnreadable: rows whose source (the leader's
+// table) cannot be read say so, instead of repeating the last known state.
+func TestRowsUnknownWhenTableUnreadable(t *testing.T) {
+	c := testCluster(2, sutrav1.PhaseRunning)
+	c.Status = *computeStatus(&scope{cluster: c, now: testNow, leader: sts("s-leader", 1, 1), replicas: sts("s-replica", 2, 2),
+		replication: snap(streaming("s-replica-0", 0), streaming("s-replica-1", 0))})
+	notLeader := snap(streaming("s-replica-0", 0), streaming("s-replica-1", 0))
+	notLeader.Role = "replica"
+	for name, s := range map[string]*scope{
+		"unreachable":    {replicationErr: errors.New("connection refused")},
+		"not the leader": {replication: notLeader},
+	} {
+		t.Run(name, func(t *testing.T) {
+			s.cluster, s.now, s.endpoint = c.DeepCopy(), testNow, "s-leader.ns.svc:50051"
+			s.leader, s.replicas = sts("s-leader", 1, 1), sts("s-replica", 2, 2)
+			st := computeStatus(s)
+			if cond := meta.FindStatusCondition(st.Conditions, sutrav1.ConditionReplicationHealthy); cond.Status != metav1.ConditionUnknown {
+				t.Errorf("ReplicationHealthy = %s, want Unknown", cond.Status)
+			}
+			if len(st.ReplicaStatuses) != 2 {
+				t.Fatalf("rows: %+v", st.ReplicaStatuses)
+			}
+			for _, rs := range st.ReplicaStatuses {
+				t.Logf("%s: state %s healthy %v lastAppliedSequence %d", rs.Name, rs.State, rs.Healthy, rs.LastAppliedSequence)
+				if rs.State != StateUnknown || rs.Healthy {
+					t.Errorf("%s: state %q healthy %v, want unknown, false", rs.Name, rs.State, rs.Healthy)
+				}
+			}
+		})
 	}
 }

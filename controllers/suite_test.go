@@ -106,6 +106,7 @@ var _ = BeforeSuite(func() {
 	Expect(err).NotTo(HaveOccurred())
 	Expect((&SutraClusterReconciler{
 		Client:      mgr.GetClient(),
+		APIReader:   mgr.GetAPIReader(),
 		Recorder:    mgr.GetEventRecorder("sutra-operator"),
 		Replication: &statusclient.Client{Timeout: time.Second},
 		LeaderEndpoint: func(c *sutrav1.SutraCluster) string {

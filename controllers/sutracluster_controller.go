@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
 	sutrav1 "github.com/sutra/sutra-operator/api/v1alpha1"
@@ -34,6 +35,9 @@ type ReplicationStatusReader interface {
 // reports the leader's replication table in its status.
 type SutraClusterReconciler struct {
 	client.Client
+	// APIReader reads objects the operator does not cache (StorageClasses,
+	// only when a claim must grow). Nil means Client.
+	APIReader client.Reader
 	// Recorder receives Created, Scaled and replication health events.
 	Recorder events.EventRecorder
 	// Replication reads replication tables; main wires *statusclient.Client.
@@ -89,12 +93,20 @@ func (r *SutraClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request
 			break
 		}
 	}
+	r.observeLeaderPod(ctx, s)
 	r.observeReplication(ctx, s)
 
 	status := computeStatus(s)
 	observeMetrics(cluster, status)
-	statusErr := r.writeStatus(ctx, cluster, status)
-	r.recordTransitions(cluster, &cluster.Status, status)
+	statusErr := r.publishStatus(ctx, cluster, status)
+	if apierrors.IsConflict(statusErr) {
+		// The cluster was read from a cache that had not yet seen the last
+		// status write; read it again rather than tell its transitions twice.
+		statusErr = nil
+		if s.childErr == nil {
+			return ctrl.Result{RequeueAfter: time.Second}, nil
+		}
+	}
 
 	if err := errors.Join(s.childErr, statusErr); err != nil {
 		return ctrl.Result{}, err
@@ -102,14 +114,22 @@ func (r *SutraClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request
 	return ctrl.Result{RequeueAfter: resources.StatusPollInterval(cluster)}, nil
 }
 
-// writeStatus patches the status subresource once, and only when it differs.
-func (r *SutraClusterReconciler) writeStatus(ctx context.Context, cluster *sutrav1.SutraCluster, status *sutrav1.SutraClusterStatus) error {
+// publishStatus writes status and, when the write took effect, records the
+// events of its transitions from cluster.Status. The patch is conditional on
+// the resourceVersion read: a reconcile that started from a status older
+// than the stored one gets a Conflict and records nothing, so each
+// transition is written, and told, exactly once.
+func (r *SutraClusterReconciler) publishStatus(ctx context.Context, cluster *sutrav1.SutraCluster, status *sutrav1.SutraClusterStatus) error {
 	if equality.Semantic.DeepEqual(&cluster.Status, status) {
 		return nil
 	}
 	patched := cluster.DeepCopy()
 	patched.Status = *status
-	return r.Status().Patch(ctx, patched, client.MergeFrom(cluster))
+	if err := r.Status().Patch(ctx, patched, client.MergeFromWithOptions(cluster, client.MergeFromWithOptimisticLock{})); err != nil {
+		return err
+	}
+	r.recordTransitions(cluster, &cluster.Status, status)
+	return nil
 }
 
 func (r *SutraClusterReconciler) now() time.Time {
@@ -122,7 +142,8 @@ func (r *SutraClusterReconciler) now() time.Time {
 // SetupWithManager watches SutraClusters (spec changes only: the
 // operator's own status writes must not retrigger it) and the children it
 // owns (their status changes, e.g. pods becoming ready, update the cluster's
-// status at once).
+// status at once), and the storage pods (a leader pod that starts
+// terminating makes the cluster unavailable at once).
 func (r *SutraClusterReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&sutrav1.SutraCluster{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
@@ -130,6 +151,7 @@ func (r *SutraClusterReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Owns(&corev1.Service{}).
 		Owns(&corev1.ConfigMap{}).
 		Owns(&policyv1.PodDisruptionBudget{}).
+		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(clusterOfPod)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: 4}).
 		Named("sutracluster").
 		Complete(r)

@@ -2,8 +2,8 @@ package v1alpha1
 
 // Condition types reported in SutraCluster.status.conditions.
 const (
-	// ConditionAvailable is True when the leader pod is ready, so the cluster
-	// accepts writes.
+	// ConditionAvailable is True when the leader pod is ready and not
+	// terminating, so the cluster accepts writes.
 	ConditionAvailable = "Available"
 	// ConditionProgressing is True while the operator is still moving the
 	// cluster towards its spec: StatefulSets rolling out, pods being created
@@ -16,6 +16,10 @@ const (
 	// ConditionReplicationHealthy is True when every desired replica is
 	// streaming from the leader within spec.replication.lagThresholdMs.
 	ConditionReplicationHealthy = "ReplicationHealthy"
+	// ConditionVolumeExpansion is True when every PersistentVolumeClaim of
+	// the cluster requests spec.storage.size, and False when one cannot be
+	// expanded to it.
+	ConditionVolumeExpansion = "VolumeExpansion"
 )
 
 // Condition reasons. Each names the cause a person acts on; the condition's
@@ -25,6 +29,9 @@ const (
 	ReasonLeaderReady = "LeaderReady"
 	// ReasonLeaderNotReady: the leader pod does not exist or is not ready.
 	ReasonLeaderNotReady = "LeaderNotReady"
+	// ReasonLeaderTerminating: the leader pod has a deletionTimestamp; it
+	// stops accepting writes before its StatefulSet's ready count drops.
+	ReasonLeaderTerminating = "LeaderTerminating"
 
 	// ReasonRollingOut: a StatefulSet has not yet rolled its pods to the
 	// current template.
@@ -67,6 +74,15 @@ const (
 	ReasonPodsNotReady = "PodsNotReady"
 	// ReasonHealthy: nothing is degraded (Degraded=False).
 	ReasonHealthy = "Healthy"
+
+	// ReasonVolumesAtSize: every claim requests spec.storage.size
+	// (VolumeExpansion=True).
+	ReasonVolumesAtSize = "VolumesAtSize"
+	// ReasonExpansionNotSupported: the claims' StorageClass does not set
+	// allowVolumeExpansion: true; the message names it and the claims.
+	ReasonExpansionNotSupported = "ExpansionNotSupported"
+	// ReasonExpansionFailed: the API server refused the larger request.
+	ReasonExpansionFailed = "ExpansionFailed"
 )
 
 // Event reasons recorded on the SutraCluster.
@@ -77,4 +93,14 @@ const (
 	EventReplicationUnhealthy = "ReplicationUnhealthy"
 	EventLeaderUnreachable    = "LeaderUnreachable"
 	EventReplicaDiverged      = "ReplicaDiverged"
+	// EventBootstrapping (Normal): the cluster has never been fully up and
+	// its replicas do not stream yet.
+	EventBootstrapping = "Bootstrapping"
+	// EventReplicaJoining (Normal): replicas added by raising spec.replicas
+	// do not stream yet.
+	EventReplicaJoining = "ReplicaJoining"
+	// EventVolumeExpansionFailed (Warning) and EventVolumesExpanded (Normal)
+	// tell changes of the VolumeExpansion condition.
+	EventVolumeExpansionFailed = "VolumeExpansionFailed"
+	EventVolumesExpanded       = "VolumesExpanded"
 )

@@ -95,7 +95,6 @@ type SutraClusterSpec struct {
 
 // StorageSpec describes the volume of every node.
 // +kubebuilder:validation:XValidation:rule="has(self.storageClassName) == has(oldSelf.storageClassName) && (!has(self.storageClassName) || self.storageClassName == oldSelf.storageClassName)",message="storage.storageClassName is immutable: volume claim templates cannot change; create a new SutraCluster to use another storage class"
-// +kubebuilder:validation:XValidation:rule="!has(self.size) || !has(oldSelf.size) || !isQuantity(string(self.size)) || !isQuantity(string(oldSelf.size)) || quantity(string(self.size)).compareTo(quantity(string(oldSelf.size))) >= 0",message="storage.size may not shrink: volumes can only be expanded"
 type StorageSpec struct {
 	// Size of each node's volume. It may grow (volumes are expanded in place
 	// when the storage class allows it) but never shrink.
@@ -255,7 +254,9 @@ type ReplicaStatus struct {
 	Healthy bool `json:"healthy"`
 	// State is the replication state the leader reports: streaming,
 	// catchup, snapshot, disconnected, configured or diverged; "missing"
-	// when the leader does not list the replica at all. diverged: its log
+	// when the leader does not list the replica at all; "unknown" when the
+	// operator cannot read the leader's table (the other fields are then
+	// the last known values). diverged: its log
 	// forked from the leader's after forkSequence; the leader refuses to
 	// stream into it until it follows the leader again (its divergent
 	// records are set aside).
@@ -339,6 +340,19 @@ type SutraClusterStatus struct {
 	// +listType=map
 	// +listMapKey=type
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// Storage is what the nodes' volumes have now.
+	// +optional
+	Storage *StorageStatus `json:"storage,omitempty"`
+}
+
+// StorageStatus reports the nodes' PersistentVolumeClaims.
+type StorageStatus struct {
+	// PVCSize is the largest storage request among the cluster's
+	// PersistentVolumeClaims. spec.storage.size may go down to it (undoing an
+	// expansion the storage class refused) but not below.
+	// +optional
+	PVCSize *resource.Quantity `json:"pvcSize,omitempty"`
 }
 
 // SutraCluster is a replicated Sutra storage cluster: one leader, spec.replicas
@@ -346,6 +360,7 @@ type SutraClusterStatus struct {
 //
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
+// +kubebuilder:validation:XValidation:rule="!has(self.spec.storage) || !has(self.spec.storage.size) || !has(oldSelf.spec.storage) || !has(oldSelf.spec.storage.size) || !isQuantity(string(self.spec.storage.size)) || !isQuantity(string(oldSelf.spec.storage.size)) || quantity(string(self.spec.storage.size)).compareTo(quantity(string(oldSelf.spec.storage.size))) >= 0 || (has(self.status) && has(self.status.storage) && has(self.status.storage.pvcSize) && isQuantity(string(self.status.storage.pvcSize)) && quantity(string(self.spec.storage.size)).compareTo(quantity(string(self.status.storage.pvcSize))) >= 0)",message="storage.size may not shrink below the volumes' current size (status.storage.pvcSize): volumes can only be expanded"
 // +kubebuilder:subresource:scale:specpath=.spec.replicas,statuspath=.status.replicas,selectorpath=.status.selector
 // +kubebuilder:resource:shortName=sutra,categories=sutra
 // +kubebuilder:printcolumn:name="Leader",type=string,JSONPath=`.status.leader.pod`
