@@ -50,11 +50,8 @@ func parseAdmin(ctx context.Context, name string, args []string, f *adminFlags, 
 	if extra != nil {
 		extra(fs)
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return nil, err
-	}
-	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("sutractl %s: unexpected arguments %q", name, fs.Args())
 	}
 	addrs, err := ParseAddrs(f.addr)
 	if err != nil {
