@@ -30,6 +30,9 @@ type scope struct {
 	// leaderPod is the leader's pod from the cache, nil when it does not
 	// exist or could not be read.
 	leaderPod *corev1.Pod
+	// pods are the cluster's storage pods from the cache; nil when they
+	// could not be listed.
+	pods []corev1.Pod
 
 	// endpoint is where replication status was read.
 	endpoint string

@@ -67,6 +67,9 @@ func computeStatus(s *scope) *sutrav1.SutraClusterStatus {
 		st.LastStatusTime = &now
 	}
 	st.Synchronous = synchronousStatus(c, st.ReplicaStatuses)
+	if s.pods != nil {
+		st.Instances = instanceStatuses(c, s.pods)
+	}
 
 	if replication.Status == metav1.ConditionUnknown {
 		st.ReplicaStatuses = unknownRows(c, st.ReplicaStatuses)

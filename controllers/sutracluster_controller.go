@@ -94,6 +94,7 @@ func (r *SutraClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request
 		}
 	}
 	r.observeLeaderPod(ctx, s)
+	r.observePods(ctx, s)
 	r.observeReplication(ctx, s)
 
 	status := computeStatus(s)

@@ -103,4 +103,18 @@ const (
 	// tell changes of the VolumeExpansion condition.
 	EventVolumeExpansionFailed = "VolumeExpansionFailed"
 	EventVolumesExpanded       = "VolumesExpanded"
+	// EventInstanceFailing (Warning): a storage pod entered ErrImagePull,
+	// ImagePullBackOff, CrashLoopBackOff or Unschedulable; the message names
+	// the pod, the reason and Kubernetes' message.
+	EventInstanceFailing = "InstanceFailing"
+)
+
+// Instance reasons of status.instances[] the operator sets itself; the
+// others are the kubelet's container waiting reasons.
+const (
+	// InstanceUnschedulable: the pod's PodScheduled condition is False with
+	// reason Unschedulable.
+	InstanceUnschedulable = "Unschedulable"
+	// InstanceTerminating: the pod has a deletionTimestamp.
+	InstanceTerminating = "Terminating"
 )

@@ -344,6 +344,46 @@ type SutraClusterStatus struct {
 	// Storage is what the nodes' volumes have now.
 	// +optional
 	Storage *StorageStatus `json:"storage,omitempty"`
+
+	// Instances lists every storage pod of the cluster (leader and
+	// replicas), sorted by name, as the operator's cache sees it.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	Instances []InstanceStatus `json:"instances,omitempty"`
+}
+
+// InstanceStatus is one storage pod as Kubernetes reports it.
+type InstanceStatus struct {
+	// Name is the pod's name.
+	Name string `json:"name"`
+	// Role is leader or replica.
+	// +optional
+	Role string `json:"role,omitempty"`
+	// Node is the node the pod is scheduled on; empty while unscheduled.
+	// +optional
+	Node string `json:"node,omitempty"`
+	// Image is the storage container's image.
+	// +optional
+	Image string `json:"image,omitempty"`
+	// Ready is the pod's Ready condition.
+	Ready bool `json:"ready"`
+	// Restarts is the storage container's restart count.
+	// +optional
+	Restarts int32 `json:"restarts"`
+	// Phase is the pod's phase.
+	// +optional
+	Phase corev1.PodPhase `json:"phase,omitempty"`
+	// Reason says why a pod that is not ready is not: the storage
+	// container's waiting reason (ErrImagePull, ImagePullBackOff,
+	// CrashLoopBackOff, ...), Unschedulable, or Terminating.
+	// +optional
+	Reason string `json:"reason,omitempty"`
+	// Message is the detail of Reason: the kubelet's or scheduler's message,
+	// and for a crashing container its last exit code and termination
+	// message.
+	// +optional
+	Message string `json:"message,omitempty"`
 }
 
 // StorageStatus reports the nodes' PersistentVolumeClaims.
