@@ -8,6 +8,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -169,7 +170,10 @@ func (r *SutraClusterReconciler) recordInstances(c *sutrav1.SutraCluster, before
 		if family == "" || failingReasons[was[in.Name]] == family {
 			continue
 		}
-		r.event(c, nil, corev1.EventTypeWarning, sutrav1.EventInstanceFailing, "ObservePod",
+		// The pod as related object also keeps the recorder from folding
+		// different pods' events into one series.
+		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: c.Namespace, Name: in.Name}}
+		r.event(c, pod, corev1.EventTypeWarning, sutrav1.EventInstanceFailing, "ObservePod",
 			"pod %s: %s: %s", in.Name, in.Reason, in.Message)
 	}
 }
