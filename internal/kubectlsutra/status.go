@@ -20,7 +20,7 @@ import (
 )
 
 // Status prints the SutraCluster namespace/name: a summary, the per-replica
-// replication table and the conditions. The reader needs the
+// replication table, the pods (status.instances) and the conditions. The reader needs the
 // storage.sutra.io/v1alpha1 types in its scheme.
 func Status(ctx context.Context, c client.Reader, namespace, name string, out io.Writer) error {
 	return status(ctx, c, namespace, name, out, time.Now())
@@ -69,6 +69,10 @@ func status(ctx context.Context, c client.Reader, namespace, name string, out io
 		return err
 	}
 
+	if err := instanceTable(out, st.Instances); err != nil {
+		return err
+	}
+
 	fmt.Fprintln(out)
 	tw = tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "CONDITION\tSTATUS\tREASON\tMESSAGE")
@@ -76,6 +80,31 @@ func status(ctx context.Context, c client.Reader, namespace, name string, out io
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", cond.Type, cond.Status, cond.Reason, cond.Message)
 	}
 	return tw.Flush()
+}
+
+// instanceTable prints status.instances, one pod a row, then the message
+// of every pod that has one (why it does not start), which is too long for
+// a column.
+func instanceTable(out io.Writer, instances []sutrav1.InstanceStatus) error {
+	fmt.Fprintln(out)
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tROLE\tNODE\tREADY\tRESTARTS\tIMAGE\tREASON")
+	if len(instances) == 0 {
+		fmt.Fprintln(tw, "(no pods)\t\t\t\t\t\t")
+	}
+	for _, in := range instances {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n",
+			in.Name, orDash(in.Role), orDash(in.Node), yesNo(in.Ready), in.Restarts, orDash(in.Image), orDash(in.Reason))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, in := range instances {
+		if in.Message != "" {
+			fmt.Fprintf(out, "%s: %s: %s\n", in.Name, in.Reason, in.Message)
+		}
+	}
+	return nil
 }
 
 // replicationMode is the header's replication line: the configured mode

@@ -35,6 +35,14 @@ func TestStatus(t *testing.T) {
 			},
 			Conditions: []metav1.Condition{{Type: sutrav1.ConditionReplicationHealthy, Status: metav1.ConditionFalse,
 				Reason: sutrav1.ReasonReplicaNotStreaming, Message: "1 replica is not streaming from the leader: demo-replica-1 (disconnected)"}},
+			Instances: []sutrav1.InstanceStatus{
+				{Name: "demo-leader-0", Role: "leader", Node: "node-a", Image: "sutra:1.2", Ready: true, Restarts: 0, Phase: "Running"},
+				{Name: "demo-replica-0", Role: "replica", Node: "node-b", Image: "sutra:1.2", Ready: true, Restarts: 1, Phase: "Running"},
+				{Name: "demo-replica-1", Role: "replica", Node: "node-c", Image: "sutra:1.2", Restarts: 7, Phase: "Running",
+					Reason: "CrashLoopBackOff", Message: "back-off 5m0s restarting failed container; last run: exit code 1 (Error): boom"},
+				{Name: "demo-replica-2", Role: "replica", Image: "sutra:1.2", Phase: "Pending",
+					Reason: "Unschedulable", Message: "0/3 nodes are available: 3 Insufficient memory."},
+			},
 		},
 	}
 	fresh := &sutrav1.SutraCluster{
@@ -82,6 +90,13 @@ func TestStatus(t *testing.T) {
 				"demo-replica-0 streaming - yes 1042 0 3ms 1s ago",
 				"demo-replica-1 disconnected - no 900 142 1500ms 2m ago",
 				"ReplicationHealthy False ReplicaNotStreaming 1 replica is not streaming from the leader: demo-replica-1 (disconnected)",
+				"NAME ROLE NODE READY RESTARTS IMAGE REASON",
+				"demo-leader-0 leader node-a yes 0 sutra:1.2 -",
+				"demo-replica-0 replica node-b yes 1 sutra:1.2 -",
+				"demo-replica-1 replica node-c no 7 sutra:1.2 CrashLoopBackOff",
+				"demo-replica-2 replica - no 0 sutra:1.2 Unschedulable",
+				"demo-replica-1: CrashLoopBackOff: back-off 5m0s restarting failed container; last run: exit code 1 (Error): boom",
+				"demo-replica-2: Unschedulable: 0/3 nodes are available: 3 Insufficient memory.",
 			},
 		},
 		{
@@ -93,6 +108,7 @@ func TestStatus(t *testing.T) {
 				"Replicas: 2 desired, 0 ready",
 				"Status read: never",
 				"(none reported)",
+				"(no pods)",
 			},
 		},
 		{
