@@ -107,16 +107,11 @@ func (e *Engine) LastRecord() (seq, epoch uint64, crc uint32, err error) {
 	if seq == 0 {
 		return 0, 0, 0, nil
 	}
-	if seq >= e.log.FirstSeq() {
-		r, err := e.log.ReadFrom(seq)
-		if err != nil {
-			return 0, 0, 0, fmt.Errorf("engine: read record %d: %w", seq, err)
-		}
-		defer func() { _ = r.Close() }()
-		rec, ok, err := r.Next()
-		if err != nil || !ok {
-			return 0, 0, 0, fmt.Errorf("engine: read record %d: %v", seq, err)
-		}
+	rec, ok, err := e.Record(seq)
+	if err != nil {
+		return 0, 0, 0, fmt.Errorf("engine: read record %d: %w", seq, err)
+	}
+	if ok {
 		return seq, rec.Epoch, rec.CRC, nil
 	}
 	if ent, ok := e.History().At(seq); ok {

@@ -164,15 +164,8 @@ func (f *Follower) session(ctx context.Context) error {
 		}
 		// An admin Follow: go back to the last checkpoint that matched and
 		// replay the leader's log from there.
-		rw, err := f.eng.Rewind(m.Fork)
-		if err != nil {
-			return fmt.Errorf("replication: rewind to the last verified checkpoint %d: %w", m.Fork, err)
-		}
-		f.setAside.Add(rw.SetAside)
-		f.opts.Logger.Warn("replication: state diverged from the leader's; rewound to the last verified checkpoint",
-			"seq", m.Fork, "set_aside", rw.SetAside, "dir", rw.Dir, "resync", rw.Resync)
-		if f.opts.OnRewind != nil {
-			f.opts.OnRewind(rw)
+		if err := f.rewind(m.Fork, "the last verified checkpoint", "replication: state diverged from the leader's; rewound to the last verified checkpoint"); err != nil {
+			return err
 		}
 		f.mismatch.Store(nil)
 		f.diverged.Store(false)
@@ -326,15 +319,8 @@ func (f *Follower) hello(s Stream) error {
 			}
 			return &DivergedError{Replica: f.opts.NodeID, Fork: h.Fork, Detail: "the leader refused the stream"}
 		}
-		rw, err := f.eng.Rewind(h.Fork)
-		if err != nil {
-			return fmt.Errorf("replication: rewind to the fork at %d: %w", h.Fork, err)
-		}
-		f.setAside.Add(rw.SetAside)
-		f.opts.Logger.Warn("replication: log diverged from the new leader's; records past the fork set aside",
-			"leader", h.LeaderID, "fork", h.Fork, "set_aside", rw.SetAside, "dir", rw.Dir, "resync", rw.Resync)
-		if f.opts.OnRewind != nil {
-			f.opts.OnRewind(rw)
+		if err := f.rewind(h.Fork, "the fork", "replication: log diverged from the new leader's; records past the fork set aside"); err != nil {
+			return err
 		}
 		return fmt.Errorf("replication: rewound to the fork at %d; reconnecting", h.Fork)
 	}
@@ -344,6 +330,21 @@ func (f *Follower) hello(s Stream) error {
 	f.diverged.Store(false)
 	f.fork.Store(0)
 	f.epoch.Store(h.Epoch)
+	return nil
+}
+
+// rewind discards the local records after seq (engine.Rewind), counts and
+// logs what was set aside, and tells OnRewind. what names seq in errors.
+func (f *Follower) rewind(seq uint64, what, msg string) error {
+	rw, err := f.eng.Rewind(seq)
+	if err != nil {
+		return fmt.Errorf("replication: rewind to %s at %d: %w", what, seq, err)
+	}
+	f.setAside.Add(rw.SetAside)
+	f.opts.Logger.Warn(msg, "leader", f.opts.Leader, "seq", seq, "set_aside", rw.SetAside, "dir", rw.Dir, "resync", rw.Resync)
+	if f.opts.OnRewind != nil {
+		f.opts.OnRewind(rw)
+	}
 	return nil
 }
 

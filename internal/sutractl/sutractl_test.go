@@ -5,7 +5,6 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"net"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -188,21 +187,9 @@ func TestAdminCommandsFailOverAndBack(t *testing.T) {
 	}
 }
 
-// closedAddr returns a 127.0.0.1 address nothing listens on.
-func closedAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := l.Addr().String()
-	_ = l.Close()
-	return a
-}
-
 func TestStatsShowsTheNodesThatAnswerAndMarksTheOneDown(t *testing.T) {
 	leader := startNode(t, "--role", "leader", "--node-id", "leader")
-	down := closedAddr(t)
+	down := deadAddr(t)
 	var out bytes.Buffer
 	err := Run(context.Background(), []string{"stats", "--addr", leader + "," + down, "--timeout", "2s"}, &out, io.Discard)
 	t.Logf("stats printed:\n%serr: %v", out.String(), err)
@@ -282,7 +269,7 @@ func TestPutNeedsContentAndNamesHashedIDs(t *testing.T) {
 }
 
 func TestWaitForServingAndStreaming(t *testing.T) {
-	down := closedAddr(t)
+	down := deadAddr(t)
 	var errOut bytes.Buffer
 	err := Run(context.Background(), []string{"wait", "--addr", down, "--timeout", "500ms"}, io.Discard, &errOut)
 	t.Logf("wait for a node that is not there: %v", err)

@@ -56,26 +56,7 @@ func (l *batchLedger) id(batch uint64, op int) []byte {
 // background sends batches to n from workers goroutines until stop is
 // closed; the returned channel is closed once they have all returned.
 func (l *batchLedger) background(n *node, workers int, stop <-chan struct{}) <-chan struct{} {
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				if err := l.send(n, l.claim()); err != nil {
-					time.Sleep(5 * time.Millisecond)
-				}
-			}
-		}()
-	}
-	go func() { wg.Wait(); close(done) }()
-	return done
+	return untilStopped(workers, stop, 5*time.Millisecond, func() bool { return l.send(n, l.claim()) == nil })
 }
 
 // send writes batch b as one BatchWrite and records the acknowledgement.

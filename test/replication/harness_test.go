@@ -289,6 +289,16 @@ func (w *writer) put(leader *node, i uint64) bool {
 
 // background writes until stop is closed; returns a channel closed when done.
 func (w *writer) background(leader *node, workers int, stop <-chan struct{}) <-chan struct{} {
+	return untilStopped(workers, stop, 20*time.Millisecond, func() bool {
+		i, _ := w.claim(0)
+		return w.put(leader, i)
+	})
+}
+
+// untilStopped runs write from workers goroutines until stop is closed,
+// pausing for pause after a failed write; the returned channel is closed
+// once every goroutine has returned.
+func untilStopped(workers int, stop <-chan struct{}, pause time.Duration, write func() bool) <-chan struct{} {
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	for g := 0; g < workers; g++ {
@@ -301,9 +311,8 @@ func (w *writer) background(leader *node, workers int, stop <-chan struct{}) <-c
 					return
 				default:
 				}
-				i, _ := w.claim(0)
-				if !w.put(leader, i) {
-					time.Sleep(20 * time.Millisecond)
+				if !write() {
+					time.Sleep(pause)
 				}
 			}
 		}()
