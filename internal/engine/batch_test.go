@@ -89,6 +89,73 @@ func TestReplicatedWriteSplitAcrossBatches(t *testing.T) {
 	}
 }
 
+// TestWriteEndDurableBeforeItsOperationsQueue: the log can make the last
+// record of a split write durable before the engine queues its operation
+// (enqueue queues after the log has the records). An apply in that window
+// sees the write's first operations durable but no end among them; it must
+// leave them queued, not apply half a write.
+func TestWriteEndDurableBeforeItsOperationsQueue(t *testing.T) {
+	e, _ := openT(t, t.TempDir(), testOpts())
+	defer func() { _ = e.Close() }()
+	mk := func(seq uint64, op store.Op, more bool) wal.Record {
+		data := op.AppendBinary(nil)
+		return wal.Record{Seq: seq, Epoch: 1, More: more, Time: 5, Data: data, CRC: wal.Checksum(seq, 1, more, 5, data)}
+	}
+	if err := e.ApplyReplicated([]wal.Record{mk(1, put(1, "a"), false)}); err != nil {
+		t.Fatal(err)
+	}
+	head, err := e.BeginReplicated([]wal.Record{mk(2, put(2, "b"), true), mk(3, put(3, "c"), true)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The write's end reaches the log, and becomes durable, with its
+	// operation not yet queued.
+	c, err := e.Log().BeginRecords([]wal.Record{mk(4, put(4, "d"), false)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if err := head.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if e.DurableSeq() != 4 {
+		t.Fatalf("durable %d, want 4", e.DurableSeq())
+	}
+	if _, ok := e.Store().Get(cid(2)); ok || e.AppliedSeq() != 1 {
+		t.Fatalf("half a write is visible: applied %d", e.AppliedSeq())
+	}
+}
+
+func TestWholeDurable(t *testing.T) {
+	q := func(spec ...any) []*pending {
+		var ps []*pending
+		for i := 0; i < len(spec); i += 2 {
+			ps = append(ps, &pending{seq: uint64(spec[i].(int)), more: spec[i+1].(bool)})
+		}
+		return ps
+	}
+	for _, tc := range []struct {
+		name    string
+		queue   []*pending
+		durable uint64
+		want    int
+	}{
+		{"empty", nil, 9, 0},
+		{"nothing durable", q(5, false), 4, 0},
+		{"single writes", q(5, false, 6, false, 7, false), 6, 2},
+		{"whole batch", q(5, true, 6, true, 7, false), 7, 3},
+		{"batch end not durable", q(5, false, 6, true, 7, false), 6, 1},
+		{"batch end not queued", q(5, true, 6, true), 9, 0},
+		{"whole write then half", q(4, false, 5, true, 6, true), 9, 1},
+	} {
+		if got := wholeDurable(tc.queue, tc.durable); got != tc.want {
+			t.Errorf("%s: wholeDurable = %d, want %d", tc.name, got, tc.want)
+		}
+	}
+}
+
 func TestOpenReportsAcceptedLoss(t *testing.T) {
 	dir := t.TempDir()
 	o := testOpts()

@@ -237,10 +237,7 @@ func (e *Engine) applyDurable() {
 	st := e.Store()
 	for {
 		e.qMu.Lock()
-		n := 0
-		for n < len(e.queue) && e.queue[n].seq <= durable {
-			n++
-		}
+		n := wholeDurable(e.queue, durable)
 		batch := e.queue[:n:n]
 		e.queue = e.queue[n:]
 		e.qMu.Unlock()
@@ -261,6 +258,25 @@ func (e *Engine) applyDurable() {
 			batch = batch[k:]
 		}
 	}
+}
+
+// wholeDurable returns how many operations at the head of queue make up
+// whole writes whose records are all durable. The log can make a write's
+// end durable before the engine queues that write's operations (a replica
+// receives a write in more than one message, and enqueue queues after the
+// log has the records), so a durable head can end in the middle of a write:
+// those operations wait for the call that queues the rest.
+func wholeDurable(queue []*pending, durable uint64) int {
+	n := 0
+	for i, p := range queue {
+		if p.seq > durable {
+			break
+		}
+		if !p.more {
+			n = i + 1
+		}
+	}
+	return n
 }
 
 // maxApplyHold bounds the operations applied under one hold of the store's
