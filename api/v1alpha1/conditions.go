@@ -20,6 +20,13 @@ const (
 	// the cluster requests spec.storage.size, and False when one cannot be
 	// expanded to it.
 	ConditionVolumeExpansion = "VolumeExpansion"
+	// ConditionFailoverBlocked is True when the leader failed and no
+	// replica is safe to promote; the message says why.
+	ConditionFailoverBlocked = "FailoverBlocked"
+	// ConditionRolloutBlocked is True when an updated pod did not become
+	// ready, or did not catch up, so the rollout stopped with the leader
+	// untouched.
+	ConditionRolloutBlocked = "RolloutBlocked"
 )
 
 // Condition reasons. Each names the cause a person acts on; the condition's
@@ -107,6 +114,33 @@ const (
 	// ImagePullBackOff, CrashLoopBackOff or Unschedulable; the message names
 	// the pod, the reason and Kubernetes' message.
 	EventInstanceFailing = "InstanceFailing"
+	// EventFailoverStarted (Warning): the leader failed and the operator
+	// chose status.targetLeader. EventFailoverBlocked (Warning): no replica
+	// is safe to promote. EventLeaderChanged (Normal): the new leader
+	// answered in its epoch (after a failover or a switchover).
+	EventFailoverStarted = "FailoverStarted"
+	EventFailoverBlocked = "FailoverBlocked"
+	EventLeaderChanged   = "LeaderChanged"
+	// EventSwitchoverStarted (Normal): a planned change of leader began.
+	EventSwitchoverStarted = "SwitchoverStarted"
+	// EventInstanceUpdated (Normal): a pod was recreated with the current
+	// template. EventRolloutBlocked (Warning): the rollout stopped.
+	EventInstanceUpdated = "InstanceUpdated"
+	EventRolloutBlocked  = "RolloutBlocked"
+)
+
+// Failover reasons of status.lastFailover.reason.
+const (
+	FailoverReasonFailover   = "Failover"
+	FailoverReasonSwitchover = "Switchover"
+)
+
+// Annotations the operator reads on a SutraCluster.
+const (
+	// AnnotationRestartedAt (set by kubectl sutra restart) is copied into
+	// the pod template, so changing it rolls every pod in order: replicas
+	// first, the leader last.
+	AnnotationRestartedAt = "storage.sutra.io/restartedAt"
 )
 
 // Instance reasons of status.instances[] the operator sets itself; the

@@ -17,6 +17,7 @@ const (
 	DefaultHeartbeatIntervalMs int64 = 250
 	DefaultStorageSize               = "1Gi"
 	DefaultRetentionBytes            = "1Gi"
+	DefaultFailoverDelay             = "5s"
 )
 
 // SutraClusterSpec is the desired state of a Sutra storage cluster: one leader
@@ -91,6 +92,47 @@ type SutraClusterSpec struct {
 	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1s')",message="statusPollInterval must be a duration of at least 1s, such as 10s or 1m"
 	// +optional
 	StatusPollInterval metav1.Duration `json:"statusPollInterval,omitzero"`
+
+	// FailoverDelay is how long the leader must be both unreachable from
+	// the operator and not ready (or terminating) before the operator
+	// promotes a replica. 0s fails over at the first such observation.
+	// +kubebuilder:default="5s"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('0s')",message="failoverDelay must be a duration such as 5s or 1m, not negative"
+	// +optional
+	FailoverDelay *metav1.Duration `json:"failoverDelay,omitempty"`
+
+	// LeaderUpdateMethod is how the leader gets a new pod template once
+	// every replica has it: switchover (default) promotes an updated replica
+	// first, so writes pause for about a second; restart restarts the
+	// leader in place, so writes stop until it is ready again.
+	// +kubebuilder:default=switchover
+	// +optional
+	LeaderUpdateMethod LeaderUpdateMethod `json:"leaderUpdateMethod,omitempty"`
+
+	// Monitoring configures Prometheus Operator integration.
+	// +optional
+	Monitoring MonitoringSpec `json:"monitoring,omitzero"`
+}
+
+// LeaderUpdateMethod is switchover or restart.
+// +kubebuilder:validation:Enum=switchover;restart
+type LeaderUpdateMethod string
+
+const (
+	// LeaderUpdateSwitchover promotes an updated replica, then updates the
+	// old leader as a replica.
+	LeaderUpdateSwitchover LeaderUpdateMethod = "switchover"
+	// LeaderUpdateRestart deletes the leader pod; it comes back as leader.
+	LeaderUpdateRestart LeaderUpdateMethod = "restart"
+)
+
+// MonitoringSpec is the cluster's Prometheus Operator integration.
+type MonitoringSpec struct {
+	// EnablePodMonitor creates a monitoring.coreos.com/v1 PodMonitor named
+	// after the cluster that scrapes every storage pod's metrics port.
+	// +optional
+	EnablePodMonitor bool `json:"enablePodMonitor,omitempty"`
 }
 
 // StorageSpec describes the volume of every node.
@@ -212,7 +254,7 @@ type PVCRetentionPolicy struct {
 
 // ClusterPhase is a one-word summary of the cluster for people; automation
 // should read the conditions.
-// +kubebuilder:validation:Enum=Pending;Creating;Running;Degraded;Failed
+// +kubebuilder:validation:Enum=Pending;Creating;WaitingForInstances;Running;Degraded;FailingOver;SwitchingOver;Upgrading;Failed
 type ClusterPhase string
 
 const (
@@ -225,9 +267,43 @@ const (
 	// PhaseDegraded: the leader is available but something is not healthy.
 	PhaseDegraded ClusterPhase = "Degraded"
 	// PhaseFailed: the cluster was available before and its leader is not now,
-	// so writes fail.
+	// so writes fail, and no failover is under way.
 	PhaseFailed ClusterPhase = "Failed"
+	// PhaseWaitingForInstances: the cluster was available before and some
+	// of its pods do not exist or are not ready, so nothing can proceed
+	// (a rollout waits for them).
+	PhaseWaitingForInstances ClusterPhase = "WaitingForInstances"
+	// PhaseFailingOver: the leader failed and the operator is promoting
+	// status.targetLeader.
+	PhaseFailingOver ClusterPhase = "FailingOver"
+	// PhaseSwitchingOver: a planned change of leader to status.targetLeader
+	// (kubectl sutra promote, a drain, a leader update) is under way.
+	PhaseSwitchingOver ClusterPhase = "SwitchingOver"
+	// PhaseUpgrading: pods are being moved to a new pod template, replicas
+	// first, one at a time.
+	PhaseUpgrading ClusterPhase = "Upgrading"
 )
+
+// FailoverStatus records the last change of leader.
+type FailoverStatus struct {
+	// Time the new leader answered in its new epoch.
+	Time metav1.Time `json:"time"`
+	// From is the pod that led before.
+	From string `json:"from"`
+	// To is the pod that leads now.
+	To string `json:"to"`
+	// Reason is Failover (the leader failed) or Switchover (planned).
+	Reason string `json:"reason"`
+	// Epoch is the new leader's epoch.
+	// +optional
+	Epoch int64 `json:"epoch,omitempty"`
+	// EntriesLost is, for a failover without a synchronous replica, how
+	// many log entries the old leader was last seen to hold beyond what the
+	// new leader had (an estimate from the last replication table read). 0
+	// for switchovers and synchronous failovers.
+	// +optional
+	EntriesLost int64 `json:"entriesLost"`
+}
 
 // LeaderStatus names the node that accepts writes.
 type LeaderStatus struct {
@@ -301,6 +377,25 @@ type SutraClusterStatus struct {
 	// Leader is the node that accepts writes.
 	// +optional
 	Leader *LeaderStatus `json:"leader,omitempty"`
+	// CurrentLeader is the pod that leads now: the operator set it once the
+	// pod answered as leader in its epoch.
+	// +optional
+	CurrentLeader string `json:"currentLeader,omitempty"`
+	// TargetLeader is the pod that should lead. It differs from
+	// currentLeader while a failover or switchover is under way: the
+	// operator records its choice here before acting, so a restarted
+	// operator finishes the change instead of choosing again. kubectl sutra
+	// promote sets it to ask for a switchover.
+	// +optional
+	TargetLeader string `json:"targetLeader,omitempty"`
+	// LeaderUnavailableSince is when the operator first saw the current
+	// leader both unreachable and not ready; failover starts
+	// spec.failoverDelay after it.
+	// +optional
+	LeaderUnavailableSince *metav1.Time `json:"leaderUnavailableSince,omitempty"`
+	// LastFailover is the last change of leader.
+	// +optional
+	LastFailover *FailoverStatus `json:"lastFailover,omitempty"`
 	// Replicas is the number of replica pods that exist (scale subresource).
 	Replicas int32 `json:"replicas"`
 	// ReadyReplicas is the number of replica pods that are ready.
@@ -360,6 +455,9 @@ type InstanceStatus struct {
 	// Role is leader or replica.
 	// +optional
 	Role string `json:"role,omitempty"`
+	// UpToDate is true when the pod runs the current pod template.
+	// +optional
+	UpToDate bool `json:"upToDate"`
 	// Node is the node the pod is scheduled on; empty while unscheduled.
 	// +optional
 	Node string `json:"node,omitempty"`
@@ -403,7 +501,7 @@ type StorageStatus struct {
 // +kubebuilder:validation:XValidation:rule="!has(self.spec.storage) || !has(self.spec.storage.size) || !has(oldSelf.spec.storage) || !has(oldSelf.spec.storage.size) || !isQuantity(string(self.spec.storage.size)) || !isQuantity(string(oldSelf.spec.storage.size)) || quantity(string(self.spec.storage.size)).compareTo(quantity(string(oldSelf.spec.storage.size))) >= 0 || (has(self.status) && has(self.status.storage) && has(self.status.storage.pvcSize) && isQuantity(string(self.status.storage.pvcSize)) && quantity(string(self.spec.storage.size)).compareTo(quantity(string(self.status.storage.pvcSize))) >= 0)",message="storage.size may not shrink below the volumes' current size (status.storage.pvcSize): volumes can only be expanded"
 // +kubebuilder:subresource:scale:specpath=.spec.replicas,statuspath=.status.replicas,selectorpath=.status.selector
 // +kubebuilder:resource:shortName=sutra,categories=sutra
-// +kubebuilder:printcolumn:name="Leader",type=string,JSONPath=`.status.leader.pod`
+// +kubebuilder:printcolumn:name="Leader",type=string,JSONPath=`.status.currentLeader`
 // +kubebuilder:printcolumn:name="Replicas",type=integer,JSONPath=`.spec.replicas`
 // +kubebuilder:printcolumn:name="Ready",type=integer,JSONPath=`.status.readyReplicas`
 // +kubebuilder:printcolumn:name="Max Lag",type=string,JSONPath=`.status.maxLag`
