@@ -81,6 +81,7 @@ func main() {
 		APIReader:   mgr.GetAPIReader(),
 		Recorder:    mgr.GetEventRecorder("sutra-operator"),
 		Replication: &statusclient.Client{Timeout: statusTimeout},
+		Admin:       &statusclient.Client{Timeout: statusclient.DefaultAdminTimeout},
 	}).SetupWithManager(mgr); err != nil {
 		log.Error(err, "unable to create controller", "controller", "SutraCluster")
 		os.Exit(1)

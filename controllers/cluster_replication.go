@@ -3,8 +3,6 @@ package controllers
 import (
 	"context"
 	"fmt"
-
-	"github.com/sutra/sutra-operator/internal/resources"
 )
 
 // observeReplication reads the leader's replication table into the scope. A
@@ -12,10 +10,7 @@ import (
 // with reason LeaderUnreachable, and the next poll tries again, so a down
 // leader never causes an error storm.
 func (r *SutraClusterReconciler) observeReplication(ctx context.Context, s *scope) {
-	s.endpoint = resources.LeaderEndpoint(s.cluster)
-	if r.LeaderEndpoint != nil {
-		s.endpoint = r.LeaderEndpoint(s.cluster)
-	}
+	s.endpoint = r.podEndpoint(s.cluster, s.leaderName)
 	if r.Replication == nil {
 		s.replicationErr = fmt.Errorf("no replication status reader configured")
 		return

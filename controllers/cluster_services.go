@@ -6,9 +6,13 @@ import (
 	"github.com/sutra/sutra-operator/internal/resources"
 )
 
-// reconcileServices applies the peers (headless), leader and replicas
-// Services.
+// reconcileServices applies the peers (headless), read-write, read-only
+// and read Services, and the earlier names of the first two.
 func (r *SutraClusterReconciler) reconcileServices(ctx context.Context, s *scope) error {
-	c := s.cluster
-	return r.applyAll(ctx, s, resources.PeersService(c), resources.LeaderService(c), resources.ReplicasService(c))
+	for _, svc := range resources.Services(s.cluster) {
+		if err := r.applyAll(ctx, s, svc); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -1,7 +1,6 @@
 package controllers
 
 import (
-	"context"
 	"fmt"
 	"sort"
 	"strings"
@@ -9,8 +8,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	sutrav1 "github.com/sutra/sutra-operator/api/v1alpha1"
 	"github.com/sutra/sutra-operator/internal/resources"
@@ -26,23 +23,14 @@ var failingReasons = map[string]string{
 	sutrav1.InstanceUnschedulable: sutrav1.InstanceUnschedulable,
 }
 
-// observePods lists the cluster's storage pods from the cache into the
-// scope. A read error leaves them nil: status then keeps its previous
-// instances.
-func (r *SutraClusterReconciler) observePods(ctx context.Context, s *scope) {
-	pods := &corev1.PodList{}
-	if err := r.List(ctx, pods, client.InNamespace(s.cluster.Namespace), client.MatchingLabels(resources.SelectorLabels(s.cluster))); err != nil {
-		ctrl.LoggerFrom(ctx).Error(err, "Cannot list the storage pods")
-		return
-	}
-	s.pods = append([]corev1.Pod{}, pods.Items...) // non-nil: listed, maybe empty
-}
-
 // instanceStatuses describes every pod of c, sorted by name. It is pure.
-func instanceStatuses(c *sutrav1.SutraCluster, pods []corev1.Pod) []sutrav1.InstanceStatus {
+func instanceStatuses(c *sutrav1.SutraCluster, pods map[string]*corev1.Pod) []sutrav1.InstanceStatus {
 	out := make([]sutrav1.InstanceStatus, 0, len(pods))
-	for i := range pods {
-		out = append(out, instanceStatus(c, &pods[i]))
+	hash := resources.PodSpecHash(c)
+	for _, pod := range pods {
+		in := instanceStatus(c, pod)
+		in.UpToDate = pod.Annotations[resources.AnnotationSpecHash] == hash
+		out = append(out, in)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	if len(out) == 0 {
@@ -54,7 +42,7 @@ func instanceStatuses(c *sutrav1.SutraCluster, pods []corev1.Pod) []sutrav1.Inst
 func instanceStatus(c *sutrav1.SutraCluster, pod *corev1.Pod) sutrav1.InstanceStatus {
 	in := sutrav1.InstanceStatus{
 		Name:  pod.Name,
-		Role:  roleOf(c, pod),
+		Role:  roleOf(pod),
 		Node:  pod.Spec.NodeName,
 		Phase: pod.Status.Phase,
 		Ready: podCondition(pod, corev1.PodReady) == corev1.ConditionTrue,
@@ -135,28 +123,8 @@ func podCondition(pod *corev1.Pod, t corev1.PodConditionType) corev1.ConditionSt
 	return corev1.ConditionUnknown
 }
 
-// roleOf is the pod's role label, else the role of the StatefulSet that
-// owns it.
-func roleOf(c *sutrav1.SutraCluster, pod *corev1.Pod) string {
-	if role := pod.Labels[resources.LabelRole]; role != "" {
-		return role
-	}
-	for _, ref := range pod.OwnerReferences {
-		switch ref.Name {
-		case resources.LeaderStatefulSetName(c):
-			return resources.RoleLeader
-		case resources.ReplicaStatefulSetName(c):
-			return resources.RoleReplica
-		}
-	}
-	if strings.HasPrefix(pod.Name, resources.LeaderStatefulSetName(c)+"-") {
-		return resources.RoleLeader
-	}
-	if strings.HasPrefix(pod.Name, resources.ReplicaStatefulSetName(c)+"-") {
-		return resources.RoleReplica
-	}
-	return ""
-}
+// roleOf is the pod's role label.
+func roleOf(pod *corev1.Pod) string { return pod.Labels[resources.LabelRole] }
 
 // recordInstances emits one Warning per instance that enters a failing
 // reason, or moves to a failing reason of another family.

@@ -3,7 +3,6 @@ package controllers
 import (
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -21,18 +20,22 @@ type scope struct {
 	// now is the reconcile's clock reading, used for every timestamp.
 	now time.Time
 
-	// leader and replicas are the StatefulSets as the API server returned
-	// them from the apply (so their status is current), nil before they
-	// exist.
-	leader   *appsv1.StatefulSet
-	replicas *appsv1.StatefulSet
+	// instances are the cluster's instance names, sorted; pods their pods
+	// from the cache by name (nil entry: no pod); created the pods made in
+	// this reconcile.
+	instances []string
+	pods      map[string]*corev1.Pod
+	created   []string
+	// leaderName is status.currentLeader (or the first leader of a new
+	// cluster); targetName status.targetLeader, or leaderName.
+	leaderName, targetName string
+	// nodes are the instances' admin answers.
+	nodes map[string]nodeState
 
-	// leaderPod is the leader's pod from the cache, nil when it does not
-	// exist or could not be read.
-	leaderPod *corev1.Pod
-	// pods are the cluster's storage pods from the cache; nil when they
-	// could not be listed.
-	pods []corev1.Pod
+	leadership leadership
+	rollout    rollout
+	// requeueAfter, when set, is sooner than the poll interval.
+	requeueAfter time.Duration
 
 	// endpoint is where replication status was read.
 	endpoint string
@@ -57,4 +60,11 @@ type volumeState struct {
 
 func newScope(c *sutrav1.SutraCluster, now time.Time) *scope {
 	return &scope{cluster: c, now: now}
+}
+
+// requeue asks for the next reconcile within d.
+func (s *scope) requeue(d time.Duration) {
+	if s.requeueAfter == 0 || d < s.requeueAfter {
+		s.requeueAfter = d
+	}
 }

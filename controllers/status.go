@@ -5,11 +5,9 @@ import (
 	"strings"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/utils/ptr"
 
 	sutrav1 "github.com/sutra/sutra-operator/api/v1alpha1"
 	"github.com/sutra/sutra-operator/internal/resources"
@@ -46,21 +44,28 @@ func computeStatus(s *scope) *sutrav1.SutraClusterStatus {
 		st.ObservedGeneration = c.Generation
 	}
 	st.Selector = resources.ReplicaSelector(c)
-	st.Leader = &sutrav1.LeaderStatus{Pod: resources.LeaderPodName(c), Endpoint: resources.LeaderEndpoint(c)}
-	if s.replicas != nil {
-		st.Replicas = s.replicas.Status.Replicas
-		st.ReadyReplicas = s.replicas.Status.ReadyReplicas
+	ls := s.leadership
+	if ls.current == "" { // the leadership step did not run
+		ls.current, ls.target = s.leaderName, s.targetName
+		ls.unavailableSince, ls.last, ls.blocked = c.Status.LeaderUnavailableSince, c.Status.LastFailover, ""
+	}
+	if ls.current != "" {
+		st.CurrentLeader, st.TargetLeader = ls.current, ls.target
+		st.LeaderUnavailableSince, st.LastFailover = ls.unavailableSince, ls.last
+	}
+	st.Leader = &sutrav1.LeaderStatus{Pod: st.CurrentLeader, Endpoint: resources.LeaderEndpoint(c)}
+	pods := summarize(s)
+	if pods.known {
+		st.Replicas, st.ReadyReplicas = pods.replicas, pods.readyReplicas
 	}
 
-	replication := replicationCondition(c, s.endpoint, s.replication, s.replicationErr)
+	names := replicaNames(s, st.CurrentLeader)
+	replication := replicationCondition(c, names, s.endpoint, s.replication, s.replicationErr)
 	if s.replication != nil {
-		if s.replication.NodeID != "" {
-			st.Leader.Pod = s.replication.NodeID
-		}
 		st.Epoch = int64(s.replication.Epoch)
 		st.LeaderSequence = int64(s.replication.LeaderSequence)
 		if replication.Status != metav1.ConditionUnknown {
-			st.ReplicaStatuses = replicaStatuses(c, s.replication)
+			st.ReplicaStatuses = replicaStatuses(c, names, s.replication)
 		}
 		st.MaxLagMs = maxLagMs(st.ReplicaStatuses)
 		st.MaxLag = formatLag(st.MaxLagMs)
@@ -70,17 +75,18 @@ func computeStatus(s *scope) *sutrav1.SutraClusterStatus {
 	if s.pods != nil {
 		st.Instances = instanceStatuses(c, s.pods)
 	}
-
 	if replication.Status == metav1.ConditionUnknown {
-		st.ReplicaStatuses = unknownRows(c, st.ReplicaStatuses)
+		st.ReplicaStatuses = unknownRows(names, st.ReplicaStatuses)
 	}
 
-	available := availableCondition(c, s.leader, s.leaderPod)
-	progressing := progressingCondition(c, s.leader, s.replicas)
-	st.Phase = phaseOf(c, s.leader, available, replication, allPodsReady(c, s.leader, s.replicas))
-	degraded := degradedCondition(st.Phase, available, replication, c, s.replicas)
+	available := availableCondition(st.CurrentLeader, pods.leader)
+	progressing := progressingCondition(c, pods)
+	st.Phase = phaseOf(c, s, pods, available, replication)
+	degraded := degradedCondition(st.Phase, available, replication, c, pods)
 
-	conds := []metav1.Condition{available, progressing, degraded, replication}
+	conds := []metav1.Condition{available, progressing, degraded, replication,
+		blockedCondition(sutrav1.ConditionFailoverBlocked, "NoSafeReplica", "LeaderAvailable", ls.blocked),
+		blockedCondition(sutrav1.ConditionRolloutBlocked, "InstanceFailing", "RolloutProceeds", s.rollout.blocked)}
 	if s.volumes != nil {
 		st.Storage = &sutrav1.StorageStatus{PVCSize: s.volumes.pvcSize}
 		conds = append(conds, s.volumes.condition)
@@ -93,9 +99,81 @@ func computeStatus(s *scope) *sutrav1.SutraClusterStatus {
 	return st
 }
 
+// podSummary counts the instances' pods.
+type podSummary struct {
+	known                   bool // the instances were listed in this reconcile
+	leader                  *corev1.Pod
+	replicas, readyReplicas int32
+	missing, notReady       []string
+	outdated                []string
+}
+
+func summarize(s *scope) podSummary {
+	p := podSummary{known: s.instances != nil}
+	hash := resources.PodSpecHash(s.cluster)
+	leader := s.leadership.current
+	if leader == "" {
+		leader = s.leaderName
+	}
+	for _, name := range s.instances {
+		pod := s.pods[name]
+		if pod == nil {
+			p.missing = append(p.missing, name)
+			continue
+		}
+		ready := pod.DeletionTimestamp == nil && podCondition(pod, corev1.PodReady) == corev1.ConditionTrue
+		if name == leader {
+			p.leader = pod
+		} else {
+			p.replicas++
+			if ready {
+				p.readyReplicas++
+			}
+		}
+		if !ready {
+			p.notReady = append(p.notReady, name)
+		}
+		if pod.Annotations[resources.AnnotationSpecHash] != hash {
+			p.outdated = append(p.outdated, name)
+		}
+	}
+	return p
+}
+
+func (p podSummary) allReady() bool {
+	return p.known && len(p.missing) == 0 && len(p.notReady) == 0
+}
+
+// replicaNames are the instances other than leader; before the instances
+// are known, the previous rows' names.
+func replicaNames(s *scope, leader string) []string {
+	if s.instances == nil {
+		var names []string
+		for _, r := range s.cluster.Status.ReplicaStatuses {
+			names = append(names, r.Name)
+		}
+		return names
+	}
+	var names []string
+	for _, in := range s.instances {
+		if in != leader {
+			names = append(names, in)
+		}
+	}
+	return names
+}
+
+// blockedCondition is True with message, or False.
+func blockedCondition(t, trueReason, falseReason, message string) metav1.Condition {
+	if message == "" {
+		return metav1.Condition{Type: t, Status: metav1.ConditionFalse, Reason: falseReason, Message: "nothing is blocked"}
+	}
+	return metav1.Condition{Type: t, Status: metav1.ConditionTrue, Reason: trueReason, Message: message}
+}
+
 // replicaStatuses lists every desired replica in ordinal order, as the leader
 // sees it. A replica absent from the leader's table is StateMissing.
-func replicaStatuses(c *sutrav1.SutraCluster, snap *statusclient.Snapshot) []sutrav1.ReplicaStatus {
+func replicaStatuses(c *sutrav1.SutraCluster, names []string, snap *statusclient.Snapshot) []sutrav1.ReplicaStatus {
 	// The leader keys rows by replica id (the pod name) once a replica has
 	// connected, and by its configured address (from the topology file)
 	// before that.
@@ -110,7 +188,7 @@ func replicaStatuses(c *sutrav1.SutraCluster, snap *statusclient.Snapshot) []sut
 	}
 	threshold := resources.LagThresholdMs(c)
 	var out []sutrav1.ReplicaStatus
-	for _, name := range resources.ReplicaPodNames(c) {
+	for _, name := range names {
 		r, ok := byID[name]
 		if !ok {
 			r, ok = byAddr[resources.PodAddress(c, name)]
@@ -143,7 +221,7 @@ func replicaStatuses(c *sutrav1.SutraCluster, snap *statusclient.Snapshot) []sut
 // unknownRows lists every desired replica as StateUnknown and not healthy,
 // keeping what the previous rows last knew of it. Without previous rows (the
 // table was never read) there are none.
-func unknownRows(c *sutrav1.SutraCluster, prev []sutrav1.ReplicaStatus) []sutrav1.ReplicaStatus {
+func unknownRows(names []string, prev []sutrav1.ReplicaStatus) []sutrav1.ReplicaStatus {
 	if len(prev) == 0 {
 		return nil
 	}
@@ -152,7 +230,7 @@ func unknownRows(c *sutrav1.SutraCluster, prev []sutrav1.ReplicaStatus) []sutrav
 		byName[rs.Name] = rs
 	}
 	var out []sutrav1.ReplicaStatus
-	for _, name := range resources.ReplicaPodNames(c) {
+	for _, name := range names {
 		rs, ok := byName[name]
 		if !ok {
 			rs = sutrav1.ReplicaStatus{Name: name}
@@ -186,7 +264,7 @@ const divergedDoc = "docs/troubleshooting.md#sutrareplicadiverged"
 // streams within the lag threshold; False naming the replicas that do not,
 // with diverged replicas first (they need a person); Unknown when the
 // leader's table could not be read.
-func replicationCondition(c *sutrav1.SutraCluster, endpoint string, snap *statusclient.Snapshot, err error) metav1.Condition {
+func replicationCondition(c *sutrav1.SutraCluster, names []string, endpoint string, snap *statusclient.Snapshot, err error) metav1.Condition {
 	cond := metav1.Condition{Type: sutrav1.ConditionReplicationHealthy}
 	switch {
 	case err != nil:
@@ -201,7 +279,7 @@ func replicationCondition(c *sutrav1.SutraCluster, endpoint string, snap *status
 		cond.Status, cond.Reason = metav1.ConditionUnknown, sutrav1.ReasonLeaderMismatch
 		cond.Message = fmt.Sprintf("%s belongs to cluster %q, not %q", endpoint, snap.ClusterID, resources.ClusterID(c))
 		return cond
-	case resources.Replicas(c) == 0:
+	case len(names) == 0:
 		cond.Status, cond.Reason = metav1.ConditionTrue, sutrav1.ReasonNoReplicas
 		cond.Message = "spec.replicas is 0: the leader has no replicas"
 		return cond
@@ -209,7 +287,7 @@ func replicationCondition(c *sutrav1.SutraCluster, endpoint string, snap *status
 
 	var diverged, notStreaming, lagging []string
 	threshold := resources.LagThresholdMs(c)
-	statuses := replicaStatuses(c, snap)
+	statuses := replicaStatuses(c, names, snap)
 	for _, r := range statuses {
 		switch {
 		case r.State == StateDiverged:
@@ -255,81 +333,69 @@ func plural(n int, one, many string) string {
 	return fmt.Sprintf("%d %s", n, many)
 }
 
-func leaderReady(leader *appsv1.StatefulSet) bool {
-	return leader != nil && leader.Status.ReadyReplicas >= 1
-}
-
-func allPodsReady(c *sutrav1.SutraCluster, leader, replicas *appsv1.StatefulSet) bool {
-	return leaderReady(leader) && replicas != nil && replicas.Status.ReadyReplicas >= resources.Replicas(c)
-}
-
 // availableCondition: the cluster accepts writes when its leader pod is ready
-// and not terminating. pod is the leader pod when the operator could read it.
-func availableCondition(c *sutrav1.SutraCluster, leader *appsv1.StatefulSet, pod *corev1.Pod) metav1.Condition {
-	if pod != nil && pod.DeletionTimestamp != nil {
-		return metav1.Condition{Type: sutrav1.ConditionAvailable, Status: metav1.ConditionFalse, Reason: sutrav1.ReasonLeaderTerminating,
-			Message: fmt.Sprintf("leader pod %s is terminating (deleted at %s)", pod.Name, pod.DeletionTimestamp.UTC().Format(time.RFC3339))}
+// and not terminating.
+func availableCondition(leader string, pod *corev1.Pod) metav1.Condition {
+	cond := metav1.Condition{Type: sutrav1.ConditionAvailable, Status: metav1.ConditionFalse}
+	switch {
+	case pod == nil:
+		cond.Reason, cond.Message = sutrav1.ReasonLeaderNotReady, fmt.Sprintf("leader pod %s does not exist", leader)
+	case pod.DeletionTimestamp != nil:
+		cond.Reason = sutrav1.ReasonLeaderTerminating
+		cond.Message = fmt.Sprintf("leader pod %s is terminating (deleted at %s)", pod.Name, pod.DeletionTimestamp.UTC().Format(time.RFC3339))
+	case podCondition(pod, corev1.PodReady) == corev1.ConditionTrue:
+		cond.Status, cond.Reason, cond.Message = metav1.ConditionTrue, sutrav1.ReasonLeaderReady, fmt.Sprintf("leader pod %s is ready", pod.Name)
+	default:
+		cond.Reason, cond.Message = sutrav1.ReasonLeaderNotReady, fmt.Sprintf("leader pod %s is not ready", pod.Name)
 	}
-	if leaderReady(leader) {
-		return metav1.Condition{Type: sutrav1.ConditionAvailable, Status: metav1.ConditionTrue, Reason: sutrav1.ReasonLeaderReady,
-			Message: fmt.Sprintf("leader pod %s is ready", resources.LeaderPodName(c))}
-	}
-	return metav1.Condition{Type: sutrav1.ConditionAvailable, Status: metav1.ConditionFalse, Reason: sutrav1.ReasonLeaderNotReady,
-		Message: fmt.Sprintf("leader pod %s is not ready", resources.LeaderPodName(c))}
-}
-
-// progressingCondition is True while a StatefulSet rolls out a new template
-// or the number of ready pods differs from the desired number.
-func progressingCondition(c *sutrav1.SutraCluster, leader, replicas *appsv1.StatefulSet) metav1.Condition {
-	cond := metav1.Condition{Type: sutrav1.ConditionProgressing, Status: metav1.ConditionTrue}
-	for _, sts := range []*appsv1.StatefulSet{leader, replicas} {
-		if sts == nil {
-			cond.Reason, cond.Message = sutrav1.ReasonScaling, "StatefulSets are being created"
-			return cond
-		}
-		if rollingOut(sts) {
-			cond.Reason = sutrav1.ReasonRollingOut
-			cond.Message = fmt.Sprintf("StatefulSet %s is rolling out: %d of %d pods updated", sts.Name, sts.Status.UpdatedReplicas, ptr.Deref(sts.Spec.Replicas, 0))
-			return cond
-		}
-	}
-	for _, sts := range []*appsv1.StatefulSet{leader, replicas} {
-		want := ptr.Deref(sts.Spec.Replicas, 0)
-		if sts.Status.Replicas != want || sts.Status.ReadyReplicas != want {
-			cond.Reason = sutrav1.ReasonScaling
-			cond.Message = fmt.Sprintf("StatefulSet %s has %d of %d pods ready", sts.Name, sts.Status.ReadyReplicas, want)
-			return cond
-		}
-	}
-	cond.Status, cond.Reason = metav1.ConditionFalse, sutrav1.ReasonReconciled
-	cond.Message = fmt.Sprintf("leader and %d replicas are ready and current", resources.Replicas(c))
 	return cond
 }
 
-func rollingOut(sts *appsv1.StatefulSet) bool {
-	if sts.Status.ObservedGeneration < sts.Generation {
-		return true
+// progressingCondition is True while pods are missing, not ready or run an
+// older template.
+func progressingCondition(c *sutrav1.SutraCluster, p podSummary) metav1.Condition {
+	cond := metav1.Condition{Type: sutrav1.ConditionProgressing, Status: metav1.ConditionTrue}
+	switch {
+	case !p.known:
+		cond.Reason, cond.Message = sutrav1.ReasonScaling, "instances are being created"
+	case len(p.outdated) > 0:
+		cond.Reason = sutrav1.ReasonRollingOut
+		cond.Message = fmt.Sprintf("rolling out the current pod template, replicas first: %s to update", strings.Join(p.outdated, ", "))
+	case len(p.missing) > 0 || len(p.notReady) > 0:
+		cond.Reason = sutrav1.ReasonScaling
+		cond.Message = fmt.Sprintf("waiting for pods: %s", strings.Join(append(append([]string(nil), p.missing...), p.notReady...), ", "))
+	default:
+		cond.Status, cond.Reason = metav1.ConditionFalse, sutrav1.ReasonReconciled
+		cond.Message = fmt.Sprintf("leader and %d replicas are ready and current", resources.Replicas(c))
 	}
-	if sts.Status.UpdateRevision != "" && sts.Status.CurrentRevision != sts.Status.UpdateRevision {
-		return true
-	}
-	return sts.Status.UpdatedReplicas < min(sts.Status.Replicas, ptr.Deref(sts.Spec.Replicas, 0))
+	return cond
 }
 
-// phaseOf summarises: Pending before the StatefulSets exist; Creating until
-// the cluster is first fully healthy; then Running, Degraded (serving, not at
-// full strength) or Failed (leader down).
-func phaseOf(c *sutrav1.SutraCluster, leader *appsv1.StatefulSet, available, replication metav1.Condition, podsReady bool) sutrav1.ClusterPhase {
-	wasUp := c.Status.Phase == sutrav1.PhaseRunning || c.Status.Phase == sutrav1.PhaseDegraded || c.Status.Phase == sutrav1.PhaseFailed
+// phaseOf summarises: Pending before the instances exist; Creating until
+// the cluster is first fully healthy; then Running, Degraded (serving, not
+// at full strength), Upgrading or WaitingForInstances (a rollout is under
+// way, or waits for pods), FailingOver or SwitchingOver (a change of leader
+// is under way) or Failed (leader down, no change under way).
+func phaseOf(c *sutrav1.SutraCluster, s *scope, p podSummary, available, replication metav1.Condition) sutrav1.ClusterPhase {
+	wasUp := c.Status.Phase != "" && c.Status.Phase != sutrav1.PhasePending && c.Status.Phase != sutrav1.PhaseCreating
+	ls := s.leadership
 	switch {
-	case leader == nil:
+	case !p.known && !wasUp:
 		return sutrav1.PhasePending
+	case ls.target != "" && ls.target != ls.current && ls.unavailableSince != nil:
+		return sutrav1.PhaseFailingOver
+	case ls.target != "" && ls.target != ls.current:
+		return sutrav1.PhaseSwitchingOver
 	case available.Status != metav1.ConditionTrue:
 		if wasUp {
 			return sutrav1.PhaseFailed
 		}
 		return sutrav1.PhaseCreating
-	case podsReady && replication.Status == metav1.ConditionTrue:
+	case wasUp && len(p.outdated) > 0 && s.rollout.waiting != "" && !p.allReady():
+		return sutrav1.PhaseWaitingForInstances
+	case wasUp && len(p.outdated) > 0:
+		return sutrav1.PhaseUpgrading
+	case p.allReady() && replication.Status == metav1.ConditionTrue:
 		return sutrav1.PhaseRunning
 	case wasUp:
 		return sutrav1.PhaseDegraded
@@ -338,16 +404,15 @@ func phaseOf(c *sutrav1.SutraCluster, leader *appsv1.StatefulSet, available, rep
 	}
 }
 
-// degradedCondition is True in the Degraded and Failed phases, with the
-// first cause as reason.
-func degradedCondition(phase sutrav1.ClusterPhase, available, replication metav1.Condition, c *sutrav1.SutraCluster, replicas *appsv1.StatefulSet) metav1.Condition {
+// degradedCondition is True in every phase of a cluster that was up
+// except Running, with the first cause as reason.
+func degradedCondition(phase sutrav1.ClusterPhase, available, replication metav1.Condition, c *sutrav1.SutraCluster, p podSummary) metav1.Condition {
 	cond := metav1.Condition{Type: sutrav1.ConditionDegraded, Status: metav1.ConditionTrue}
 	switch phase {
-	case sutrav1.PhaseDegraded, sutrav1.PhaseFailed:
 	case sutrav1.PhaseRunning:
 		cond.Status, cond.Reason, cond.Message = metav1.ConditionFalse, sutrav1.ReasonHealthy, "leader and replicas are healthy"
 		return cond
-	default:
+	case sutrav1.PhasePending, sutrav1.PhaseCreating:
 		cond.Status, cond.Reason, cond.Message = metav1.ConditionFalse, sutrav1.ReasonCreating, "the cluster has not been fully available yet"
 		return cond
 	}
@@ -357,12 +422,8 @@ func degradedCondition(phase sutrav1.ClusterPhase, available, replication metav1
 	case replication.Status != metav1.ConditionTrue:
 		cond.Reason, cond.Message = replication.Reason, replication.Message
 	default:
-		ready := int32(0)
-		if replicas != nil {
-			ready = replicas.Status.ReadyReplicas
-		}
 		cond.Reason = sutrav1.ReasonPodsNotReady
-		cond.Message = fmt.Sprintf("%d of %d replica pods are ready", ready, resources.Replicas(c))
+		cond.Message = fmt.Sprintf("%d of %d replica pods are ready", p.readyReplicas, resources.Replicas(c))
 	}
 	return cond
 }

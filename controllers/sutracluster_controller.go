@@ -5,7 +5,6 @@ import (
 	"errors"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -42,10 +41,14 @@ type SutraClusterReconciler struct {
 	Recorder events.EventRecorder
 	// Replication reads replication tables; main wires *statusclient.Client.
 	Replication ReplicationStatusReader
-	// LeaderEndpoint overrides where a cluster's status is read from. Nil
-	// means the leader Service, resources.LeaderEndpoint. Tests point it at
+	// Admin calls the nodes' admin service (status, promote, follow,
+	// fence); main wires *statusclient.Client. Nil disables failover and
+	// rollouts (the operator then only creates objects and reports).
+	Admin NodeAdmin
+	// PodEndpoint overrides where the operator reaches an instance's node.
+	// Nil means its peer address, resources.PodAddress. Tests point it at
 	// local processes.
-	LeaderEndpoint func(*sutrav1.SutraCluster) string
+	PodEndpoint func(c *sutrav1.SutraCluster, instance string) string
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -57,17 +60,17 @@ type phase func(ctx context.Context, s *scope) error
 // +kubebuilder:rbac:groups=storage.sutra.io,resources=sutraclusters,verbs=get;list;watch
 // +kubebuilder:rbac:groups=storage.sutra.io,resources=sutraclusters/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=storage.sutra.io,resources=sutraclusters/finalizers,verbs=update
-// +kubebuilder:rbac:groups=apps,resources=statefulsets,verbs=get;list;watch;create;update;patch
 // +kubebuilder:rbac:groups="",resources=services;configmaps,verbs=get;list;watch;create;update;patch
-// +kubebuilder:rbac:groups="",resources=persistentvolumeclaims,verbs=get;list;watch;patch
 // +kubebuilder:rbac:groups=policy,resources=poddisruptionbudgets,verbs=get;list;watch;create;update;patch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // Reconcile brings one SutraCluster towards its spec. Child objects are
-// applied in dependency order (topology before the pods that read it,
-// Services before the StatefulSets that name them), then replication status
-// is read and the status written once. It requeues after
-// spec.statusPollInterval so status keeps flowing without events.
+// applied in dependency order (Services, then the instances' claims,
+// topology and pods), then every node is asked its role and position, the
+// leadership and the rollout take at most one step, and the status is
+// written once. A new targetLeader is written before anyone acts on it. It
+// requeues after spec.statusPollInterval so status keeps flowing without
+// events, sooner while a failover or rollout waits.
 func (r *SutraClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	cluster := &sutrav1.SutraCluster{}
 	if err := r.Get(ctx, req.NamespacedName, cluster); err != nil {
@@ -83,9 +86,8 @@ func (r *SutraClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request
 
 	s := newScope(cluster, r.now())
 	for _, p := range []phase{
-		r.reconcileTopology,
 		r.reconcileServices,
-		r.reconcileStatefulSets,
+		r.reconcileInstances,
 		r.reconcileVolumes,
 		r.reconcileDisruptionBudget,
 	} {
@@ -93,9 +95,15 @@ func (r *SutraClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request
 			break
 		}
 	}
-	r.observeLeaderPod(ctx, s)
-	r.observePods(ctx, s)
-	r.observeReplication(ctx, s)
+	if s.childErr == nil {
+		r.observeNodes(ctx, s)
+		r.observeReplication(ctx, s)
+		for _, p := range []phase{r.reconcileLeadership, r.reconcileRollout} {
+			if s.childErr = p(ctx, s); s.childErr != nil || s.leadership.record {
+				break
+			}
+		}
+	}
 
 	status := computeStatus(s)
 	observeMetrics(cluster, status)
@@ -112,7 +120,14 @@ func (r *SutraClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request
 	if err := errors.Join(s.childErr, statusErr); err != nil {
 		return ctrl.Result{}, err
 	}
-	return ctrl.Result{RequeueAfter: resources.StatusPollInterval(cluster)}, nil
+	if s.leadership.record {
+		return ctrl.Result{Requeue: true}, nil
+	}
+	next := resources.StatusPollInterval(cluster)
+	if s.requeueAfter > 0 && s.requeueAfter < next {
+		next = s.requeueAfter
+	}
+	return ctrl.Result{RequeueAfter: next}, nil
 }
 
 // publishStatus writes status and, when the write took effect, records the
@@ -148,11 +163,12 @@ func (r *SutraClusterReconciler) now() time.Time {
 func (r *SutraClusterReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&sutrav1.SutraCluster{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
-		Owns(&appsv1.StatefulSet{}).
 		Owns(&corev1.Service{}).
+		Owns(&corev1.PersistentVolumeClaim{}).
 		Owns(&corev1.ConfigMap{}).
 		Owns(&policyv1.PodDisruptionBudget{}).
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(clusterOfPod)).
+		Watches(&corev1.Node{}, handler.EnqueueRequestsFromMapFunc(r.clustersOnNode)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: 4}).
 		Named("sutracluster").
 		Complete(r)

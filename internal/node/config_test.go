@@ -3,6 +3,7 @@ package node
 import (
 	"errors"
 	"flag"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -70,5 +71,13 @@ func TestHelpListsEveryVariable(t *testing.T) {
 		if !strings.Contains(err.Error(), v) {
 			t.Errorf("--help does not mention %s", v)
 		}
+	}
+}
+
+func TestPeersLeaveOutTheNodeItself(t *testing.T) {
+	c := Config{Advertise: "b:1", Replicas: []string{"a:1", "b:1"}}
+	got := c.peers([]string{"b:1", "c:1"})
+	if want := []string{"a:1", "c:1"}; !slices.Equal(got, want) {
+		t.Fatalf("peers = %v, want %v", got, want)
 	}
 }

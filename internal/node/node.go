@@ -178,6 +178,19 @@ func newEpochReason(rec engine.Recovery, eng *engine.Engine) string {
 }
 
 // watchReplicas re-reads the replica list file every few seconds.
+// peers is SUTRA_REPLICAS followed by more, without this node's own
+// address: every node of a cluster may be given the list of all of them,
+// and whichever leads streams to the others.
+func (c Config) peers(more []string) []string {
+	var out []string
+	for _, a := range append(append([]string(nil), c.Replicas...), more...) {
+		if a != c.Advertise {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
 func watchReplicas(ctx context.Context, cfg Config, l *replication.Leader, log *slog.Logger) {
 	var last string
 	t := time.NewTicker(2 * time.Second)
@@ -189,7 +202,7 @@ func watchReplicas(ctx context.Context, cfg Config, l *replication.Leader, log *
 			log.Warn("cannot read replica list", "file", cfg.ReplicasFile, "err", err)
 		case string(b) != last:
 			last = string(b)
-			list := append(append([]string(nil), cfg.Replicas...), splitList(last)...)
+			list := cfg.peers(splitList(last))
 			l.SetReplicas(list)
 			log.Info("replica list updated", "replicas", list)
 		}

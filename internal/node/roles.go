@@ -70,7 +70,7 @@ func (r *roles) startLeader() *roleState {
 		Epoch: r.eng.Epoch(), HeartbeatInterval: r.cfg.HeartbeatInterval, LagThreshold: r.cfg.LagThreshold,
 		RetentionBytes: r.cfg.RetentionBytes, Logger: r.log, OnReplayed: r.replay, SyncReplicas: r.cfg.SyncReplicas,
 		SyncTimeout: r.cfg.SyncTimeout, SyncPreferred: r.cfg.SyncMode == SyncPreferred})
-	l.SetReplicas(r.cfg.Replicas)
+	l.SetReplicas(r.cfg.peers(nil))
 	call, closeConns := grpcapi.HeartbeatCaller()
 	var wg sync.WaitGroup
 	wg.Add(1)

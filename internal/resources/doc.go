@@ -9,13 +9,22 @@
 //
 // Objects of a cluster named NAME in namespace NS:
 //
-//	StatefulSet NAME-leader         1 pod, role=leader, volume claim template "data"
-//	StatefulSet NAME-replica        spec.replicas pods, role=replica
-//	Service     NAME-peers          headless, every node, publishNotReadyAddresses
-//	Service     NAME-leader         role=leader: writes and the status endpoint
-//	Service     NAME-replicas       role=replica: reads
-//	PDB         NAME                every node, maxUnavailable 1
-//	ConfigMap   NAME-topology       key "replicas": the replica addresses
+//	Pod         INSTANCE            one per instance (spec.replicas + 1): NAME-1, NAME-2, ...
+//	PVC         data-INSTANCE       the instance's volume
+//	Service     NAME-peers          headless, every instance, publishNotReadyAddresses
+//	Service     NAME-rw             role=leader: writes (NAME-leader: the same, earlier name)
+//	Service     NAME-ro             role=replica: reads (NAME-replicas: the same, earlier name)
+//	Service     NAME-r              every ready instance: reads
+//	PDB         NAME                role=replica, maxUnavailable 1
+//	PDB         NAME-leader         role=leader, minAvailable 1 (only with replicas)
+//	ConfigMap   NAME-topology       key "replicas": every instance's address
 //
-// Node addresses are POD.NAME-peers.NS.svc:GRPCPORT; node ids are pod names.
+// Roles are labels, not names: the operator sets storage.sutra.io/role on
+// each pod (leader or replica) and, on a replica, the storage.sutra.io/leader
+// annotation; the pod spec is the same for every instance, so a change of
+// leader restarts nothing. Instances adopted from clusters made before this
+// layout keep their names (NAME-leader-0, NAME-replica-K) and claims.
+//
+// Instance addresses are INSTANCE.NAME-peers.NS.svc:GRPCPORT; node ids are
+// instance names.
 package resources

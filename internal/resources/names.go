@@ -2,6 +2,7 @@ package resources
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -24,6 +25,14 @@ const (
 	// select on it, so moving the label moves traffic (see
 	// docs/architecture.md on role changes).
 	LabelRole = "storage.sutra.io/role"
+	// LabelInstanceName names the instance a pod or claim belongs to.
+	LabelInstanceName = "storage.sutra.io/instance"
+	// AnnotationLeader, on a replica's pod, is the address of the leader it
+	// follows when its container starts (SUTRA_LEADER).
+	AnnotationLeader = "storage.sutra.io/leader"
+	// AnnotationSpecHash, on a pod, is PodSpecHash of the spec it was made
+	// from.
+	AnnotationSpecHash = "storage.sutra.io/spec-hash"
 
 	AppName   = "sutra"
 	ManagedBy = "sutra-operator"
@@ -32,7 +41,7 @@ const (
 	RoleReplica = "replica"
 )
 
-// Container layout shared by both StatefulSets.
+// Container layout shared by every instance.
 const (
 	ContainerName   = "storage"
 	ServerCommand   = "/storage-server"
@@ -41,7 +50,6 @@ const (
 	TopologyVolume  = "topology"
 	TopologyDir     = "/etc/sutra"
 	TopologyKey     = "replicas"
-	TopologyLeader  = "leader"
 	ReplicasFile    = TopologyDir + "/" + TopologyKey
 	GRPCPortName    = "grpc"
 	MetricsPortName = "metrics"
@@ -49,39 +57,76 @@ const (
 	RunAsUser int64 = 65532
 )
 
-// LeaderStatefulSetName is NAME-leader.
-func LeaderStatefulSetName(c *sutrav1.SutraCluster) string { return c.Name + "-leader" }
+// LegacyLeaderStatefulSetName and LegacyReplicaStatefulSetName are the
+// StatefulSets of clusters made by operator versions before instances:
+// NAME-leader (pod NAME-leader-0) and NAME-replica (NAME-replica-K). The
+// operator adopts their pods and claims and deletes them.
+func LegacyLeaderStatefulSetName(c *sutrav1.SutraCluster) string { return c.Name + "-leader" }
 
-// ReplicaStatefulSetName is NAME-replica.
-func ReplicaStatefulSetName(c *sutrav1.SutraCluster) string { return c.Name + "-replica" }
+// LegacyReplicaStatefulSetName is NAME-replica.
+func LegacyReplicaStatefulSetName(c *sutrav1.SutraCluster) string { return c.Name + "-replica" }
+
+// InstanceName is NAME-SERIAL, the pod (and node id) of a new instance.
+func InstanceName(c *sutrav1.SutraCluster, serial int) string {
+	return fmt.Sprintf("%s-%d", c.Name, serial)
+}
+
+// InstanceSerial is the serial of an instance named NAME-SERIAL; false for
+// other names (instances adopted from the legacy layout).
+func InstanceSerial(c *sutrav1.SutraCluster, instance string) (int, bool) {
+	rest, ok := strings.CutPrefix(instance, c.Name+"-")
+	if !ok {
+		return 0, false
+	}
+	n, err := strconv.Atoi(rest)
+	if err != nil || n <= 0 || strconv.Itoa(n) != rest {
+		return 0, false
+	}
+	return n, true
+}
+
+// ClaimName is data-INSTANCE, the instance's volume claim (the name a
+// StatefulSet gives its pods' claims, so legacy claims keep theirs).
+func ClaimName(instance string) string { return DataVolume + "-" + instance }
+
+// InstanceOfClaim is the instance a claim named data-INSTANCE belongs to.
+func InstanceOfClaim(claim string) (string, bool) {
+	return strings.CutPrefix(claim, DataVolume+"-")
+}
 
 // PeersServiceName is NAME-peers, the headless Service that gives every pod
 // a stable DNS name.
 func PeersServiceName(c *sutrav1.SutraCluster) string { return c.Name + "-peers" }
 
-// LeaderServiceName is NAME-leader.
+// ReadWriteServiceName is NAME-rw, the leader: writes.
+func ReadWriteServiceName(c *sutrav1.SutraCluster) string { return c.Name + "-rw" }
+
+// ReadOnlyServiceName is NAME-ro, the ready replicas: reads.
+func ReadOnlyServiceName(c *sutrav1.SutraCluster) string { return c.Name + "-ro" }
+
+// ReadServiceName is NAME-r, every ready instance: reads.
+func ReadServiceName(c *sutrav1.SutraCluster) string { return c.Name + "-r" }
+
+// LeaderServiceName is NAME-leader, the same as NAME-rw, kept for clients
+// of earlier versions.
 func LeaderServiceName(c *sutrav1.SutraCluster) string { return c.Name + "-leader" }
 
-// ReplicasServiceName is NAME-replicas.
+// ReplicasServiceName is NAME-replicas, the same as NAME-ro, kept for
+// clients of earlier versions.
 func ReplicasServiceName(c *sutrav1.SutraCluster) string { return c.Name + "-replicas" }
 
 // TopologyConfigMapName is NAME-topology.
 func TopologyConfigMapName(c *sutrav1.SutraCluster) string { return c.Name + "-topology" }
 
-// PodDisruptionBudgetName is NAME.
+// PodDisruptionBudgetName is NAME, the replicas' budget.
 func PodDisruptionBudgetName(c *sutrav1.SutraCluster) string { return c.Name }
 
-// LeaderPodName is the only pod of the leader StatefulSet.
-func LeaderPodName(c *sutrav1.SutraCluster) string { return LeaderStatefulSetName(c) + "-0" }
+// LeaderDisruptionBudgetName is NAME-leader, the leader's budget.
+func LeaderDisruptionBudgetName(c *sutrav1.SutraCluster) string { return c.Name + "-leader" }
 
-// ReplicaPodNames lists the desired replica pods in ordinal order.
-func ReplicaPodNames(c *sutrav1.SutraCluster) []string {
-	n := Replicas(c)
-	names := make([]string, 0, n)
-	for i := int32(0); i < n; i++ {
-		names = append(names, fmt.Sprintf("%s-%d", ReplicaStatefulSetName(c), i))
-	}
-	return names
+// LegacyLeaderPodName is NAME-leader-0, the leader of a legacy cluster.
+func LegacyLeaderPodName(c *sutrav1.SutraCluster) string {
+	return LegacyLeaderStatefulSetName(c) + "-0"
 }
 
 // ClusterID is NS.NAME, the id every node of the cluster shares.
@@ -97,28 +142,21 @@ func PodAddress(c *sutrav1.SutraCluster, pod string) string {
 	return fmt.Sprintf("%s.%s:%d", pod, PeerDomain(c), GRPCPort(c))
 }
 
-// LeaderPodAddress is the leader pod's own address, which replicas stream from.
-func LeaderPodAddress(c *sutrav1.SutraCluster) string { return PodAddress(c, LeaderPodName(c)) }
-
-// LeaderEndpoint is the leader Service address, NAME-leader.NS.svc:GRPCPORT:
-// where clients write and where the operator reads replication status.
+// LeaderEndpoint is the read-write Service address, NAME-rw.NS.svc:GRPCPORT:
+// where clients write.
 func LeaderEndpoint(c *sutrav1.SutraCluster) string {
-	return fmt.Sprintf("%s.%s.svc:%d", LeaderServiceName(c), c.Namespace, GRPCPort(c))
+	return fmt.Sprintf("%s.%s.svc:%d", ReadWriteServiceName(c), c.Namespace, GRPCPort(c))
 }
 
-// ReplicaAddresses lists the desired replicas' addresses in ordinal order.
-func ReplicaAddresses(c *sutrav1.SutraCluster) []string {
-	pods := ReplicaPodNames(c)
-	addrs := make([]string, len(pods))
-	for i, p := range pods {
-		addrs[i] = PodAddress(c, p)
+// TopologyReplicas is the topology ConfigMap's "replicas" value: every
+// instance's address, comma-separated. Whichever leads streams to the others
+// (a node leaves its own address out).
+func TopologyReplicas(c *sutrav1.SutraCluster, instances []string) string {
+	addrs := make([]string, len(instances))
+	for i, in := range instances {
+		addrs[i] = PodAddress(c, in)
 	}
-	return addrs
-}
-
-// TopologyReplicas is the topology ConfigMap's "replicas" value.
-func TopologyReplicas(c *sutrav1.SutraCluster) string {
-	return strings.Join(ReplicaAddresses(c), ",")
+	return strings.Join(addrs, ",")
 }
 
 // ClusterLabels are on every object and pod of the cluster.
@@ -132,7 +170,7 @@ func ClusterLabels(c *sutrav1.SutraCluster) map[string]string {
 	}
 }
 
-// SelectorLabels select every pod of the cluster (both roles).
+// SelectorLabels select every pod and claim of the cluster.
 func SelectorLabels(c *sutrav1.SutraCluster) map[string]string {
 	return map[string]string{LabelName: AppName, LabelCluster: c.Name}
 }

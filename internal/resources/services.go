@@ -19,16 +19,36 @@ func PeersService(c *sutrav1.SutraCluster) *corev1.Service {
 	return s
 }
 
-// LeaderService builds NAME-leader: the write endpoint, selecting only the
-// pod labelled role=leader.
+// ReadWriteService builds NAME-rw: the write endpoint, selecting only the
+// pod labelled role=leader. The operator moves the label on a change of
+// leader, so the Service follows the leader.
+func ReadWriteService(c *sutrav1.SutraCluster) *corev1.Service {
+	return service(c, ReadWriteServiceName(c), RoleSelectorLabels(c, RoleLeader), map[string]string{LabelRole: RoleLeader})
+}
+
+// ReadOnlyService builds NAME-ro: the read endpoint over the ready replicas.
+func ReadOnlyService(c *sutrav1.SutraCluster) *corev1.Service {
+	return service(c, ReadOnlyServiceName(c), RoleSelectorLabels(c, RoleReplica), map[string]string{LabelRole: RoleReplica})
+}
+
+// ReadService builds NAME-r: reads from any ready instance.
+func ReadService(c *sutrav1.SutraCluster) *corev1.Service {
+	return service(c, ReadServiceName(c), SelectorLabels(c), nil)
+}
+
+// LeaderService builds NAME-leader, NAME-rw under its earlier name.
 func LeaderService(c *sutrav1.SutraCluster) *corev1.Service {
 	return service(c, LeaderServiceName(c), RoleSelectorLabels(c, RoleLeader), map[string]string{LabelRole: RoleLeader})
 }
 
-// ReplicasService builds NAME-replicas: the read endpoint over the ready
-// replicas.
+// ReplicasService builds NAME-replicas, NAME-ro under its earlier name.
 func ReplicasService(c *sutrav1.SutraCluster) *corev1.Service {
 	return service(c, ReplicasServiceName(c), RoleSelectorLabels(c, RoleReplica), map[string]string{LabelRole: RoleReplica})
+}
+
+// Services are every Service of the cluster, peers first.
+func Services(c *sutrav1.SutraCluster) []*corev1.Service {
+	return []*corev1.Service{PeersService(c), ReadWriteService(c), ReadOnlyService(c), ReadService(c), LeaderService(c), ReplicasService(c)}
 }
 
 func service(c *sutrav1.SutraCluster, name string, selector, extra map[string]string) *corev1.Service {

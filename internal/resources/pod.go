@@ -1,10 +1,11 @@
 package resources
 
 import (
+	"encoding/json"
 	"fmt"
+	"hash/fnv"
 	"strconv"
 
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
@@ -12,52 +13,64 @@ import (
 	sutrav1 "github.com/sutra/sutra-operator/api/v1alpha1"
 )
 
-// LeaderStatefulSet builds NAME-leader: one pod that accepts writes and
-// streams its log to the replicas listed in the topology ConfigMap. Its pod
-// template does not depend on spec.replicas, so scaling never restarts the
-// leader.
-func LeaderStatefulSet(c *sutrav1.SutraCluster) *appsv1.StatefulSet {
-	return statefulSet(c, LeaderStatefulSetName(c), RoleLeader, 1)
-}
-
-// ReplicaStatefulSet builds NAME-replica: spec.replicas pods that stream from
-// the leader pod and serve reads.
-func ReplicaStatefulSet(c *sutrav1.SutraCluster) *appsv1.StatefulSet {
-	return statefulSet(c, ReplicaStatefulSetName(c), RoleReplica, Replicas(c))
-}
-
-func statefulSet(c *sutrav1.SutraCluster, name, role string, replicas int32) *appsv1.StatefulSet {
-	roleLabels := map[string]string{LabelRole: role}
-	return &appsv1.StatefulSet{
-		TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "StatefulSet"},
-		ObjectMeta: objectMeta(c, name, roleLabels),
-		Spec: appsv1.StatefulSetSpec{
-			Replicas:            ptr.To(replicas),
-			ServiceName:         PeersServiceName(c),
-			Selector:            &metav1.LabelSelector{MatchLabels: RoleSelectorLabels(c, role)},
-			PodManagementPolicy: appsv1.ParallelPodManagement,
-			UpdateStrategy:      appsv1.StatefulSetUpdateStrategy{Type: appsv1.RollingUpdateStatefulSetStrategyType},
-			PersistentVolumeClaimRetentionPolicy: &appsv1.StatefulSetPersistentVolumeClaimRetentionPolicy{
-				WhenDeleted: pvcPolicy(c.Spec.PVCRetentionPolicy.WhenDeleted),
-				WhenScaled:  pvcPolicy(c.Spec.PVCRetentionPolicy.WhenScaled),
-			},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: mergeLabels(ClusterLabels(c), roleLabels)},
-				Spec:       podSpec(c, role),
-			},
-			VolumeClaimTemplates: []corev1.PersistentVolumeClaim{VolumeClaimTemplate(c, role)},
-		},
+// Pod builds the pod of one instance. Its spec does not depend on the
+// instance's role: the storage server reads its role from the pod's
+// storage.sutra.io/role label and its leader from the storage.sutra.io/leader
+// annotation (environment variables from the downward API, resolved each
+// time the container starts), so the operator changes roles by labelling
+// pods and calling the admin API, never by restarting them. leaderAddr is
+// empty for the leader.
+//
+// The pod carries AnnotationSpecHash, the hash of everything in it that a
+// spec change can alter; a pod whose hash differs from PodSpecHash is out of
+// date and is recreated by the rollout.
+func Pod(c *sutrav1.SutraCluster, instance, role, leaderAddr string) *corev1.Pod {
+	annotations := map[string]string{AnnotationSpecHash: PodSpecHash(c)}
+	if leaderAddr != "" {
+		annotations[AnnotationLeader] = leaderAddr
+	}
+	meta := objectMeta(c, instance, InstanceLabels(instance, role))
+	meta.Annotations = annotations
+	spec := podSpec(c)
+	spec.Hostname = instance
+	spec.Volumes[0].PersistentVolumeClaim.ClaimName = ClaimName(instance)
+	spec.Subdomain = PeersServiceName(c)
+	return &corev1.Pod{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
+		ObjectMeta: meta,
+		Spec:       spec,
 	}
 }
 
-// VolumeClaimTemplate is the "data" claim every node gets.
-func VolumeClaimTemplate(c *sutrav1.SutraCluster, role string) corev1.PersistentVolumeClaim {
-	return corev1.PersistentVolumeClaim{
-		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "PersistentVolumeClaim"},
-		ObjectMeta: metav1.ObjectMeta{
-			Name:   DataVolume,
-			Labels: mergeLabels(ClusterLabels(c), map[string]string{LabelRole: role}),
-		},
+// InstanceLabels are the labels that tell an instance's name and role.
+func InstanceLabels(instance, role string) map[string]string {
+	return map[string]string{LabelInstanceName: instance, LabelRole: role}
+}
+
+// PodSpecHash hashes the pod spec every instance gets and the cluster's
+// restartedAt annotation (kubectl sutra restart), as 16 hex digits.
+func PodSpecHash(c *sutrav1.SutraCluster) string {
+	b, err := json.Marshal(podSpec(c))
+	if err != nil { // a PodSpec always marshals
+		panic(err)
+	}
+	h := fnv.New64a()
+	_, _ = h.Write(b)
+	_, _ = h.Write([]byte(c.Annotations[sutrav1.AnnotationRestartedAt]))
+	return fmt.Sprintf("%016x", h.Sum64())
+}
+
+// Claim builds data-INSTANCE, the instance's volume. With
+// spec.pvcRetentionPolicy.whenDeleted Delete the cluster owns it, so it goes
+// with the cluster; with Retain it has no owner and stays.
+func Claim(c *sutrav1.SutraCluster, instance string) *corev1.PersistentVolumeClaim {
+	meta := objectMeta(c, ClaimName(instance), map[string]string{LabelInstanceName: instance})
+	if c.Spec.PVCRetentionPolicy.WhenDeleted != sutrav1.PVCDelete {
+		meta.OwnerReferences = nil
+	}
+	return &corev1.PersistentVolumeClaim{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "PersistentVolumeClaim"},
+		ObjectMeta: meta,
 		Spec: corev1.PersistentVolumeClaimSpec{
 			AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
 			StorageClassName: c.Spec.Storage.StorageClassName,
@@ -69,13 +82,13 @@ func VolumeClaimTemplate(c *sutrav1.SutraCluster, role string) corev1.Persistent
 	}
 }
 
-func podSpec(c *sutrav1.SutraCluster, role string) corev1.PodSpec {
+func podSpec(c *sutrav1.SutraCluster) corev1.PodSpec {
 	grpc := GRPCPort(c)
 	probe := func(period, failures int32) *corev1.Probe {
 		return &corev1.Probe{
 			ProbeHandler:     corev1.ProbeHandler{GRPC: &corev1.GRPCAction{Port: grpc}},
 			PeriodSeconds:    period,
-			TimeoutSeconds:   2,
+			TimeoutSeconds:   1,
 			FailureThreshold: failures,
 		}
 	}
@@ -89,16 +102,17 @@ func podSpec(c *sutrav1.SutraCluster, role string) corev1.PodSpec {
 			Image:           c.Spec.Image,
 			ImagePullPolicy: pullPolicy(c.Spec.ImagePullPolicy),
 			Command:         []string{ServerCommand},
-			Env:             Env(c, role),
+			Env:             Env(c),
 			Ports: []corev1.ContainerPort{
 				{Name: GRPCPortName, ContainerPort: grpc, Protocol: corev1.ProtocolTCP},
 				{Name: MetricsPortName, ContainerPort: MetricsPort(c), Protocol: corev1.ProtocolTCP},
 			},
 			Resources: *c.Spec.Resources.DeepCopy(),
 			// The startup probe gives a node time to replay its log; the
-			// liveness probe only starts after it.
-			StartupProbe:   probe(5, 60),
-			ReadinessProbe: probe(5, 3),
+			// liveness probe only starts after it. Readiness is quick to
+			// drop (4 s) because the operator's failover waits for it.
+			StartupProbe:   probe(2, 150),
+			ReadinessProbe: probe(2, 2),
 			LivenessProbe:  probe(10, 6),
 			VolumeMounts: []corev1.VolumeMount{
 				{Name: DataVolume, MountPath: DataDir},
@@ -112,14 +126,14 @@ func podSpec(c *sutrav1.SutraCluster, role string) corev1.PodSpec {
 			},
 			TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
 		}},
-		Volumes: []corev1.Volume{{
-			// Mounted on every node so a future promotion needs no template
-			// change; only the leader is told to read it.
-			Name: TopologyVolume,
-			VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
+		Volumes: []corev1.Volume{
+			{Name: DataVolume, VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{
+				ClaimName: "", // the instance's: set by Pod
+			}}},
+			{Name: TopologyVolume, VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
 				LocalObjectReference: corev1.LocalObjectReference{Name: TopologyConfigMapName(c)},
-			}},
-		}},
+			}}},
+		},
 		SecurityContext: &corev1.PodSecurityContext{
 			RunAsUser:      ptr.To(RunAsUser),
 			RunAsGroup:     ptr.To(RunAsUser),
@@ -136,21 +150,26 @@ func podSpec(c *sutrav1.SutraCluster, role string) corev1.PodSpec {
 	}
 }
 
-// Env is the storage server's configuration for one role. The order matters:
-// SUTRA_ADVERTISE_ADDRESS expands $(SUTRA_NODE_ID), defined before it.
-func Env(c *sutrav1.SutraCluster, role string) []corev1.EnvVar {
+// Env is the storage server's configuration, the same for every instance.
+// The order matters: SUTRA_ADVERTISE_ADDRESS expands $(SUTRA_NODE_ID),
+// defined before it. Role and leader come from the pod's label and
+// annotation.
+func Env(c *sutrav1.SutraCluster) []corev1.EnvVar {
 	grpc := GRPCPort(c)
 	retention := RetentionBytes(c)
+	field := func(path string) *corev1.EnvVarSource {
+		return &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: path}}
+	}
 	env := []corev1.EnvVar{
-		{Name: "SUTRA_NODE_ROLE", Value: role},
-		{Name: "SUTRA_NODE_ID", ValueFrom: &corev1.EnvVarSource{
-			FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: "metadata.name"},
-		}},
+		{Name: "SUTRA_NODE_ROLE", ValueFrom: field("metadata.labels['" + LabelRole + "']")},
+		{Name: "SUTRA_LEADER", ValueFrom: field("metadata.annotations['" + AnnotationLeader + "']")},
+		{Name: "SUTRA_NODE_ID", ValueFrom: field("metadata.name")},
 		{Name: "SUTRA_CLUSTER_ID", Value: ClusterID(c)},
 		{Name: "SUTRA_STORAGE_SERVER", Value: fmt.Sprintf("0.0.0.0:%d", grpc)},
 		{Name: "SUTRA_ADVERTISE_ADDRESS", Value: fmt.Sprintf("$(SUTRA_NODE_ID).%s:%d", PeerDomain(c), grpc)},
 		{Name: "SUTRA_METRICS_ADDR", Value: fmt.Sprintf("0.0.0.0:%d", MetricsPort(c))},
 		{Name: "SUTRA_DATA_DIR", Value: DataDir},
+		{Name: "SUTRA_REPLICAS_FILE", Value: ReplicasFile},
 		{Name: "SUTRA_WAL_RETENTION_BYTES", Value: strconv.FormatInt(retention.Value(), 10)},
 		{Name: "SUTRA_HEARTBEAT_INTERVAL_MS", Value: strconv.FormatInt(HeartbeatIntervalMs(c), 10)},
 		{Name: "SUTRA_LAG_THRESHOLD_MS", Value: strconv.FormatInt(LagThresholdMs(c), 10)},
@@ -162,18 +181,11 @@ func Env(c *sutrav1.SutraCluster, role string) []corev1.EnvVar {
 	}
 	if sync := c.Spec.Replication.Synchronous; sync != nil {
 		// Only the leader waits for confirmations, but every node gets the
-		// setting: a replica promoted at runtime leads with it, and both
-		// StatefulSets change together when it does.
+		// setting: whichever is promoted leads with it.
 		env = append(env,
 			corev1.EnvVar{Name: "SUTRA_SYNC_REPLICAS", Value: strconv.FormatInt(int64(sync.Replicas), 10)},
 			corev1.EnvVar{Name: "SUTRA_SYNC_MODE", Value: string(DataDurability(c))},
 		)
-	}
-	switch role {
-	case RoleLeader:
-		env = append(env, corev1.EnvVar{Name: "SUTRA_REPLICAS_FILE", Value: ReplicasFile})
-	case RoleReplica:
-		env = append(env, corev1.EnvVar{Name: "SUTRA_LEADER", Value: LeaderPodAddress(c)})
 	}
 	return env
 }
@@ -190,13 +202,6 @@ func spreadAcrossNodes(c *sutrav1.SutraCluster) *corev1.Affinity {
 			},
 		}},
 	}}
-}
-
-func pvcPolicy(p sutrav1.PVCRetentionPolicyType) appsv1.PersistentVolumeClaimRetentionPolicyType {
-	if p == sutrav1.PVCDelete {
-		return appsv1.DeletePersistentVolumeClaimRetentionPolicyType
-	}
-	return appsv1.RetainPersistentVolumeClaimRetentionPolicyType
 }
 
 func pullPolicy(p corev1.PullPolicy) corev1.PullPolicy {
