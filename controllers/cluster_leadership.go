@@ -59,7 +59,9 @@ func (r *SutraClusterReconciler) reconcileLeadership(ctx context.Context, s *sco
 	if ls.unavailableSince == nil {
 		ls.unavailableSince = ptr.To(metav1.NewTime(s.now).Rfc3339Copy())
 	}
-	if wait := failover.Wait(ls.unavailableSince.Time, s.now, failoverDelay(c)); wait > 0 {
+	// status keeps whole seconds: the leader may have been unavailable
+	// since up to a second after the time recorded, so wait that second too.
+	if wait := failover.Wait(ls.unavailableSince.Add(time.Second), s.now, failoverDelay(c)); wait > 0 {
 		s.requeue(wait)
 		return nil
 	}

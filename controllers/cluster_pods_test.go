@@ -5,10 +5,8 @@ import (
 	. "github.com/onsi/gomega"
 
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	sutrav1 "github.com/sutra/sutra-operator/api/v1alpha1"
-	"github.com/sutra/sutra-operator/internal/resources"
 )
 
 var _ = Describe("SutraCluster leader pod", func() {
@@ -16,8 +14,8 @@ var _ = Describe("SutraCluster leader pod", func() {
 		n := uniqueName("terminating")
 		c := newCluster(n, 1)
 		Expect(k8sClient.Create(ctx, c)).To(Succeed())
-		Eventually(getSTS(n + "-leader")).WithTimeout(timeout).Should(Not(BeNil()))
-		markReady(n + "-leader")
+		Eventually(getPod(n + "-1")).WithTimeout(timeout).Should(Not(BeNil()))
+		markReady(n+"-1", true)
 
 		available := func(g Gomega) string {
 			got := &sutrav1.SutraCluster{}
@@ -28,15 +26,11 @@ var _ = Describe("SutraCluster leader pod", func() {
 		}
 		Eventually(available).WithTimeout(timeout).Should(Equal(sutrav1.ReasonLeaderReady))
 
-		// envtest runs no StatefulSet controller or kubelet: make the pod,
-		// with a finalizer so deleting it leaves it terminating.
-		labels := resources.ClusterLabels(c)
-		labels[resources.LabelRole] = resources.RoleLeader
-		pod := &corev1.Pod{
-			ObjectMeta: metav1.ObjectMeta{Name: n + "-leader-0", Namespace: ns, Labels: labels, Finalizers: []string{"example.com/hold"}},
-			Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "storage", Image: "sutra/storage:1.0"}}},
-		}
-		Expect(k8sClient.Create(ctx, pod)).To(Succeed())
+		// envtest runs no kubelet: a finalizer keeps the deleted pod
+		// terminating, ready as far as its conditions go.
+		pod := getPod(n + "-1")(Default)
+		pod.Finalizers = []string{"example.com/hold"}
+		Expect(k8sClient.Update(ctx, pod)).To(Succeed())
 		Expect(k8sClient.Delete(ctx, pod)).To(Succeed())
 		DeferCleanup(func() {
 			got := &corev1.Pod{}
@@ -45,7 +39,7 @@ var _ = Describe("SutraCluster leader pod", func() {
 			Expect(k8sClient.Update(ctx, got)).To(Succeed())
 		})
 
-		// The StatefulSet still counts the pod ready; the pod says otherwise.
+		// The pod is still ready; its deletion makes the cluster unavailable.
 		Eventually(available).WithTimeout(timeout).Should(Equal(sutrav1.ReasonLeaderTerminating))
 	})
 })

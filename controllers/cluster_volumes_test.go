@@ -15,7 +15,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	sutrav1 "github.com/sutra/sutra-operator/api/v1alpha1"
-	"github.com/sutra/sutra-operator/internal/resources"
 )
 
 var _ = Describe("SutraCluster volume expansion", func() {
@@ -28,17 +27,11 @@ var _ = Describe("SutraCluster volume expansion", func() {
 		c.Spec.Storage = sutrav1.StorageSpec{Size: resource.MustParse("1Gi"), StorageClassName: ptr.To(n)}
 		c.Spec.StatusPollInterval = metav1.Duration{Duration: time.Second}
 		Expect(k8sClient.Create(ctx, c)).To(Succeed())
-		// envtest runs no StatefulSet controller: make the claims it would,
-		// labelled as the volume claim templates label them.
-		labels := resources.SelectorLabels(c)
-		labels[resources.LabelManagedBy] = resources.ManagedBy
-		for _, pod := range []string{n + "-leader-0", n + "-replica-0"} {
-			Expect(k8sClient.Create(ctx, &corev1.PersistentVolumeClaim{
-				ObjectMeta: metav1.ObjectMeta{Name: "data-" + pod, Namespace: ns, Labels: labels},
-				Spec: corev1.PersistentVolumeClaimSpec{StorageClassName: ptr.To(n),
-					AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
-					Resources:   corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}}},
-			})).To(Succeed())
+		// The operator makes the claims itself.
+		for _, in := range []string{n + "-1", n + "-2"} {
+			Eventually(func() error {
+				return k8sClient.Get(ctx, key("data-"+in), &corev1.PersistentVolumeClaim{})
+			}).WithTimeout(timeout).WithPolling(poll).Should(Succeed())
 		}
 		volumes := func(g Gomega) (*sutrav1.SutraCluster, *metav1.Condition) {
 			got := &sutrav1.SutraCluster{}
@@ -60,7 +53,7 @@ var _ = Describe("SutraCluster volume expansion", func() {
 			g.Expect(cond.Status).To(Equal(metav1.ConditionFalse))
 			g.Expect(cond.Reason).To(Equal(sutrav1.ReasonExpansionNotSupported))
 			g.Expect(cond.Message).To(ContainSubstring(`StorageClass "` + n + `"`))
-			g.Expect(cond.Message).To(ContainSubstring("data-" + n + "-leader-0, data-" + n + "-replica-0"))
+			g.Expect(cond.Message).To(ContainSubstring("data-" + n + "-1, data-" + n + "-2"))
 		}).WithTimeout(timeout).Should(Succeed())
 
 		failures := func() int {

@@ -9,32 +9,23 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	sutrav1 "github.com/sutra/sutra-operator/api/v1alpha1"
 	"github.com/sutra/sutra-operator/internal/resources"
 )
 
-// envtest has no kubelet or scheduler: the test creates the pods the
-// StatefulSets would make and writes their status itself.
+// envtest has no kubelet or scheduler: the test writes the status of the
+// pods the operator made.
 var _ = Describe("SutraCluster instances", func() {
 	It("shows why each pod does not start and warns once per transition", func() {
 		c := newCluster(uniqueName("inst"), 2)
 		Expect(k8sClient.Create(ctx, c)).To(Succeed())
 		n := c.Name
-		Eventually(getSTS(n + "-replica")).WithTimeout(timeout).WithPolling(poll).Should(Not(BeNil()))
-
-		newPod := func(name, role string) *corev1.Pod {
-			labels := resources.ClusterLabels(c)
-			labels[resources.LabelRole] = role
-			p := &corev1.Pod{
-				ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: labels},
-				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: resources.ContainerName, Image: "sutra/storage:1.0"}}},
-			}
-			Expect(k8sClient.Create(ctx, p)).To(Succeed())
-			return p
+		for _, in := range []string{n + "-1", n + "-2", n + "-3"} {
+			Eventually(getPod(in)).WithTimeout(timeout).WithPolling(poll).Should(Not(BeNil()))
 		}
+
 		setStatus := func(p *corev1.Pod, st corev1.PodStatus) {
 			GinkgoHelper()
 			Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(p), p)).To(Succeed())
@@ -50,9 +41,7 @@ var _ = Describe("SutraCluster instances", func() {
 		}
 		boom := &corev1.ContainerStateTerminated{ExitCode: 1, Reason: "Error", Message: "boom"}
 
-		leader := newPod(n+"-leader-0", resources.RoleLeader)
-		replica0 := newPod(n+"-replica-0", resources.RoleReplica)
-		replica1 := newPod(n+"-replica-1", resources.RoleReplica)
+		leader, replica0, replica1 := getPod(n+"-1")(Default), getPod(n+"-2")(Default), getPod(n+"-3")(Default)
 		setStatus(leader, waiting("CrashLoopBackOff", "back-off 10s restarting failed container", 3, boom))
 		setStatus(replica0, waiting("ErrImagePull", `failed to pull image "sutra/storage:1.0": not found`, 0, nil))
 		setStatus(replica1, corev1.PodStatus{Phase: corev1.PodPending, Conditions: []corev1.PodCondition{{Type: corev1.PodScheduled,
@@ -70,17 +59,17 @@ var _ = Describe("SutraCluster instances", func() {
 		Eventually(func(g Gomega) {
 			m := instances(g)
 			g.Expect(m).To(HaveLen(3))
-			l := m[n+"-leader-0"]
+			l := m[n+"-1"]
 			g.Expect(l.Role).To(Equal("leader"))
 			g.Expect(l.Reason).To(Equal("CrashLoopBackOff"))
 			g.Expect(l.Message).To(ContainSubstring("exit code 1"))
 			g.Expect(l.Message).To(ContainSubstring("boom"))
 			g.Expect(l.Restarts).To(Equal(int32(3)))
 			g.Expect(l.Image).To(Equal("sutra/storage:1.0"))
-			g.Expect(m[n+"-replica-0"].Reason).To(Equal("ErrImagePull"))
-			g.Expect(m[n+"-replica-0"].Message).To(ContainSubstring("not found"))
-			g.Expect(m[n+"-replica-1"].Reason).To(Equal(sutrav1.InstanceUnschedulable))
-			g.Expect(m[n+"-replica-1"].Message).To(Equal("0/1 nodes are available: 1 Insufficient cpu."))
+			g.Expect(m[n+"-2"].Reason).To(Equal("ErrImagePull"))
+			g.Expect(m[n+"-2"].Message).To(ContainSubstring("not found"))
+			g.Expect(m[n+"-3"].Reason).To(Equal(sutrav1.InstanceUnschedulable))
+			g.Expect(m[n+"-3"].Message).To(Equal("0/1 nodes are available: 1 Insufficient cpu."))
 		}).WithTimeout(timeout).WithPolling(poll).Should(Succeed())
 
 		// The same failure again (another restart, the pull retried) is no
@@ -89,8 +78,8 @@ var _ = Describe("SutraCluster instances", func() {
 		setStatus(replica0, waiting("ImagePullBackOff", `Back-off pulling image "sutra/storage:1.0"`, 0, nil))
 		Eventually(func(g Gomega) {
 			m := instances(g)
-			g.Expect(m[n+"-leader-0"].Restarts).To(Equal(int32(4)))
-			g.Expect(m[n+"-replica-0"].Reason).To(Equal("ImagePullBackOff"))
+			g.Expect(m[n+"-1"].Restarts).To(Equal(int32(4)))
+			g.Expect(m[n+"-2"].Reason).To(Equal("ImagePullBackOff"))
 		}).WithTimeout(timeout).WithPolling(poll).Should(Succeed())
 
 		// Each pod's entering its failure was told once, naming the pod,

@@ -18,11 +18,10 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
-	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
-	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
@@ -64,20 +63,70 @@ func freeAddr() string {
 	return l.Addr().String()
 }
 
-// markReady sets a StatefulSet's status as the StatefulSet controller would
-// once its pods are ready (envtest runs no controllers).
-func markReady(name string) {
+// markReady sets a pod's Ready condition as the kubelet would (envtest runs
+// no kubelet).
+func markReady(name string, ready bool) {
 	GinkgoHelper()
+	status := corev1.ConditionFalse
+	if ready {
+		status = corev1.ConditionTrue
+	}
 	Eventually(func(g Gomega) {
-		s := &appsv1.StatefulSet{}
-		g.Expect(k8sClient.Get(ctx, key(name), s)).To(Succeed())
-		want := ptr.Deref(s.Spec.Replicas, 1)
-		s.Status = appsv1.StatefulSetStatus{
-			ObservedGeneration: s.Generation, Replicas: want, ReadyReplicas: want, AvailableReplicas: want,
-			CurrentReplicas: want, UpdatedReplicas: want, CurrentRevision: "r1", UpdateRevision: "r1",
-		}
-		g.Expect(k8sClient.Status().Update(ctx, s)).To(Succeed())
+		p := &corev1.Pod{}
+		g.Expect(k8sClient.Get(ctx, key(name), p)).To(Succeed())
+		p.Status.Phase = corev1.PodRunning
+		p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: status, LastTransitionTime: metav1.Now()}}
+		g.Expect(k8sClient.Status().Update(ctx, p)).To(Succeed())
 	}).WithTimeout(timeout).WithPolling(poll).Should(Succeed())
+}
+
+// routeInstances points the operator at local processes for a cluster's
+// instances.
+func routeInstances(cluster string, nodes ...*storageNode) {
+	for _, n := range nodes {
+		endpoints.Store(cluster+"/"+n.id, n.addr)
+	}
+	DeferCleanup(func() {
+		for _, n := range nodes {
+			endpoints.Delete(cluster + "/" + n.id)
+		}
+	})
+}
+
+// buildServer builds cmd/storage-server into dir once per process.
+func buildServer(dir string) string {
+	GinkgoHelper()
+	bin := filepath.Join(dir, "storage-server")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/storage-server")
+	build.Dir = ".."
+	out, err := build.CombinedOutput()
+	Expect(err).NotTo(HaveOccurred(), "go build ./cmd/storage-server:\n%s", out)
+	return bin
+}
+
+// startNode runs a storage server for instance id of cluster.
+func startNode(dir, cluster, id, addr string, args ...string) *storageNode {
+	GinkgoHelper()
+	n := &storageNode{id: id, addr: addr}
+	var err error
+	n.log, err = os.OpenFile(filepath.Join(dir, id+".log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	Expect(err).NotTo(HaveOccurred())
+	base := []string{"--listen", n.addr, "--advertise", n.addr, "--data-dir", filepath.Join(dir, id),
+		"--node-id", id, "--cluster-id", ns + "." + cluster, "--metrics-addr", "127.0.0.1:0",
+		"--heartbeat-interval", "100ms", "--lag-threshold", "5s", "--unsafe-no-fsync"}
+	n.cmd = exec.Command(filepath.Join(dir, "storage-server"), append(base, args...)...)
+	n.cmd.Stdout, n.cmd.Stderr = n.log, n.log
+	Expect(n.cmd.Start()).To(Succeed())
+	return n
+}
+
+func reportLogs(dir string, nodes ...*storageNode) {
+	if CurrentSpecReport().Failed() {
+		for _, n := range nodes {
+			b, _ := os.ReadFile(filepath.Join(dir, n.id+".log"))
+			AddReportEntry(n.id+".log", string(b))
+		}
+	}
 }
 
 var _ = Describe("Status from real storage nodes", Ordered, func() {
@@ -88,58 +137,36 @@ var _ = Describe("Status from real storage nodes", Ordered, func() {
 		replica []*storageNode
 	)
 
-	start := func(id, addr string, args ...string) *storageNode {
-		GinkgoHelper()
-		n := &storageNode{id: id, addr: addr}
-		var err error
-		n.log, err = os.Create(filepath.Join(dir, id+".log"))
-		Expect(err).NotTo(HaveOccurred())
-		base := []string{"--listen", n.addr, "--advertise", n.addr, "--data-dir", filepath.Join(dir, id),
-			"--node-id", id, "--cluster-id", ns + "." + name, "--metrics-addr", "127.0.0.1:0",
-			"--heartbeat-interval", "100ms", "--lag-threshold", "5s", "--unsafe-no-fsync"}
-		n.cmd = exec.Command(filepath.Join(dir, "storage-server"), append(base, args...)...)
-		n.cmd.Stdout, n.cmd.Stderr = n.log, n.log
-		Expect(n.cmd.Start()).To(Succeed())
-		return n
-	}
-
 	BeforeAll(func() {
 		dir = GinkgoT().TempDir()
 		By("building the storage server")
-		build := exec.Command("go", "build", "-o", filepath.Join(dir, "storage-server"), "./cmd/storage-server")
-		build.Dir = ".."
-		out, err := build.CombinedOutput()
-		Expect(err).NotTo(HaveOccurred(), "go build ./cmd/storage-server:\n%s", out)
+		buildServer(dir)
 
 		By("starting a leader and two replicas on 127.0.0.1")
 		r0, r1 := freeAddr(), freeAddr()
-		leader = start(name+"-leader-0", freeAddr(), "--role", "leader", "--replicas", r0+","+r1)
+		leader = startNode(dir, name, name+"-1", freeAddr(), "--role", "leader", "--replicas", r0+","+r1)
 		for i, addr := range []string{r0, r1} {
-			replica = append(replica, start(fmt.Sprintf("%s-replica-%d", name, i), addr, "--role", "replica", "--leader", leader.addr))
+			replica = append(replica, startNode(dir, name, fmt.Sprintf("%s-%d", name, i+2), addr, "--role", "replica", "--leader", leader.addr))
 		}
+		all := append([]*storageNode{leader}, replica...)
 		DeferCleanup(func() {
-			for _, n := range append([]*storageNode{leader}, replica...) {
+			for _, n := range all {
 				n.stop()
 			}
-			if CurrentSpecReport().Failed() {
-				for _, n := range append([]*storageNode{leader}, replica...) {
-					b, _ := os.ReadFile(filepath.Join(dir, n.id+".log"))
-					AddReportEntry(n.id+".log", string(b))
-				}
-			}
+			reportLogs(dir, all...)
 		})
-		endpoints.Store(name, leader.addr)
-		DeferCleanup(func() { endpoints.Delete(name) })
+		routeInstances(name, all...)
 
-		By("creating the SutraCluster and marking its StatefulSets ready")
+		By("creating the SutraCluster and marking its pods ready")
 		c := newCluster(name, 2)
 		c.Spec.StatusPollInterval = metav1.Duration{Duration: time.Second}
 		c.Spec.Replication.LagThresholdMs = 5000
 		Expect(k8sClient.Create(ctx, c)).To(Succeed())
 		DeferCleanup(func() { _ = k8sClient.Delete(context.Background(), c) })
-		Eventually(getSTS(name + "-replica")).WithTimeout(timeout).Should(Not(BeNil()))
-		markReady(name + "-leader")
-		markReady(name + "-replica")
+		for _, n := range all {
+			Eventually(getPod(n.id)).WithTimeout(timeout).Should(Not(BeNil()))
+			markReady(n.id, true)
+		}
 	})
 
 	It("reports every replica streaming after writes", func() {
@@ -172,11 +199,12 @@ var _ = Describe("Status from real storage nodes", Ordered, func() {
 			g.Expect(k8sClient.Get(ctx, key(name), got)).To(Succeed())
 			st := got.Status
 			g.Expect(st.Leader).NotTo(BeNil())
-			g.Expect(st.Leader.Pod).To(Equal(name + "-leader-0"))
+			g.Expect(st.Leader.Pod).To(Equal(name + "-1"))
+			g.Expect(st.CurrentLeader).To(Equal(name + "-1"))
 			g.Expect(st.LeaderSequence).To(BeNumerically(">=", int64(last)))
 			g.Expect(st.ReplicaStatuses).To(HaveLen(2))
 			for i, r := range st.ReplicaStatuses {
-				g.Expect(r.Name).To(Equal(fmt.Sprintf("%s-replica-%d", name, i)))
+				g.Expect(r.Name).To(Equal(fmt.Sprintf("%s-%d", name, i+2)))
 				g.Expect(r.State).To(Equal("streaming"))
 				g.Expect(r.Healthy).To(BeTrue(), "replica %s", r.Name)
 				g.Expect(r.LastAppliedSequence).To(BeNumerically(">=", int64(last)))
@@ -205,7 +233,7 @@ var _ = Describe("Status from real storage nodes", Ordered, func() {
 		Expect(table.Rows).To(HaveLen(1))
 		cells := table.Rows[0].Cells
 		Expect(cells[0]).To(Equal(name))
-		Expect(cells[1]).To(Equal(name + "-leader-0"))
+		Expect(cells[1]).To(Equal(name + "-1"))
 		Expect(cells[2]).To(BeNumerically("==", 2))
 		Expect(cells[3]).To(BeNumerically("==", 2))
 		Expect(cells[4]).To(MatchRegexp(`^\d+(ms|(\.\d+)?s)$`))
@@ -221,7 +249,7 @@ var _ = Describe("Status from real storage nodes", Ordered, func() {
 		out := readAll(stdout)
 		GinkgoWriter.Printf("kubectl get sutra %s:\n%s", name, out)
 		Expect(out).To(MatchRegexp(`NAME\s+LEADER\s+REPLICAS\s+READY\s+MAX LAG\s+PHASE\s+AGE`))
-		Expect(out).To(MatchRegexp(name + `\s+` + name + `-leader-0\s+2\s+2\s+\d+m?s\s+Running`))
+		Expect(out).To(MatchRegexp(name + `\s+` + name + `-1\s+2\s+2\s+\d+m?s\s+Running`))
 	})
 
 	It("turns ReplicationHealthy False naming a stopped replica", func() {

@@ -30,9 +30,10 @@ import (
 //
 //	export KUBEBUILDER_ASSETS="$(hack/envtest.sh)"
 //
-// envtest runs no controllers of its own: StatefulSets make no pods and
-// deleted owners leave their children (no garbage collector). Tests set
-// StatefulSet status themselves and assert owner references.
+// envtest runs no controllers of its own and no kubelet: pods never run
+// and deleted owners leave their children (no garbage collector). Tests
+// set pod readiness themselves, run storage nodes as local processes that
+// PodEndpoint routes to, and assert owner references.
 
 var (
 	cfg       *rest.Config
@@ -41,8 +42,9 @@ var (
 	ctx       context.Context
 	cancel    context.CancelFunc
 
-	// endpoints routes a cluster's status reads (by name) to a local
-	// address; clusters without an entry get a closed port.
+	// endpoints routes calls to a cluster's instance (key
+	// "CLUSTER/INSTANCE") to a local address; instances without an entry
+	// get a closed port.
 	endpoints sync.Map
 )
 
@@ -109,8 +111,9 @@ var _ = BeforeSuite(func() {
 		APIReader:   mgr.GetAPIReader(),
 		Recorder:    mgr.GetEventRecorder("sutra-operator"),
 		Replication: &statusclient.Client{Timeout: time.Second},
-		LeaderEndpoint: func(c *sutrav1.SutraCluster) string {
-			if ep, ok := endpoints.Load(c.Name); ok {
+		Admin:       &statusclient.Client{Timeout: time.Second},
+		PodEndpoint: func(c *sutrav1.SutraCluster, instance string) string {
+			if ep, ok := endpoints.Load(c.Name + "/" + instance); ok {
 				return ep.(string)
 			}
 			return closedEndpoint

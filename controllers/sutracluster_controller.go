@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
@@ -155,14 +156,24 @@ func (r *SutraClusterReconciler) now() time.Time {
 	return time.Now()
 }
 
-// SetupWithManager watches SutraClusters (spec changes only: the
-// operator's own status writes must not retrigger it) and the children it
+// targetLeaderChanged passes status updates that change
+// status.targetLeader: kubectl sutra promote asks for a switchover that way.
+var targetLeaderChanged = predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
+	o, ok1 := e.ObjectOld.(*sutrav1.SutraCluster)
+	n, ok2 := e.ObjectNew.(*sutrav1.SutraCluster)
+	return ok1 && ok2 && o.Status.TargetLeader != n.Status.TargetLeader
+}}
+
+// SetupWithManager watches SutraClusters (spec and annotation changes, and
+// a new status.targetLeader; the operator's other status writes must not
+// retrigger it) and the children it
 // owns (their status changes, e.g. pods becoming ready, update the cluster's
 // status at once), and the storage pods (a leader pod that starts
 // terminating makes the cluster unavailable at once).
 func (r *SutraClusterReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
-		For(&sutrav1.SutraCluster{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		For(&sutrav1.SutraCluster{}, builder.WithPredicates(predicate.Or[client.Object](
+			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}, targetLeaderChanged))).
 		Owns(&corev1.Service{}).
 		Owns(&corev1.PersistentVolumeClaim{}).
 		Owns(&corev1.ConfigMap{}).

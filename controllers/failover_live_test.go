@@ -1,0 +1,304 @@
+package controllers
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	sutrav1 "github.com/sutra/sutra-operator/api/v1alpha1"
+	"github.com/sutra/sutra-operator/internal/pb/storagepb"
+	"github.com/sutra/sutra-operator/internal/resources"
+)
+
+// ledger writes concepts in a loop to whichever node accepts them and
+// records every acknowledged write with the time of its acknowledgement.
+type ledger struct {
+	addrs   []string
+	clients []storagepb.StorageServiceClient
+	conns   []*grpc.ClientConn
+
+	mu    sync.Mutex
+	acked []uint64    // concept ids
+	at    []time.Time // acknowledgement times
+	next  atomic.Uint64
+	stop  chan struct{}
+	done  chan struct{}
+}
+
+func newLedger(addrs ...string) *ledger {
+	GinkgoHelper()
+	l := &ledger{addrs: addrs, stop: make(chan struct{}), done: make(chan struct{})}
+	for _, a := range addrs {
+		conn, err := grpc.NewClient(a, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		Expect(err).NotTo(HaveOccurred())
+		l.conns = append(l.conns, conn)
+		l.clients = append(l.clients, storagepb.NewStorageServiceClient(conn))
+	}
+	return l
+}
+
+func conceptID(n uint64) []byte {
+	id := make([]byte, 16)
+	binary.BigEndian.PutUint64(id[8:], n)
+	return id
+}
+
+// run writes until stopped, moving to the next node after a failure.
+func (l *ledger) run() {
+	defer close(l.done)
+	cur := 0
+	for {
+		select {
+		case <-l.stop:
+			return
+		default:
+		}
+		n := l.next.Add(1)
+		wctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_, err := l.clients[cur].WriteConcept(wctx, &storagepb.WriteConceptRequest{Concept: &storagepb.Concept{
+			Id: conceptID(n), Content: []byte(fmt.Sprintf("ledger %d", n)), Strength: 1, Confidence: 1}})
+		cancel()
+		if err != nil {
+			cur = (cur + 1) % len(l.clients)
+			time.Sleep(10 * time.Millisecond)
+			continue
+		}
+		l.mu.Lock()
+		l.acked, l.at = append(l.acked, n), append(l.at, time.Now())
+		l.mu.Unlock()
+	}
+}
+
+func (l *ledger) count() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.acked)
+}
+
+// firstAckAfter is the first acknowledgement after t.
+func (l *ledger) firstAckAfter(t time.Time) (time.Time, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, at := range l.at {
+		if at.After(t) {
+			return at, true
+		}
+	}
+	return time.Time{}, false
+}
+
+// longestGap is the longest time between two acknowledgements in [from, to].
+func (l *ledger) longestGap(from, to time.Time) time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var gap time.Duration
+	prev := from
+	for _, at := range l.at {
+		if at.Before(from) || at.After(to) {
+			continue
+		}
+		gap = max(gap, at.Sub(prev))
+		prev = at
+	}
+	return max(gap, to.Sub(prev))
+}
+
+// halt stops the writes; the connections stay for checks.
+func (l *ledger) halt() {
+	select {
+	case <-l.done:
+	default:
+		close(l.stop)
+		<-l.done
+	}
+}
+
+func (l *ledger) close() {
+	l.halt()
+	for _, c := range l.conns {
+		_ = c.Close()
+	}
+}
+
+// lost counts the acknowledged writes node i does not hold.
+func (l *ledger) lost(i int) int {
+	GinkgoHelper()
+	l.mu.Lock()
+	ids := append([]uint64(nil), l.acked...)
+	l.mu.Unlock()
+	missing := 0
+	for _, n := range ids {
+		if _, err := l.clients[i].GetConcept(ctx, &storagepb.GetConceptRequest{Id: conceptID(n)}); err != nil {
+			missing++
+		}
+	}
+	return missing
+}
+
+func (l *ledger) stats(i int) *storagepb.Stats {
+	GinkgoHelper()
+	st, err := l.clients[i].GetStats(ctx, &storagepb.GetStatsRequest{})
+	Expect(err).NotTo(HaveOccurred())
+	return st
+}
+
+var _ = Describe("Failover and switchover with real storage nodes", Ordered, func() {
+	const name = "fo"
+	var (
+		dir   string
+		nodes []*storageNode
+		addrs []string
+		led   *ledger
+	)
+	cluster := func(g Gomega) *sutrav1.SutraCluster {
+		got := &sutrav1.SutraCluster{}
+		g.Expect(k8sClient.Get(ctx, key(name), got)).To(Succeed())
+		return got
+	}
+	indexOf := func(instance string) int {
+		for i, n := range nodes {
+			if n.id == instance {
+				return i
+			}
+		}
+		Fail("no node " + instance)
+		return -1
+	}
+
+	BeforeAll(func() {
+		dir = GinkgoT().TempDir()
+		buildServer(dir)
+		addrs = []string{freeAddr(), freeAddr(), freeAddr()}
+		peers := addrs[0] + "," + addrs[1] + "," + addrs[2]
+		sync := []string{"--sync-replicas", "1", "--replicas", peers}
+		nodes = append(nodes, startNode(dir, name, name+"-1", addrs[0], append([]string{"--role", "leader"}, sync...)...))
+		for i := 1; i < 3; i++ {
+			nodes = append(nodes, startNode(dir, name, fmt.Sprintf("%s-%d", name, i+1), addrs[i],
+				append([]string{"--role", "replica", "--leader", addrs[0]}, sync...)...))
+		}
+		DeferCleanup(func() {
+			for _, n := range nodes {
+				n.stop()
+			}
+			reportLogs(dir, nodes...)
+		})
+		routeInstances(name, nodes...)
+
+		c := newCluster(name, 2)
+		c.Spec.StatusPollInterval = metav1.Duration{Duration: time.Second}
+		c.Spec.FailoverDelay = &metav1.Duration{Duration: time.Second}
+		c.Spec.Replication.LagThresholdMs = 5000
+		c.Spec.Replication.Synchronous = &sutrav1.SynchronousSpec{Replicas: 1}
+		Expect(k8sClient.Create(ctx, c)).To(Succeed())
+		DeferCleanup(func() { _ = k8sClient.Delete(context.Background(), c) })
+		for _, n := range nodes {
+			Eventually(getPod(n.id)).WithTimeout(timeout).Should(Not(BeNil()))
+			markReady(n.id, true)
+		}
+		Eventually(func(g Gomega) {
+			g.Expect(cluster(g).Status.Phase).To(Equal(sutrav1.PhaseRunning))
+		}).WithTimeout(30 * time.Second).WithPolling(250 * time.Millisecond).Should(Succeed())
+
+		led = newLedger(addrs...)
+		go led.run()
+		DeferCleanup(led.close)
+		Eventually(led.count).WithTimeout(timeout).Should(BeNumerically(">", 200))
+	})
+
+	It("promotes the most advanced replica when the leader dies, losing no acknowledged write", func() {
+		before := led.count()
+		Expect(nodes[0].cmd.Process.Signal(syscall.SIGKILL)).To(Succeed())
+		_ = nodes[0].cmd.Wait()
+		killed := time.Now()
+		markReady(name+"-1", false) // as the kubelet would once its probe fails
+
+		var newLeader string
+		Eventually(func(g Gomega) {
+			st := cluster(g).Status
+			g.Expect(st.CurrentLeader).To(BeElementOf(name+"-2", name+"-3"))
+			g.Expect(st.LastFailover).NotTo(BeNil())
+			g.Expect(st.LastFailover.Reason).To(Equal(sutrav1.FailoverReasonFailover))
+			g.Expect(st.LastFailover.From).To(Equal(name + "-1"))
+			g.Expect(st.LastFailover.EntriesLost).To(BeZero(), "synchronous failover")
+			newLeader = st.CurrentLeader
+		}).WithTimeout(30 * time.Second).WithPolling(100 * time.Millisecond).Should(Succeed())
+		Eventually(func() bool { _, ok := led.firstAckAfter(killed); return ok }).WithTimeout(timeout).Should(BeTrue())
+		first, _ := led.firstAckAfter(killed)
+		fmt.Fprintf(GinkgoWriter, "failover: leader killed -> first acknowledged write on %s: %v (failoverDelay 1s, %d writes acknowledged before)\n",
+			newLeader, first.Sub(killed).Round(time.Millisecond), before)
+		AddReportEntry("failover time", first.Sub(killed).Round(time.Millisecond).String())
+
+		By("moving the role labels: the old leader's pod comes back as a replica of the new one")
+		Eventually(func(g Gomega) {
+			old, nl := getPod(name+"-1")(g), getPod(newLeader)(g)
+			g.Expect(old.Labels).To(HaveKeyWithValue(resources.LabelRole, resources.RoleReplica))
+			g.Expect(old.Annotations).To(HaveKeyWithValue(resources.AnnotationLeader, fmt.Sprintf("%s.%s-peers.%s.svc:50051", newLeader, name, ns)))
+			g.Expect(nl.Labels).To(HaveKeyWithValue(resources.LabelRole, resources.RoleLeader))
+			g.Expect(nl.Annotations).NotTo(HaveKey(resources.AnnotationLeader))
+		}).WithTimeout(timeout).WithPolling(poll).Should(Succeed())
+
+		By("restarting the old leader as its pod says: a replica")
+		nodes[0] = startNode(dir, name, name+"-1", addrs[0], "--role", "replica", "--leader", addrs[indexOf(newLeader)],
+			"--sync-replicas", "1", "--replicas", addrs[0]+","+addrs[1]+","+addrs[2])
+		markReady(name+"-1", true)
+		Eventually(func(g Gomega) {
+			st := cluster(g).Status
+			g.Expect(st.ReplicaStatuses).To(HaveLen(2))
+			for _, r := range st.ReplicaStatuses {
+				g.Expect(r.State).To(Equal("streaming"), r.Name)
+			}
+			g.Expect(st.Phase).To(Equal(sutrav1.PhaseRunning))
+		}).WithTimeout(30 * time.Second).WithPolling(250 * time.Millisecond).Should(Succeed())
+	})
+
+	It("switches over on request with no acknowledged write lost and prints the write pause", func() {
+		old := cluster(Default).Status.CurrentLeader
+		Expect(old).NotTo(Equal(name + "-1"))
+		asked := time.Now()
+		Expect(k8sClient.Status().Patch(ctx, &sutrav1.SutraCluster{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}},
+			client.RawPatch(types.MergePatchType, []byte(`{"status":{"targetLeader":"`+name+`-1"}}`)))).To(Succeed())
+		Eventually(func(g Gomega) {
+			st := cluster(g).Status
+			g.Expect(st.CurrentLeader).To(Equal(name + "-1"))
+			g.Expect(st.LastFailover.Reason).To(Equal(sutrav1.FailoverReasonSwitchover))
+			g.Expect(st.LastFailover.From).To(Equal(old))
+		}).WithTimeout(30 * time.Second).WithPolling(100 * time.Millisecond).Should(Succeed())
+		Eventually(func() bool { _, ok := led.firstAckAfter(time.Now().Add(-100 * time.Millisecond)); return ok }).WithTimeout(timeout).Should(BeTrue())
+		done := time.Now()
+		pause := led.longestGap(asked, done)
+		fmt.Fprintf(GinkgoWriter, "switchover %s -> %s-1: longest write pause %v\n", old, name, pause.Round(time.Millisecond))
+		AddReportEntry("switchover write pause", pause.Round(time.Millisecond).String())
+		Expect(pause).To(BeNumerically("<", 5*time.Second))
+	})
+
+	It("holds every acknowledged write on every node, with equal digests", func() {
+		led.halt()
+		total := led.count()
+		Eventually(func(g Gomega) {
+			a, b, c := led.stats(0), led.stats(1), led.stats(2)
+			g.Expect(b.GetAppliedSequence()).To(Equal(a.GetAppliedSequence()))
+			g.Expect(c.GetAppliedSequence()).To(Equal(a.GetAppliedSequence()))
+			g.Expect(b.GetDigest()).To(Equal(a.GetDigest()))
+			g.Expect(c.GetDigest()).To(Equal(a.GetDigest()))
+		}).WithTimeout(30 * time.Second).WithPolling(250 * time.Millisecond).Should(Succeed())
+		for i, n := range nodes {
+			lost := led.lost(i)
+			fmt.Fprintf(GinkgoWriter, "ledger: %s holds %d of %d acknowledged writes (%d lost)\n", n.id, total-lost, total, lost)
+			Expect(lost).To(BeZero(), n.id)
+		}
+	})
+})
