@@ -63,6 +63,13 @@ func (r *SutraClusterReconciler) reconcileRollout(ctx context.Context, s *scope)
 			return nil
 		}
 	}
+	// An outdated replica that does not serve is replaced at once: nothing
+	// depends on it (this is how a reverted bad image recovers).
+	for _, in := range obs {
+		if !in.UpToDate && in.Pod && !in.Ready && !in.Terminating && in.Name != ls.current {
+			return r.recreate(ctx, s, in.Name)
+		}
+	}
 	if why := notWhole(s, obs); why != "" {
 		ro.waiting = why
 		return nil

@@ -12,6 +12,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -283,6 +284,97 @@ var _ = Describe("Failover and switchover with real storage nodes", Ordered, fun
 		fmt.Fprintf(GinkgoWriter, "switchover %s -> %s-1: longest write pause %v\n", old, name, pause.Round(time.Millisecond))
 		AddReportEntry("switchover write pause", pause.Round(time.Millisecond).String())
 		Expect(pause).To(BeNumerically("<", 5*time.Second))
+	})
+
+	// rollOut marks every pod the operator makes again ready (as the
+	// kubelet would; the storage processes keep running) until every
+	// instance runs the current template, and returns the order in which
+	// pods were made again with the role each had just before.
+	rollOut := func() []string {
+		GinkgoHelper()
+		uids := map[string]types.UID{}
+		roles := map[string]string{}
+		for _, n := range nodes {
+			p := getPod(n.id)(Default)
+			uids[n.id], roles[n.id] = p.UID, p.Labels[resources.LabelRole]
+		}
+		var order []string
+		Eventually(func(g Gomega) {
+			for _, n := range nodes {
+				p := &corev1.Pod{}
+				if err := k8sClient.Get(ctx, key(n.id), p); err != nil || p.DeletionTimestamp != nil {
+					continue
+				}
+				if p.UID != uids[n.id] {
+					order = append(order, n.id+"("+roles[n.id]+")")
+					uids[n.id] = p.UID
+					markReady(n.id, true)
+				}
+				roles[n.id] = p.Labels[resources.LabelRole]
+			}
+			got := cluster(g)
+			st := got.Status
+			g.Expect(st.ObservedGeneration).To(Equal(got.Generation))
+			g.Expect(st.Instances).To(HaveLen(3))
+			for _, in := range st.Instances {
+				g.Expect(in.UpToDate).To(BeTrue(), in.Name)
+			}
+			g.Expect(st.Phase).To(Equal(sutrav1.PhaseRunning))
+		}).WithTimeout(60 * time.Second).WithPolling(50 * time.Millisecond).Should(Succeed())
+		return order
+	}
+
+	It("rolls an image change out replicas first, one at a time, and the leader last by switchover", func() {
+		leader := cluster(Default).Status.CurrentLeader
+		start := time.Now()
+		updateCluster(name, func(c *sutrav1.SutraCluster) { c.Spec.Image = "sutra/storage:2.0" })
+		order := rollOut()
+		fmt.Fprintf(GinkgoWriter, "rollout order: %v; longest write pause %v\n", order, led.longestGap(start, time.Now()).Round(time.Millisecond))
+		Expect(order).To(HaveLen(3))
+		Expect(order[0]).To(HaveSuffix("(replica)"))
+		Expect(order[1]).To(HaveSuffix("(replica)"))
+		Expect(order[2]).To(Equal(leader+"(replica)"), "the old leader is updated last, after the switchover made it a replica")
+		st := cluster(Default).Status
+		Expect(st.CurrentLeader).NotTo(Equal(leader))
+		Expect(st.LastFailover.Reason).To(Equal(sutrav1.FailoverReasonSwitchover))
+		Expect(led.longestGap(start, time.Now())).To(BeNumerically("<", 5*time.Second))
+	})
+
+	It("stops a rollout at a pod that does not start, with the leader untouched, and recovers when reverted", func() {
+		leader := cluster(Default).Status.CurrentLeader
+		leaderUID := getPod(leader)(Default).UID
+		updateCluster(name, func(c *sutrav1.SutraCluster) { c.Spec.Image = "sutra/storage:typo" })
+		var failing string
+		Eventually(func(g Gomega) {
+			for _, n := range nodes {
+				p := getPod(n.id)(g)
+				if p.Spec.Containers[0].Image == "sutra/storage:typo" && p.Status.Phase == "" {
+					failing = n.id
+					p.Status = corev1.PodStatus{Phase: corev1.PodPending,
+						Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionFalse}},
+						ContainerStatuses: []corev1.ContainerStatus{{Name: resources.ContainerName, Image: "sutra/storage:typo",
+							State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ErrImagePull", Message: "not found"}}}}}
+					g.Expect(k8sClient.Status().Update(ctx, p)).To(Succeed())
+				}
+			}
+			got := cluster(g)
+			g.Expect(failing).NotTo(BeEmpty(), "progressing: %+v", findCondition(got, sutrav1.ConditionProgressing))
+			cond := findCondition(got, sutrav1.ConditionRolloutBlocked)
+			g.Expect(cond).NotTo(BeNil())
+			g.Expect(cond.Status).To(Equal(metav1.ConditionTrue))
+			g.Expect(cond.Message).To(ContainSubstring(failing + " does not start: ErrImagePull"))
+		}).WithTimeout(30 * time.Second).WithPolling(100 * time.Millisecond).Should(Succeed())
+		Expect(failing).NotTo(Equal(leader))
+		Consistently(func(g Gomega) {
+			g.Expect(getPod(leader)(g).UID).To(Equal(leaderUID))
+			g.Expect(cluster(g).Status.CurrentLeader).To(Equal(leader))
+		}).WithTimeout(3 * time.Second).WithPolling(200 * time.Millisecond).Should(Succeed())
+
+		updateCluster(name, func(c *sutrav1.SutraCluster) { c.Spec.Image = "sutra/storage:2.0" })
+		order := rollOut()
+		Expect(order).To(Equal([]string{failing + "(replica)"}))
+		Expect(getPod(leader)(Default).UID).To(Equal(leaderUID))
+		Expect(findCondition(cluster(Default), sutrav1.ConditionRolloutBlocked).Status).To(Equal(metav1.ConditionFalse))
 	})
 
 	It("holds every acknowledged write on every node, with equal digests", func() {

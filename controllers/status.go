@@ -80,7 +80,7 @@ func computeStatus(s *scope) *sutrav1.SutraClusterStatus {
 	}
 
 	available := availableCondition(st.CurrentLeader, pods.leader)
-	progressing := progressingCondition(c, pods)
+	progressing := progressingCondition(c, pods, s.rollout.waiting)
 	st.Phase = phaseOf(c, s, pods, available, replication)
 	degraded := degradedCondition(st.Phase, available, replication, c, pods)
 
@@ -353,7 +353,7 @@ func availableCondition(leader string, pod *corev1.Pod) metav1.Condition {
 
 // progressingCondition is True while pods are missing, not ready or run an
 // older template.
-func progressingCondition(c *sutrav1.SutraCluster, p podSummary) metav1.Condition {
+func progressingCondition(c *sutrav1.SutraCluster, p podSummary, waiting string) metav1.Condition {
 	cond := metav1.Condition{Type: sutrav1.ConditionProgressing, Status: metav1.ConditionTrue}
 	switch {
 	case !p.known:
@@ -361,6 +361,9 @@ func progressingCondition(c *sutrav1.SutraCluster, p podSummary) metav1.Conditio
 	case len(p.outdated) > 0:
 		cond.Reason = sutrav1.ReasonRollingOut
 		cond.Message = fmt.Sprintf("rolling out the current pod template, replicas first: %s to update", strings.Join(p.outdated, ", "))
+		if waiting != "" {
+			cond.Message += "; waiting: " + waiting
+		}
 	case len(p.missing) > 0 || len(p.notReady) > 0:
 		cond.Reason = sutrav1.ReasonScaling
 		cond.Message = fmt.Sprintf("waiting for pods: %s", strings.Join(append(append([]string(nil), p.missing...), p.notReady...), ", "))
