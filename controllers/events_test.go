@@ -27,19 +27,18 @@ func TestRecordTransitionsDiverged(t *testing.T) {
 		if before != nil {
 			c.Status = *before
 		}
-		return computeStatus(&scope{cluster: c, now: testNow, leader: sts("s-leader", 1, 1), replicas: sts("s-replica", 2, 2), replication: snap(rows...)})
+		return computeStatus(withReplication(podScope(c, nil), snap(rows...), nil))
 	}
-	healthy := statusOf(nil, streaming("s-replica-0", 0), streaming("s-replica-1", 0))
-	oneDiverged := statusOf(healthy, streaming("s-replica-0", 0), diverged("s-replica-1", 120))
-	bothDiverged := statusOf(oneDiverged, diverged("s-replica-0", 118), diverged("s-replica-1", 120))
-	disconnected := statusOf(healthy, streaming("s-replica-0", 0), statusclient.Replica{ID: "s-replica-1", State: "disconnected"})
+	healthy := statusOf(nil, streaming("s-2", 0), streaming("s-3", 0))
+	oneDiverged := statusOf(healthy, streaming("s-2", 0), diverged("s-3", 120))
+	bothDiverged := statusOf(oneDiverged, diverged("s-2", 118), diverged("s-3", 120))
+	disconnected := statusOf(healthy, streaming("s-2", 0), statusclient.Replica{ID: "s-3", State: "disconnected"})
 	down := testCluster(2, sutrav1.PhaseRunning)
 	down.Status = *oneDiverged
-	unreachable := computeStatus(&scope{cluster: down, now: testNow, endpoint: "s-leader.ns.svc:50051",
-		leader: sts("s-leader", 1, 1), replicas: sts("s-replica", 2, 2), replicationErr: errors.New("connection refused")})
-	backAfterUnreachable := statusOf(unreachable, streaming("s-replica-0", 0), diverged("s-replica-1", 120))
+	unreachable := computeStatus(withReplication(podScope(down, nil), nil, errors.New("connection refused")))
+	backAfterUnreachable := statusOf(unreachable, streaming("s-2", 0), diverged("s-3", 120))
 
-	const divergedNote = "Warning ReplicaDiverged replica s-replica-1 diverged from the leader's log after sequence 120; " +
+	const divergedNote = "Warning ReplicaDiverged replica s-3 diverged from the leader's log after sequence 120; " +
 		"the leader refuses to stream into it; see docs/troubleshooting.md#sutrareplicadiverged"
 	tests := []struct {
 		name          string
@@ -47,17 +46,17 @@ func TestRecordTransitionsDiverged(t *testing.T) {
 		want          []string
 	}{
 		{name: "healthy to diverged: one diverged warning, no generic one", before: healthy, after: oneDiverged, want: []string{divergedNote}},
-		{name: "still diverged: nothing", before: oneDiverged, after: statusOf(oneDiverged, streaming("s-replica-0", 0), diverged("s-replica-1", 120))},
+		{name: "still diverged: nothing", before: oneDiverged, after: statusOf(oneDiverged, streaming("s-2", 0), diverged("s-3", 120))},
 		{name: "a second replica diverges: only it", before: oneDiverged, after: bothDiverged, want: []string{
-			"Warning ReplicaDiverged replica s-replica-0 diverged from the leader's log after sequence 118; " +
+			"Warning ReplicaDiverged replica s-2 diverged from the leader's log after sequence 118; " +
 				"the leader refuses to stream into it; see docs/troubleshooting.md#sutrareplicadiverged"}},
 		{name: "not streaming to diverged: the diverged warning", before: disconnected, after: oneDiverged, want: []string{divergedNote}},
 		{name: "leader unreachable keeps the table: no diverged warning", before: oneDiverged, after: unreachable,
-			want: []string{"Warning LeaderUnreachable cannot read replication status from s-leader.ns.svc:50051: connection refused"}},
+			want: []string{"Warning LeaderUnreachable cannot read replication status from s-rw.ns.svc:50051: connection refused"}},
 		{name: "leader back, replica still diverged: the condition change is told", before: unreachable, after: backAfterUnreachable,
-			want: []string{"Warning ReplicationUnhealthy 1 replica diverged from the leader's log: s-replica-1 (shares up to sequence 120); " +
+			want: []string{"Warning ReplicationUnhealthy 1 replica diverged from the leader's log: s-3 (shares up to sequence 120); " +
 				"see docs/troubleshooting.md#sutrareplicadiverged"}},
-		{name: "diverged replica follows again", before: oneDiverged, after: statusOf(oneDiverged, streaming("s-replica-0", 0), streaming("s-replica-1", 0)),
+		{name: "diverged replica follows again", before: oneDiverged, after: statusOf(oneDiverged, streaming("s-2", 0), streaming("s-3", 0)),
 			want: []string{"Normal ReplicationHealthy 2 of 2 replicas streaming, max lag 0ms"}},
 	}
 	for _, tc := range tests {
@@ -103,30 +102,46 @@ func noWarnings(t *testing.T, step string, got []string) {
 func TestBootstrapEmitsNoWarning(t *testing.T) {
 	c := testCluster(2, "")
 	step := func(s *scope) *sutrav1.SutraClusterStatus {
-		s.cluster, s.now, s.endpoint = c.DeepCopy(), testNow, "s-leader.ns.svc:50051"
+		s.now, s.endpoint = testNow, "s-rw.ns.svc:50051"
 		st := computeStatus(s)
 		c.Status = *st
 		return st
 	}
+	// Each step sees the cluster as the last one left it.
+	pods := func(mods map[string]func(*corev1.Pod)) *scope { return podScope(c.DeepCopy(), mods) }
 	var all []string
 	before := c.Status.DeepCopy()
-	for i, s := range []*scope{
-		{childErr: errors.New("creating"), replicationErr: errors.New("connection refused")},
-		{leader: sts("s-leader", 1, 0), replicas: sts("s-replica", 2, 0), replicationErr: errors.New("connection refused")},
-		{leader: sts("s-leader", 1, 1), replicas: sts("s-replica", 2, 0), replication: snap()},
-		{leader: sts("s-leader", 1, 1), replicas: sts("s-replica", 2, 1), replication: snap(streaming("s-replica-0", 0),
-			statusclient.Replica{ID: "s-replica-1", State: "connecting"})},
-		{leader: sts("s-leader", 1, 1), replicas: sts("s-replica", 2, 2), replication: snap(streaming("s-replica-0", 0), streaming("s-replica-1", 0))},
+	for i, s := range []func() *scope{
+		func() *scope {
+			// The first reconcile fails before the leader is asked.
+			return &scope{cluster: c.DeepCopy(), childErr: errors.New("creating")}
+		},
+		func() *scope {
+			return withReplication(pods(map[string]func(*corev1.Pod){"s-1": unready, "s-2": nil, "s-3": nil}), nil, errors.New("connection refused"))
+		},
+		func() *scope {
+			return withReplication(pods(map[string]func(*corev1.Pod){"s-2": unready, "s-3": unready}), snap(), nil)
+		},
+		func() *scope {
+			return withReplication(pods(map[string]func(*corev1.Pod){"s-3": unready}), snap(streaming("s-2", 0),
+				statusclient.Replica{ID: "s-3", State: "connecting"}), nil)
+		},
+		func() *scope {
+			return withReplication(pods(nil), snap(streaming("s-2", 0), streaming("s-3", 0)), nil)
+		},
 	} {
-		after := step(s)
+		after := step(s())
 		got := eventsOf(before, after)
 		noWarnings(t, fmt.Sprintf("step %d (phase %s)", i, after.Phase), got)
 		all = append(all, got...)
 		before = after
 	}
+	if c.Status.Phase != sutrav1.PhaseRunning {
+		t.Errorf("phase after bootstrap = %s, want Running", c.Status.Phase)
+	}
 	want := []string{
-		"Normal Bootstrapping cannot read replication status from s-leader.ns.svc:50051: connection refused",
-		"Normal Bootstrapping 2 replicas are not streaming from the leader: s-replica-0 (missing), s-replica-1 (missing)",
+		"Normal Bootstrapping replication status has not been read yet",
+		"Normal Bootstrapping 2 replicas are not streaming from the leader: s-2 (missing), s-3 (missing)",
 		"Normal ReplicationHealthy 2 of 2 replicas streaming, max lag 0ms",
 	}
 	if !slices.Equal(all, want) {
@@ -136,34 +151,51 @@ func TestBootstrapEmitsNoWarning(t *testing.T) {
 
 func TestScaleUpEmitsNoWarning(t *testing.T) {
 	c := testCluster(2, sutrav1.PhaseRunning)
-	c.Status = *computeStatus(&scope{cluster: c, now: testNow, leader: sts("s-leader", 1, 1), replicas: sts("s-replica", 2, 2),
-		replication: snap(streaming("s-replica-0", 0), streaming("s-replica-1", 0))})
+	c.Status = *computeStatus(withReplication(podScope(c, nil), snap(streaming("s-2", 0), streaming("s-3", 0)), nil))
 	before := c.Status.DeepCopy()
 	c.Spec.Replicas = ptr.To[int32](3)
 
-	scaled := computeStatus(&scope{cluster: c, now: testNow, leader: sts("s-leader", 1, 1), replicas: sts("s-replica", 3, 2),
-		replication: snap(streaming("s-replica-0", 0), streaming("s-replica-1", 0))})
+	// s-4 is a new instance whose pod is not ready yet.
+	scaled := computeStatus(withReplication(podScope(c, map[string]func(*corev1.Pod){"s-4": unready}),
+		snap(streaming("s-2", 0), streaming("s-3", 0)), nil))
 	got := eventsOf(before, scaled)
 	noWarnings(t, "scale-up", got)
-	want := []string{"Normal ReplicaJoining 1 replica is not streaming from the leader: s-replica-2 (missing)"}
+	want := []string{"Normal ReplicaJoining 1 replica is not streaming from the leader: s-4 (missing)"}
 	if !slices.Equal(got, want) {
 		t.Errorf("events:\n got %q\nwant %q", got, want)
 	}
 
 	// Once the new replica streams, one that stops is still a Warning.
 	c.Status = *scaled
-	joined := computeStatus(&scope{cluster: c, now: testNow, leader: sts("s-leader", 1, 1), replicas: sts("s-replica", 3, 3),
-		replication: snap(streaming("s-replica-0", 0), streaming("s-replica-1", 0), streaming("s-replica-2", 0))})
+	joined := computeStatus(withReplication(podScope(c, nil), snap(streaming("s-2", 0), streaming("s-3", 0), streaming("s-4", 0)), nil))
 	if got := eventsOf(scaled, joined); !slices.Equal(got, []string{"Normal ReplicationHealthy 3 of 3 replicas streaming, max lag 0ms"}) {
 		t.Errorf("joined: got %q", got)
 	}
 	c.Status = *joined
-	stopped := computeStatus(&scope{cluster: c, now: testNow, leader: sts("s-leader", 1, 1), replicas: sts("s-replica", 3, 2),
-		replication: snap(streaming("s-replica-0", 0), statusclient.Replica{ID: "s-replica-1", State: "disconnected"}, streaming("s-replica-2", 0))})
+	stopped := computeStatus(withReplication(podScope(c, map[string]func(*corev1.Pod){"s-3": unready}),
+		snap(streaming("s-2", 0), statusclient.Replica{ID: "s-3", State: "disconnected"}, streaming("s-4", 0)), nil))
 	got = eventsOf(joined, stopped)
-	want = []string{"Warning ReplicationUnhealthy 1 replica is not streaming from the leader: s-replica-1 (disconnected)"}
+	want = []string{"Warning ReplicationUnhealthy 1 replica is not streaming from the leader: s-3 (disconnected)"}
 	if !slices.Equal(got, want) {
 		t.Errorf("after the join, a stopped replica:\n got %q\nwant %q", got, want)
+	}
+}
+
+// A switchover moves the leader: the old leader becomes a replica row it
+// never had. That is not a scale-up, but it is no failure either once it
+// streams.
+func TestSwitchoverRows(t *testing.T) {
+	c := testCluster(2, sutrav1.PhaseRunning)
+	c.Status = *computeStatus(withReplication(podScope(c, nil), snap(streaming("s-2", 0), streaming("s-3", 0)), nil))
+	before := c.Status.DeepCopy()
+	s := withReplication(podScope(c, nil), snap(streaming("s-1", 0), streaming("s-3", 0)), nil)
+	s.leaderName, s.targetName = "s-2", "s-2"
+	after := computeStatus(s)
+	if after.CurrentLeader != "s-2" || len(after.ReplicaStatuses) != 2 || after.ReplicaStatuses[0].Name != "s-1" {
+		t.Fatalf("after switchover: leader %q rows %+v", after.CurrentLeader, after.ReplicaStatuses)
+	}
+	if got := eventsOf(before, after); len(got) != 0 {
+		t.Errorf("events = %q, want none: replication stayed healthy", got)
 	}
 }
 

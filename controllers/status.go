@@ -61,6 +61,11 @@ func computeStatus(s *scope) *sutrav1.SutraClusterStatus {
 
 	names := replicaNames(s, st.CurrentLeader)
 	replication := replicationCondition(c, names, s.endpoint, s.replication, s.replicationErr)
+	if prev := meta.FindStatusCondition(c.Status.Conditions, sutrav1.ConditionReplicationHealthy); prev != nil && s.replication == nil && s.replicationErr == nil {
+		// Not read in this reconcile (an earlier step failed): keep what
+		// was last known.
+		replication = *prev
+	}
 	if s.replication != nil {
 		st.Epoch = int64(s.replication.Epoch)
 		st.LeaderSequence = int64(s.replication.LeaderSequence)
@@ -270,6 +275,10 @@ func replicationCondition(c *sutrav1.SutraCluster, names []string, endpoint stri
 	case err != nil:
 		cond.Status, cond.Reason = metav1.ConditionUnknown, sutrav1.ReasonLeaderUnreachable
 		cond.Message = fmt.Sprintf("cannot read replication status from %s: %v", endpoint, err)
+		return cond
+	case snap == nil:
+		cond.Status, cond.Reason = metav1.ConditionUnknown, sutrav1.ReasonLeaderUnreachable
+		cond.Message = "replication status has not been read yet"
 		return cond
 	case snap.Role != "" && snap.Role != resources.RoleLeader:
 		cond.Status, cond.Reason = metav1.ConditionUnknown, sutrav1.ReasonLeaderMismatch

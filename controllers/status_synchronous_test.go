@@ -9,10 +9,10 @@ import (
 
 func TestSynchronousStatus(t *testing.T) {
 	rows := []sutrav1.ReplicaStatus{
-		{Name: "s-replica-0", State: "streaming", SyncState: "sync"},
-		{Name: "s-replica-1", State: "catchup", SyncState: "async"},
-		{Name: "s-replica-2", State: "streaming", SyncState: "sync"},
-		{Name: "s-replica-3", State: StateMissing},
+		{Name: "s-2", State: "streaming", SyncState: "sync"},
+		{Name: "s-3", State: "catchup", SyncState: "async"},
+		{Name: "s-4", State: "streaming", SyncState: "sync"},
+		{Name: "s-5", State: StateMissing},
 	}
 	tests := []struct {
 		name string
@@ -48,20 +48,18 @@ func TestSynchronousStatus(t *testing.T) {
 func TestComputeStatusSynchronous(t *testing.T) {
 	c := testCluster(2, "")
 	c.Spec.Replication.Synchronous = &sutrav1.SynchronousSpec{Replicas: 1}
-	syncRow := streaming("s-replica-0", 0)
+	syncRow := streaming("s-2", 0)
 	syncRow.SyncState = "sync"
-	async := streaming("s-replica-1", 0)
+	async := streaming("s-3", 0)
 	async.SyncState = "async"
-	s := &scope{cluster: c, now: testNow, leader: sts("s-leader", 1, 1), replicas: sts("s-replica", 2, 2), replication: snap(syncRow, async)}
-	st := computeStatus(s)
+	st := computeStatus(withReplication(podScope(c, nil), snap(syncRow, async), nil))
 	want := sutrav1.SynchronousStatus{Replicas: 1, DataDurability: sutrav1.DataDurabilityRequired, SyncReplicas: 1}
 	if st.Synchronous == nil || *st.Synchronous != want {
 		t.Fatalf("synchronous = %+v, want %+v", st.Synchronous, want)
 	}
 
 	c.Status = *st
-	s = &scope{cluster: c, now: testNow, leader: sts("s-leader", 1, 1), replicas: sts("s-replica", 2, 2), replicationErr: errors.New("connection refused")}
-	if got := computeStatus(s).Synchronous; got == nil || *got != want {
+	if got := computeStatus(withReplication(podScope(c, nil), nil, errors.New("connection refused"))).Synchronous; got == nil || *got != want {
 		t.Errorf("leader unreachable: synchronous = %+v, want the last known %+v", got, want)
 	}
 }

@@ -73,7 +73,7 @@ func Claim(c *sutrav1.SutraCluster, instance string) *corev1.PersistentVolumeCla
 		ObjectMeta: meta,
 		Spec: corev1.PersistentVolumeClaimSpec{
 			AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
-			StorageClassName: c.Spec.Storage.StorageClassName,
+			StorageClassName: copyPtr(c.Spec.Storage.StorageClassName),
 			VolumeMode:       ptr.To(corev1.PersistentVolumeFilesystem),
 			Resources: corev1.VolumeResourceRequirements{
 				Requests: corev1.ResourceList{corev1.ResourceStorage: StorageSize(c)},
@@ -220,6 +220,14 @@ func mergeLabels(a, b map[string]string) map[string]string {
 		out[k] = v
 	}
 	return out
+}
+
+func copyPtr[T any](p *T) *T {
+	if p == nil {
+		return nil
+	}
+	v := *p
+	return &v
 }
 
 func copyMap(m map[string]string) map[string]string {

@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -41,20 +40,79 @@ func envMap(env []corev1.EnvVar) map[string]string {
 func TestNamesAndAddresses(t *testing.T) {
 	c := cluster(func(c *sutrav1.SutraCluster) { c.Spec.Replicas = ptr.To[int32](3); c.Spec.Ports.GRPC = 7000 })
 	checks := []struct{ name, got, want string }{
-		{"leader sts", LeaderStatefulSetName(c), "demo-leader"},
-		{"replica sts", ReplicaStatefulSetName(c), "demo-replica"},
+		{"instance", InstanceName(c, 4), "demo-4"},
+		{"claim", ClaimName("demo-4"), "data-demo-4"},
+		{"legacy leader sts", LegacyLeaderStatefulSetName(c), "demo-leader"},
+		{"legacy replica sts", LegacyReplicaStatefulSetName(c), "demo-replica"},
+		{"legacy leader pod", LegacyLeaderPodName(c), "demo-leader-0"},
 		{"peers", PeersServiceName(c), "demo-peers"},
-		{"leader pod", LeaderPodName(c), "demo-leader-0"},
-		{"leader pod address", LeaderPodAddress(c), "demo-leader-0.demo-peers.prod.svc:7000"},
-		{"leader endpoint", LeaderEndpoint(c), "demo-leader.prod.svc:7000"},
+		{"rw", ReadWriteServiceName(c), "demo-rw"},
+		{"ro", ReadOnlyServiceName(c), "demo-ro"},
+		{"r", ReadServiceName(c), "demo-r"},
+		{"legacy leader svc", LeaderServiceName(c), "demo-leader"},
+		{"legacy replicas svc", ReplicasServiceName(c), "demo-replicas"},
+		{"topology cm", TopologyConfigMapName(c), "demo-topology"},
+		{"pdb", PodDisruptionBudgetName(c), "demo"},
+		{"leader pdb", LeaderDisruptionBudgetName(c), "demo-leader"},
+		{"pod address", PodAddress(c, "demo-2"), "demo-2.demo-peers.prod.svc:7000"},
+		{"leader endpoint", LeaderEndpoint(c), "demo-rw.prod.svc:7000"},
 		{"cluster id", ClusterID(c), "prod.demo"},
-		{"topology", TopologyReplicas(c), "demo-replica-0.demo-peers.prod.svc:7000,demo-replica-1.demo-peers.prod.svc:7000,demo-replica-2.demo-peers.prod.svc:7000"},
+		{"peer domain", PeerDomain(c), "demo-peers.prod.svc"},
+		{"topology", TopologyReplicas(c, []string{"demo-1", "demo-leader-0", "demo-3"}), "demo-1.demo-peers.prod.svc:7000,demo-leader-0.demo-peers.prod.svc:7000,demo-3.demo-peers.prod.svc:7000"},
 		{"selector", ReplicaSelector(c), "app.kubernetes.io/name=sutra,storage.sutra.io/cluster=demo,storage.sutra.io/role=replica"},
 	}
 	for _, tc := range checks {
 		if tc.got != tc.want {
 			t.Errorf("%s = %q, want %q", tc.name, tc.got, tc.want)
 		}
+	}
+}
+
+func TestInstanceSerial(t *testing.T) {
+	c := cluster()
+	tests := []struct {
+		name   string
+		serial int
+		ok     bool
+	}{
+		{"demo-1", 1, true},
+		{"demo-3", 3, true},
+		{"demo-12", 12, true},
+		{"demo-03", 0, false},
+		{"demo-0", 0, false},
+		{"demo--1", 0, false},
+		{"demo-", 0, false},
+		{"demo", 0, false},
+		{"demo-leader-0", 0, false},
+		{"demo-replica-1", 0, false},
+		{"other-1", 0, false},
+		{"demox-1", 0, false},
+	}
+	for _, tc := range tests {
+		n, ok := InstanceSerial(c, tc.name)
+		if n != tc.serial || ok != tc.ok {
+			t.Errorf("InstanceSerial(%q) = %d, %v; want %d, %v", tc.name, n, ok, tc.serial, tc.ok)
+		}
+	}
+	// InstanceName and InstanceSerial are inverses.
+	for _, s := range []int{1, 2, 10, 99} {
+		if n, ok := InstanceSerial(c, InstanceName(c, s)); !ok || n != s {
+			t.Errorf("InstanceSerial(InstanceName(%d)) = %d, %v", s, n, ok)
+		}
+	}
+}
+
+func TestInstanceOfClaim(t *testing.T) {
+	for claim, want := range map[string]string{"data-demo-1": "demo-1", "data-demo-leader-0": "demo-leader-0", "data-demo-replica-2": "demo-replica-2"} {
+		if got, ok := InstanceOfClaim(claim); !ok || got != want {
+			t.Errorf("InstanceOfClaim(%q) = %q, %v; want %q", claim, got, ok, want)
+		}
+		if ClaimName(want) != claim {
+			t.Errorf("ClaimName(%q) = %q, want %q", want, ClaimName(want), claim)
+		}
+	}
+	if got, ok := InstanceOfClaim("logs-demo-1"); ok {
+		t.Errorf("InstanceOfClaim(logs-demo-1) = %q, true; want false", got)
 	}
 }
 
@@ -69,29 +127,32 @@ func TestDefaults(t *testing.T) {
 	if StatusPollInterval(c) != 10*time.Second {
 		t.Errorf("poll interval = %v", StatusPollInterval(c))
 	}
-	if got := TopologyReplicas(cluster(func(c *sutrav1.SutraCluster) { c.Spec.Replicas = ptr.To[int32](0) })); got != "" {
-		t.Errorf("zero replicas topology = %q, want empty", got)
+	if got := TopologyReplicas(c, nil); got != "" {
+		t.Errorf("no instances topology = %q, want empty", got)
+	}
+	if DataDurability(c) != "" {
+		t.Errorf("asynchronous durability = %q, want empty", DataDurability(c))
 	}
 }
 
-func TestStatefulSets(t *testing.T) {
+func TestPod(t *testing.T) {
 	tests := []struct {
-		name     string
-		cluster  *sutrav1.SutraCluster
-		build    func(*sutrav1.SutraCluster) *appsv1.StatefulSet
-		replicas int32
-		role     string
-		env      map[string]string // subset that must match
-		noEnv    []string
+		name       string
+		cluster    *sutrav1.SutraCluster
+		instance   string
+		role       string
+		leaderAddr string
+		env        map[string]string // subset that must match
+		noEnv      []string
 	}{
 		{
 			name:     "leader",
 			cluster:  cluster(func(c *sutrav1.SutraCluster) { c.Spec.Replicas = ptr.To[int32](5) }),
-			build:    LeaderStatefulSet,
-			replicas: 1,
+			instance: "demo-1",
 			role:     RoleLeader,
 			env: map[string]string{
-				"SUTRA_NODE_ROLE":             "leader",
+				"SUTRA_NODE_ROLE":             "fieldRef:metadata.labels['storage.sutra.io/role']",
+				"SUTRA_LEADER":                "fieldRef:metadata.annotations['storage.sutra.io/leader']",
 				"SUTRA_REPLICAS_FILE":         "/etc/sutra/replicas",
 				"SUTRA_STORAGE_SERVER":        "0.0.0.0:50051",
 				"SUTRA_DATA_DIR":              "/var/lib/sutra",
@@ -104,7 +165,7 @@ func TestStatefulSets(t *testing.T) {
 				"SUTRA_LAG_THRESHOLD_MS":      "1000",
 			},
 			// Asynchronous unless spec.replication.synchronous is set.
-			noEnv: []string{"SUTRA_LEADER", "SUTRA_MEMORY_LIMIT", "SUTRA_SYNC_REPLICAS", "SUTRA_SYNC_MODE"},
+			noEnv: []string{"SUTRA_MEMORY_LIMIT", "SUTRA_SYNC_REPLICAS", "SUTRA_SYNC_MODE"},
 		},
 		{
 			name: "synchronous leader, durability defaulted to required",
@@ -112,10 +173,9 @@ func TestStatefulSets(t *testing.T) {
 				c.Spec.Replicas = ptr.To[int32](3)
 				c.Spec.Replication.Synchronous = &sutrav1.SynchronousSpec{Replicas: 2}
 			}),
-			build:    LeaderStatefulSet,
-			replicas: 1,
+			instance: "demo-2",
 			role:     RoleLeader,
-			env:      map[string]string{"SUTRA_NODE_ROLE": "leader", "SUTRA_SYNC_REPLICAS": "2", "SUTRA_SYNC_MODE": "required"},
+			env:      map[string]string{"SUTRA_SYNC_REPLICAS": "2", "SUTRA_SYNC_MODE": "required"},
 		},
 		{
 			// Replicas get the setting too, so a promoted replica leads with it.
@@ -123,25 +183,30 @@ func TestStatefulSets(t *testing.T) {
 			cluster: cluster(func(c *sutrav1.SutraCluster) {
 				c.Spec.Replication.Synchronous = &sutrav1.SynchronousSpec{Replicas: 1, DataDurability: sutrav1.DataDurabilityPreferred}
 			}),
-			build:    ReplicaStatefulSet,
-			replicas: 2,
-			role:     RoleReplica,
-			env:      map[string]string{"SUTRA_NODE_ROLE": "replica", "SUTRA_SYNC_REPLICAS": "1", "SUTRA_SYNC_MODE": "preferred"},
+			instance:   "demo-3",
+			role:       RoleReplica,
+			leaderAddr: "demo-1.demo-peers.prod.svc:50051",
+			env: map[string]string{
+				"SUTRA_NODE_ROLE":     "fieldRef:metadata.labels['storage.sutra.io/role']",
+				"SUTRA_LEADER":        "fieldRef:metadata.annotations['storage.sutra.io/leader']",
+				"SUTRA_REPLICAS_FILE": "/etc/sutra/replicas",
+				"SUTRA_SYNC_REPLICAS": "1",
+				"SUTRA_SYNC_MODE":     "preferred",
+			},
 		},
 		{
-			name: "replica with tuned ports and replication",
+			name: "legacy replica with tuned ports and replication",
 			cluster: cluster(func(c *sutrav1.SutraCluster) {
 				c.Spec.Replicas = ptr.To[int32](3)
 				c.Spec.Ports = sutrav1.PortsSpec{GRPC: 6000, Metrics: 6001}
 				c.Spec.Replication = sutrav1.ReplicationSpec{RetentionBytes: resource.MustParse("512Mi"), LagThresholdMs: 2000, HeartbeatIntervalMs: 100}
 				c.Spec.Resources.Limits = corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("1000Mi")}
 			}),
-			build:    ReplicaStatefulSet,
-			replicas: 3,
-			role:     RoleReplica,
+			instance:   "demo-replica-1",
+			role:       RoleReplica,
+			leaderAddr: "demo-leader-0.demo-peers.prod.svc:6000",
 			env: map[string]string{
-				"SUTRA_NODE_ROLE":             "replica",
-				"SUTRA_LEADER":                "demo-leader-0.demo-peers.prod.svc:6000",
+				"SUTRA_REPLICAS_FILE":         "/etc/sutra/replicas",
 				"SUTRA_STORAGE_SERVER":        "0.0.0.0:6000",
 				"SUTRA_METRICS_ADDR":          "0.0.0.0:6001",
 				"SUTRA_ADVERTISE_ADDRESS":     "$(SUTRA_NODE_ID).demo-peers.prod.svc:6000",
@@ -150,38 +215,39 @@ func TestStatefulSets(t *testing.T) {
 				"SUTRA_LAG_THRESHOLD_MS":      "2000",
 				"SUTRA_MEMORY_LIMIT":          "943718400",
 			},
-			noEnv: []string{"SUTRA_REPLICAS_FILE"},
-		},
-		{
-			name:     "zero replicas",
-			cluster:  cluster(func(c *sutrav1.SutraCluster) { c.Spec.Replicas = ptr.To[int32](0) }),
-			build:    ReplicaStatefulSet,
-			replicas: 0,
-			role:     RoleReplica,
-			env:      map[string]string{"SUTRA_NODE_ROLE": "replica"},
 		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			sts := tc.build(tc.cluster)
-			if got := *sts.Spec.Replicas; got != tc.replicas {
-				t.Errorf("replicas = %d, want %d", got, tc.replicas)
+			p := Pod(tc.cluster, tc.instance, tc.role, tc.leaderAddr)
+			if p.Name != tc.instance || p.Namespace != "prod" {
+				t.Errorf("name = %s/%s", p.Namespace, p.Name)
 			}
-			if sts.Spec.ServiceName != "demo-peers" {
-				t.Errorf("serviceName = %q", sts.Spec.ServiceName)
+			assertOwned(t, p.ObjectMeta)
+			if p.Labels[LabelRole] != tc.role || p.Labels[LabelInstanceName] != tc.instance {
+				t.Errorf("labels = %v, want role %q instance %q", p.Labels, tc.role, tc.instance)
 			}
-			if sts.Spec.Selector.MatchLabels[LabelRole] != tc.role || sts.Spec.Template.Labels[LabelRole] != tc.role {
-				t.Errorf("role labels: selector %v template %v", sts.Spec.Selector.MatchLabels, sts.Spec.Template.Labels)
-			}
-			for k, v := range sts.Spec.Selector.MatchLabels {
-				if sts.Spec.Template.Labels[k] != v {
-					t.Errorf("template labels %v do not match selector %v", sts.Spec.Template.Labels, sts.Spec.Selector.MatchLabels)
+			for k, v := range SelectorLabels(tc.cluster) {
+				if p.Labels[k] != v {
+					t.Errorf("labels %v do not match the cluster selector %v", p.Labels, SelectorLabels(tc.cluster))
 				}
 			}
-			assertOwned(t, sts.ObjectMeta)
-			ctr := sts.Spec.Template.Spec.Containers[0]
-			if ctr.Image != "sutra:1.0" || ctr.Command[0] != "/storage-server" || ctr.ImagePullPolicy != corev1.PullIfNotPresent {
-				t.Errorf("container image %q command %v pull %q", ctr.Image, ctr.Command, ctr.ImagePullPolicy)
+			if got := p.Annotations[AnnotationSpecHash]; got != PodSpecHash(tc.cluster) {
+				t.Errorf("spec-hash annotation = %q, want %q", got, PodSpecHash(tc.cluster))
+			}
+			leader, ok := p.Annotations[AnnotationLeader]
+			if tc.leaderAddr == "" && ok {
+				t.Errorf("leader pod has leader annotation %q", leader)
+			}
+			if tc.leaderAddr != "" && leader != tc.leaderAddr {
+				t.Errorf("leader annotation = %q, want %q", leader, tc.leaderAddr)
+			}
+			if p.Spec.Hostname != tc.instance || p.Spec.Subdomain != "demo-peers" {
+				t.Errorf("hostname %q subdomain %q", p.Spec.Hostname, p.Spec.Subdomain)
+			}
+			ctr := p.Spec.Containers[0]
+			if ctr.Name != "storage" || ctr.Image != "sutra:1.0" || ctr.Command[0] != "/storage-server" || ctr.ImagePullPolicy != corev1.PullIfNotPresent {
+				t.Errorf("container %q image %q command %v pull %q", ctr.Name, ctr.Image, ctr.Command, ctr.ImagePullPolicy)
 			}
 			env := envMap(ctr.Env)
 			for k, v := range tc.env {
@@ -202,20 +268,27 @@ func TestStatefulSets(t *testing.T) {
 			if idx["SUTRA_NODE_ID"] > idx["SUTRA_ADVERTISE_ADDRESS"] {
 				t.Error("SUTRA_NODE_ID must precede SUTRA_ADVERTISE_ADDRESS")
 			}
-			for _, p := range []*corev1.Probe{ctr.ReadinessProbe, ctr.LivenessProbe, ctr.StartupProbe} {
-				if p == nil || p.GRPC == nil || p.GRPC.Port != GRPCPort(tc.cluster) {
-					t.Errorf("probe %+v, want a gRPC probe on %d", p, GRPCPort(tc.cluster))
+			for _, pr := range []*corev1.Probe{ctr.ReadinessProbe, ctr.LivenessProbe, ctr.StartupProbe} {
+				if pr == nil || pr.GRPC == nil || pr.GRPC.Port != GRPCPort(tc.cluster) {
+					t.Errorf("probe %+v, want a gRPC probe on %d", pr, GRPCPort(tc.cluster))
 				}
 			}
-			vct := sts.Spec.VolumeClaimTemplates
-			if len(vct) != 1 || vct[0].Name != "data" || vct[0].Spec.Resources.Requests.Storage().String() != "1Gi" {
-				t.Errorf("volume claim templates %+v", vct)
+			ports := map[string]int32{}
+			for _, cp := range ctr.Ports {
+				ports[cp.Name] = cp.ContainerPort
 			}
-			if vct[0].Labels[LabelManagedBy] != ManagedBy {
-				t.Error("PVCs must carry the managed-by label (the operator's cache selects on it)")
+			if ports["grpc"] != GRPCPort(tc.cluster) || ports["metrics"] != MetricsPort(tc.cluster) {
+				t.Errorf("ports = %v", ports)
 			}
-			if p := sts.Spec.PersistentVolumeClaimRetentionPolicy; p.WhenDeleted != appsv1.RetainPersistentVolumeClaimRetentionPolicyType || p.WhenScaled != appsv1.RetainPersistentVolumeClaimRetentionPolicyType {
-				t.Errorf("pvc retention = %+v, want Retain/Retain", p)
+			sc := ctr.SecurityContext
+			if sc == nil || !ptr.Deref(sc.ReadOnlyRootFilesystem, false) || ptr.Deref(sc.AllowPrivilegeEscalation, true) || !ptr.Deref(sc.RunAsNonRoot, false) ||
+				sc.Capabilities == nil || len(sc.Capabilities.Drop) != 1 || sc.Capabilities.Drop[0] != "ALL" {
+				t.Errorf("container security context = %+v", sc)
+			}
+			psc := p.Spec.SecurityContext
+			if psc == nil || ptr.Deref(psc.RunAsUser, 0) != RunAsUser || ptr.Deref(psc.FSGroup, 0) != RunAsUser || !ptr.Deref(psc.RunAsNonRoot, false) ||
+				psc.SeccompProfile == nil || psc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
+				t.Errorf("pod security context = %+v", psc)
 			}
 			mounts := map[string]string{}
 			for _, m := range ctr.VolumeMounts {
@@ -224,32 +297,145 @@ func TestStatefulSets(t *testing.T) {
 			if mounts["data"] != "/var/lib/sutra" || mounts["topology"] != "/etc/sutra" {
 				t.Errorf("mounts = %v", mounts)
 			}
-			if v := sts.Spec.Template.Spec.Volumes[0]; v.ConfigMap == nil || v.ConfigMap.Name != "demo-topology" {
+			vols := map[string]corev1.Volume{}
+			for _, v := range p.Spec.Volumes {
+				vols[v.Name] = v
+			}
+			if v := vols["data"]; v.PersistentVolumeClaim == nil || v.PersistentVolumeClaim.ClaimName != "data-"+tc.instance {
+				t.Errorf("data volume = %+v, want claim data-%s", v, tc.instance)
+			}
+			if v := vols["topology"]; v.ConfigMap == nil || v.ConfigMap.Name != "demo-topology" {
 				t.Errorf("topology volume = %+v", v)
 			}
 		})
 	}
 }
 
-// The leader's pod template must not depend on spec.replicas: scaling changes
-// only the topology ConfigMap, so the leader is never restarted.
-func TestLeaderTemplateIndependentOfReplicas(t *testing.T) {
-	a := LeaderStatefulSet(cluster(func(c *sutrav1.SutraCluster) { c.Spec.Replicas = ptr.To[int32](1) }))
-	b := LeaderStatefulSet(cluster(func(c *sutrav1.SutraCluster) { c.Spec.Replicas = ptr.To[int32](15) }))
-	if !reflect.DeepEqual(a.Spec.Template, b.Spec.Template) {
-		t.Error("leader pod template changed with spec.replicas")
+// Two Pod calls must not share the volume slice: Pod sets the claim name on
+// its own copy.
+func TestPodsDoNotShareVolumes(t *testing.T) {
+	c := cluster()
+	a := Pod(c, "demo-1", RoleLeader, "")
+	b := Pod(c, "demo-2", RoleReplica, PodAddress(c, "demo-1"))
+	if a.Spec.Volumes[0].PersistentVolumeClaim.ClaimName != "data-demo-1" || b.Spec.Volumes[0].PersistentVolumeClaim.ClaimName != "data-demo-2" {
+		t.Errorf("claims = %q, %q", a.Spec.Volumes[0].PersistentVolumeClaim.ClaimName, b.Spec.Volumes[0].PersistentVolumeClaim.ClaimName)
 	}
 }
 
-func TestSchedulingAndStorage(t *testing.T) {
+// The pod spec does not depend on the role or on spec.replicas: the
+// operator changes roles by relabelling and scales by rewriting the
+// topology, never by restarting pods.
+func TestPodSpecIndependentOfRoleAndReplicas(t *testing.T) {
+	one := cluster(func(c *sutrav1.SutraCluster) { c.Spec.Replicas = ptr.To[int32](1) })
+	many := cluster(func(c *sutrav1.SutraCluster) { c.Spec.Replicas = ptr.To[int32](15) })
+	leader := Pod(one, "demo-1", RoleLeader, "")
+	replica := Pod(many, "demo-1", RoleReplica, PodAddress(one, "demo-2"))
+	if !reflect.DeepEqual(leader.Spec, replica.Spec) {
+		t.Error("pod spec changed with role or spec.replicas")
+	}
+	if !reflect.DeepEqual(Env(one), Env(many)) {
+		t.Error("env changed with spec.replicas")
+	}
+}
+
+func TestPodSpecHash(t *testing.T) {
+	base := PodSpecHash(cluster())
+	if len(base) != 16 {
+		t.Errorf("hash %q, want 16 hex digits", base)
+	}
+	if PodSpecHash(cluster()) != base {
+		t.Error("hash is not deterministic")
+	}
+	changes := []struct {
+		name    string
+		mut     func(*sutrav1.SutraCluster)
+		changed bool
+	}{
+		{"image", func(c *sutrav1.SutraCluster) { c.Spec.Image = "sutra:1.1" }, true},
+		{"resources", func(c *sutrav1.SutraCluster) {
+			c.Spec.Resources.Requests = corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("500m")}
+		}, true},
+		{"restartedAt", func(c *sutrav1.SutraCluster) {
+			c.Annotations = map[string]string{sutrav1.AnnotationRestartedAt: "2026-01-01T00:00:00Z"}
+		}, true},
+		{"grpc port", func(c *sutrav1.SutraCluster) { c.Spec.Ports.GRPC = 6000 }, true},
+		{"replicas", func(c *sutrav1.SutraCluster) { c.Spec.Replicas = ptr.To[int32](7) }, false},
+		{"other annotation", func(c *sutrav1.SutraCluster) { c.Annotations = map[string]string{"example.com/x": "y"} }, false},
+		{"storage size", func(c *sutrav1.SutraCluster) { c.Spec.Storage.Size = resource.MustParse("5Gi") }, false},
+	}
+	for _, tc := range changes {
+		got := PodSpecHash(cluster(tc.mut))
+		if (got != base) != tc.changed {
+			t.Errorf("%s: hash %q vs base %q, want changed=%v", tc.name, got, base, tc.changed)
+		}
+	}
+	// Two restarts are two rollouts.
+	r1 := PodSpecHash(cluster(func(c *sutrav1.SutraCluster) { c.Annotations = map[string]string{sutrav1.AnnotationRestartedAt: "1"} }))
+	r2 := PodSpecHash(cluster(func(c *sutrav1.SutraCluster) { c.Annotations = map[string]string{sutrav1.AnnotationRestartedAt: "2"} }))
+	if r1 == r2 {
+		t.Error("different restartedAt values give the same hash")
+	}
+	// The role is not part of the hash: every pod carries the same one.
+	c := cluster()
+	if Pod(c, "demo-1", RoleLeader, "").Annotations[AnnotationSpecHash] != Pod(c, "demo-2", RoleReplica, "x:1").Annotations[AnnotationSpecHash] {
+		t.Error("leader and replica pods carry different spec hashes")
+	}
+}
+
+func TestClaim(t *testing.T) {
 	sc := "fast"
+	t.Run("retained by default", func(t *testing.T) {
+		c := cluster()
+		pvc := Claim(c, "demo-2")
+		if pvc.Name != "data-demo-2" || pvc.Namespace != "prod" {
+			t.Errorf("name = %s/%s", pvc.Namespace, pvc.Name)
+		}
+		if len(pvc.OwnerReferences) != 0 {
+			t.Errorf("owner references = %v, want none (Retain)", pvc.OwnerReferences)
+		}
+		if pvc.Labels[LabelManagedBy] != ManagedBy || pvc.Labels[LabelCluster] != "demo" || pvc.Labels[LabelInstanceName] != "demo-2" {
+			t.Errorf("labels = %v (the operator's cache selects on managed-by)", pvc.Labels)
+		}
+		if _, ok := pvc.Labels[LabelRole]; ok {
+			t.Error("claims must not carry a role: roles move between instances")
+		}
+		if got := pvc.Spec.Resources.Requests.Storage().String(); got != "1Gi" {
+			t.Errorf("size = %s", got)
+		}
+		if pvc.Spec.StorageClassName != nil {
+			t.Errorf("class = %q, want default", *pvc.Spec.StorageClassName)
+		}
+		if len(pvc.Spec.AccessModes) != 1 || pvc.Spec.AccessModes[0] != corev1.ReadWriteOnce {
+			t.Errorf("access modes = %v", pvc.Spec.AccessModes)
+		}
+	})
+	t.Run("explicit retain", func(t *testing.T) {
+		c := cluster(func(c *sutrav1.SutraCluster) { c.Spec.PVCRetentionPolicy.WhenDeleted = sutrav1.PVCRetain })
+		if refs := Claim(c, "demo-1").OwnerReferences; len(refs) != 0 {
+			t.Errorf("owner references = %v, want none", refs)
+		}
+	})
+	t.Run("deleted with the cluster, class and size", func(t *testing.T) {
+		c := cluster(func(c *sutrav1.SutraCluster) {
+			c.Spec.Storage = sutrav1.StorageSpec{Size: resource.MustParse("20Gi"), StorageClassName: &sc}
+			c.Spec.PVCRetentionPolicy = sutrav1.PVCRetentionPolicy{WhenDeleted: sutrav1.PVCDelete}
+		})
+		pvc := Claim(c, "demo-1")
+		assertOwned(t, pvc.ObjectMeta)
+		if pvc.Spec.StorageClassName == nil || *pvc.Spec.StorageClassName != "fast" || pvc.Spec.Resources.Requests.Storage().String() != "20Gi" {
+			t.Errorf("claim = %+v", pvc.Spec)
+		}
+	})
+}
+
+func TestScheduling(t *testing.T) {
 	tests := []struct {
 		name  string
 		mut   func(*sutrav1.SutraCluster)
-		check func(t *testing.T, sts *appsv1.StatefulSet)
+		check func(t *testing.T, p corev1.PodSpec)
 	}{
-		{"default anti-affinity", nil, func(t *testing.T, sts *appsv1.StatefulSet) {
-			a := sts.Spec.Template.Spec.Affinity
+		{"default anti-affinity", nil, func(t *testing.T, p corev1.PodSpec) {
+			a := p.Affinity
 			if a == nil || a.PodAntiAffinity == nil || a.PodAntiAffinity.PreferredDuringSchedulingIgnoredDuringExecution[0].PodAffinityTerm.TopologyKey != corev1.LabelHostname {
 				t.Errorf("affinity = %+v", a)
 			}
@@ -261,8 +447,7 @@ func TestSchedulingAndStorage(t *testing.T) {
 			c.Spec.TopologySpreadConstraints = []corev1.TopologySpreadConstraint{{MaxSkew: 1, TopologyKey: "zone", WhenUnsatisfiable: corev1.ScheduleAnyway}}
 			c.Spec.Resources = corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("1Gi")}}
 			c.Spec.ImagePullPolicy = corev1.PullAlways
-		}, func(t *testing.T, sts *appsv1.StatefulSet) {
-			p := sts.Spec.Template.Spec
+		}, func(t *testing.T, p corev1.PodSpec) {
 			if p.Affinity.NodeAffinity == nil || p.Affinity.PodAntiAffinity != nil {
 				t.Errorf("user affinity not used as is: %+v", p.Affinity)
 			}
@@ -273,18 +458,6 @@ func TestSchedulingAndStorage(t *testing.T) {
 				t.Errorf("resources/pull policy not copied")
 			}
 		}},
-		{"storage class, size and delete policies", func(c *sutrav1.SutraCluster) {
-			c.Spec.Storage = sutrav1.StorageSpec{Size: resource.MustParse("20Gi"), StorageClassName: &sc}
-			c.Spec.PVCRetentionPolicy = sutrav1.PVCRetentionPolicy{WhenDeleted: sutrav1.PVCDelete, WhenScaled: sutrav1.PVCDelete}
-		}, func(t *testing.T, sts *appsv1.StatefulSet) {
-			v := sts.Spec.VolumeClaimTemplates[0]
-			if *v.Spec.StorageClassName != "fast" || v.Spec.Resources.Requests.Storage().String() != "20Gi" {
-				t.Errorf("claim = %+v", v.Spec)
-			}
-			if p := sts.Spec.PersistentVolumeClaimRetentionPolicy; p.WhenDeleted != appsv1.DeletePersistentVolumeClaimRetentionPolicyType || p.WhenScaled != appsv1.DeletePersistentVolumeClaimRetentionPolicyType {
-				t.Errorf("retention = %+v", p)
-			}
-		}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -292,7 +465,7 @@ func TestSchedulingAndStorage(t *testing.T) {
 			if tc.mut != nil {
 				tc.mut(c)
 			}
-			tc.check(t, ReplicaStatefulSet(c))
+			tc.check(t, Pod(c, "demo-1", RoleReplica, "x:1").Spec)
 		})
 	}
 }
@@ -300,27 +473,37 @@ func TestSchedulingAndStorage(t *testing.T) {
 func TestServices(t *testing.T) {
 	c := cluster()
 	tests := []struct {
-		svc        *corev1.Service
 		name, role string
 		headless   bool
 		ports      int
 	}{
-		{PeersService(c), "demo-peers", "", true, 2},
-		{LeaderService(c), "demo-leader", RoleLeader, false, 1},
-		{ReplicasService(c), "demo-replicas", RoleReplica, false, 1},
+		{"demo-peers", "", true, 2},
+		{"demo-rw", RoleLeader, false, 1},
+		{"demo-ro", RoleReplica, false, 1},
+		{"demo-r", "", false, 1},
+		{"demo-leader", RoleLeader, false, 1},
+		{"demo-replicas", RoleReplica, false, 1},
 	}
-	for _, tc := range tests {
+	svcs := Services(c)
+	if len(svcs) != len(tests) {
+		t.Fatalf("Services = %d, want %d", len(svcs), len(tests))
+	}
+	for i, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			s := tc.svc
+			s := svcs[i]
 			if s.Name != tc.name || s.Namespace != "prod" {
-				t.Errorf("name = %s/%s", s.Namespace, s.Name)
+				t.Errorf("name = %s/%s, want prod/%s", s.Namespace, s.Name, tc.name)
 			}
 			assertOwned(t, s.ObjectMeta)
-			if got := s.Spec.Selector[LabelRole]; got != tc.role {
-				t.Errorf("selector role = %q, want %q", got, tc.role)
+			role, ok := s.Spec.Selector[LabelRole]
+			if role != tc.role || ok != (tc.role != "") {
+				t.Errorf("selector role = %q (set %v), want %q", role, ok, tc.role)
 			}
-			if s.Spec.Selector[LabelCluster] != "demo" {
+			if s.Spec.Selector[LabelCluster] != "demo" || s.Spec.Selector[LabelName] != AppName {
 				t.Errorf("selector = %v", s.Spec.Selector)
+			}
+			if _, ok := s.Spec.Selector[LabelInstanceName]; ok {
+				t.Errorf("selector %v picks one instance", s.Spec.Selector)
 			}
 			if (s.Spec.ClusterIP == corev1.ClusterIPNone) != tc.headless || s.Spec.PublishNotReadyAddresses != tc.headless {
 				t.Errorf("headless = %q publishNotReady = %v", s.Spec.ClusterIP, s.Spec.PublishNotReadyAddresses)
@@ -330,41 +513,102 @@ func TestServices(t *testing.T) {
 			}
 		})
 	}
+	// A leader pod is selected by -rw and not by -ro; a replica the other
+	// way round.
+	leader := Pod(c, "demo-1", RoleLeader, "")
+	replica := Pod(c, "demo-2", RoleReplica, PodAddress(c, "demo-1"))
+	selects := func(s *corev1.Service, p *corev1.Pod) bool {
+		for k, v := range s.Spec.Selector {
+			if p.Labels[k] != v {
+				return false
+			}
+		}
+		return true
+	}
+	if !selects(ReadWriteService(c), leader) || selects(ReadWriteService(c), replica) {
+		t.Error("-rw must select the leader pod only")
+	}
+	if selects(ReadOnlyService(c), leader) || !selects(ReadOnlyService(c), replica) {
+		t.Error("-ro must select the replica pods only")
+	}
+	if !selects(ReadService(c), leader) || !selects(ReadService(c), replica) || !selects(PeersService(c), leader) || !selects(PeersService(c), replica) {
+		t.Error("-r and -peers must select every pod")
+	}
 }
 
-func TestPodDisruptionBudgetAndTopology(t *testing.T) {
+func TestPodDisruptionBudgets(t *testing.T) {
 	c := cluster(func(c *sutrav1.SutraCluster) { c.Spec.Replicas = ptr.To[int32](2) })
 	pdb := PodDisruptionBudget(c)
 	assertOwned(t, pdb.ObjectMeta)
-	if pdb.Spec.MaxUnavailable.IntValue() != 1 || pdb.Spec.Selector.MatchLabels[LabelCluster] != "demo" {
-		t.Errorf("pdb = %+v", pdb.Spec)
+	if pdb.Name != "demo" {
+		t.Errorf("name = %s", pdb.Name)
 	}
-	if _, ok := pdb.Spec.Selector.MatchLabels[LabelRole]; ok {
-		t.Error("pdb must cover both roles")
+	if pdb.Spec.MaxUnavailable == nil || pdb.Spec.MaxUnavailable.IntValue() != 1 || pdb.Spec.MinAvailable != nil {
+		t.Errorf("replicas budget = %+v, want maxUnavailable 1", pdb.Spec)
 	}
-	cm := TopologyConfigMap(c)
+	if m := pdb.Spec.Selector.MatchLabels; m[LabelCluster] != "demo" || m[LabelRole] != RoleReplica {
+		t.Errorf("replicas budget selector = %v", m)
+	}
+	lpdb := LeaderDisruptionBudget(c)
+	assertOwned(t, lpdb.ObjectMeta)
+	if lpdb.Name != "demo-leader" {
+		t.Errorf("name = %s", lpdb.Name)
+	}
+	if lpdb.Spec.MinAvailable == nil || lpdb.Spec.MinAvailable.IntValue() != 1 || lpdb.Spec.MaxUnavailable != nil {
+		t.Errorf("leader budget = %+v, want minAvailable 1", lpdb.Spec)
+	}
+	if m := lpdb.Spec.Selector.MatchLabels; m[LabelCluster] != "demo" || m[LabelRole] != RoleLeader {
+		t.Errorf("leader budget selector = %v", m)
+	}
+	if p := pdb.Spec.UnhealthyPodEvictionPolicy; p == nil || *p != "AlwaysAllow" {
+		t.Errorf("replicas budget unhealthy eviction = %v", p)
+	}
+	if p := lpdb.Spec.UnhealthyPodEvictionPolicy; p == nil || *p != "AlwaysAllow" {
+		t.Errorf("leader budget unhealthy eviction = %v", p)
+	}
+}
+
+func TestTopologyConfigMap(t *testing.T) {
+	c := cluster()
+	cm := TopologyConfigMap(c, []string{"demo-1", "demo-2", "demo-3"})
 	assertOwned(t, cm.ObjectMeta)
 	if cm.Name != "demo-topology" {
 		t.Errorf("name = %s", cm.Name)
 	}
-	want := "demo-replica-0.demo-peers.prod.svc:50051,demo-replica-1.demo-peers.prod.svc:50051"
-	if cm.Data["replicas"] != want || cm.Data["leader"] != "demo-leader-0.demo-peers.prod.svc:50051" {
-		t.Errorf("data = %v", cm.Data)
+	want := "demo-1.demo-peers.prod.svc:50051,demo-2.demo-peers.prod.svc:50051,demo-3.demo-peers.prod.svc:50051"
+	if cm.Data["replicas"] != want || len(cm.Data) != 1 {
+		t.Errorf("data = %v, want replicas=%s", cm.Data, want)
+	}
+	if got := TopologyConfigMap(c, nil).Data["replicas"]; got != "" {
+		t.Errorf("no instances: replicas = %q", got)
 	}
 }
 
 // Builders must not share memory with the cluster: the controller may apply
 // and mutate their output.
 func TestBuildersCopyInputs(t *testing.T) {
+	sc := "fast"
 	c := cluster(func(c *sutrav1.SutraCluster) {
 		c.Spec.NodeSelector = map[string]string{"a": "b"}
 		c.Spec.Tolerations = []corev1.Toleration{{Key: "k"}}
+		c.Spec.TopologySpreadConstraints = []corev1.TopologySpreadConstraint{{TopologyKey: "zone"}}
+		c.Spec.Affinity = &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{}}
+		c.Spec.Resources.Limits = corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("1Gi")}
+		c.Spec.Storage.Size = resource.MustParse("3Gi")
+		c.Spec.Storage.StorageClassName = &sc
 	})
-	sts := ReplicaStatefulSet(c)
-	sts.Spec.Template.Spec.NodeSelector["a"] = "changed"
-	sts.Spec.Template.Spec.Tolerations[0].Key = "changed"
-	if c.Spec.NodeSelector["a"] != "b" || c.Spec.Tolerations[0].Key != "k" {
-		t.Error("builder output aliases the cluster spec")
+	orig := c.DeepCopy()
+	p := Pod(c, "demo-1", RoleReplica, "x:1")
+	p.Spec.NodeSelector["a"] = "changed"
+	p.Spec.Tolerations[0].Key = "changed"
+	p.Spec.TopologySpreadConstraints[0].TopologyKey = "changed"
+	p.Spec.Affinity.NodeAffinity = nil
+	p.Spec.Containers[0].Resources.Limits[corev1.ResourceMemory] = resource.MustParse("2Gi")
+	pvc := Claim(c, "demo-1")
+	pvc.Spec.Resources.Requests[corev1.ResourceStorage] = resource.MustParse("9Gi")
+	*pvc.Spec.StorageClassName = "changed"
+	if !reflect.DeepEqual(c, orig) {
+		t.Errorf("builder output aliases the cluster spec:\n got %+v\nwant %+v", c.Spec, orig.Spec)
 	}
 }
 
