@@ -348,7 +348,7 @@ var _ = Describe("Failover and switchover with real storage nodes", Ordered, fun
 		Eventually(func(g Gomega) {
 			for _, n := range nodes {
 				p := getPod(n.id)(g)
-				if p.Spec.Containers[0].Image == "sutra/storage:typo" && p.Status.Phase == "" {
+				if p.Spec.Containers[0].Image == "sutra/storage:typo" && len(p.Status.ContainerStatuses) == 0 {
 					failing = n.id
 					p.Status = corev1.PodStatus{Phase: corev1.PodPending,
 						Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionFalse}},
