@@ -146,7 +146,7 @@ func waitForLeader(ctx context.Context, c client.Reader, namespace, name, pod st
 	if err == nil {
 		return sc, nil
 	}
-	if sc == nil || !wait.Interrupted(err) {
+	if sc == nil || !wait.Interrupted(err) || ctx.Err() != nil { // not read, failed, or interrupted by the user
 		return nil, err
 	}
 	return nil, fmt.Errorf("%s does not lead %s after %s: phase %s, current leader %s, target leader %s; conditions: %s",
