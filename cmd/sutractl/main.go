@@ -1,6 +1,6 @@
 // Command sutractl is the Sutra command line: replication status, reads and
 // writes, and the load benchmark. Installed as kubectl-sutra it is also the
-// kubectl plugin (kubectl sutra status NAME).
+// kubectl plugin: kubectl sutra status, promote and restart.
 package main
 
 import (

@@ -2,42 +2,60 @@ package kubectlsutra
 
 import (
 	"bytes"
-	"context"
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
 
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/utils/ptr"
-	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/yaml"
 
 	sutrav1 "github.com/sutra/sutra-operator/api/v1alpha1"
 )
 
-func TestStatus(t *testing.T) {
-	now := time.Date(2026, 5, 6, 7, 8, 9, 0, time.UTC)
-	at := func(d time.Duration) *metav1.Time { t := metav1.NewTime(now.Add(-d)); return &t }
-	running := &sutrav1.SutraCluster{
-		ObjectMeta: metav1.ObjectMeta{Name: "demo", Namespace: "prod"},
+var testNow = time.Date(2026, 5, 6, 7, 8, 9, 0, time.UTC)
+
+func at(d time.Duration) *metav1.Time { t := metav1.NewTime(testNow.Add(-d)); return &t }
+
+// normalisedLines is the output's lines with runs of spaces made one.
+func normalisedLines(s string) map[string]bool {
+	lines := map[string]bool{}
+	for _, l := range strings.Split(s, "\n") {
+		lines[strings.Join(strings.Fields(l), " ")] = true
+	}
+	return lines
+}
+
+func degradedCluster() *sutrav1.SutraCluster {
+	return &sutrav1.SutraCluster{
+		ObjectMeta: metav1.ObjectMeta{Name: "demo", Namespace: "prod", Generation: 4},
 		Spec:       sutrav1.SutraClusterSpec{Image: "x", Replicas: ptr.To[int32](2)},
 		Status: sutrav1.SutraClusterStatus{
-			Phase:          sutrav1.PhaseDegraded,
-			Leader:         &sutrav1.LeaderStatus{Pod: "demo-leader-0", Endpoint: "demo-leader.prod.svc:50051"},
-			Epoch:          3,
-			LeaderSequence: 1042,
-			ReadyReplicas:  1,
-			MaxLag:         "1.5s",
-			LastStatusTime: at(4 * time.Second),
+			ObservedGeneration: 4,
+			Phase:              sutrav1.PhaseDegraded,
+			Leader:             &sutrav1.LeaderStatus{Pod: "demo-leader-0", Endpoint: "demo-leader.prod.svc:50051"},
+			CurrentLeader:      "demo-leader-0",
+			TargetLeader:       "demo-leader-0",
+			Epoch:              3,
+			LeaderSequence:     1042,
+			ReadyReplicas:      1,
+			MaxLag:             "1.5s",
+			LastStatusTime:     at(4 * time.Second),
 			ReplicaStatuses: []sutrav1.ReplicaStatus{
 				{Name: "demo-replica-0", State: "streaming", Healthy: true, LastAppliedSequence: 1042, LagMs: 3, LastHeartbeat: at(time.Second)},
 				{Name: "demo-replica-1", State: "disconnected", LastAppliedSequence: 900, LagEntries: 142, LagMs: 1500, LastHeartbeat: at(2 * time.Minute)},
 			},
-			Conditions: []metav1.Condition{{Type: sutrav1.ConditionReplicationHealthy, Status: metav1.ConditionFalse,
-				Reason: sutrav1.ReasonReplicaNotStreaming, Message: "1 replica is not streaming from the leader: demo-replica-1 (disconnected)"}},
+			Conditions: []metav1.Condition{
+				{Type: sutrav1.ConditionAvailable, Status: metav1.ConditionTrue, Reason: sutrav1.ReasonLeaderReady},
+				{Type: sutrav1.ConditionProgressing, Status: metav1.ConditionFalse, Reason: sutrav1.ReasonReconciled},
+				{Type: sutrav1.ConditionReplicationHealthy, Status: metav1.ConditionFalse,
+					Reason: sutrav1.ReasonReplicaNotStreaming, Message: "1 replica is not streaming from the leader: demo-replica-1 (disconnected)"},
+			},
 			Instances: []sutrav1.InstanceStatus{
-				{Name: "demo-leader-0", Role: "leader", Node: "node-a", Image: "sutra:1.2", Ready: true, Restarts: 0, Phase: "Running"},
-				{Name: "demo-replica-0", Role: "replica", Node: "node-b", Image: "sutra:1.2", Ready: true, Restarts: 1, Phase: "Running"},
+				{Name: "demo-leader-0", Role: "leader", Node: "node-a", Image: "sutra:1.2", Ready: true, UpToDate: true, Phase: "Running"},
+				{Name: "demo-replica-0", Role: "replica", Node: "node-b", Image: "sutra:1.2", Ready: true, UpToDate: true, Restarts: 1, Phase: "Running"},
 				{Name: "demo-replica-1", Role: "replica", Node: "node-c", Image: "sutra:1.2", Restarts: 7, Phase: "Running",
 					Reason: "CrashLoopBackOff", Message: "back-off 5m0s restarting failed container; last run: exit code 1 (Error): boom"},
 				{Name: "demo-replica-2", Role: "replica", Image: "sutra:1.2", Phase: "Pending",
@@ -45,6 +63,32 @@ func TestStatus(t *testing.T) {
 			},
 		},
 	}
+}
+
+func TestPrintStatus(t *testing.T) {
+	failedOver := degradedCluster()
+	failedOver.Status.Phase = sutrav1.PhaseFailingOver
+	failedOver.Status.CurrentLeader = "demo-replica-0"
+	failedOver.Status.TargetLeader = "demo-replica-1"
+	failedOver.Status.LastFailover = &sutrav1.FailoverStatus{Time: *at(90 * time.Second), From: "demo-leader-0", To: "demo-replica-0",
+		Reason: sutrav1.FailoverReasonFailover, Epoch: 3, EntriesLost: 12}
+	failedOver.Status.Conditions = append(failedOver.Status.Conditions,
+		metav1.Condition{Type: sutrav1.ConditionFailoverBlocked, Status: metav1.ConditionTrue, Reason: "NoSafeReplica",
+			Message: "no replica holds every acknowledged write"},
+		metav1.Condition{Type: sutrav1.ConditionRolloutBlocked, Status: metav1.ConditionTrue, Reason: "NotCaughtUp",
+			Message: "demo-replica-1 did not catch up"})
+
+	stale := degradedCluster()
+	stale.Status.LastStatusTime = at(31 * time.Second) // 3x the default 10s is 30s
+	staleCustom := degradedCluster()
+	staleCustom.Spec.StatusPollInterval = metav1.Duration{Duration: time.Minute}
+	staleCustom.Status.LastStatusTime = at(2 * time.Minute) // within 3x 1m
+	behind := degradedCluster()
+	behind.Generation = 5
+
+	healthy := degradedCluster()
+	healthy.Status.Conditions = healthy.Status.Conditions[:2]
+
 	fresh := &sutrav1.SutraCluster{
 		ObjectMeta: metav1.ObjectMeta{Name: "new", Namespace: "prod"},
 		Spec:       sutrav1.SutraClusterSpec{Image: "x"},
@@ -67,21 +111,26 @@ func TestStatus(t *testing.T) {
 		Spec: sutrav1.SutraClusterSpec{Image: "x",
 			Replication: sutrav1.ReplicationSpec{Synchronous: &sutrav1.SynchronousSpec{Replicas: 1, DataDurability: sutrav1.DataDurabilityPreferred}}},
 	}
+	oldOperator := degradedCluster() // writes status.leader but not currentLeader
+	oldOperator.Status.CurrentLeader, oldOperator.Status.TargetLeader = "", ""
 
 	tests := []struct {
-		name      string
-		cluster   string
-		want      []string // lines, whitespace-normalised, that must appear
-		wantError string
+		name    string
+		cluster *sutrav1.SutraCluster
+		want    []string // lines, whitespace-normalised, that must appear
+		notWant []string // substrings that must not appear
+		first   string   // the first line, when it matters
 	}{
 		{
 			name:    "degraded cluster",
-			cluster: "demo",
+			cluster: degradedCluster(),
+			first:   "Cluster:           prod/demo",
 			want: []string{
 				"Cluster: prod/demo",
 				"Phase: Degraded",
 				"Leader: demo-leader-0 (demo-leader.prod.svc:50051)",
 				"Epoch / sequence: 3 / 1042",
+				"Last failover: none",
 				"Replicas: 2 desired, 1 ready",
 				"Replication: asynchronous",
 				"Max lag: 1.5s",
@@ -89,19 +138,62 @@ func TestStatus(t *testing.T) {
 				"REPLICA STATE SYNC HEALTHY APPLIED LAG ENTRIES LAG LAST HEARTBEAT",
 				"demo-replica-0 streaming - yes 1042 0 3ms 1s ago",
 				"demo-replica-1 disconnected - no 900 142 1500ms 2m ago",
+				"CONDITION STATUS REASON MESSAGE",
 				"ReplicationHealthy False ReplicaNotStreaming 1 replica is not streaming from the leader: demo-replica-1 (disconnected)",
-				"NAME ROLE NODE READY RESTARTS IMAGE REASON",
-				"demo-leader-0 leader node-a yes 0 sutra:1.2 -",
-				"demo-replica-0 replica node-b yes 1 sutra:1.2 -",
-				"demo-replica-1 replica node-c no 7 sutra:1.2 CrashLoopBackOff",
-				"demo-replica-2 replica - no 0 sutra:1.2 Unschedulable",
+				"POD ROLE NODE READY RESTARTS IMAGE UP-TO-DATE REASON",
+				"demo-leader-0 leader node-a yes 0 sutra:1.2 yes -",
+				"demo-replica-0 replica node-b yes 1 sutra:1.2 yes -",
+				"demo-replica-1 replica node-c no 7 sutra:1.2 no CrashLoopBackOff",
+				"demo-replica-2 replica - no 0 sutra:1.2 no Unschedulable",
 				"demo-replica-1: CrashLoopBackOff: back-off 5m0s restarting failed container; last run: exit code 1 (Error): boom",
 				"demo-replica-2: Unschedulable: 0/3 nodes are available: 3 Insufficient memory.",
 			},
+			notWant: []string{"Warning", "switching to", "Available", "Progressing"},
+		},
+		{
+			name:    "after a failover, switching again, failover and rollout blocked",
+			cluster: failedOver,
+			want: []string{
+				"Phase: FailingOver",
+				"Leader: demo-replica-0 (demo-leader.prod.svc:50051)",
+				"Target leader: switching to demo-replica-1",
+				"Last failover: 90s ago (2026-05-06T07:06:39Z): demo-leader-0 -> demo-replica-0, Failover, epoch 3, 12 entries lost",
+				"FailoverBlocked True NoSafeReplica no replica holds every acknowledged write",
+				"RolloutBlocked True NotCaughtUp demo-replica-1 did not catch up",
+			},
+			notWant: []string{"Warning"},
+		},
+		{
+			name:    "status not read for more than 3 poll intervals",
+			cluster: stale,
+			first:   "Warning: status is stale: last read 31s ago, more than 3x the status poll interval (10s); is the operator running?",
+		},
+		{
+			name:    "spec.statusPollInterval widens the stale threshold",
+			cluster: staleCustom,
+			want:    []string{"Status read: 2m ago"},
+			notWant: []string{"Warning"},
+		},
+		{
+			name:    "observedGeneration behind generation",
+			cluster: behind,
+			first:   "Warning: status is behind the spec: observedGeneration 4 < generation 5; the operator has not reconciled the latest change",
+		},
+		{
+			name:    "every condition healthy",
+			cluster: healthy,
+			want:    []string{"Conditions: all healthy"},
+			notWant: []string{"CONDITION"},
+		},
+		{
+			name:    "operator without currentLeader",
+			cluster: oldOperator,
+			want:    []string{"Leader: demo-leader-0 (demo-leader.prod.svc:50051)"},
+			notWant: []string{"switching to"},
 		},
 		{
 			name:    "status not written yet",
-			cluster: "new",
+			cluster: fresh,
 			want: []string{
 				"Phase: -",
 				"Leader: - (-)",
@@ -109,11 +201,13 @@ func TestStatus(t *testing.T) {
 				"Status read: never",
 				"(none reported)",
 				"(no pods)",
+				"Conditions: none reported",
 			},
+			notWant: []string{"Warning"},
 		},
 		{
 			name:    "synchronous, one replica short",
-			cluster: "sync",
+			cluster: synchronous,
 			want: []string{
 				"Replication: synchronous, each write confirmed by 2 replicas (required), in sync: 1",
 				"sync-replica-0 streaming sync yes 7 0 0ms never",
@@ -122,38 +216,65 @@ func TestStatus(t *testing.T) {
 		},
 		{
 			name:    "synchronous, not counted yet",
-			cluster: "preferred",
+			cluster: preferredNew,
 			want:    []string{"Replication: synchronous, each write confirmed by 1 replica (preferred), in sync: -"},
 		},
-		{name: "missing", cluster: "nope", wantError: `get sutracluster prod/nope`},
 	}
-
-	scheme := runtime.NewScheme()
-	if err := sutrav1.AddToScheme(scheme); err != nil {
-		t.Fatal(err)
-	}
-	c := fake.NewClientBuilder().WithScheme(scheme).WithObjects(running, fresh, synchronous, preferredNew).Build()
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			var out bytes.Buffer
-			err := status(context.Background(), c, "prod", tc.cluster, &out, now)
-			if tc.wantError != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantError) {
-					t.Fatalf("err = %v, want %q", err, tc.wantError)
-				}
-				return
-			}
-			if err != nil {
+			if err := printStatus(&out, tc.cluster, testNow); err != nil {
 				t.Fatal(err)
 			}
-			lines := map[string]bool{}
-			for _, l := range strings.Split(out.String(), "\n") {
-				lines[strings.Join(strings.Fields(l), " ")] = true
+			s := out.String()
+			if first, _, _ := strings.Cut(s, "\n"); tc.first != "" && first != tc.first {
+				t.Errorf("first line = %q, want %q", first, tc.first)
 			}
+			lines := normalisedLines(s)
 			for _, w := range tc.want {
 				if !lines[w] {
-					t.Errorf("missing line %q in:\n%s", w, out.String())
+					t.Errorf("missing line %q in:\n%s", w, s)
 				}
+			}
+			for _, nw := range tc.notWant {
+				if strings.Contains(s, nw) {
+					t.Errorf("output has %q:\n%s", nw, s)
+				}
+			}
+		})
+	}
+}
+
+func TestPrintObject(t *testing.T) {
+	sc := degradedCluster()
+	sc.ManagedFields = []metav1.ManagedFieldsEntry{{Manager: "sutra-operator"}}
+	for _, format := range []string{"json", "yaml"} {
+		t.Run(format, func(t *testing.T) {
+			var out bytes.Buffer
+			if err := printObject(&out, sc, format); err != nil {
+				t.Fatal(err)
+			}
+			got := &sutrav1.SutraCluster{}
+			unmarshal := json.Unmarshal
+			if format == "yaml" {
+				unmarshal = func(b []byte, v any) error { return yaml.UnmarshalStrict(b, v) }
+			}
+			if err := unmarshal(out.Bytes(), got); err != nil {
+				t.Fatalf("output does not parse back: %v\n%s", err, out.String())
+			}
+			if got.APIVersion != "storage.sutra.io/v1alpha1" || got.Kind != "SutraCluster" {
+				t.Errorf("apiVersion, kind = %q, %q", got.APIVersion, got.Kind)
+			}
+			if got.ManagedFields != nil {
+				t.Errorf("managedFields printed: %v", got.ManagedFields)
+			}
+			want := sc.DeepCopy()
+			want.TypeMeta, want.ManagedFields = got.TypeMeta, nil
+			if !apiequality.Semantic.DeepEqual(got, want) {
+				t.Errorf("parsed back:\n%+v\nwant:\n%+v", got, want)
+			}
+			if len(sc.ManagedFields) != 1 || sc.Kind != "" {
+				t.Error("printObject changed its argument")
 			}
 		})
 	}
