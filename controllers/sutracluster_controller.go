@@ -88,6 +88,7 @@ func (r *SutraClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request
 		r.reconcileStatefulSets,
 		r.reconcileVolumes,
 		r.reconcileDisruptionBudget,
+		r.reconcileMonitoring,
 	} {
 		if s.childErr = p(ctx, s); s.childErr != nil {
 			break
