@@ -91,6 +91,7 @@ func (r *SutraClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request
 		r.reconcileInstances,
 		r.reconcileVolumes,
 		r.reconcileDisruptionBudget,
+		r.reconcileMonitoring,
 	} {
 		if s.childErr = p(ctx, s); s.childErr != nil {
 			break

@@ -127,6 +127,11 @@ const (
 	// template. EventRolloutBlocked (Warning): the rollout stopped.
 	EventInstanceUpdated = "InstanceUpdated"
 	EventRolloutBlocked  = "RolloutBlocked"
+	// EventPodMonitorUnavailable (Warning): spec.monitoring.enablePodMonitor
+	// is true but the API server does not serve monitoring.coreos.com/v1
+	// PodMonitor (the Prometheus Operator is not installed). Told once per
+	// cluster; the reconcile goes on without the PodMonitor.
+	EventPodMonitorUnavailable = "PodMonitorUnavailable"
 )
 
 // Failover reasons of status.lastFailover.reason.
