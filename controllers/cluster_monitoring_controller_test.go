@@ -7,7 +7,6 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	policyv1 "k8s.io/api/policy/v1"
@@ -53,7 +52,7 @@ var _ = Describe("SutraCluster PodMonitor", Ordered, func() {
 		Expect(k8sClient.Create(ctx, c)).To(Succeed())
 		name = c.Name
 
-		Eventually(getSTS(name + "-leader")).WithTimeout(timeout).WithPolling(poll).Should(Not(BeNil()))
+		Eventually(getPod(name + "-1")).WithTimeout(timeout).WithPolling(poll).Should(Not(BeNil()))
 		Eventually(func(g Gomega) {
 			g.Expect(k8sClient.Get(ctx, key(name), &policyv1.PodDisruptionBudget{})).To(Succeed())
 			got := &sutrav1.SutraCluster{}
@@ -109,8 +108,8 @@ var _ = Describe("SutraCluster PodMonitor", Ordered, func() {
 		Expect(endpoints[0]).To(HaveKeyWithValue("path", "/metrics"))
 
 		// The pods' metrics port is the one the PodMonitor names.
-		sts := getSTS(name + "-leader")(Default)
-		Expect(sts.Spec.Template.Spec.Containers[0].Ports).To(ContainElement(
+		pod := getPod(name + "-1")(Default)
+		Expect(pod.Spec.Containers[0].Ports).To(ContainElement(
 			HaveField("Name", "metrics")))
 
 		// A manual change is undone on a later pass (PodMonitors are not
@@ -132,8 +131,8 @@ var _ = Describe("SutraCluster PodMonitor", Ordered, func() {
 			_, err := getPodMonitor(name)
 			return err
 		}).WithTimeout(timeout).WithPolling(poll).Should(Satisfy(apierrors.IsNotFound))
-		// The StatefulSets are untouched.
-		Expect(k8sClient.Get(ctx, key(name+"-leader"), &appsv1.StatefulSet{})).To(Succeed())
+		// The pods are untouched.
+		Expect(k8sClient.Get(ctx, key(name+"-1"), &corev1.Pod{})).To(Succeed())
 	})
 
 	It("leaves a PodMonitor of the same name that the cluster does not own", func() {
@@ -147,7 +146,7 @@ var _ = Describe("SutraCluster PodMonitor", Ordered, func() {
 		Expect(k8sClient.Create(ctx, foreign)).To(Succeed())
 		Expect(k8sClient.Create(ctx, c)).To(Succeed())
 
-		Eventually(getSTS(c.Name + "-leader")).WithTimeout(timeout).WithPolling(poll).Should(Not(BeNil()))
+		Eventually(getPod(c.Name + "-1")).WithTimeout(timeout).WithPolling(poll).Should(Not(BeNil()))
 		Consistently(func() error {
 			_, err := getPodMonitor(c.Name)
 			return err

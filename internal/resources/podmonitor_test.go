@@ -5,7 +5,7 @@ import (
 	"reflect"
 	"testing"
 
-	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	sutrav1 "github.com/sutra/sutra-operator/api/v1alpha1"
@@ -105,20 +105,20 @@ func TestPodMonitor(t *testing.T) {
 }
 
 // TestPodMonitorPortMatchesPods: the PodMonitor scrapes the container port
-// the StatefulSets name metrics.
+// every instance's pod names metrics.
 func TestPodMonitorPortMatchesPods(t *testing.T) {
 	c := cluster()
 	eps, _, _ := unstructured.NestedSlice(PodMonitor(c).Object, "spec", "podMetricsEndpoints")
 	port := eps[0].(map[string]any)["port"]
-	for _, sts := range []*appsv1.StatefulSet{LeaderStatefulSet(c), ReplicaStatefulSet(c)} {
+	for _, pod := range []*corev1.Pod{Pod(c, "demo-1", RoleLeader, ""), Pod(c, "demo-2", RoleReplica, "x:1")} {
 		found := false
-		for _, p := range sts.Spec.Template.Spec.Containers[0].Ports {
+		for _, p := range pod.Spec.Containers[0].Ports {
 			if p.Name == port && p.ContainerPort == MetricsPort(c) {
 				found = true
 			}
 		}
 		if !found {
-			t.Errorf("no container port named %v on the pods of %s", port, sts.Name)
+			t.Errorf("no container port named %v on the pods of %s", port, pod.Name)
 		}
 	}
 }
