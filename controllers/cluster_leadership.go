@@ -51,7 +51,7 @@ func (r *SutraClusterReconciler) reconcileLeadership(ctx context.Context, s *sco
 	if ls.target != ls.current {
 		return r.changeLeader(ctx, s, obs)
 	}
-	down, why := failover.Unavailable(instanceByName(obs, ls.current))
+	down, why := failover.Unavailable(instanceByName(obs, ls.current), obs)
 	if !down {
 		ls.unavailableSince, ls.blocked = nil, ""
 		return r.converge(ctx, s, obs)

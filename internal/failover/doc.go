@@ -6,11 +6,12 @@
 // # When the leader has failed
 //
 // The leader is unavailable when its pod is terminating, or when the
-// operator cannot reach its admin service and its pod is not ready (or
-// does not exist). A leader that answers, or whose pod Kubernetes reports
-// ready, is not failed over: the operator's own network trouble is not the
-// leader's. Failover starts once the leader has been unavailable for
-// spec.failoverDelay.
+// operator cannot reach its admin service and either its pod is not ready
+// (or does not exist) or no replica that answers streams from it (a
+// partition around the leader, which its own kubelet does not see). A
+// leader that answers, or is silent only to the operator, is not failed
+// over: the operator's own network trouble is not the leader's. Failover
+// starts once the leader has been unavailable for spec.failoverDelay.
 //
 // # Which replica
 //

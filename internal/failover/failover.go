@@ -34,16 +34,35 @@ type Sync struct {
 }
 
 // Unavailable reports whether the leader counts as failed, and why.
-func Unavailable(leader Instance) (bool, string) {
+// others are the other instances: when the operator cannot reach the
+// leader and no replica that answers streams from it either, it is cut off
+// even if its own node's kubelet still finds it ready (a network
+// partition around the leader).
+func Unavailable(leader Instance, others []Instance) (bool, string) {
 	switch {
 	case leader.Terminating:
 		return true, fmt.Sprintf("leader pod %s is terminating", leader.Name)
-	case leader.Reachable || leader.Ready:
+	case leader.Reachable:
 		return false, ""
 	case !leader.Pod:
 		return true, fmt.Sprintf("leader pod %s does not exist and its node does not answer", leader.Name)
+	case !leader.Ready:
+		return true, fmt.Sprintf("leader %s does not answer and its pod is not ready", leader.Name)
 	}
-	return true, fmt.Sprintf("leader %s does not answer and its pod is not ready", leader.Name)
+	answering := 0
+	for _, in := range others {
+		if in.Name == leader.Name || !in.Reachable || in.Role != "replica" {
+			continue
+		}
+		if in.Streaming {
+			return false, ""
+		}
+		answering++
+	}
+	if answering == 0 {
+		return false, ""
+	}
+	return true, fmt.Sprintf("leader %s answers neither the operator nor any of its %d replicas that answer (its pod still reads ready)", leader.Name, answering)
 }
 
 // Choice is the outcome of Choose: a Target, or why there is none.

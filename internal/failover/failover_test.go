@@ -14,19 +14,23 @@ func up(name string, epoch, durable uint64) Instance {
 func with(in Instance, f func(*Instance)) Instance { f(&in); return in }
 
 func TestUnavailable(t *testing.T) {
+	cut := with(up("c-2", 1, 1), func(i *Instance) { i.Streaming = false })
 	for _, tc := range []struct {
 		name   string
 		leader Instance
+		others []Instance
 		want   bool
 	}{
-		{"answers", Instance{Name: "l", Pod: true, Ready: true, Reachable: true}, false},
-		{"answers, pod not ready", Instance{Name: "l", Pod: true, Reachable: true}, false},
-		{"silent, pod ready", Instance{Name: "l", Pod: true, Ready: true}, false},
-		{"silent, pod not ready", Instance{Name: "l", Pod: true}, true},
-		{"no pod", Instance{Name: "l"}, true},
-		{"terminating, still answers", Instance{Name: "l", Pod: true, Ready: true, Reachable: true, Terminating: true}, true},
+		{"answers", Instance{Name: "l", Pod: true, Ready: true, Reachable: true}, nil, false},
+		{"answers, pod not ready", Instance{Name: "l", Pod: true, Reachable: true}, nil, false},
+		{"silent, pod ready, replicas stream", Instance{Name: "l", Pod: true, Ready: true}, []Instance{up("c-2", 1, 1), cut}, false},
+		{"silent, pod ready, no replica answers", Instance{Name: "l", Pod: true, Ready: true}, []Instance{{Name: "c-2"}}, false},
+		{"silent, pod ready, no replica streams", Instance{Name: "l", Pod: true, Ready: true}, []Instance{cut, with(cut, func(i *Instance) { i.Name = "c-3" })}, true},
+		{"silent, pod not ready", Instance{Name: "l", Pod: true}, nil, true},
+		{"no pod", Instance{Name: "l"}, nil, true},
+		{"terminating, still answers", Instance{Name: "l", Pod: true, Ready: true, Reachable: true, Terminating: true}, nil, true},
 	} {
-		got, why := Unavailable(tc.leader)
+		got, why := Unavailable(tc.leader, tc.others)
 		if got != tc.want || got != (why != "") {
 			t.Errorf("%s: Unavailable = %v %q, want %v", tc.name, got, why, tc.want)
 		}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"strconv"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -179,6 +180,12 @@ func Env(c *sutrav1.SutraCluster) []corev1.EnvVar {
 		// container's limit, with 10% for stacks and buffers.
 		env = append(env, corev1.EnvVar{Name: "SUTRA_MEMORY_LIMIT", Value: strconv.FormatInt(limit.Value()/10*9, 10)})
 	}
+	if Replicas(c) > 0 {
+		// A leader cut off from every replica and from the operator stops
+		// taking writes: by then the operator may have promoted a replica.
+		// The operator calls every node at least once per poll interval.
+		env = append(env, corev1.EnvVar{Name: "SUTRA_SELF_FENCE_AFTER_MS", Value: strconv.FormatInt(SelfFenceAfter(c).Milliseconds(), 10)})
+	}
 	if sync := c.Spec.Replication.Synchronous; sync != nil {
 		// Only the leader waits for confirmations, but every node gets the
 		// setting: whichever is promoted leads with it.
@@ -188,6 +195,13 @@ func Env(c *sutrav1.SutraCluster) []corev1.EnvVar {
 		)
 	}
 	return env
+}
+
+// SelfFenceAfter is twice the status poll interval, at least 10 s: how long
+// a leader of a cluster with replicas keeps taking writes while it hears
+// from no replica and not from the operator.
+func SelfFenceAfter(c *sutrav1.SutraCluster) time.Duration {
+	return max(2*StatusPollInterval(c), 10*time.Second)
 }
 
 // spreadAcrossNodes is the default affinity: nodes of one cluster prefer

@@ -625,3 +625,18 @@ func assertOwned(t *testing.T, m metav1.ObjectMeta) {
 		t.Errorf("%s: labels = %v", m.Name, m.Labels)
 	}
 }
+
+func TestSelfFenceOnlyWithReplicas(t *testing.T) {
+	with := envMap(Env(cluster()))
+	if got := with["SUTRA_SELF_FENCE_AFTER_MS"]; got != "20000" {
+		t.Errorf("SUTRA_SELF_FENCE_AFTER_MS = %q, want 20000 (twice the 10s poll interval)", got)
+	}
+	fast := envMap(Env(cluster(func(c *sutrav1.SutraCluster) { c.Spec.StatusPollInterval.Duration = time.Second })))
+	if got := fast["SUTRA_SELF_FENCE_AFTER_MS"]; got != "10000" {
+		t.Errorf("SUTRA_SELF_FENCE_AFTER_MS = %q, want the 10s floor", got)
+	}
+	alone := envMap(Env(cluster(func(c *sutrav1.SutraCluster) { c.Spec.Replicas = ptr.To[int32](0) })))
+	if _, ok := alone["SUTRA_SELF_FENCE_AFTER_MS"]; ok {
+		t.Error("a leader without replicas must never fence itself: nothing could take over")
+	}
+}
