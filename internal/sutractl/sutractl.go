@@ -34,6 +34,7 @@ commands:
   follow   point nodes at a new leader (AdminService/Follow)
   fence    stop a leader accepting writes (AdminService/Fence)
   wait     wait until nodes serve (--for serving) or every listed replica streams (--for streaming)
+  ledger   write through failures, then check every acknowledged write on every node and report pauses
 
 An address without a port gets port 50051. "sutractl <command> --help" lists a command's flags.
 `
@@ -48,6 +49,7 @@ func Run(ctx context.Context, args []string, out, errOut io.Writer) error {
 	cmds := map[string]func(context.Context, []string, io.Writer) error{
 		"status": statusCmd, "put": put, "get": get, "stats": stats, "bench": bench,
 		"nodes": nodesCmd, "promote": promoteCmd, "follow": followCmd, "fence": fenceCmd, "wait": waitCmd,
+		"ledger": ledgerCmd,
 	}
 	if args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		fmt.Fprint(out, usage)
