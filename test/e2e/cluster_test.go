@@ -4,12 +4,12 @@ package e2e
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
@@ -25,32 +25,34 @@ import (
 // state it needs first).
 var _ = Describe("A SutraCluster", Ordered, ContinueOnFailure, func() {
 	const name = "e2e"
-	leader := name + "-leader-0"
 
 	It("becomes Available with ReplicationHealthy from one leader and two replicas", func(ctx SpecContext) {
 		sc := newCluster(name, 2)
 		sc.Spec.PVCRetentionPolicy = sutrav1.PVCRetentionPolicy{WhenDeleted: sutrav1.PVCDelete, WhenScaled: sutrav1.PVCRetain}
+		sc.Spec.Replication.Synchronous = &sutrav1.SynchronousSpec{Replicas: 1}
 		Expect(k8s.Create(ctx, sc)).To(Succeed())
 		waitHealthy(ctx, name, 2)
 		sc = getCluster(ctx, name)
 		Expect(sc.Status.Phase).To(Equal(sutrav1.PhaseRunning))
-		Expect(sc.Status.Leader).NotTo(BeNil())
-		Expect(sc.Status.Leader.Pod).To(Equal(leader))
+		Expect(sc.Status.CurrentLeader).To(Equal(name + "-1"))
+		Expect(sc.Status.Leader.Endpoint).To(Equal(rwAddr(name)))
+		Expect(replicaPods(ctx, name)).To(ConsistOf(name+"-2", name+"-3"))
 	}, SpecTimeout(8*time.Minute))
 
-	It("replicates 10,000+ concepts written through the leader Service to every replica", func(ctx SpecContext) {
-		res := runBench(ctx, name, "bench-initial", replicaPods(name, 2),
+	It("replicates 10,000+ concepts written through the read-write Service to every replica", func(ctx SpecContext) {
+		res := runBench(ctx, name, "bench-initial", replicaPods(ctx, name),
 			"--duration", "8s", "--batch", "50", "--connections", "16", "--settle", "60s")
 		Expect(res.Errors).To(BeZero())
 		Expect(res.Writes).To(BeNumerically(">=", 10000))
 		Expect(res.Converged).To(BeTrue(), "digests: %v", res.Digests)
 
-		ls := waitConverged(ctx, name, replicaPods(name, 2))
+		ls := waitConverged(ctx, name, replicaPods(ctx, name))
 		Expect(ls.Concepts).To(BeNumerically(">=", 10000))
 		Expect(ls.Role).To(ContainSubstring("leader"))
 	}, SpecTimeout(8*time.Minute))
 
 	It("shows replicas and max lag in kubectl get and each replica in kubectl sutra status", func(ctx SpecContext) {
+		leader := leaderPod(ctx, name)
 		Eventually(func(g Gomega) {
 			out := kc(ctx, "-n", testNS, "get", "sutraclusters")
 			g.Expect(out).To(MatchRegexp(`(?m)^NAME\s+LEADER\s+REPLICAS\s+READY\s+MAX LAG\s+PHASE`))
@@ -58,7 +60,7 @@ var _ = Describe("A SutraCluster", Ordered, ContinueOnFailure, func() {
 		}).WithContext(ctx).Should(Succeed())
 		out := kc(ctx, "sutra", "status", name, "-n", testNS)
 		GinkgoWriter.Println(out)
-		for _, r := range replicaPods(name, 2) {
+		for _, r := range replicaPods(ctx, name) {
 			Expect(out).To(MatchRegexp(`(?m)^` + r + `\s+streaming\s`))
 		}
 	}, SpecTimeout(4*time.Minute))
@@ -66,16 +68,18 @@ var _ = Describe("A SutraCluster", Ordered, ContinueOnFailure, func() {
 	It("scales from 2 to 3 replicas and the new replica catches up", func(ctx SpecContext) {
 		kc(ctx, "-n", testNS, "scale", "sutracluster/"+name, "--replicas=3")
 		waitHealthy(ctx, name, 3)
-		waitConverged(ctx, name, replicaPods(name, 3))
+		Expect(replicaPods(ctx, name)).To(ContainElement(name + "-4"))
+		waitConverged(ctx, name, replicaPods(ctx, name))
 	}, SpecTimeout(8*time.Minute))
 
 	It("brings a deleted replica pod back and it catches up on writes it missed", func(ctx SpecContext) {
-		victim := name + "-replica-1"
+		replicas := replicaPods(ctx, name)
+		victim := replicas[1]
 		old := &corev1.Pod{}
 		Expect(k8s.Get(ctx, types.NamespacedName{Namespace: testNS, Name: victim}, old)).To(Succeed())
 		Expect(k8s.Delete(ctx, old)).To(Succeed())
 		// Write while the replica is away; only the leader and the others are measured.
-		res := runBench(ctx, name, "bench-replica-away", []string{name + "-replica-0"},
+		res := runBench(ctx, name, "bench-replica-away", []string{replicas[0]},
 			"--duration", "3s", "--batch", "20", "--connections", "8")
 		Expect(res.Errors).To(BeZero())
 		Eventually(func(g Gomega) {
@@ -84,79 +88,178 @@ var _ = Describe("A SutraCluster", Ordered, ContinueOnFailure, func() {
 			g.Expect(p.UID).NotTo(Equal(old.UID))
 		}).WithContext(ctx).Should(Succeed())
 		waitHealthy(ctx, name, 3)
-		waitConverged(ctx, name, replicaPods(name, 3))
+		waitConverged(ctx, name, replicaPods(ctx, name))
 	}, SpecTimeout(8*time.Minute))
 
-	It("brings a deleted leader pod back with its data; replicas resume and no acknowledged write is lost", func(ctx SpecContext) {
-		before := waitConverged(ctx, name, replicaPods(name, 3))
-		old := &corev1.Pod{}
-		Expect(k8s.Get(ctx, types.NamespacedName{Namespace: testNS, Name: leader}, old)).To(Succeed())
-		Expect(k8s.Delete(ctx, old)).To(Succeed())
+	It("fails over when the leader pod is deleted and its node cordoned, losing no acknowledged write", func(ctx SpecContext) {
+		old := leaderPod(ctx, name)
+		pods := instancePods(ctx, name)
+		job := startLedger(ctx, name, "ledger-failover", 40*time.Second, pods)
+		waitWriting(ctx, name)
+
+		node := podNode(ctx, old)
+		kc(ctx, "cordon", node)
+		DeferCleanup(func(ctx SpecContext) { kc(ctx, "uncordon", node) })
+		lost := time.Now()
+		p := &corev1.Pod{}
+		Expect(k8s.Get(ctx, types.NamespacedName{Namespace: testNS, Name: old}, p)).To(Succeed())
+		Expect(k8s.Delete(ctx, p)).To(Succeed())
+
+		var leader string
 		Eventually(func(g Gomega) {
 			sc := getCluster(ctx, name)
-			g.Expect(apimeta.IsStatusConditionTrue(sc.Status.Conditions, sutrav1.ConditionAvailable)).To(BeFalse())
-		}).WithContext(ctx).WithTimeout(time.Minute).Should(Succeed())
-		Eventually(func(g Gomega) {
-			p := &corev1.Pod{}
-			g.Expect(k8s.Get(ctx, types.NamespacedName{Namespace: testNS, Name: leader}, p)).To(Succeed())
-			g.Expect(p.UID).NotTo(Equal(old.UID))
-		}).WithContext(ctx).Should(Succeed())
-		waitHealthy(ctx, name, 3)
-		after := waitConverged(ctx, name, replicaPods(name, 3))
-		Expect(after.Concepts).To(Equal(before.Concepts), "concepts before %+v, after %+v", before, after)
-		Expect(after.Digest).To(Equal(before.Digest), "the leader's state changed across its restart")
+			g.Expect(sc.Status.CurrentLeader).NotTo(Equal(old), condString(sc))
+			g.Expect(sc.Status.LastFailover).NotTo(BeNil())
+			g.Expect(sc.Status.LastFailover.Reason).To(Equal(sutrav1.FailoverReasonFailover))
+			leader = sc.Status.CurrentLeader
+		}).WithContext(ctx).WithTimeout(2 * time.Minute).WithPolling(200 * time.Millisecond).Should(Succeed())
+		promoted := time.Since(lost)
+		kc(ctx, "uncordon", node)
 
-		By("writing through the restarted leader")
-		res := runBench(ctx, name, "bench-after-leader", replicaPods(name, 3), "--duration", "3s", "--batch", "20")
-		Expect(res.Errors).To(BeZero())
-		Expect(res.Converged).To(BeTrue(), "digests: %v", res.Digests)
+		res := waitLedger(ctx, job)
+		printFigure("failover (leader pod deleted, node cordoned, failoverDelay 5s)",
+			"%s -> %s: leader deleted -> new leader recorded %v; longest write pause %.0fms; %d writes acknowledged, lost %v",
+			old, leader, promoted.Round(100*time.Millisecond), res.LongestGapMs, res.Acked, res.Lost)
+		Expect(res.Converged).To(BeTrue())
+		for pod, n := range res.Lost {
+			Expect(n).To(BeZero(), pod)
+		}
+		Expect(res.LongestGapMs).To(BeNumerically("<", 20000), "failover must take at most 20 s")
+
+		By("the old leader's pod comes back as a replica and catches up")
+		waitHealthy(ctx, name, 3)
+		Expect(replicaPods(ctx, name)).To(ContainElement(old))
+		waitConverged(ctx, name, replicaPods(ctx, name))
 	}, SpecTimeout(10*time.Minute))
 
-	It("reports a replica partitioned from the leader and recovers when the partition heals", func(ctx SpecContext) {
+	It("switches over with kubectl sutra promote, losing no acknowledged write", func(ctx SpecContext) {
+		old := leaderPod(ctx, name)
+		target := replicaPods(ctx, name)[0]
+		job := startLedger(ctx, name, "ledger-switchover", 25*time.Second, instancePods(ctx, name))
+		waitWriting(ctx, name)
+		out := kc(ctx, "sutra", "promote", name, target, "-n", testNS, "--wait", "--timeout", "2m")
+		GinkgoWriter.Println(out)
+		res := waitLedger(ctx, job)
+		printFigure("switchover (kubectl sutra promote)", "%s -> %s: longest write pause %.0fms; %d writes acknowledged, lost %v",
+			old, target, res.LongestGapMs, res.Acked, res.Lost)
+		Expect(getCluster(ctx, name).Status.CurrentLeader).To(Equal(target))
+		Expect(getCluster(ctx, name).Status.LastFailover.Reason).To(Equal(sutrav1.FailoverReasonSwitchover))
+		for pod, n := range res.Lost {
+			Expect(n).To(BeZero(), pod)
+		}
+		Expect(res.LongestGapMs).To(BeNumerically("<", 2000), "a switchover pauses writes for at most 2 s")
+		waitHealthy(ctx, name, 3)
+	}, SpecTimeout(8*time.Minute))
+
+	It("restarts every pod with kubectl sutra restart: replicas first, the leader last by switchover", func(ctx SpecContext) {
+		old := leaderPod(ctx, name)
+		uids := podUIDs(ctx, instancePods(ctx, name))
+		job := startLedger(ctx, name, "ledger-restart", 3*time.Minute, instancePods(ctx, name))
+		waitWriting(ctx, name)
+		kc(ctx, "sutra", "restart", name, "-n", testNS)
+		var order []string
+		Eventually(func(g Gomega) {
+			for pod, uid := range podUIDs(ctx, instancePods(ctx, name)) {
+				if uid != "" && uid != uids[pod] && !slices.Contains(order, pod) {
+					order = append(order, pod)
+				}
+			}
+			g.Expect(order).To(HaveLen(len(uids)))
+			sc := getCluster(ctx, name)
+			for _, in := range sc.Status.Instances {
+				g.Expect(in.UpToDate).To(BeTrue(), in.Name)
+			}
+			g.Expect(sc.Status.Phase).To(Equal(sutrav1.PhaseRunning), condString(sc))
+		}).WithContext(ctx).WithTimeout(6 * time.Minute).WithPolling(500 * time.Millisecond).Should(Succeed())
+		Expect(order[len(order)-1]).To(Equal(old), "the leader is restarted last")
+		Expect(getCluster(ctx, name).Status.CurrentLeader).NotTo(Equal(old), "after a switchover")
+		res := waitLedger(ctx, job)
+		printFigure("rolling restart (kubectl sutra restart)", "order %v; longest write pause %.0fms; %d writes acknowledged, lost %v",
+			order, res.LongestGapMs, res.Acked, res.Lost)
+		for pod, n := range res.Lost {
+			Expect(n).To(BeZero(), pod)
+		}
+		Expect(res.LongestGapMs).To(BeNumerically("<", 2000), "a leader update pauses writes for at most 2 s")
+	}, SpecTimeout(10*time.Minute))
+
+	It("stops a rollout at a bad image with the leader untouched, and recovers when it is reverted", func(ctx SpecContext) {
+		leader := leaderPod(ctx, name)
+		leaderUID := podUIDs(ctx, []string{leader})[leader]
+		patchImage := func(image string) {
+			kc(ctx, "-n", testNS, "patch", "sutracluster", name, "--type", "merge", "-p", `{"spec":{"image":"`+image+`"}}`)
+		}
+		patchImage("sutra-storage-server:does-not-exist")
+		Eventually(func(g Gomega) {
+			sc := getCluster(ctx, name)
+			g.Expect(apimeta.IsStatusConditionTrue(sc.Status.Conditions, sutrav1.ConditionRolloutBlocked)).To(BeTrue(), condString(sc))
+		}).WithContext(ctx).WithTimeout(3 * time.Minute).Should(Succeed())
+		Consistently(func(g Gomega) {
+			g.Expect(podUIDs(ctx, []string{leader})[leader]).To(Equal(leaderUID))
+			g.Expect(getCluster(ctx, name).Status.CurrentLeader).To(Equal(leader))
+		}).WithContext(ctx).WithTimeout(10 * time.Second).Should(Succeed())
+		res := runBench(ctx, name, "bench-bad-image", nil, "--duration", "2s", "--batch", "20")
+		Expect(res.Errors).To(BeZero(), "writes go on during a blocked rollout")
+
+		patchImage(storageImage)
+		waitHealthy(ctx, name, 3)
+		Expect(podUIDs(ctx, []string{leader})[leader]).To(Equal(leaderUID))
+		sc := getCluster(ctx, name)
+		Expect(apimeta.IsStatusConditionFalse(sc.Status.Conditions, sutrav1.ConditionRolloutBlocked)).To(BeTrue(), condString(sc))
+	}, SpecTimeout(8*time.Minute))
+
+	It("fails over from a leader partitioned from every pod; the old leader fences itself and rejoins as a replica", func(ctx SpecContext) {
 		if partitionMode == "skip" {
 			Skip("no way to partition pods on this cluster (set E2E_PARTITION=host|kind)")
 		}
-		victim := name + "-replica-0"
-		heal := partition(ctx, podIP(ctx, leader), podIP(ctx, victim))
+		old := leaderPod(ctx, name)
+		job := startLedger(ctx, name, "ledger-partition", 45*time.Second, instancePods(ctx, name))
+		waitWriting(ctx, name)
+		var others []string
+		for _, p := range replicaPods(ctx, name) {
+			others = append(others, podIP(ctx, p))
+		}
+		others = append(others, operatorPodIPs(ctx)...)
+		others = append(others, jobPodIPs(ctx, job.Name)...)
+		heal := partitionFrom(ctx, podIP(ctx, old), others)
 		DeferCleanup(heal)
+		cut := time.Now()
 		Eventually(func(g Gomega) {
 			sc := getCluster(ctx, name)
-			g.Expect(apimeta.IsStatusConditionFalse(sc.Status.Conditions, sutrav1.ConditionReplicationHealthy)).To(BeTrue(), condString(sc))
-			var rs *sutrav1.ReplicaStatus
-			for i := range sc.Status.ReplicaStatuses {
-				if sc.Status.ReplicaStatuses[i].Name == victim {
-					rs = &sc.Status.ReplicaStatuses[i]
-				}
-			}
-			g.Expect(rs).NotTo(BeNil())
-			g.Expect(rs.Healthy).To(BeFalse())
-		}).WithContext(ctx).WithTimeout(2 * time.Minute).Should(Succeed())
-		out, _ := runErr(ctx, kubectl, "sutra", "status", name, "-n", testNS)
-		GinkgoWriter.Println(out)
-
-		// Writes during the partition must reach the replica afterwards.
-		res := runBench(ctx, name, "bench-partitioned", []string{name + "-replica-1"}, "--duration", "2s", "--batch", "20")
-		Expect(res.Errors).To(BeZero())
+			g.Expect(sc.Status.CurrentLeader).NotTo(Equal(old), condString(sc))
+		}).WithContext(ctx).WithTimeout(2 * time.Minute).WithPolling(200 * time.Millisecond).Should(Succeed())
+		promoted := time.Since(cut)
+		Eventually(func(g Gomega) {
+			out, err := runErr(ctx, kubectl, "-n", testNS, "exec", old, "-c", "storage", "--",
+				"/sutractl", "put", "--addr", "127.0.0.1:50051", "--id", "partitioned", "--content", "x", "--timeout", "2s")
+			g.Expect(err).To(HaveOccurred(), out)
+			g.Expect(out).To(ContainSubstring("fenced"))
+		}).WithContext(ctx).WithTimeout(time.Minute).Should(Succeed())
 		heal()
+		res := waitLedger(ctx, job)
+		printFigure("failover (leader partitioned, failoverDelay 5s)", "%s -> %s: partition -> new leader recorded %v; longest write pause %.0fms; %d writes acknowledged, lost %v",
+			old, getCluster(ctx, name).Status.CurrentLeader, promoted.Round(100*time.Millisecond), res.LongestGapMs, res.Acked, res.Lost)
+		for pod, n := range res.Lost {
+			Expect(n).To(BeZero(), pod)
+		}
 		waitHealthy(ctx, name, 3)
-		waitConverged(ctx, name, replicaPods(name, 3))
-	}, SpecTimeout(8*time.Minute))
+		Expect(replicaPods(ctx, name)).To(ContainElement(old))
+		waitConverged(ctx, name, replicaPods(ctx, name))
+	}, SpecTimeout(10*time.Minute))
 
 	It("scales from 3 to 1 replica and keeps the removed replicas' volumes (whenScaled: Retain)", func(ctx SpecContext) {
+		before := instancePods(ctx, name)
 		kc(ctx, "-n", testNS, "scale", "sutracluster/"+name, "--replicas=1")
-		Eventually(func(g Gomega) {
-			pods := &corev1.PodList{}
-			g.Expect(k8s.List(ctx, pods, client.InNamespace(testNS), client.MatchingLabels{"storage.sutra.io/cluster": name})).To(Succeed())
-			var names []string
-			for _, p := range pods.Items {
-				names = append(names, p.Name)
-			}
-			g.Expect(names).To(ConsistOf(leader, name+"-replica-0"))
-		}).WithContext(ctx).Should(Succeed())
 		waitHealthy(ctx, name, 1)
-		waitConverged(ctx, name, replicaPods(name, 1))
-		for _, p := range []string{name + "-replica-1", name + "-replica-2"} {
-			Expect(k8s.Get(ctx, types.NamespacedName{Namespace: testNS, Name: "data-" + p}, &corev1.PersistentVolumeClaim{})).To(Succeed())
+		after := instancePods(ctx, name)
+		Expect(after).To(HaveLen(2))
+		Expect(before).To(ContainElements(after))
+		waitConverged(ctx, name, replicaPods(ctx, name))
+		for _, p := range before {
+			pvc := &corev1.PersistentVolumeClaim{}
+			Expect(k8s.Get(ctx, types.NamespacedName{Namespace: testNS, Name: "data-" + p}, pvc)).To(Succeed())
+			if !slices.Contains(after, p) {
+				Expect(pvc.Labels).NotTo(HaveKey("storage.sutra.io/instance"), "a removed replica's claim is kept, not reused")
+			}
 		}
 	}, SpecTimeout(6*time.Minute))
 
@@ -191,7 +294,8 @@ var _ = Describe("A SutraCluster", Ordered, ContinueOnFailure, func() {
 		// whenDeleted: Delete removes every volume of the cluster, including
 		// those kept by the earlier scale down (whenScaled: Retain).
 		Eventually(func(g Gomega) {
-			for _, p := range append([]string{leader}, replicaPods(name, 3)...) {
+			for i := 1; i <= 4; i++ {
+				p := fmt.Sprintf("%s-%d", name, i)
 				err := k8s.Get(ctx, types.NamespacedName{Namespace: testNS, Name: "data-" + p}, &corev1.PersistentVolumeClaim{})
 				g.Expect(apierrors.IsNotFound(err)).To(BeTrue(), "data-%s: %v", p, err)
 			}
@@ -208,7 +312,7 @@ var _ = Describe("A SutraCluster", Ordered, ContinueOnFailure, func() {
 		Expect(k8s.Delete(ctx, getCluster(ctx, keep))).To(Succeed())
 		Eventually(func(g Gomega) { g.Expect(ownedLeft(ctx, keep)).To(BeEmpty()) }).WithContext(ctx).Should(Succeed())
 		Consistently(func(g Gomega) {
-			g.Expect(k8s.Get(ctx, types.NamespacedName{Namespace: testNS, Name: "data-" + keep + "-leader-0"}, &corev1.PersistentVolumeClaim{})).To(Succeed())
+			g.Expect(k8s.Get(ctx, types.NamespacedName{Namespace: testNS, Name: "data-" + keep + "-1"}, &corev1.PersistentVolumeClaim{})).To(Succeed())
 		}).WithContext(ctx).WithTimeout(10 * time.Second).Should(Succeed())
 	}, SpecTimeout(6*time.Minute))
 
@@ -226,13 +330,13 @@ var _ = Describe("A SutraCluster", Ordered, ContinueOnFailure, func() {
 	}, SpecTimeout(4*time.Minute))
 })
 
-// ownedLeft lists the objects of cluster `name` still present: StatefulSets,
-// Services, ConfigMaps, PodDisruptionBudgets and pods with its label.
+// ownedLeft lists the objects of cluster `name` still present: Services,
+// ConfigMaps, PodDisruptionBudgets and pods with its label.
 func ownedLeft(ctx SpecContext, name string) []string {
 	var left []string
 	sel := client.MatchingLabels{"storage.sutra.io/cluster": name}
 	lists := map[string]client.ObjectList{
-		"statefulset": &appsv1.StatefulSetList{}, "service": &corev1.ServiceList{},
+		"service": &corev1.ServiceList{},
 		"configmap": &corev1.ConfigMapList{}, "pod": &corev1.PodList{},
 	}
 	for kind, l := range lists {
@@ -243,7 +347,7 @@ func ownedLeft(ctx SpecContext, name string) []string {
 			left = append(left, fmt.Sprintf("%s/%s", kind, o.(client.Object).GetName()))
 		}
 	}
-	out := kc(ctx, "-n", testNS, "get", "pdb,statefulsets,services,configmaps", "-o", "name")
+	out := kc(ctx, "-n", testNS, "get", "pdb,services,configmaps", "-o", "name")
 	for _, l := range strings.Fields(out) {
 		if strings.Contains(l, "/"+name+"-") || strings.HasSuffix(l, "/"+name) {
 			left = append(left, l)

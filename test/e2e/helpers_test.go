@@ -76,12 +76,30 @@ func nodeAddr(name, pod string) string {
 	return fmt.Sprintf("%s.%s-peers.%s.svc:%d", pod, name, testNS, sutrav1.DefaultGRPCPort)
 }
 
-func replicaPods(name string, n int) []string {
-	pods := make([]string, n)
-	for i := range pods {
-		pods[i] = fmt.Sprintf("%s-replica-%d", name, i)
+// leaderPod is status.currentLeader.
+func leaderPod(ctx context.Context, name string) string {
+	GinkgoHelper()
+	l := getCluster(ctx, name).Status.CurrentLeader
+	Expect(l).NotTo(BeEmpty())
+	return l
+}
+
+// replicaPods are the cluster's instances other than its current leader.
+func replicaPods(ctx context.Context, name string) []string {
+	GinkgoHelper()
+	sc := getCluster(ctx, name)
+	var pods []string
+	for _, in := range sc.Status.Instances {
+		if in.Name != sc.Status.CurrentLeader {
+			pods = append(pods, in.Name)
+		}
 	}
 	return pods
+}
+
+// instancePods are every instance's pod.
+func instancePods(ctx context.Context, name string) []string {
+	return append([]string{leaderPod(ctx, name)}, replicaPods(ctx, name)...)
 }
 
 // benchResult is the part of `sutractl bench --json` the suite reads.
@@ -100,12 +118,55 @@ func runBench(ctx context.Context, cluster, job string, replicas []string, args 
 	for i, r := range replicas {
 		addrs[i] = nodeAddr(cluster, r)
 	}
-	cmd := []string{"/sutractl", "bench", "--json",
-		"--leader", fmt.Sprintf("%s-leader.%s.svc:%d", cluster, testNS, sutrav1.DefaultGRPCPort)}
+	cmd := []string{"/sutractl", "bench", "--json", "--leader", rwAddr(cluster)}
 	if len(addrs) > 0 {
 		cmd = append(cmd, "--replicas", strings.Join(addrs, ","))
 	}
 	cmd = append(cmd, args...)
+	out := waitJob(ctx, startJob(ctx, job, cmd))
+	var res benchResult
+	Expect(json.Unmarshal([]byte(out[strings.Index(out, "{"):]), &res)).To(Succeed(), out)
+	return res
+}
+
+// rwAddr is the cluster's read-write Service.
+func rwAddr(cluster string) string {
+	return fmt.Sprintf("%s-rw.%s.svc:%d", cluster, testNS, sutrav1.DefaultGRPCPort)
+}
+
+// ledgerResult is the part of `sutractl ledger --json` the suite reads.
+type ledgerResult struct {
+	Acked        int            `json:"acked"`
+	Errors       int            `json:"errors"`
+	LongestGapMs float64        `json:"longestGapMs"`
+	Lost         map[string]int `json:"lost"`
+	Converged    bool           `json:"converged"`
+}
+
+// startLedger runs `sutractl ledger` in a Job: it writes through NAME-rw
+// for duration and then checks every acknowledged write on every pod of
+// pods. Wait for its result with waitLedger.
+func startLedger(ctx context.Context, cluster, job string, duration time.Duration, pods []string) *batchv1.Job {
+	GinkgoHelper()
+	addrs := make([]string, len(pods))
+	for i, p := range pods {
+		addrs[i] = nodeAddr(cluster, p)
+	}
+	return startJob(ctx, job, []string{"/sutractl", "ledger", "--json", "--addr", rwAddr(cluster),
+		"--check", strings.Join(addrs, ","), "--duration", duration.String(), "--connections", "4", "--settle", "2m"})
+}
+
+func waitLedger(ctx context.Context, j *batchv1.Job) ledgerResult {
+	GinkgoHelper()
+	out := waitJob(ctx, j)
+	var res ledgerResult
+	Expect(json.Unmarshal([]byte(out[strings.Index(out, "{"):]), &res)).To(Succeed(), out)
+	return res
+}
+
+// startJob starts a Job running cmd in the storage image.
+func startJob(ctx context.Context, job string, cmd []string) *batchv1.Job {
+	GinkgoHelper()
 	j := &batchv1.Job{
 		ObjectMeta: metav1.ObjectMeta{Name: job, Namespace: testNS},
 		Spec: batchv1.JobSpec{
@@ -121,16 +182,20 @@ func runBench(ctx context.Context, cluster, job string, replicas []string, args 
 		},
 	}
 	Expect(k8s.Create(ctx, j)).To(Succeed())
+	return j
+}
+
+// waitJob waits for a Job to succeed and returns its logs.
+func waitJob(ctx context.Context, j *batchv1.Job) string {
+	GinkgoHelper()
 	Eventually(func(g Gomega) {
 		g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(j), j)).To(Succeed())
-		g.Expect(j.Status.Failed).To(BeZero(), "bench job failed:\n%s", jobLogs(ctx, job))
+		g.Expect(j.Status.Failed).To(BeZero(), "job %s failed:\n%s", j.Name, jobLogs(ctx, j.Name))
 		g.Expect(j.Status.Succeeded).To(BeNumerically("==", 1))
-	}).WithContext(ctx).WithTimeout(5 * time.Minute).Should(Succeed())
-	out := jobLogs(ctx, job)
-	GinkgoWriter.Printf("bench %s:\n%s\n", job, out)
-	var res benchResult
-	Expect(json.Unmarshal([]byte(out[strings.Index(out, "{"):]), &res)).To(Succeed(), out)
-	return res
+	}).WithContext(ctx).WithTimeout(6 * time.Minute).Should(Succeed())
+	out := jobLogs(ctx, j.Name)
+	GinkgoWriter.Printf("job %s:\n%s\n", j.Name, out)
+	return out
 }
 
 func jobLogs(ctx context.Context, job string) string {
@@ -144,13 +209,13 @@ type nodeStats struct {
 	Concepts, Applied  int64
 }
 
-// stats runs `sutractl stats` inside the leader pod against the given pods.
+// stats runs `sutractl stats` inside the first pod against the given pods.
 func stats(ctx context.Context, cluster string, pods ...string) (map[string]nodeStats, error) {
 	addrs := make([]string, len(pods))
 	for i, p := range pods {
 		addrs[i] = nodeAddr(cluster, p)
 	}
-	out, err := runErr(ctx, kubectl, "-n", testNS, "exec", cluster+"-leader-0", "-c", "storage", "--",
+	out, err := runErr(ctx, kubectl, "-n", testNS, "exec", pods[0], "-c", "storage", "--",
 		"/sutractl", "stats", "--addr", strings.Join(addrs, ","))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s", err, out)
@@ -170,11 +235,11 @@ func stats(ctx context.Context, cluster string, pods ...string) (map[string]node
 	return res, nil
 }
 
-// waitConverged waits until every pod reports the leader's digest and
-// returns the leader's stats.
+// waitConverged waits until every replica reports the leader's digest
+// and returns the leader's stats.
 func waitConverged(ctx context.Context, cluster string, replicas []string) nodeStats {
 	GinkgoHelper()
-	leader := cluster + "-leader-0"
+	leader := leaderPod(ctx, cluster)
 	var ls nodeStats
 	Eventually(func(g Gomega) {
 		st, err := stats(ctx, cluster, append([]string{leader}, replicas...)...)
@@ -273,4 +338,79 @@ func saveArtifacts(ctx context.Context, report SpecReport) {
 	save("pv.txt", "get", "pv", "-o", "wide")
 	save("nodes.txt", "describe", "nodes")
 	GinkgoWriter.Printf("artifacts of the failed spec saved in %s\n", dir)
+}
+
+// waitWriting waits until the leader's sequence has moved by 200 entries:
+// a ledger Job started is writing.
+func waitWriting(ctx context.Context, name string) {
+	GinkgoHelper()
+	start := getCluster(ctx, name).Status.LeaderSequence
+	Eventually(func() int64 { return getCluster(ctx, name).Status.LeaderSequence }).
+		WithContext(ctx).WithTimeout(2*time.Minute).WithPolling(500*time.Millisecond).Should(BeNumerically(">", start+200))
+}
+
+func podNode(ctx context.Context, pod string) string {
+	GinkgoHelper()
+	p := &corev1.Pod{}
+	Expect(k8s.Get(ctx, types.NamespacedName{Namespace: testNS, Name: pod}, p)).To(Succeed())
+	Expect(p.Spec.NodeName).NotTo(BeEmpty())
+	return p.Spec.NodeName
+}
+
+// podUIDs maps each pod to its UID ("" when it does not exist or is
+// terminating).
+func podUIDs(ctx context.Context, pods []string) map[string]types.UID {
+	out := map[string]types.UID{}
+	for _, name := range pods {
+		p := &corev1.Pod{}
+		if err := k8s.Get(ctx, types.NamespacedName{Namespace: testNS, Name: name}, p); err == nil && p.DeletionTimestamp == nil {
+			out[name] = p.UID
+		} else {
+			out[name] = ""
+		}
+	}
+	return out
+}
+
+func podIPsMatching(ctx context.Context, ns string, labels client.MatchingLabels) []string {
+	GinkgoHelper()
+	pods := &corev1.PodList{}
+	Expect(k8s.List(ctx, pods, client.InNamespace(ns), labels)).To(Succeed())
+	var ips []string
+	for _, p := range pods.Items {
+		if p.Status.PodIP != "" {
+			ips = append(ips, p.Status.PodIP)
+		}
+	}
+	return ips
+}
+
+func operatorPodIPs(ctx context.Context) []string {
+	return podIPsMatching(ctx, operatorNamespace, client.MatchingLabels{"app.kubernetes.io/instance": releaseName})
+}
+
+func jobPodIPs(ctx context.Context, job string) []string {
+	return podIPsMatching(ctx, testNS, client.MatchingLabels{"job-name": job})
+}
+
+// partitionFrom cuts ip off from every address of others and returns a
+// function that heals all of it.
+func partitionFrom(ctx context.Context, ip string, others []string) func() {
+	GinkgoHelper()
+	var heals []func()
+	for _, o := range others {
+		heals = append(heals, partition(ctx, ip, o))
+	}
+	return func() {
+		for _, h := range heals {
+			h()
+		}
+	}
+}
+
+// printFigure prints a measured figure and keeps it in the report.
+func printFigure(title, format string, args ...any) {
+	line := fmt.Sprintf(format, args...)
+	GinkgoWriter.Printf("FIGURE %s: %s\n", title, line)
+	AddReportEntry(title, line)
 }
