@@ -154,7 +154,7 @@ var _ = Describe("A SutraCluster", Ordered, ContinueOnFailure, func() {
 	It("restarts every pod with kubectl sutra restart: replicas first, the leader last by switchover", func(ctx SpecContext) {
 		old := leaderPod(ctx, name)
 		uids := podUIDs(ctx, instancePods(ctx, name))
-		job := startLedger(ctx, name, "ledger-restart", 3*time.Minute, instancePods(ctx, name))
+		job := startLedger(ctx, name, "ledger-restart", 75*time.Second, instancePods(ctx, name))
 		waitWriting(ctx, name)
 		kc(ctx, "sutra", "restart", name, "-n", testNS)
 		var order []string
