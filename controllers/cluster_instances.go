@@ -35,15 +35,20 @@ func (r *SutraClusterReconciler) reconcileInstances(ctx context.Context, s *scop
 		return err
 	}
 	claims := &corev1.PersistentVolumeClaimList{}
-	if err := r.List(ctx, claims, client.InNamespace(c.Namespace), client.MatchingLabels(resources.SelectorLabels(c)), client.HasLabels{resources.LabelInstanceName}); err != nil {
+	if err := r.List(ctx, claims, client.InNamespace(c.Namespace), client.MatchingLabels(resources.SelectorLabels(c))); err != nil {
 		return err
 	}
-	var have []string
+	var have, taken []string
 	for _, pvc := range claims.Items {
-		have = append(have, pvc.Labels[resources.LabelInstanceName])
+		if in := pvc.Labels[resources.LabelInstanceName]; in != "" {
+			have = append(have, in)
+		}
+		if in, ok := resources.InstanceOfClaim(pvc.Name); ok {
+			taken = append(taken, in)
+		}
 	}
 	s.leaderName, s.targetName = leaderNames(c, have)
-	keep, add, remove := planInstances(c, have, s.targetName, int(resources.Replicas(c))+1)
+	keep, add, remove := planInstances(c, have, taken, s.targetName, int(resources.Replicas(c))+1)
 	s.instances = sortInstances(c, append(keep, add...))
 	if err := r.applyAll(ctx, s, resources.TopologyConfigMap(c, s.instances)); err != nil {
 		return err
@@ -148,12 +153,14 @@ func leaderNames(c *sutrav1.SutraCluster, have []string) (current, target string
 }
 
 // planInstances splits the instances a cluster has into those it keeps,
-// those to add (new serials after the highest) and those to remove (the
-// newest replicas first, never leader), to reach want. It is pure.
-func planInstances(c *sutrav1.SutraCluster, have []string, leader string, want int) (keep, add, remove []string) {
+// those to add (new serials after the highest, counting the names of
+// claims kept from earlier scale downs, taken, so a new instance never
+// gets an old volume) and those to remove (the newest replicas first,
+// never leader), to reach want. It is pure.
+func planInstances(c *sutrav1.SutraCluster, have, taken []string, leader string, want int) (keep, add, remove []string) {
 	sorted := sortInstances(c, have)
 	next := 1
-	for _, in := range sorted {
+	for _, in := range append(append([]string(nil), sorted...), taken...) {
 		if n, ok := resources.InstanceSerial(c, in); ok && n >= next {
 			next = n + 1
 		}

@@ -18,6 +18,7 @@ func TestPlanInstances(t *testing.T) {
 	tests := []struct {
 		name               string
 		have               []string
+		taken              []string
 		leader             string
 		want               int
 		keep, add, remove  []string
@@ -47,6 +48,8 @@ func TestPlanInstances(t *testing.T) {
 			keep: legacy, add: []string{"s-1", "s-2"}, instancesAfterPlan: []string{"s-leader-0", "s-replica-0", "s-replica-1", "s-1", "s-2"}},
 		{name: "legacy scale down removes the newest, the legacy leader stays", have: []string{"s-leader-0", "s-replica-0", "s-replica-1", "s-1"}, leader: "s-leader-0", want: 2,
 			keep: []string{"s-leader-0", "s-replica-0"}, remove: []string{"s-1", "s-replica-1"}, instancesAfterPlan: []string{"s-leader-0", "s-replica-0"}},
+		{name: "serials of retained claims are not reused", have: []string{"s-1", "s-2"}, taken: []string{"s-1", "s-2", "s-3", "s-4"}, leader: "s-1", want: 3,
+			keep: []string{"s-1", "s-2"}, add: []string{"s-5"}, instancesAfterPlan: []string{"s-1", "s-2", "s-5"}},
 		{name: "lost leader claim is made again with its name", have: []string{"s-2", "s-3"}, leader: "s-1", want: 3,
 			keep: []string{"s-2", "s-3"}, add: []string{"s-1"}, instancesAfterPlan: []string{"s-1", "s-2", "s-3"}},
 	}
@@ -54,7 +57,7 @@ func TestPlanInstances(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := planCluster()
 			have := slices.Clone(tc.have)
-			keep, add, remove := planInstances(c, have, tc.leader, tc.want)
+			keep, add, remove := planInstances(c, have, tc.taken, tc.leader, tc.want)
 			if !slices.Equal(keep, tc.keep) || !slices.Equal(add, tc.add) || !slices.Equal(remove, tc.remove) {
 				t.Errorf("planInstances(%v, leader %s, %d):\n keep %v add %v remove %v\nwant keep %v add %v remove %v",
 					tc.have, tc.leader, tc.want, keep, add, remove, tc.keep, tc.add, tc.remove)

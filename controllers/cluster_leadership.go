@@ -6,6 +6,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -68,6 +69,9 @@ func (r *SutraClusterReconciler) reconcileLeadership(ctx context.Context, s *sco
 	choice := failover.Choose(ls.current, obs, syncOf(c))
 	if choice.Target == "" {
 		ls.blocked = why + "; " + choice.Blocked
+		if !meta.IsStatusConditionTrue(c.Status.Conditions, sutrav1.ConditionFailoverBlocked) {
+			r.event(c, c, corev1.EventTypeWarning, sutrav1.EventFailoverBlocked, "Failover", "%s", ls.blocked)
+		}
 		s.requeue(2 * time.Second)
 		return nil
 	}

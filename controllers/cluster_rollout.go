@@ -7,6 +7,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
@@ -60,6 +61,9 @@ func (r *SutraClusterReconciler) reconcileRollout(ctx context.Context, s *scope)
 		}
 		if st := instanceStatus(c, pod); failingReasons[st.Reason] != "" && len(ro.outdated) > 0 {
 			ro.blocked = fmt.Sprintf("updated pod %s does not start: %s: %s; the leader %s is not touched until the spec is fixed", in.Name, st.Reason, st.Message, ls.current)
+			if !meta.IsStatusConditionTrue(c.Status.Conditions, sutrav1.ConditionRolloutBlocked) {
+				r.event(c, pod, corev1.EventTypeWarning, sutrav1.EventRolloutBlocked, "Rollout", "%s", ro.blocked)
+			}
 			return nil
 		}
 	}

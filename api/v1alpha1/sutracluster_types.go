@@ -45,8 +45,8 @@ type SutraClusterSpec struct {
 	// +optional
 	ImagePullPolicy corev1.PullPolicy `json:"imagePullPolicy,omitempty"`
 
-	// Storage is the persistent volume each node (leader and every replica)
-	// gets through its StatefulSet's volume claim template.
+	// Storage is the persistent volume each instance (leader and every
+	// replica) gets: its claim data-INSTANCE.
 	// +kubebuilder:default={size: "1Gi"}
 	// +optional
 	Storage StorageSpec `json:"storage,omitzero"`
@@ -239,8 +239,10 @@ const (
 	PVCDelete PVCRetentionPolicyType = "Delete"
 )
 
-// PVCRetentionPolicy maps onto the StatefulSets'
-// persistentVolumeClaimRetentionPolicy.
+// PVCRetentionPolicy says which instance claims outlive what. Delete on
+// whenDeleted makes the SutraCluster own the claims; Delete on whenScaled
+// deletes a removed replica's claim, Retain keeps it out of the instances
+// (a later scale up makes new instances with new claims).
 type PVCRetentionPolicy struct {
 	// WhenDeleted applies when the SutraCluster is deleted.
 	// +kubebuilder:default=Retain

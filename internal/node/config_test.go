@@ -81,3 +81,15 @@ func TestPeersLeaveOutTheNodeItself(t *testing.T) {
 		t.Fatalf("peers = %v, want %v", got, want)
 	}
 }
+
+func TestSilentTimeoutFollowsTheHeartbeat(t *testing.T) {
+	for _, tc := range []struct{ heartbeat, want time.Duration }{
+		{time.Second, 10 * time.Second},
+		{250 * time.Millisecond, 4 * time.Second},
+		{10 * time.Millisecond, 3 * time.Second},
+	} {
+		if got := silentTimeout(tc.heartbeat); got != tc.want {
+			t.Errorf("silentTimeout(%v) = %v, want %v", tc.heartbeat, got, tc.want)
+		}
+	}
+}

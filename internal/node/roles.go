@@ -96,7 +96,8 @@ func (r *roles) startFollower(addr string, minEpoch uint64, rewind bool) (*roleS
 	}
 	f := replication.NewFollower(r.eng, dial, replication.FollowerOptions{NodeID: r.cfg.NodeID,
 		ClusterID: r.cfg.ClusterID, Address: r.cfg.Advertise, Leader: addr, Logger: r.log, MinEpoch: minEpoch,
-		Rewind: rewind, OnRewind: func(rw engine.Rewound) { r.aside.Add(rw.SetAside) }, Incarnation: r.incarn})
+		Rewind: rewind, OnRewind: func(rw engine.Rewound) { r.aside.Add(rw.SetAside) }, Incarnation: r.incarn,
+		Timeout: silentTimeout(r.cfg.HeartbeatInterval)})
 	ctx, cancel := context.WithCancel(r.bg)
 	done := make(chan struct{})
 	go func() { defer close(done); f.Run(ctx) }()
@@ -270,4 +271,12 @@ func (r *roles) Status() grpcapi.NodeStatus {
 		s.Connected, s.Diverged, s.Fork, s.LastError = f.Connected, f.Diverged, f.Fork, f.LastError
 	}
 	return s
+}
+
+// silentTimeout is how long a replica waits for a frame from its leader
+// before it reconnects: 16 heartbeat intervals (every node of a cluster
+// gets the same interval), between 3 s and 10 s. A replica that stops
+// streaming is what tells the operator a leader is cut off.
+func silentTimeout(heartbeat time.Duration) time.Duration {
+	return min(max(16*heartbeat, 3*time.Second), 10*time.Second)
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
@@ -128,16 +129,29 @@ func RunLedger(ctx context.Context, c LedgerConfig) (LedgerResult, error) {
 		prev = a.at
 		top = max(top, a.seq)
 	}
+	type checked struct {
+		lost   int
+		digest string
+		err    error
+	}
+	results := make([]checked, len(c.Check))
+	var cw sync.WaitGroup
+	for i, node := range c.Check {
+		cw.Add(1)
+		go func() {
+			defer cw.Done()
+			lost, digest, err := checkLedger(ctx, node, acks, top, c.Settle)
+			results[i] = checked{lost, digest, err}
+		}()
+	}
+	cw.Wait()
 	res.Converged = true
-	for _, node := range c.Check {
-		lost, digest, err := checkLedger(ctx, node, acks, top, c.Settle)
-		if err != nil {
-			return res, err
+	for i, node := range c.Check {
+		if results[i].err != nil {
+			return res, results[i].err
 		}
-		res.Lost[node], res.Digests[node] = lost, digest
-		for _, d := range res.Digests {
-			res.Converged = res.Converged && d == digest
-		}
+		res.Lost[node], res.Digests[node] = results[i].lost, results[i].digest
+		res.Converged = res.Converged && results[i].digest == results[0].digest
 	}
 	return res, nil
 }
@@ -172,14 +186,26 @@ func checkLedger(ctx context.Context, node string, acks []ack, top uint64, settl
 	if err != nil {
 		return 0, "", fmt.Errorf("sutractl: stats of %s: %w", node, err)
 	}
-	lost := 0
-	for _, a := range acks {
-		if _, err := cl.GetConcept(ctx, &storagepb.GetConceptRequest{Id: ledgerID(a.id)}); err != nil {
-			lost++
-		}
+	// Look every write up, checkWorkers calls at a time.
+	var lost atomic.Int64
+	var wg sync.WaitGroup
+	for w := 0; w < checkWorkers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := w; i < len(acks); i += checkWorkers {
+				if _, err := cl.GetConcept(ctx, &storagepb.GetConceptRequest{Id: ledgerID(acks[i].id)}); err != nil {
+					lost.Add(1)
+				}
+			}
+		}(w)
 	}
-	return lost, st.GetDigest(), nil
+	wg.Wait()
+	return int(lost.Load()), st.GetDigest(), nil
 }
+
+// checkWorkers is how many lookups checkLedger keeps in flight per node.
+const checkWorkers = 32
 
 func ledgerCmd(ctx context.Context, args []string, out io.Writer) error {
 	fs := newFlags("ledger")
