@@ -336,7 +336,7 @@ func ownedLeft(ctx SpecContext, name string) []string {
 	var left []string
 	sel := client.MatchingLabels{"storage.sutra.io/cluster": name}
 	lists := map[string]client.ObjectList{
-		"service": &corev1.ServiceList{},
+		"service":   &corev1.ServiceList{},
 		"configmap": &corev1.ConfigMapList{}, "pod": &corev1.PodList{},
 	}
 	for kind, l := range lists {

@@ -346,7 +346,7 @@ func waitWriting(ctx context.Context, name string) {
 	GinkgoHelper()
 	start := getCluster(ctx, name).Status.LeaderSequence
 	Eventually(func() int64 { return getCluster(ctx, name).Status.LeaderSequence }).
-		WithContext(ctx).WithTimeout(2*time.Minute).WithPolling(500*time.Millisecond).Should(BeNumerically(">", start+200))
+		WithContext(ctx).WithTimeout(2 * time.Minute).WithPolling(500 * time.Millisecond).Should(BeNumerically(">", start+200))
 }
 
 func podNode(ctx context.Context, pod string) string {
