@@ -31,7 +31,8 @@ import (
 // before new pods start, so the leader expects them.
 func (r *SutraClusterReconciler) reconcileInstances(ctx context.Context, s *scope) error {
 	c := s.cluster
-	if err := r.adoptLegacy(ctx, s); err != nil {
+	adopted, err := r.adoptLegacy(ctx, s)
+	if err != nil {
 		return err
 	}
 	claims := &corev1.PersistentVolumeClaimList{}
@@ -41,6 +42,11 @@ func (r *SutraClusterReconciler) reconcileInstances(ctx context.Context, s *scop
 	var have []string
 	for _, pvc := range claims.Items {
 		have = append(have, pvc.Labels[resources.LabelInstanceName])
+	}
+	for _, in := range adopted { // labelled just now: the cache may lag
+		if !contains(have, in) {
+			have = append(have, in)
+		}
 	}
 	s.leaderName, s.targetName = leaderNames(c, have)
 	keep, add, remove := planInstances(c, have, s.targetName, int(resources.Replicas(c))+1)
