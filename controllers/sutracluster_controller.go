@@ -126,7 +126,8 @@ func (r *SutraClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request
 		return ctrl.Result{}, err
 	}
 	if s.leadership.record {
-		return ctrl.Result{Requeue: true}, nil
+		// The decision is in status: act on it at once.
+		return ctrl.Result{RequeueAfter: time.Millisecond}, nil
 	}
 	next := resources.StatusPollInterval(cluster)
 	if s.requeueAfter > 0 && s.requeueAfter < next {
