@@ -31,7 +31,8 @@ import (
 // before new pods start, so the leader expects them.
 func (r *SutraClusterReconciler) reconcileInstances(ctx context.Context, s *scope) error {
 	c := s.cluster
-	if err := r.adoptLegacy(ctx, s); err != nil {
+	adopted, err := r.adoptLegacy(ctx, s)
+	if err != nil {
 		return err
 	}
 	claims := &corev1.PersistentVolumeClaimList{}
@@ -45,6 +46,11 @@ func (r *SutraClusterReconciler) reconcileInstances(ctx context.Context, s *scop
 		}
 		if in, ok := resources.InstanceOfClaim(pvc.Name); ok {
 			taken = append(taken, in)
+		}
+	}
+	for _, in := range adopted { // labelled just now: the cache may lag
+		if !contains(have, in) {
+			have = append(have, in)
 		}
 	}
 	s.leaderName, s.targetName = leaderNames(c, have)

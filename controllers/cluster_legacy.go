@@ -33,27 +33,36 @@ import (
 // The adopted pods still run the old template (their role is fixed in
 // their environment): they are out of date, and the rollout replaces them
 // one at a time, replicas first, the leader last by switchover.
-func (r *SutraClusterReconciler) adoptLegacy(ctx context.Context, s *scope) error {
+//
+// It returns the instances whose claims it found: the cache may not yet
+// have seen the instance labels it just put on them.
+func (r *SutraClusterReconciler) adoptLegacy(ctx context.Context, s *scope) ([]string, error) {
 	c := s.cluster
+	var adopted []string
 	for _, name := range []string{resources.LegacyLeaderStatefulSetName(c), resources.LegacyReplicaStatefulSetName(c)} {
 		sts := &appsv1.StatefulSet{}
 		if err := r.Get(ctx, client.ObjectKey{Namespace: c.Namespace, Name: name}, sts); err != nil {
 			if apierrors.IsNotFound(err) {
 				continue
 			}
-			return err
+			return nil, err
 		}
 		if !metav1.IsControlledBy(sts, c) {
 			continue
 		}
 		for k := int32(0); k < ptr.Deref(sts.Spec.Replicas, 1); k++ {
-			if err := r.adoptClaim(ctx, c, fmt.Sprintf("%s-%d", name, k)); err != nil {
-				return err
+			pod := fmt.Sprintf("%s-%d", name, k)
+			found, err := r.adoptClaim(ctx, c, pod)
+			if err != nil {
+				return nil, err
+			}
+			if found {
+				adopted = append(adopted, pod)
 			}
 		}
 		if sts.DeletionTimestamp.IsZero() {
 			if err := r.Delete(ctx, sts, client.PropagationPolicy(metav1.DeletePropagationOrphan)); client.IgnoreNotFound(err) != nil {
-				return fmt.Errorf("delete legacy StatefulSet %s: %w", name, err)
+				return nil, fmt.Errorf("delete legacy StatefulSet %s: %w", name, err)
 			}
 			r.event(c, sts, corev1.EventTypeNormal, "Adopted", "Adopt",
 				"Adopted the pods and volumes of StatefulSet %s as instances; they roll to the current template one at a time", name)
@@ -61,7 +70,7 @@ func (r *SutraClusterReconciler) adoptLegacy(ctx context.Context, s *scope) erro
 	}
 	pods := &corev1.PodList{}
 	if err := r.List(ctx, pods, client.InNamespace(c.Namespace), client.MatchingLabels(resources.SelectorLabels(c))); err != nil {
-		return err
+		return nil, err
 	}
 	for i := range pods.Items {
 		pod := &pods.Items[i]
@@ -72,20 +81,21 @@ func (r *SutraClusterReconciler) adoptLegacy(ctx context.Context, s *scope) erro
 		patched.Labels[resources.LabelInstanceName] = pod.Name
 		patched.OwnerReferences = []metav1.OwnerReference{resources.OwnerReference(c)}
 		if err := r.Patch(ctx, patched, client.MergeFrom(pod)); err != nil {
-			return fmt.Errorf("adopt pod %s: %w", pod.Name, err)
+			return nil, fmt.Errorf("adopt pod %s: %w", pod.Name, err)
 		}
 	}
-	return nil
+	return adopted, nil
 }
 
-// adoptClaim labels the claim of a legacy pod as an instance.
-func (r *SutraClusterReconciler) adoptClaim(ctx context.Context, c *sutrav1.SutraCluster, pod string) error {
+// adoptClaim labels the claim of a legacy pod as an instance; found is
+// false when the pod has no claim.
+func (r *SutraClusterReconciler) adoptClaim(ctx context.Context, c *sutrav1.SutraCluster, pod string) (found bool, err error) {
 	pvc := &corev1.PersistentVolumeClaim{}
 	if err := r.Get(ctx, client.ObjectKey{Namespace: c.Namespace, Name: resources.ClaimName(pod)}, pvc); err != nil {
-		return client.IgnoreNotFound(err)
+		return false, client.IgnoreNotFound(err)
 	}
 	if pvc.Labels[resources.LabelInstanceName] == pod && !ownedByLegacy(c, pvc.OwnerReferences) {
-		return nil
+		return true, nil
 	}
 	patched := pvc.DeepCopy()
 	if patched.Labels == nil {
@@ -103,9 +113,9 @@ func (r *SutraClusterReconciler) adoptClaim(ctx context.Context, c *sutrav1.Sutr
 	}
 	patched.OwnerReferences = refs
 	if err := r.Patch(ctx, patched, client.MergeFrom(pvc)); err != nil {
-		return fmt.Errorf("adopt claim %s: %w", pvc.Name, err)
+		return false, fmt.Errorf("adopt claim %s: %w", pvc.Name, err)
 	}
-	return nil
+	return true, nil
 }
 
 func ownedByLegacy(c *sutrav1.SutraCluster, refs []metav1.OwnerReference) bool {

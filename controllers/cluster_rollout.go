@@ -31,8 +31,8 @@ type rollout struct {
 // threshold, no change of leader under way):
 //
 //   - the leader's node is cordoned (a drain): switch over to a replica on
-//     another node; the leader's PodDisruptionBudget holds the eviction
-//     until then;
+//     a node that is not cordoned; the leader's PodDisruptionBudget holds
+//     the eviction until then (and for as long as there is none);
 //   - an outdated replica: its pod is deleted and made again from the
 //     current template, one at a time;
 //   - only the leader outdated: with leaderUpdateMethod switchover (the
@@ -79,9 +79,9 @@ func (r *SutraClusterReconciler) reconcileRollout(ctx context.Context, s *scope)
 		return nil
 	}
 	if node := r.cordoned(ctx, s.pods[ls.current]); node != "" {
-		target := failover.SwitchoverTarget(ls.current, awayFrom(obs, s.pods, node), false)
+		target := failover.SwitchoverTarget(ls.current, r.awayFromCordoned(ctx, obs, s.pods), false)
 		if target == "" {
-			ro.waiting = fmt.Sprintf("node %s of leader %s is cordoned, and no replica on another node can take over", node, ls.current)
+			ro.waiting = fmt.Sprintf("node %s of leader %s is cordoned, and no replica on an uncordoned node can take over", node, ls.current)
 			return nil
 		}
 		ls.target, ls.record = target, true
@@ -158,11 +158,13 @@ func (r *SutraClusterReconciler) cordoned(ctx context.Context, pod *corev1.Pod) 
 	return node.Name
 }
 
-// awayFrom leaves out the instances whose pod runs on node.
-func awayFrom(obs []failover.Instance, pods map[string]*corev1.Pod, node string) []failover.Instance {
+// awayFromCordoned leaves out the instances whose pod runs on a cordoned
+// node: the leader's, and any other being drained too (a switchover there
+// would only have to move the leader again).
+func (r *SutraClusterReconciler) awayFromCordoned(ctx context.Context, obs []failover.Instance, pods map[string]*corev1.Pod) []failover.Instance {
 	var out []failover.Instance
 	for _, in := range obs {
-		if p := pods[in.Name]; p == nil || p.Spec.NodeName != node {
+		if r.cordoned(ctx, pods[in.Name]) == "" {
 			out = append(out, in)
 		}
 	}

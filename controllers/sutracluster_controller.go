@@ -84,6 +84,9 @@ func (r *SutraClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request
 		forgetMetrics(req.Namespace, req.Name)
 		return ctrl.Result{}, nil // children are owned: the garbage collector removes them
 	}
+	if cluster.Annotations[sutrav1.AnnotationReconcile] == sutrav1.ReconcilePaused {
+		return ctrl.Result{}, nil // removing the annotation is an event: it resumes then
+	}
 
 	s := newScope(cluster, r.now())
 	for _, p := range []phase{
@@ -123,7 +126,8 @@ func (r *SutraClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request
 		return ctrl.Result{}, err
 	}
 	if s.leadership.record {
-		return ctrl.Result{Requeue: true}, nil
+		// The decision is in status: act on it at once.
+		return ctrl.Result{RequeueAfter: time.Millisecond}, nil
 	}
 	next := resources.StatusPollInterval(cluster)
 	if s.requeueAfter > 0 && s.requeueAfter < next {

@@ -146,6 +146,13 @@ const (
 	// the pod template, so changing it rolls every pod in order: replicas
 	// first, the leader last.
 	AnnotationRestartedAt = "storage.sutra.io/restartedAt"
+	// AnnotationReconcile set to ReconcilePaused stops the operator for
+	// this cluster: while "paused" it changes nothing (no child objects,
+	// no failover, no rollout) and writes no status. For maintenance and
+	// upgrades; removing the annotation resumes at once.
+	AnnotationReconcile = "storage.sutra.io/reconcile"
+	// ReconcilePaused is the value of AnnotationReconcile that pauses.
+	ReconcilePaused = "paused"
 )
 
 // Instance reasons of status.instances[] the operator sets itself; the
