@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strings"
@@ -10,6 +11,7 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
@@ -25,6 +27,69 @@ import (
 // state it needs first).
 var _ = Describe("A SutraCluster", Ordered, ContinueOnFailure, func() {
 	const name = "e2e"
+
+	// The upgrade from the operator version that ran StatefulSets comes
+	// first: it swaps the installed operator and puts it back.
+	const upg = "upg"
+	var upgClaims map[string]types.UID
+	var upgDigest string
+	upgPods := []string{upg + "-leader-0", upg + "-replica-0"}
+	upgStats := func(ctx context.Context, in string) map[string]nodeStats {
+		GinkgoHelper()
+		var st map[string]nodeStats
+		Eventually(func(g Gomega) {
+			addrs := []string{nodeAddr(upg, upgPods[0]), nodeAddr(upg, upgPods[1])}
+			out, err := runErr(ctx, kubectl, "-n", testNS, "exec", in, "-c", "storage", "--", "/sutractl", "stats", "--addr", strings.Join(addrs, ","))
+			g.Expect(err).NotTo(HaveOccurred(), out)
+			st = parseStats(out)
+			g.Expect(st).To(HaveLen(2))
+			g.Expect(st[upgPods[1]].Digest).To(Equal(st[upgPods[0]].Digest))
+		}).WithContext(ctx).WithTimeout(3 * time.Minute).Should(Succeed())
+		return st
+	}
+
+	It("runs a cluster made by the previous operator version, on StatefulSets", func(ctx SpecContext) {
+		installOperator(ctx, previousChart, previousOperatorImage)
+		sc := newCluster(upg, 1)
+		Expect(k8s.Create(ctx, sc)).To(Succeed())
+		Eventually(func(g Gomega) {
+			sts := &appsv1.StatefulSet{}
+			g.Expect(k8s.Get(ctx, types.NamespacedName{Namespace: testNS, Name: upg + "-leader"}, sts)).To(Succeed())
+			sc := getCluster(ctx, upg)
+			g.Expect(sc.Status.Phase).To(Equal(sutrav1.PhaseRunning), condString(sc))
+		}).WithContext(ctx).WithTimeout(5 * time.Minute).Should(Succeed())
+		res := runBenchAt(ctx, fmt.Sprintf("%s-leader.%s.svc:%d", upg, testNS, sutrav1.DefaultGRPCPort), upg, "bench-upgrade",
+			upgPods[1:], "--duration", "3s", "--batch", "20")
+		Expect(res.Errors).To(BeZero())
+		Expect(res.Converged).To(BeTrue())
+		upgDigest = upgStats(ctx, upgPods[0])[upgPods[0]].Digest
+		upgClaims = claimUIDs(ctx, upgPods)
+	}, SpecTimeout(8*time.Minute))
+
+	It("keeps that cluster's data across the operator upgrade and rolls it onto instances", func(ctx SpecContext) {
+		installOperator(ctx, "charts/sutra-operator", operatorImage)
+		Eventually(func(g Gomega) {
+			for _, n := range []string{upg + "-leader", upg + "-replica"} {
+				err := k8s.Get(ctx, types.NamespacedName{Namespace: testNS, Name: n}, &appsv1.StatefulSet{})
+				g.Expect(apierrors.IsNotFound(err)).To(BeTrue(), "StatefulSet %s: %v", n, err)
+			}
+			sc := getCluster(ctx, upg)
+			g.Expect(sc.Status.Instances).To(HaveLen(2))
+			for _, in := range sc.Status.Instances {
+				g.Expect(upgPods).To(ContainElement(in.Name))
+				g.Expect(in.UpToDate).To(BeTrue(), in.Name)
+			}
+			g.Expect(sc.Status.Phase).To(Equal(sutrav1.PhaseRunning), condString(sc))
+			g.Expect(sc.Status.LastFailover).NotTo(BeNil(), "the adopted leader is updated last, by switchover")
+			g.Expect(sc.Status.LastFailover.Reason).To(Equal(sutrav1.FailoverReasonSwitchover))
+		}).WithContext(ctx).WithTimeout(6 * time.Minute).WithPolling(2 * time.Second).Should(Succeed())
+		Expect(claimUIDs(ctx, upgPods)).To(Equal(upgClaims), "the same volumes")
+		st := upgStats(ctx, leaderPod(ctx, upg))
+		printFigure("operator upgrade (StatefulSets to instances)", "digest before %s, after %s on both pods; leader now %s",
+			upgDigest[:12], st[upgPods[0]].Digest[:12], leaderPod(ctx, upg))
+		Expect(st[upgPods[0]].Digest).To(Equal(upgDigest), "the data written before the upgrade")
+		Expect(k8s.Delete(ctx, getCluster(ctx, upg))).To(Succeed())
+	}, SpecTimeout(10*time.Minute))
 
 	It("becomes Available with ReplicationHealthy from one leader and two replicas", func(ctx SpecContext) {
 		sc := newCluster(name, 2)

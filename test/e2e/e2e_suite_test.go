@@ -27,8 +27,12 @@ import (
 // Settings, from the environment (see docs/e2e.md).
 var (
 	operatorImage = envOr("E2E_OPERATOR_IMAGE", "sutra-operator:e2e")
-	storageImage  = envOr("E2E_STORAGE_IMAGE", "sutra-storage-server:e2e")
-	artifactsDir  = envOr("E2E_ARTIFACTS", filepath.Join(os.TempDir(), "sutra-e2e-artifacts"))
+	// The upgrade test's starting point; the suite builds it with
+	// hack/previous-images.sh when these are unset.
+	previousOperatorImage = os.Getenv("E2E_PREVIOUS_OPERATOR_IMAGE")
+	previousChart         = os.Getenv("E2E_PREVIOUS_CHART")
+	storageImage          = envOr("E2E_STORAGE_IMAGE", "sutra-storage-server:e2e")
+	artifactsDir          = envOr("E2E_ARTIFACTS", filepath.Join(os.TempDir(), "sutra-e2e-artifacts"))
 	// E2E_PARTITION: "host" adds iptables rules on this machine (the offline
 	// cluster's node), "kind" inside the kind node container, "skip" skips the
 	// partition test. Default: host when running as root with iptables, else skip.
@@ -95,12 +99,15 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 		}
 	}
 
+	if previousOperatorImage == "" {
+		By("building the previous operator version for the upgrade test (hack/previous-images.sh)")
+		out := strings.Fields(run(ctx, "hack/previous-images.sh"))
+		Expect(out).To(HaveLen(2))
+		previousOperatorImage, previousChart = out[0], out[1]
+	}
+
 	By("installing the operator chart with " + operatorImage)
-	repo, tag, _ := strings.Cut(operatorImage, ":")
-	run(ctx, helm, "upgrade", "--install", releaseName, "charts/sutra-operator",
-		"--namespace", operatorNamespace, "--create-namespace", "--wait", "--timeout", "3m",
-		"--set", "image.repository="+repo, "--set", "image.tag="+tag, "--set", "image.pullPolicy=IfNotPresent",
-		"--set", "extraArgs={--zap-log-level=debug}")
+	installOperator(ctx, "charts/sutra-operator", operatorImage)
 
 	testNS = fmt.Sprintf("sutra-e2e-%d", time.Now().Unix()%100000)
 	Expect(k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: testNS}})).To(Succeed())
@@ -172,4 +179,14 @@ func runErr(ctx context.Context, name string, args ...string) (string, error) {
 
 func kc(ctx context.Context, args ...string) string {
 	return run(ctx, kubectl, args...)
+}
+
+// installOperator installs or upgrades the release to chart with image.
+func installOperator(ctx context.Context, chart, image string) {
+	GinkgoHelper()
+	repo, tag, _ := strings.Cut(image, ":")
+	run(ctx, helm, "upgrade", "--install", releaseName, chart,
+		"--namespace", operatorNamespace, "--create-namespace", "--wait", "--timeout", "3m",
+		"--set", "image.repository="+repo, "--set", "image.tag="+tag, "--set", "image.pullPolicy=IfNotPresent",
+		"--set", "extraArgs={--zap-log-level=debug}")
 }

@@ -118,7 +118,17 @@ func runBench(ctx context.Context, cluster, job string, replicas []string, args 
 	for i, r := range replicas {
 		addrs[i] = nodeAddr(cluster, r)
 	}
-	cmd := []string{"/sutractl", "bench", "--json", "--leader", rwAddr(cluster)}
+	return runBenchAt(ctx, rwAddr(cluster), cluster, job, replicas, args...)
+}
+
+// runBenchAt is runBench writing to leader.
+func runBenchAt(ctx context.Context, leader, cluster, job string, replicas []string, args ...string) benchResult {
+	GinkgoHelper()
+	addrs := make([]string, len(replicas))
+	for i, r := range replicas {
+		addrs[i] = nodeAddr(cluster, r)
+	}
+	cmd := []string{"/sutractl", "bench", "--json", "--leader", leader}
 	if len(addrs) > 0 {
 		cmd = append(cmd, "--replicas", strings.Join(addrs, ","))
 	}
@@ -220,6 +230,11 @@ func stats(ctx context.Context, cluster string, pods ...string) (map[string]node
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s", err, out)
 	}
+	return parseStats(out), nil
+}
+
+// parseStats reads the table `sutractl stats` prints.
+func parseStats(out string) map[string]nodeStats {
 	res := map[string]nodeStats{}
 	for _, line := range strings.Split(strings.TrimSpace(out), "\n")[1:] {
 		f := strings.Fields(line)
@@ -232,7 +247,7 @@ func stats(ctx context.Context, cluster string, pods ...string) (map[string]node
 		_, _ = fmt.Sscan(f[4], &s.Applied)
 		res[s.Node] = s
 	}
-	return res, nil
+	return res
 }
 
 // waitConverged waits until every replica reports the leader's digest
@@ -413,4 +428,16 @@ func printFigure(title, format string, args ...any) {
 	line := fmt.Sprintf(format, args...)
 	GinkgoWriter.Printf("FIGURE %s: %s\n", title, line)
 	AddReportEntry(title, line)
+}
+
+// claimUIDs maps each instance to the UID of its claim data-INSTANCE.
+func claimUIDs(ctx context.Context, instances []string) map[string]types.UID {
+	GinkgoHelper()
+	out := map[string]types.UID{}
+	for _, in := range instances {
+		pvc := &corev1.PersistentVolumeClaim{}
+		Expect(k8s.Get(ctx, types.NamespacedName{Namespace: testNS, Name: "data-" + in}, pvc)).To(Succeed())
+		out[in] = pvc.UID
+	}
+	return out
 }
