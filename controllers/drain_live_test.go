@@ -57,11 +57,7 @@ var _ = Describe("Drain of the leader's node", Ordered, func() {
 		addrs []string
 		led   *ledger
 	)
-	cluster := func(g Gomega) *sutrav1.SutraCluster {
-		got := &sutrav1.SutraCluster{}
-		g.Expect(k8sClient.Get(ctx, key(name), got)).To(Succeed())
-		return got
-	}
+	cluster := func(g Gomega) *sutrav1.SutraCluster { return clusterNamed(g, name) }
 	pdb := func(g Gomega, pdbName string) *policyv1.PodDisruptionBudget {
 		got := &policyv1.PodDisruptionBudget{}
 		g.Expect(k8sClient.Get(ctx, key(pdbName), got)).To(Succeed())
@@ -125,10 +121,7 @@ var _ = Describe("Drain of the leader's node", Ordered, func() {
 			}
 		}).WithTimeout(30 * time.Second).WithPolling(250 * time.Millisecond).Should(Succeed())
 
-		led = newLedger(addrs...)
-		go led.run()
-		DeferCleanup(led.close)
-		Eventually(led.count).WithTimeout(timeout).Should(BeNumerically(">", 200))
+		led = startLedger(addrs...)
 	})
 
 	It("guards the leader with a PodDisruptionBudget of minAvailable 1", func() {
@@ -171,14 +164,7 @@ var _ = Describe("Drain of the leader's node", Ordered, func() {
 		AddReportEntry("drain switchover write pause", pause.Round(time.Millisecond).String())
 		Expect(pause).To(BeNumerically("<", 5*time.Second))
 
-		Eventually(func(g Gomega) {
-			st := cluster(g).Status
-			g.Expect(st.ReplicaStatuses).To(HaveLen(2))
-			for _, r := range st.ReplicaStatuses {
-				g.Expect(r.State).To(Equal("streaming"), r.Name)
-			}
-			g.Expect(st.Phase).To(Equal(sutrav1.PhaseRunning))
-		}).WithTimeout(30 * time.Second).WithPolling(250 * time.Millisecond).Should(Succeed())
+		expectStreaming(name, 2)
 	})
 
 	It("does not switch over when every replica is on a cordoned node", func() {
@@ -206,19 +192,6 @@ var _ = Describe("Drain of the leader's node", Ordered, func() {
 	})
 
 	It("holds every acknowledged write on every node, with equal digests", func() {
-		led.halt()
-		total := led.count()
-		Eventually(func(g Gomega) {
-			for i := 1; i < len(nodes); i++ {
-				a, b := led.stats(0), led.stats(i)
-				g.Expect(b.GetAppliedSequence()).To(Equal(a.GetAppliedSequence()), nodes[i].id)
-				g.Expect(b.GetDigest()).To(Equal(a.GetDigest()), nodes[i].id)
-			}
-		}).WithTimeout(30 * time.Second).WithPolling(250 * time.Millisecond).Should(Succeed())
-		for i, n := range nodes {
-			lost := led.lost(i)
-			fmt.Fprintf(GinkgoWriter, "ledger: %s holds %d of %d acknowledged writes (%d lost)\n", n.id, total-lost, total, lost)
-			Expect(lost).To(BeZero(), n.id)
-		}
+		led.expectNothingLost(nodes)
 	})
 })

@@ -165,11 +165,7 @@ var _ = Describe("Failover and switchover with real storage nodes", Ordered, fun
 		addrs []string
 		led   *ledger
 	)
-	cluster := func(g Gomega) *sutrav1.SutraCluster {
-		got := &sutrav1.SutraCluster{}
-		g.Expect(k8sClient.Get(ctx, key(name), got)).To(Succeed())
-		return got
-	}
+	cluster := func(g Gomega) *sutrav1.SutraCluster { return clusterNamed(g, name) }
 	indexOf := func(instance string) int {
 		for i, n := range nodes {
 			if n.id == instance {
@@ -214,10 +210,7 @@ var _ = Describe("Failover and switchover with real storage nodes", Ordered, fun
 			g.Expect(cluster(g).Status.Phase).To(Equal(sutrav1.PhaseRunning))
 		}).WithTimeout(30 * time.Second).WithPolling(250 * time.Millisecond).Should(Succeed())
 
-		led = newLedger(addrs...)
-		go led.run()
-		DeferCleanup(led.close)
-		Eventually(led.count).WithTimeout(timeout).Should(BeNumerically(">", 200))
+		led = startLedger(addrs...)
 	})
 
 	It("promotes the most advanced replica when the leader dies, losing no acknowledged write", func() {
@@ -256,14 +249,7 @@ var _ = Describe("Failover and switchover with real storage nodes", Ordered, fun
 		nodes[0] = startNode(dir, name, name+"-1", addrs[0], "--role", "replica", "--leader", addrs[indexOf(newLeader)],
 			"--sync-replicas", "1", "--replicas", addrs[0]+","+addrs[1]+","+addrs[2])
 		markReady(name+"-1", true)
-		Eventually(func(g Gomega) {
-			st := cluster(g).Status
-			g.Expect(st.ReplicaStatuses).To(HaveLen(2))
-			for _, r := range st.ReplicaStatuses {
-				g.Expect(r.State).To(Equal("streaming"), r.Name)
-			}
-			g.Expect(st.Phase).To(Equal(sutrav1.PhaseRunning))
-		}).WithTimeout(30 * time.Second).WithPolling(250 * time.Millisecond).Should(Succeed())
+		expectStreaming(name, 2)
 	})
 
 	It("switches over on request with no acknowledged write lost and prints the write pause", func() {
@@ -286,49 +272,11 @@ var _ = Describe("Failover and switchover with real storage nodes", Ordered, fun
 		Expect(pause).To(BeNumerically("<", 5*time.Second))
 	})
 
-	// rollOut marks every pod the operator makes again ready (as the
-	// kubelet would; the storage processes keep running) until every
-	// instance runs the current template, and returns the order in which
-	// pods were made again with the role each had just before.
-	rollOut := func() []string {
-		GinkgoHelper()
-		uids := map[string]types.UID{}
-		roles := map[string]string{}
-		for _, n := range nodes {
-			p := getPod(n.id)(Default)
-			uids[n.id], roles[n.id] = p.UID, p.Labels[resources.LabelRole]
-		}
-		var order []string
-		Eventually(func(g Gomega) {
-			for _, n := range nodes {
-				p := &corev1.Pod{}
-				if err := k8sClient.Get(ctx, key(n.id), p); err != nil || p.DeletionTimestamp != nil {
-					continue
-				}
-				if p.UID != uids[n.id] {
-					order = append(order, n.id+"("+roles[n.id]+")")
-					uids[n.id] = p.UID
-					markReady(n.id, true)
-				}
-				roles[n.id] = p.Labels[resources.LabelRole]
-			}
-			got := cluster(g)
-			st := got.Status
-			g.Expect(st.ObservedGeneration).To(Equal(got.Generation))
-			g.Expect(st.Instances).To(HaveLen(3))
-			for _, in := range st.Instances {
-				g.Expect(in.UpToDate).To(BeTrue(), in.Name)
-			}
-			g.Expect(st.Phase).To(Equal(sutrav1.PhaseRunning))
-		}).WithTimeout(60 * time.Second).WithPolling(50 * time.Millisecond).Should(Succeed())
-		return order
-	}
-
 	It("rolls an image change out replicas first, one at a time, and the leader last by switchover", func() {
 		leader := cluster(Default).Status.CurrentLeader
 		start := time.Now()
 		updateCluster(name, func(c *sutrav1.SutraCluster) { c.Spec.Image = "sutra/storage:2.0" })
-		order := rollOut()
+		order := rollOut(name, nodes, 60*time.Second, nil)
 		fmt.Fprintf(GinkgoWriter, "rollout order: %v; longest write pause %v\n", order, led.longestGap(start, time.Now()).Round(time.Millisecond))
 		Expect(order).To(HaveLen(3))
 		Expect(order[0]).To(HaveSuffix("(replica)"))
@@ -371,26 +319,13 @@ var _ = Describe("Failover and switchover with real storage nodes", Ordered, fun
 		}).WithTimeout(3 * time.Second).WithPolling(200 * time.Millisecond).Should(Succeed())
 
 		updateCluster(name, func(c *sutrav1.SutraCluster) { c.Spec.Image = "sutra/storage:2.0" })
-		order := rollOut()
+		order := rollOut(name, nodes, 60*time.Second, nil)
 		Expect(order).To(Equal([]string{failing + "(replica)"}))
 		Expect(getPod(leader)(Default).UID).To(Equal(leaderUID))
 		Expect(findCondition(cluster(Default), sutrav1.ConditionRolloutBlocked).Status).To(Equal(metav1.ConditionFalse))
 	})
 
 	It("holds every acknowledged write on every node, with equal digests", func() {
-		led.halt()
-		total := led.count()
-		Eventually(func(g Gomega) {
-			a, b, c := led.stats(0), led.stats(1), led.stats(2)
-			g.Expect(b.GetAppliedSequence()).To(Equal(a.GetAppliedSequence()))
-			g.Expect(c.GetAppliedSequence()).To(Equal(a.GetAppliedSequence()))
-			g.Expect(b.GetDigest()).To(Equal(a.GetDigest()))
-			g.Expect(c.GetDigest()).To(Equal(a.GetDigest()))
-		}).WithTimeout(30 * time.Second).WithPolling(250 * time.Millisecond).Should(Succeed())
-		for i, n := range nodes {
-			lost := led.lost(i)
-			fmt.Fprintf(GinkgoWriter, "ledger: %s holds %d of %d acknowledged writes (%d lost)\n", n.id, total-lost, total, lost)
-			Expect(lost).To(BeZero(), n.id)
-		}
+		led.expectNothingLost(nodes)
 	})
 })

@@ -89,11 +89,7 @@ var _ = Describe("Upgrade from StatefulSets", Ordered, func() {
 	)
 	leader0, replica0, replica1 := name+"-leader-0", name+"-replica-0", name+"-replica-1"
 	retained := resources.ClaimName(name + "-replica-2")
-	cluster := func(g Gomega) *sutrav1.SutraCluster {
-		got := &sutrav1.SutraCluster{}
-		g.Expect(k8sClient.Get(ctx, key(name), got)).To(Succeed())
-		return got
-	}
+	cluster := func(g Gomega) *sutrav1.SutraCluster { return clusterNamed(g, name) }
 	expectClaimsKept := func(g Gomega) {
 		for claim, uid := range claims {
 			pvc := &corev1.PersistentVolumeClaim{}
@@ -247,35 +243,7 @@ var _ = Describe("Upgrade from StatefulSets", Ordered, func() {
 		for _, n := range nodes[1:] {
 			endpoints.Store(name+"/"+n.id, n.addr)
 		}
-		uids := map[string]types.UID{}
-		roles := map[string]string{}
-		for _, n := range nodes {
-			p := getPod(n.id)(Default)
-			uids[n.id], roles[n.id] = p.UID, p.Labels[resources.LabelRole]
-		}
-		var order []string
-		Eventually(func(g Gomega) {
-			for _, n := range nodes {
-				p := &corev1.Pod{}
-				if err := k8sClient.Get(ctx, key(n.id), p); err != nil || p.DeletionTimestamp != nil {
-					continue
-				}
-				if p.UID != uids[n.id] {
-					order = append(order, n.id+"("+roles[n.id]+")")
-					uids[n.id] = p.UID
-					markReady(n.id, true)
-				}
-				roles[n.id] = p.Labels[resources.LabelRole]
-			}
-			expectClaimsKept(g)
-			got := cluster(g)
-			st := got.Status
-			g.Expect(st.Instances).To(HaveLen(3))
-			for _, in := range st.Instances {
-				g.Expect(in.UpToDate).To(BeTrue(), in.Name)
-			}
-			g.Expect(st.Phase).To(Equal(sutrav1.PhaseRunning))
-		}).WithTimeout(90 * time.Second).WithPolling(50 * time.Millisecond).Should(Succeed())
+		order := rollOut(name, nodes, 90*time.Second, expectClaimsKept)
 		pause := led.longestGap(start, time.Now())
 		fmt.Fprintf(GinkgoWriter, "upgrade rollout order: %v; longest write pause %v\n", order, pause.Round(time.Millisecond))
 		AddReportEntry("upgrade rollout write pause", pause.Round(time.Millisecond).String())
@@ -297,19 +265,6 @@ var _ = Describe("Upgrade from StatefulSets", Ordered, func() {
 	})
 
 	It("holds every acknowledged write on every node, with equal digests", func() {
-		led.halt()
-		total := led.count()
-		Eventually(func(g Gomega) {
-			for i := 1; i < len(nodes); i++ {
-				a, b := led.stats(0), led.stats(i)
-				g.Expect(b.GetAppliedSequence()).To(Equal(a.GetAppliedSequence()), nodes[i].id)
-				g.Expect(b.GetDigest()).To(Equal(a.GetDigest()), nodes[i].id)
-			}
-		}).WithTimeout(30 * time.Second).WithPolling(250 * time.Millisecond).Should(Succeed())
-		for i, n := range nodes {
-			lost := led.lost(i)
-			fmt.Fprintf(GinkgoWriter, "ledger: %s holds %d of %d acknowledged writes (%d lost)\n", n.id, total-lost, total, lost)
-			Expect(lost).To(BeZero(), n.id)
-		}
+		led.expectNothingLost(nodes)
 	})
 })

@@ -271,9 +271,11 @@ var _ = Describe("SutraCluster children", func() {
 		updateCluster(n, func(c *sutrav1.SutraCluster) { c.Spec.Replicas = ptr.To[int32](1) })
 		Eventually(func(g Gomega) []string { return podNames(g, n) }).WithTimeout(timeout).Should(ConsistOf(n+"-1", n+"-2"))
 		Eventually(topology).WithTimeout(timeout).Should(Equal(fmt.Sprintf("%[1]s-1.%[1]s-peers.default.svc:50051,%[1]s-2.%[1]s-peers.default.svc:50051", n)))
-		pvc := &corev1.PersistentVolumeClaim{}
-		Expect(k8sClient.Get(ctx, key("data-"+n+"-4"), pvc)).To(Succeed())
-		Expect(pvc.Labels).NotTo(HaveKey("storage.sutra.io/instance"))
+		Eventually(func(g Gomega) {
+			pvc := &corev1.PersistentVolumeClaim{}
+			g.Expect(k8sClient.Get(ctx, key("data-"+n+"-4"), pvc)).To(Succeed())
+			g.Expect(pvc.Labels).NotTo(HaveKey("storage.sutra.io/instance"))
+		}).WithTimeout(timeout).WithPolling(poll).Should(Succeed())
 
 		// The scale subresource reads back the selector and status.
 		Eventually(func(g Gomega) {

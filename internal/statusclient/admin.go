@@ -5,9 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-
 	"github.com/sutra/sutra-operator/internal/pb/adminpb"
 )
 
@@ -62,18 +59,11 @@ func (c *Client) Fence(ctx context.Context, endpoint string, epoch uint64) (Node
 }
 
 func (c *Client) admin(ctx context.Context, endpoint, call string, f func(context.Context, adminpb.AdminServiceClient) (*adminpb.NodeStatus, error)) (Node, error) {
-	timeout := c.Timeout
-	if timeout <= 0 {
-		timeout = DefaultTimeout
-	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	opts := append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, c.DialOptions...)
-	conn, err := grpc.NewClient(endpoint, opts...)
+	ctx, conn, done, err := c.open(ctx, endpoint)
 	if err != nil {
-		return Node{}, fmt.Errorf("statusclient: dial %s: %w", endpoint, err)
+		return Node{}, err
 	}
-	defer func() { _ = conn.Close() }()
+	defer done()
 	st, err := f(ctx, adminpb.NewAdminServiceClient(conn))
 	if err != nil {
 		return Node{}, fmt.Errorf("statusclient: %s on %s: %w", call, endpoint, err)

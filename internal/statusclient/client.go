@@ -68,25 +68,34 @@ const DefaultTimeout = 3 * time.Second
 
 // ReplicationStatus calls GetReplicationStatus on endpoint (host:port).
 func (c *Client) ReplicationStatus(ctx context.Context, endpoint string) (Snapshot, error) {
-	timeout := c.Timeout
-	if timeout <= 0 {
-		timeout = DefaultTimeout
-	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-
-	opts := append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, c.DialOptions...)
-	conn, err := grpc.NewClient(endpoint, opts...)
+	ctx, conn, done, err := c.open(ctx, endpoint)
 	if err != nil {
-		return Snapshot{}, fmt.Errorf("statusclient: dial %s: %w", endpoint, err)
+		return Snapshot{}, err
 	}
-	defer func() { _ = conn.Close() }()
+	defer done()
 
 	resp, err := replicationpb.NewReplicationServiceClient(conn).GetReplicationStatus(ctx, &replicationpb.ReplicationStatusRequest{})
 	if err != nil {
 		return Snapshot{}, fmt.Errorf("statusclient: GetReplicationStatus from %s: %w", endpoint, err)
 	}
 	return FromProto(resp), nil
+}
+
+// open bounds ctx by the client's timeout and dials endpoint; done closes
+// both.
+func (c *Client) open(ctx context.Context, endpoint string) (context.Context, *grpc.ClientConn, func(), error) {
+	timeout := c.Timeout
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	opts := append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, c.DialOptions...)
+	conn, err := grpc.NewClient(endpoint, opts...)
+	if err != nil {
+		cancel()
+		return nil, nil, nil, fmt.Errorf("statusclient: dial %s: %w", endpoint, err)
+	}
+	return ctx, conn, func() { _ = conn.Close(); cancel() }, nil
 }
 
 // FromProto converts a GetReplicationStatus response.

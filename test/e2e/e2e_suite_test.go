@@ -101,9 +101,10 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 
 	if previousOperatorImage == "" {
 		By("building the previous operator version for the upgrade test (hack/previous-images.sh)")
-		out := strings.Fields(run(ctx, "hack/previous-images.sh"))
-		Expect(out).To(HaveLen(2))
-		previousOperatorImage, previousChart = out[0], out[1]
+		// stdout's last two lines (run also returns the script's log lines).
+		out := strings.Split(strings.TrimSpace(run(ctx, "hack/previous-images.sh")), "\n")
+		Expect(len(out)).To(BeNumerically(">=", 2))
+		previousOperatorImage, previousChart = out[len(out)-2], out[len(out)-1]
 	}
 
 	By("installing the operator chart with " + operatorImage)
