@@ -112,6 +112,9 @@ func (r *SutraClusterReconciler) changeLeader(ctx context.Context, s *scope, obs
 			"switching over from %s to %s", ls.current, ls.target)
 	}
 	if !promoted {
+		if !target.Reachable && switchover {
+			return r.abandonSwitchover(ctx, s, obs, old)
+		}
 		if !target.Reachable {
 			ls.blocked = fmt.Sprintf("target leader %s does not answer", ls.target)
 			s.requeue(time.Second)
@@ -158,6 +161,25 @@ func (r *SutraClusterReconciler) changeLeader(ctx context.Context, s *scope, obs
 		"%s leads in epoch %d (was %s); entries lost: %d", ls.target, target.Epoch, ls.current, lost)
 	ls.current, ls.unavailableSince, ls.blocked = ls.target, nil, ""
 	s.leaderName = ls.target
+	return nil
+}
+
+// abandonSwitchover gives up a switchover whose target stopped answering
+// before it was promoted: the leader, fenced for the switchover, leads
+// again, in a new epoch (a node leaves a fence only by a role change).
+func (r *SutraClusterReconciler) abandonSwitchover(ctx context.Context, s *scope, obs []failover.Instance, old failover.Instance) error {
+	c, ls := s.cluster, &s.leadership
+	epoch := old.Epoch
+	if old.Fenced {
+		epoch = maxEpoch(obs, "") + 1
+		if _, err := r.Admin.Promote(ctx, r.podEndpoint(c, ls.current), epoch); err != nil {
+			s.requeue(time.Second)
+			return fmt.Errorf("unfence %s after an abandoned switchover: %w", ls.current, err)
+		}
+	}
+	r.event(c, c, corev1.EventTypeWarning, sutrav1.EventFailoverBlocked, "Switchover",
+		"switchover to %s abandoned: it does not answer; %s leads again in epoch %d", ls.target, ls.current, epoch)
+	ls.target = ls.current
 	return nil
 }
 
