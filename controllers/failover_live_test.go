@@ -35,6 +35,7 @@ type ledger struct {
 	mu    sync.Mutex
 	acked []uint64    // concept ids
 	at    []time.Time // acknowledgement times
+	by    []int       // the index of the node that acknowledged
 	next  atomic.Uint64
 	stop  chan struct{}
 	done  chan struct{}
@@ -79,7 +80,7 @@ func (l *ledger) run() {
 			continue
 		}
 		l.mu.Lock()
-		l.acked, l.at = append(l.acked, n), append(l.at, time.Now())
+		l.acked, l.at, l.by = append(l.acked, n), append(l.at, time.Now()), append(l.by, cur)
 		l.mu.Unlock()
 	}
 }
@@ -96,6 +97,18 @@ func (l *ledger) firstAckAfter(t time.Time) (time.Time, bool) {
 	defer l.mu.Unlock()
 	for _, at := range l.at {
 		if at.After(t) {
+			return at, true
+		}
+	}
+	return time.Time{}, false
+}
+
+// firstAckBy is the first acknowledgement by node i after t.
+func (l *ledger) firstAckBy(i int, t time.Time) (time.Time, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for k, at := range l.at {
+		if l.by[k] == i && at.After(t) {
 			return at, true
 		}
 	}
@@ -323,6 +336,37 @@ var _ = Describe("Failover and switchover with real storage nodes", Ordered, fun
 		Expect(order).To(Equal([]string{failing + "(replica)"}))
 		Expect(getPod(leader)(Default).UID).To(Equal(leaderUID))
 		Expect(findCondition(cluster(Default), sutrav1.ConditionRolloutBlocked).Status).To(Equal(metav1.ConditionFalse))
+	})
+
+	It("fails over from a leader that answers no one while its pod still reads ready, and makes it follow when it is back", func() {
+		old := cluster(Default).Status.CurrentLeader
+		stopped := nodes[indexOf(old)]
+		Expect(stopped.cmd.Process.Signal(syscall.SIGSTOP)).To(Succeed())
+		cut := time.Now()
+		resumed := false
+		resume := func() {
+			if !resumed {
+				resumed = true
+				_ = stopped.cmd.Process.Signal(syscall.SIGCONT)
+			}
+		}
+		DeferCleanup(resume)
+		var leader string
+		Eventually(func(g Gomega) {
+			st := cluster(g).Status
+			g.Expect(st.CurrentLeader).NotTo(Equal(old))
+			g.Expect(st.LastFailover.Reason).To(Equal(sutrav1.FailoverReasonFailover))
+			leader = st.CurrentLeader
+		}).WithTimeout(60 * time.Second).WithPolling(100 * time.Millisecond).Should(Succeed())
+		Eventually(func() bool { _, ok := led.firstAckBy(indexOf(leader), cut); return ok }).WithTimeout(timeout).Should(BeTrue())
+		first, _ := led.firstAckBy(indexOf(leader), cut)
+		fmt.Fprintf(GinkgoWriter, "failover from a silent leader: stopped -> first acknowledged write on %s: %v (failoverDelay 1s)\n",
+			leader, first.Sub(cut).Round(time.Millisecond))
+		Expect(getPod(old)(Default).Labels).To(HaveKeyWithValue(resources.LabelRole, resources.RoleReplica))
+
+		resume()
+		expectStreaming(name, 2)
+		Expect(cluster(Default).Status.CurrentLeader).To(Equal(leader))
 	})
 
 	It("holds every acknowledged write on every node, with equal digests", func() {
