@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -52,6 +53,12 @@ func (r *SutraClusterReconciler) reconcileLeadership(ctx context.Context, s *sco
 	if ls.target != ls.current {
 		return r.changeLeader(ctx, s, obs)
 	}
+	if c.Annotations[sutrav1.AnnotationFenced] == "true" {
+		return r.holdFence(ctx, s, obs)
+	}
+	if err := r.liftFence(ctx, s, obs); err != nil {
+		return err
+	}
 	down, why := failover.Unavailable(instanceByName(obs, ls.current), obs)
 	if !down {
 		ls.unavailableSince, ls.blocked = nil, ""
@@ -79,6 +86,43 @@ func (r *SutraClusterReconciler) reconcileLeadership(ctx context.Context, s *sco
 	ls.target, ls.record = choice.Target, true
 	r.event(c, c, corev1.EventTypeWarning, sutrav1.EventFailoverStarted, "Failover",
 		"%s; promoting %s", why, choice.Target)
+	return nil
+}
+
+// holdFence keeps the leader fenced while the cluster carries
+// storage.sutra.io/fenced: "true": no failover or switchover then, and
+// the other nodes keep following it.
+func (r *SutraClusterReconciler) holdFence(ctx context.Context, s *scope, obs []failover.Instance) error {
+	c, ls := s.cluster, &s.leadership
+	s.fenced, ls.unavailableSince, ls.blocked = true, nil, ""
+	leader := instanceByName(obs, ls.current)
+	if leader.Reachable && leader.Role == resources.RoleLeader && !leader.Fenced {
+		if _, err := r.Admin.Fence(ctx, r.podEndpoint(c, ls.current), leader.Epoch); err != nil {
+			return fmt.Errorf("fence %s: %w", ls.current, err)
+		}
+		r.event(c, c, corev1.EventTypeWarning, sutrav1.ConditionFenced, "Fence",
+			"%s refuses writes: the cluster is annotated %s=true", ls.current, sutrav1.AnnotationFenced)
+	}
+	return r.converge(ctx, s, obs)
+}
+
+// liftFence lets a leader that an admin fence holds, with no change of
+// leader under way and no fence asked for, take writes again: it is
+// promoted in a new epoch (a node leaves a fence only by a role change).
+// A self-fenced leader lifts its own fence once it hears from the
+// operator or a replica.
+func (r *SutraClusterReconciler) liftFence(ctx context.Context, s *scope, obs []failover.Instance) error {
+	c, ls := s.cluster, &s.leadership
+	leader := instanceByName(obs, ls.current)
+	n := s.nodes[ls.current].node
+	if !leader.Reachable || leader.Role != resources.RoleLeader || !leader.Fenced || strings.HasPrefix(n.FenceReason, "self-fenced") {
+		return nil
+	}
+	epoch := maxEpoch(obs, "") + 1
+	if _, err := r.Admin.Promote(ctx, r.podEndpoint(c, ls.current), epoch); err != nil {
+		return fmt.Errorf("lift the fence of %s: %w", ls.current, err)
+	}
+	r.event(c, c, corev1.EventTypeNormal, sutrav1.ConditionFenced, "Unfence", "%s takes writes again, in epoch %d", ls.current, epoch)
 	return nil
 }
 

@@ -51,7 +51,7 @@ func (r *SutraClusterReconciler) reconcileRollout(ctx context.Context, s *scope)
 			ro.outdated = append(ro.outdated, in.Name)
 		}
 	}
-	if ls.record || ls.target != ls.current || r.Admin == nil {
+	if ls.record || ls.target != ls.current || r.Admin == nil || s.fenced {
 		return nil
 	}
 	for _, in := range obs {

@@ -369,6 +369,40 @@ var _ = Describe("Failover and switchover with real storage nodes", Ordered, fun
 		Expect(cluster(Default).Status.CurrentLeader).To(Equal(leader))
 	})
 
+	It("fences the leader on request, with no failover meanwhile, and lifts the fence", func() {
+		leader := cluster(Default).Status.CurrentLeader
+		epoch := cluster(Default).Status.Epoch
+		setAnnotation := func(value *string) {
+			GinkgoHelper()
+			v := "null"
+			if value != nil {
+				v = `"` + *value + `"`
+			}
+			Expect(k8sClient.Patch(ctx, &sutrav1.SutraCluster{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}},
+				client.RawPatch(types.MergePatchType, []byte(`{"metadata":{"annotations":{"`+sutrav1.AnnotationFenced+`":`+v+`}}}`)))).To(Succeed())
+		}
+		on := "true"
+		setAnnotation(&on)
+		Eventually(func(g Gomega) {
+			got := cluster(g)
+			g.Expect(findCondition(got, sutrav1.ConditionFenced)).To(HaveField("Status", metav1.ConditionTrue))
+			g.Expect(findCondition(got, sutrav1.ConditionAvailable)).To(HaveField("Reason", "Fenced"))
+		}).WithTimeout(timeout).WithPolling(100 * time.Millisecond).Should(Succeed())
+		time.Sleep(500 * time.Millisecond) // writes in flight end
+		held := led.count()
+		Consistently(func(g Gomega) {
+			g.Expect(led.count()).To(Equal(held), "a fenced leader acknowledged a write")
+			g.Expect(cluster(g).Status.CurrentLeader).To(Equal(leader))
+		}).WithTimeout(3 * time.Second).WithPolling(200 * time.Millisecond).Should(Succeed())
+
+		setAnnotation(nil)
+		Eventually(led.count).WithTimeout(timeout).Should(BeNumerically(">", held+100))
+		st := cluster(Default).Status
+		Expect(st.CurrentLeader).To(Equal(leader))
+		Expect(findCondition(cluster(Default), sutrav1.ConditionFenced).Status).To(Equal(metav1.ConditionFalse))
+		Eventually(func() int64 { return cluster(Default).Status.Epoch }).WithTimeout(timeout).Should(BeNumerically(">", epoch))
+	})
+
 	It("holds every acknowledged write on every node, with equal digests", func() {
 		led.expectNothingLost(nodes)
 	})

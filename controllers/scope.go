@@ -33,6 +33,8 @@ type scope struct {
 	nodes map[string]nodeState
 
 	leadership leadership
+	// fenced: the storage.sutra.io/fenced annotation holds the leader.
+	fenced bool
 	rollout    rollout
 	// requeueAfter, when set, is sooner than the poll interval.
 	requeueAfter time.Duration

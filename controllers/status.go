@@ -85,13 +85,18 @@ func computeStatus(s *scope) *sutrav1.SutraClusterStatus {
 	}
 
 	available := availableCondition(st.CurrentLeader, pods.leader)
+	if s.fenced {
+		available.Status, available.Reason = metav1.ConditionFalse, "Fenced"
+		available.Message = fmt.Sprintf("leader %s refuses writes: the cluster is annotated %s=true", st.CurrentLeader, sutrav1.AnnotationFenced)
+	}
 	progressing := progressingCondition(c, pods, s.rollout.waiting)
 	st.Phase = phaseOf(c, s, pods, available, replication)
 	degraded := degradedCondition(st.Phase, available, replication, c, pods)
 
 	conds := []metav1.Condition{available, progressing, degraded, replication,
 		blockedCondition(sutrav1.ConditionFailoverBlocked, "NoSafeReplica", "LeaderAvailable", ls.blocked),
-		blockedCondition(sutrav1.ConditionRolloutBlocked, "InstanceFailing", "RolloutProceeds", s.rollout.blocked)}
+		blockedCondition(sutrav1.ConditionRolloutBlocked, "InstanceFailing", "RolloutProceeds", s.rollout.blocked),
+		fencedCondition(s)}
 	if s.volumes != nil {
 		st.Storage = &sutrav1.StorageStatus{PVCSize: s.volumes.pvcSize}
 		conds = append(conds, s.volumes.condition)
@@ -166,6 +171,15 @@ func replicaNames(s *scope, leader string) []string {
 		}
 	}
 	return names
+}
+
+// fencedCondition is True while the fenced annotation holds the leader.
+func fencedCondition(s *scope) metav1.Condition {
+	if s.fenced {
+		return metav1.Condition{Type: sutrav1.ConditionFenced, Status: metav1.ConditionTrue, Reason: "FenceRequested",
+			Message: fmt.Sprintf("the leader refuses writes while the cluster is annotated %s=true (kubectl sutra fence NAME --off lifts it); no failover, switchover or rollout meanwhile", sutrav1.AnnotationFenced)}
+	}
+	return metav1.Condition{Type: sutrav1.ConditionFenced, Status: metav1.ConditionFalse, Reason: "NotFenced", Message: "the leader takes writes"}
 }
 
 // blockedCondition is True with message, or False.

@@ -23,6 +23,9 @@ const (
 	// ConditionFailoverBlocked is True when the leader failed and no
 	// replica is safe to promote; the message says why.
 	ConditionFailoverBlocked = "FailoverBlocked"
+	// ConditionFenced is True while the storage.sutra.io/fenced annotation
+	// holds the leader's writes.
+	ConditionFenced = "Fenced"
 	// ConditionRolloutBlocked is True when an updated pod did not become
 	// ready, or did not catch up, so the rollout stopped with the leader
 	// untouched.
@@ -146,6 +149,11 @@ const (
 	// the pod template, so changing it rolls every pod in order: replicas
 	// first, the leader last.
 	AnnotationRestartedAt = "storage.sutra.io/restartedAt"
+	// AnnotationFenced set to "true" (kubectl sutra fence) makes the
+	// operator fence the leader: writes are refused, reads go on, and no
+	// failover, switchover or rollout happens. Removing it lets the leader
+	// take writes again, in a new epoch.
+	AnnotationFenced = "storage.sutra.io/fenced"
 	// AnnotationReconcile set to ReconcilePaused stops the operator for
 	// this cluster: while "paused" it changes nothing (no child objects,
 	// no failover, no rollout) and writes no status. For maintenance and

@@ -130,7 +130,7 @@ func newRootCommand(o *options) *cobra.Command {
 		return usageError{fmt.Errorf("%s: %w", c.CommandPath(), err)}
 	})
 	o.config.AddFlags(root.PersistentFlags())
-	root.AddCommand(newStatusCommand(o), newPromoteCommand(o), newRestartCommand(o))
+	root.AddCommand(newStatusCommand(o), newPromoteCommand(o), newRestartCommand(o), newFenceCommand(o))
 	return root
 }
 

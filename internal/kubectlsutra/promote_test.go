@@ -162,3 +162,24 @@ func TestRequestRestart(t *testing.T) {
 		t.Error("restart of a missing cluster succeeded")
 	}
 }
+
+func TestSetFence(t *testing.T) {
+	sc := degradedCluster()
+	sc.Annotations = map[string]string{"keep": "me"}
+	c := fakeClient(t, sc)
+	if err := setFence(context.Background(), c, "prod", "demo", true); err != nil {
+		t.Fatal(err)
+	}
+	if got := get(t, c).Annotations; got[sutrav1.AnnotationFenced] != "true" || got["keep"] != "me" {
+		t.Fatalf("annotations after fence: %v", got)
+	}
+	if err := setFence(context.Background(), c, "prod", "demo", false); err != nil {
+		t.Fatal(err)
+	}
+	if got := get(t, c).Annotations; len(got) != 1 || got["keep"] != "me" {
+		t.Fatalf("annotations after --off: %v", got)
+	}
+	if err := setFence(context.Background(), c, "prod", "nope", true); err == nil {
+		t.Error("fence of a missing cluster succeeded")
+	}
+}

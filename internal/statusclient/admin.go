@@ -15,7 +15,10 @@ type Node struct {
 	ClusterID string
 	Role      string
 	Fenced    bool
-	Epoch     uint64
+	// FenceReason says why a fenced leader refuses writes: an admin
+	// fence, or "self-fenced: ..." after losing contact.
+	FenceReason string
+	Epoch       uint64
 	Durable   uint64
 	Applied   uint64
 	// Leader is the address a replica follows; Connected whether it
@@ -74,7 +77,7 @@ func (c *Client) admin(ctx context.Context, endpoint, call string, f func(contex
 // NodeFromProto converts an admin answer.
 func NodeFromProto(s *adminpb.NodeStatus) Node {
 	return Node{
-		NodeID: s.GetNodeId(), ClusterID: s.GetClusterId(), Role: s.GetRole(), Fenced: s.GetFenced(),
+		NodeID: s.GetNodeId(), ClusterID: s.GetClusterId(), Role: s.GetRole(), Fenced: s.GetFenced(), FenceReason: s.GetFenceReason(),
 		Epoch: s.GetEpoch(), Durable: s.GetDurableSequence(), Applied: s.GetAppliedSequence(),
 		Leader: s.GetLeaderAddress(), Connected: s.GetConnected(), Diverged: s.GetDiverged(),
 		SetAside: s.GetSetAside(), LastError: s.GetLastError(),
