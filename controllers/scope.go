@@ -34,8 +34,8 @@ type scope struct {
 
 	leadership leadership
 	// fenced: the storage.sutra.io/fenced annotation holds the leader.
-	fenced bool
-	rollout    rollout
+	fenced  bool
+	rollout rollout
 	// requeueAfter, when set, is sooner than the poll interval.
 	requeueAfter time.Duration
 

@@ -19,8 +19,8 @@ type Node struct {
 	// fence, or "self-fenced: ..." after losing contact.
 	FenceReason string
 	Epoch       uint64
-	Durable   uint64
-	Applied   uint64
+	Durable     uint64
+	Applied     uint64
 	// Leader is the address a replica follows; Connected whether it
 	// streams from it now.
 	Leader    string
