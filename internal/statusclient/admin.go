@@ -86,4 +86,4 @@ func NodeFromProto(s *adminpb.NodeStatus) Node {
 
 // DefaultAdminTimeout is the timeout the operator gives admin calls: short,
 // since it calls every instance on every reconcile.
-const DefaultAdminTimeout = 2 * time.Second
+const DefaultAdminTimeout = 1500 * time.Millisecond

@@ -315,8 +315,11 @@ var _ = Describe("A SutraCluster", Ordered, ContinueOnFailure, func() {
 		before := instancePods(ctx, name)
 		kc(ctx, "-n", testNS, "scale", "sutracluster/"+name, "--replicas=1")
 		waitHealthy(ctx, name, 1)
-		after := instancePods(ctx, name)
-		Expect(after).To(HaveLen(2))
+		var after []string
+		Eventually(func(g Gomega) {
+			after = instancePods(ctx, name) // status.instances lists pods until they are gone
+			g.Expect(after).To(HaveLen(2))
+		}).WithContext(ctx).WithTimeout(2 * time.Minute).Should(Succeed())
 		Expect(before).To(ContainElements(after))
 		waitConverged(ctx, name, replicaPods(ctx, name))
 		for _, p := range before {
