@@ -225,8 +225,8 @@ func TestOneTransitionOneEvent(t *testing.T) {
 	healthy.Phase = sutrav1.PhaseRunning
 	healthy.Conditions = []metav1.Condition{conditionReplication(metav1.ConditionTrue, sutrav1.ReasonAllReplicasStreaming)}
 
-	first := r.publishStatus(context.Background(), read.DeepCopy(), healthy)
-	second := r.publishStatus(context.Background(), read.DeepCopy(), healthy)
+	_, first := r.publishStatus(context.Background(), read.DeepCopy(), healthy)
+	_, second := r.publishStatus(context.Background(), read.DeepCopy(), healthy)
 	close(rec.Events)
 	var got []string
 	for e := range rec.Events {

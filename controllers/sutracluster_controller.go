@@ -112,7 +112,16 @@ func (r *SutraClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request
 
 	status := computeStatus(s)
 	observeMetrics(cluster, status)
-	statusErr := r.publishStatus(ctx, cluster, status)
+	written, statusErr := r.publishStatus(ctx, cluster, status)
+	if statusErr == nil && s.childErr == nil && s.leadership.record {
+		// The new targetLeader is in status: act on it now, with what
+		// this reconcile observed, and write the outcome.
+		s.cluster, s.targetName, s.leadership.record = written, s.leadership.target, false
+		s.childErr = r.reconcileLeadership(ctx, s)
+		status = computeStatus(s)
+		observeMetrics(cluster, status)
+		_, statusErr = r.publishStatus(ctx, written, status)
+	}
 	if apierrors.IsConflict(statusErr) {
 		// The cluster was read from a cache that had not yet seen the last
 		// status write; read it again rather than tell its transitions twice.
@@ -137,21 +146,22 @@ func (r *SutraClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request
 }
 
 // publishStatus writes status and, when the write took effect, records the
-// events of its transitions from cluster.Status. The patch is conditional on
+// events of its transitions from cluster.Status and returns the cluster as
+// written. The patch is conditional on
 // the resourceVersion read: a reconcile that started from a status older
 // than the stored one gets a Conflict and records nothing, so each
 // transition is written, and told, exactly once.
-func (r *SutraClusterReconciler) publishStatus(ctx context.Context, cluster *sutrav1.SutraCluster, status *sutrav1.SutraClusterStatus) error {
+func (r *SutraClusterReconciler) publishStatus(ctx context.Context, cluster *sutrav1.SutraCluster, status *sutrav1.SutraClusterStatus) (*sutrav1.SutraCluster, error) {
 	if equality.Semantic.DeepEqual(&cluster.Status, status) {
-		return nil
+		return cluster, nil
 	}
 	patched := cluster.DeepCopy()
 	patched.Status = *status
 	if err := r.Status().Patch(ctx, patched, client.MergeFromWithOptions(cluster, client.MergeFromWithOptimisticLock{})); err != nil {
-		return err
+		return cluster, err
 	}
 	r.recordTransitions(cluster, &cluster.Status, status)
-	return nil
+	return patched, nil
 }
 
 func (r *SutraClusterReconciler) now() time.Time {

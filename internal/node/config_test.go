@@ -85,7 +85,8 @@ func TestPeersLeaveOutTheNodeItself(t *testing.T) {
 func TestSilentTimeoutFollowsTheHeartbeat(t *testing.T) {
 	for _, tc := range []struct{ heartbeat, want time.Duration }{
 		{time.Second, 10 * time.Second},
-		{250 * time.Millisecond, 4 * time.Second},
+		{250 * time.Millisecond, 3 * time.Second},
+		{500 * time.Millisecond, 6 * time.Second},
 		{10 * time.Millisecond, 3 * time.Second},
 	} {
 		if got := silentTimeout(tc.heartbeat); got != tc.want {

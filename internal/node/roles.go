@@ -274,9 +274,9 @@ func (r *roles) Status() grpcapi.NodeStatus {
 }
 
 // silentTimeout is how long a replica waits for a frame from its leader
-// before it reconnects: 16 heartbeat intervals (every node of a cluster
+// before it reconnects: 12 heartbeat intervals (every node of a cluster
 // gets the same interval), between 3 s and 10 s. A replica that stops
 // streaming is what tells the operator a leader is cut off.
 func silentTimeout(heartbeat time.Duration) time.Duration {
-	return min(max(16*heartbeat, 3*time.Second), 10*time.Second)
+	return min(max(12*heartbeat, 3*time.Second), 10*time.Second)
 }
