@@ -208,7 +208,8 @@ func instanceTable(out io.Writer, instances []sutrav1.InstanceStatus) error {
 // for the others.
 func conditionHealthy(c metav1.Condition) bool {
 	switch c.Type {
-	case sutrav1.ConditionDegraded, sutrav1.ConditionFailoverBlocked, sutrav1.ConditionRolloutBlocked, sutrav1.ConditionProgressing:
+	case sutrav1.ConditionDegraded, sutrav1.ConditionFailoverBlocked, sutrav1.ConditionRolloutBlocked, sutrav1.ConditionProgressing,
+		sutrav1.ConditionFenced:
 		return c.Status == metav1.ConditionFalse
 	default:
 		return c.Status == metav1.ConditionTrue

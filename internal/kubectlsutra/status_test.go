@@ -279,3 +279,22 @@ func TestPrintObject(t *testing.T) {
 		})
 	}
 }
+
+func TestConditionHealthyByType(t *testing.T) {
+	for _, tc := range []struct {
+		typ    string
+		status metav1.ConditionStatus
+		want   bool
+	}{
+		{sutrav1.ConditionAvailable, metav1.ConditionTrue, true},
+		{sutrav1.ConditionAvailable, metav1.ConditionFalse, false},
+		{sutrav1.ConditionFenced, metav1.ConditionFalse, true},
+		{sutrav1.ConditionFenced, metav1.ConditionTrue, false},
+		{sutrav1.ConditionFailoverBlocked, metav1.ConditionTrue, false},
+		{sutrav1.ConditionRolloutBlocked, metav1.ConditionFalse, true},
+	} {
+		if got := conditionHealthy(metav1.Condition{Type: tc.typ, Status: tc.status}); got != tc.want {
+			t.Errorf("%s=%s healthy = %v, want %v", tc.typ, tc.status, got, tc.want)
+		}
+	}
+}
