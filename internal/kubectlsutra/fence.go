@@ -2,11 +2,9 @@ package kubectlsutra
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 
 	"github.com/spf13/cobra"
-	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	sutrav1 "github.com/sutra/sutra-operator/api/v1alpha1"
@@ -42,21 +40,11 @@ func newFenceCommand(o *options) *cobra.Command {
 	return cmd
 }
 
-// setFence sets (on) or removes the fenced annotation with a metadata
-// merge patch.
+// setFence sets (on) or removes the fenced annotation.
 func setFence(ctx context.Context, c client.Client, namespace, name string, on bool) error {
-	var value any // null removes the annotation
+	var value any // nil removes the annotation
 	if on {
 		value = "true"
 	}
-	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]any{sutrav1.AnnotationFenced: value}}})
-	if err != nil {
-		return err
-	}
-	sc := &sutrav1.SutraCluster{}
-	sc.Namespace, sc.Name = namespace, name
-	if err := c.Patch(ctx, sc, client.RawPatch(types.MergePatchType, patch)); err != nil {
-		return fmt.Errorf("patch sutracluster %s/%s: %w", namespace, name, err)
-	}
-	return nil
+	return patchAnnotations(ctx, c, namespace, name, map[string]any{sutrav1.AnnotationFenced: value})
 }

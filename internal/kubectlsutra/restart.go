@@ -38,9 +38,13 @@ func newRestartCommand(o *options) *cobra.Command {
 // requestRestart sets the restartedAt annotation of the SutraCluster to now
 // (RFC3339) with a metadata merge patch.
 func requestRestart(ctx context.Context, c client.Client, namespace, name string, now time.Time) error {
-	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]string{
-		sutrav1.AnnotationRestartedAt: now.UTC().Format(time.RFC3339),
-	}}})
+	return patchAnnotations(ctx, c, namespace, name, map[string]any{sutrav1.AnnotationRestartedAt: now.UTC().Format(time.RFC3339)})
+}
+
+// patchAnnotations merge-patches the SutraCluster's annotations: a nil
+// value removes one.
+func patchAnnotations(ctx context.Context, c client.Client, namespace, name string, annotations map[string]any) error {
+	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": annotations}})
 	if err != nil {
 		return err
 	}
