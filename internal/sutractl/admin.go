@@ -130,12 +130,15 @@ func promoteCmd(ctx context.Context, args []string, out io.Writer) error {
 	}
 	defer a.close()
 	ctx, c, addrs := a.ctx, a.c, a.addrs
+	target := addrs[0]
+	sts, _ := adminStatus(ctx, c, addrs) // nodes that are down cannot object
 	epoch := f.epoch
 	if epoch == 0 {
-		sts, _ := adminStatus(ctx, c, addrs) // nodes that are down cannot object
 		epoch = nextEpoch(sts)
 	}
-	target := addrs[0]
+	if err := catchUp(ctx, c, target, sts[1:], out); err != nil {
+		return err
+	}
 	cc, err := c.conn(target)
 	if err != nil {
 		return err
@@ -155,6 +158,41 @@ func promoteCmd(ctx context.Context, args []string, out io.Writer) error {
 		}
 	}
 	return failed
+}
+
+// catchUp waits until target has made durable everything a fenced leader
+// among others holds, so that fence-then-promote loses no acknowledged
+// write. A leader that still takes writes is not waited for: promoting
+// past it is a failover, and its newest writes may be set aside.
+func catchUp(ctx context.Context, c *cluster, target string, others []*adminpb.NodeStatus, out io.Writer) error {
+	var want uint64
+	for _, st := range others {
+		if st != nil && st.GetRole() == "leader" && st.GetFenced() {
+			want = max(want, st.GetDurableSequence())
+		}
+	}
+	if want == 0 {
+		return nil
+	}
+	cc, err := c.conn(target)
+	if err != nil {
+		return err
+	}
+	for said := false; ; {
+		st, err := adminpb.NewAdminServiceClient(cc).Status(ctx, &adminpb.StatusRequest{})
+		if err == nil && st.GetDurableSequence() >= want {
+			return nil
+		}
+		if !said {
+			fmt.Fprintf(out, "waiting for %s to reach sequence %d, the fenced leader's last durable write\n", target, want)
+			said = true
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("sutractl: %s did not reach sequence %d in time: %w", target, want, ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 func follow(ctx context.Context, c *cluster, addr, leader string, epoch uint64, out io.Writer) error {

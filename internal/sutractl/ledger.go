@@ -145,15 +145,52 @@ func RunLedger(ctx context.Context, c LedgerConfig) (LedgerResult, error) {
 		}()
 	}
 	cw.Wait()
-	res.Converged = true
 	for i, node := range c.Check {
 		if results[i].err != nil {
 			return res, results[i].err
 		}
 		res.Lost[node], res.Digests[node] = results[i].lost, results[i].digest
-		res.Converged = res.Converged && results[i].digest == results[0].digest
 	}
-	return res, nil
+	// Writes that were cut off unacknowledged may still be reaching some
+	// nodes: wait for one applied sequence and one digest everywhere.
+	deadline := time.Now().Add(c.Settle)
+	for {
+		digests, same := nodeDigests(ctx, c.Check)
+		if same || time.Now().After(deadline) {
+			if digests != nil {
+				res.Digests = digests
+			}
+			res.Converged = same
+			return res, nil
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// nodeDigests reads every node's digest, and whether all nodes report one
+// applied sequence and one digest.
+func nodeDigests(ctx context.Context, nodes []string) (map[string]string, bool) {
+	digests := map[string]string{}
+	var applied []uint64
+	for _, node := range nodes {
+		conn, err := dial(node)
+		if err != nil {
+			return nil, false
+		}
+		st, err := storagepb.NewStorageServiceClient(conn).GetStats(ctx, &storagepb.GetStatsRequest{})
+		_ = conn.Close()
+		if err != nil {
+			return nil, false
+		}
+		digests[node] = st.GetDigest()
+		applied = append(applied, st.GetAppliedSequence())
+	}
+	for i := range nodes {
+		if applied[i] != applied[0] || digests[nodes[i]] != digests[nodes[0]] {
+			return digests, false
+		}
+	}
+	return digests, true
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
