@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 
 	corev1 "k8s.io/api/core/v1"
@@ -49,7 +50,7 @@ func (r *SutraClusterReconciler) reconcileInstances(ctx context.Context, s *scop
 		}
 	}
 	for _, in := range adopted { // labelled just now: the cache may lag
-		if !contains(have, in) {
+		if !slices.Contains(have, in) {
 			have = append(have, in)
 		}
 	}
@@ -148,7 +149,7 @@ func leaderNames(c *sutrav1.SutraCluster, have []string) (current, target string
 				current = in
 			}
 		}
-		if len(have) > 0 && !contains(have, current) {
+		if len(have) > 0 && !slices.Contains(have, current) {
 			current = sortInstances(c, have)[0]
 		}
 	}
@@ -171,7 +172,7 @@ func planInstances(c *sutrav1.SutraCluster, have, taken []string, leader string,
 			next = n + 1
 		}
 	}
-	if !contains(sorted, leader) && len(sorted) < want {
+	if !slices.Contains(sorted, leader) && len(sorted) < want {
 		// The first instance of a new cluster is its leader.
 		if n, ok := resources.InstanceSerial(c, leader); ok && n >= next {
 			next = n + 1
@@ -211,15 +212,6 @@ func sortInstances(c *sutrav1.SutraCluster, in []string) []string {
 		return out[i] < out[j]
 	})
 	return out
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // clusterOfPod maps a storage pod to its SutraCluster by the cluster label.

@@ -118,12 +118,20 @@ func (r *SutraClusterReconciler) liftFence(ctx context.Context, s *scope, obs []
 	if !leader.Reachable || leader.Role != resources.RoleLeader || !leader.Fenced || strings.HasPrefix(n.FenceReason, "self-fenced") {
 		return nil
 	}
-	epoch := maxEpoch(obs, "") + 1
-	if _, err := r.Admin.Promote(ctx, r.podEndpoint(c, ls.current), epoch); err != nil {
+	epoch, err := r.promoteAgain(ctx, s, obs)
+	if err != nil {
 		return fmt.Errorf("lift the fence of %s: %w", ls.current, err)
 	}
 	r.event(c, c, corev1.EventTypeNormal, sutrav1.ConditionFenced, "Unfence", "%s takes writes again, in epoch %d", ls.current, epoch)
 	return nil
+}
+
+// promoteAgain ends an admin fence on the current leader the only way a
+// node leaves one: a Promote, in an epoch above every epoch seen.
+func (r *SutraClusterReconciler) promoteAgain(ctx context.Context, s *scope, obs []failover.Instance) (uint64, error) {
+	epoch := maxEpoch(obs, "") + 1
+	_, err := r.Admin.Promote(ctx, r.podEndpoint(s.cluster, s.leadership.current), epoch)
+	return epoch, err
 }
 
 // changeLeader moves the leadership from ls.current to ls.target. Each
@@ -196,7 +204,7 @@ func (r *SutraClusterReconciler) changeLeader(ctx context.Context, s *scope, obs
 	reason, lost := sutrav1.FailoverReasonFailover, int64(0)
 	if switchover {
 		reason = sutrav1.FailoverReasonSwitchover
-	} else if failover.Choose(ls.current, obs, syncOf(c)).MayLoseWrites {
+	} else if syncOf(c).MayLoseWrites() {
 		lost = max(0, c.Status.LeaderSequence-int64(target.Durable))
 	}
 	ls.last = &sutrav1.FailoverStatus{Time: metav1.NewTime(s.now).Rfc3339Copy(), From: ls.current, To: ls.target,
@@ -215,8 +223,8 @@ func (r *SutraClusterReconciler) abandonSwitchover(ctx context.Context, s *scope
 	c, ls := s.cluster, &s.leadership
 	epoch := old.Epoch
 	if old.Fenced {
-		epoch = maxEpoch(obs, "") + 1
-		if _, err := r.Admin.Promote(ctx, r.podEndpoint(c, ls.current), epoch); err != nil {
+		var err error
+		if epoch, err = r.promoteAgain(ctx, s, obs); err != nil {
 			s.requeue(time.Second)
 			return fmt.Errorf("unfence %s after an abandoned switchover: %w", ls.current, err)
 		}

@@ -70,14 +70,13 @@ func (r *SutraClusterReconciler) observeNodes(ctx context.Context, s *scope) {
 // observed is the failover package's view of every instance.
 func observed(s *scope) []failover.Instance {
 	out := make([]failover.Instance, 0, len(s.instances))
-	hash := resources.PodSpecHash(s.cluster)
 	for _, name := range s.instances {
 		in := failover.Instance{Name: name}
 		if pod := s.pods[name]; pod != nil {
 			in.Pod = true
 			in.Ready = podCondition(pod, corev1.PodReady) == corev1.ConditionTrue
 			in.Terminating = pod.DeletionTimestamp != nil
-			in.UpToDate = pod.Annotations[resources.AnnotationSpecHash] == hash
+			in.UpToDate = resources.PodUpToDate(s.cluster, pod)
 		}
 		if ns, ok := s.nodes[name]; ok && ns.err == nil {
 			n := ns.node

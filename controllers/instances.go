@@ -26,10 +26,9 @@ var failingReasons = map[string]string{
 // instanceStatuses describes every pod of c, sorted by name. It is pure.
 func instanceStatuses(c *sutrav1.SutraCluster, pods map[string]*corev1.Pod) []sutrav1.InstanceStatus {
 	out := make([]sutrav1.InstanceStatus, 0, len(pods))
-	hash := resources.PodSpecHash(c)
 	for _, pod := range pods {
 		in := instanceStatus(c, pod)
-		in.UpToDate = pod.Annotations[resources.AnnotationSpecHash] == hash
+		in.UpToDate = resources.PodUpToDate(c, pod)
 		out = append(out, in)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })

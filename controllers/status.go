@@ -120,7 +120,6 @@ type podSummary struct {
 
 func summarize(s *scope) podSummary {
 	p := podSummary{known: s.instances != nil}
-	hash := resources.PodSpecHash(s.cluster)
 	leader := s.leadership.current
 	if leader == "" {
 		leader = s.leaderName
@@ -143,7 +142,7 @@ func summarize(s *scope) podSummary {
 		if !ready {
 			p.notReady = append(p.notReady, name)
 		}
-		if pod.Annotations[resources.AnnotationSpecHash] != hash {
+		if !resources.PodUpToDate(s.cluster, pod) {
 			p.outdated = append(p.outdated, name)
 		}
 	}

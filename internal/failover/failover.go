@@ -33,6 +33,10 @@ type Sync struct {
 	Required bool // dataDurability required
 }
 
+// MayLoseWrites reports whether a failover may lose acknowledged writes:
+// only required synchronous replication confirms every write on a replica.
+func (s Sync) MayLoseWrites() bool { return !s.Required || s.Replicas == 0 }
+
 // Unavailable reports whether the leader counts as failed, and why.
 // others are the other instances: when the operator cannot reach the
 // leader and no replica that answers streams from it either, it is cut off
@@ -110,7 +114,7 @@ func Choose(leader string, instances []Instance, sync Sync) Choice {
 		}
 	}
 	sort.SliceStable(candidates, func(i, j int) bool { return better(candidates[i], candidates[j]) })
-	return Choice{Target: candidates[0].Name, MayLoseWrites: !sync.Required || sync.Replicas == 0}
+	return Choice{Target: candidates[0].Name, MayLoseWrites: sync.MayLoseWrites()}
 }
 
 // better orders candidates: most advanced log first, then ready, then
@@ -140,13 +144,12 @@ func Wait(since, now time.Time, delay time.Duration) time.Duration {
 
 // SwitchoverTarget picks the replica a planned switchover moves the
 // leadership to (for a leader update or a drain): the most advanced of the
-// ready, streaming replicas that have not diverged (and, with
-// needUpToDate, run the current pod template). Empty when none qualifies.
+// replicas that can take over (and, with needUpToDate, run the current pod
+// template). Empty when none qualifies.
 func SwitchoverTarget(leader string, instances []Instance, needUpToDate bool) string {
 	var ok []Instance
 	for _, in := range instances {
-		if in.Name == leader || !in.Pod || in.Terminating || !in.Ready || !in.Reachable ||
-			in.Role != "replica" || in.Diverged || !in.Streaming || (needUpToDate && !in.UpToDate) {
+		if in.Name == leader || notSwitchable(in) != "" || (needUpToDate && !in.UpToDate) {
 			continue
 		}
 		ok = append(ok, in)
@@ -159,28 +162,36 @@ func SwitchoverTarget(leader string, instances []Instance, needUpToDate bool) st
 }
 
 // CanSwitchTo says why target cannot take over from leader now, or "" when
-// it can: it must be a ready, streaming replica that has not diverged.
+// it can.
 func CanSwitchTo(leader, target string, instances []Instance) string {
 	if target == leader {
 		return target + " already leads"
 	}
 	for _, in := range instances {
-		if in.Name != target {
-			continue
+		if in.Name == target {
+			if why := notSwitchable(in); why != "" {
+				return target + " " + why
+			}
+			return ""
 		}
-		switch {
-		case !in.Pod || in.Terminating:
-			return target + " has no running pod"
-		case !in.Ready:
-			return target + " is not ready"
-		case !in.Reachable:
-			return target + " does not answer"
-		case in.Diverged:
-			return target + " has diverged from the leader"
-		case in.Role != "replica" || !in.Streaming:
-			return target + " does not stream from the leader"
-		}
-		return ""
 	}
 	return target + " is not an instance of the cluster"
+}
+
+// notSwitchable says why in cannot take over in a planned switchover, or
+// "": it must be a ready, streaming replica that has not diverged.
+func notSwitchable(in Instance) string {
+	switch {
+	case !in.Pod || in.Terminating:
+		return "has no running pod"
+	case !in.Ready:
+		return "is not ready"
+	case !in.Reachable:
+		return "does not answer"
+	case in.Diverged:
+		return "has diverged from the leader"
+	case in.Role != "replica" || !in.Streaming:
+		return "does not stream from the leader"
+	}
+	return ""
 }

@@ -43,6 +43,11 @@ func Pod(c *sutrav1.SutraCluster, instance, role, leaderAddr string) *corev1.Pod
 	}
 }
 
+// PodUpToDate reports whether pod was made from c's current pod spec.
+func PodUpToDate(c *sutrav1.SutraCluster, pod *corev1.Pod) bool {
+	return pod.Annotations[AnnotationSpecHash] == PodSpecHash(c)
+}
+
 // InstanceLabels are the labels that tell an instance's name and role.
 func InstanceLabels(instance, role string) map[string]string {
 	return map[string]string{LabelInstanceName: instance, LabelRole: role}
