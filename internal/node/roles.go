@@ -181,7 +181,11 @@ func (r *roles) Follow(_ context.Context, leader string, epoch uint64) error {
 	return err
 }
 
-// Fence stops writes until the next Promote or Follow.
+// Fence stops writes until the next Promote or Follow. It returns once
+// no write that passed the fence check before it is still in the engine:
+// every write the node acknowledges is then durable at or below the
+// durable sequence read after Fence, which is what a switchover waits
+// for the new leader to reach.
 func (r *roles) Fence(epoch uint64) error {
 	r.touch()
 	r.changes.Lock()
@@ -195,6 +199,10 @@ func (r *roles) Fence(epoch uint64) error {
 		r.fence.Store(&reason)
 		r.log.Warn("writes fenced", "epoch", epoch)
 	}
+	// Writes hold r.writes for reading from the fence check until they
+	// are durable: taking it waits for those already past the check.
+	r.writes.Lock()
+	r.writes.Unlock() //nolint:staticcheck // an empty section is the point: it waits for in-flight writes
 	return nil
 }
 

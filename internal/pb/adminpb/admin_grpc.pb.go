@@ -30,8 +30,11 @@
 //     by snapshot.
 //   - Fence(epoch): stop accepting writes now, if the node's epoch is at or
 //     below epoch (a leader in a newer epoch than the caller knows is not
-//     fenced). A fenced leader keeps streaming to its replicas, so they can
-//     catch up before a switchover. Promote and Follow end a fence.
+//     fenced). It returns once no write accepted before it is still in
+//     flight, so the durable sequence it reports bounds every write the
+//     node has acknowledged or will acknowledge. A fenced leader keeps
+//     streaming to its replicas, so they can catch up to that sequence
+//     before a switchover. Promote and Follow end a fence.
 //
 // # Errors
 //
