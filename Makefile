@@ -108,6 +108,10 @@ bench: ## Run the WAL, store, recovery and replica benchmarks and print figures.
 loadtest: ## One leader + three replicas, 10,000 writes/s for 60 s (RATE, DURATION, BATCH, CONNECTIONS override).
 	hack/loadtest.sh
 
+.PHONY: bench-peers
+bench-peers: ## Sutra beside durable Redis (installed from Debian when missing), one table of ratios; SHORT=1 for a smoke run.
+	hack/bench-peers.sh
+
 .PHONY: demo
 demo: ## Run a leader and two replicas on 127.0.0.1, write data, show the replication table, stop.
 	hack/demo.sh

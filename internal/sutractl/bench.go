@@ -38,6 +38,7 @@ type BenchConfig struct {
 	Batch          int           // concepts per call; >1 uses BatchWrite
 	Size           int           // content bytes per concept
 	MarkerInterval time.Duration // how often a visibility marker is written
+	PollInterval   time.Duration // pause between a replica's marker reads; default 500µs
 	Settle         time.Duration // how long replicas get to converge afterwards
 	Seed           uint64        // id space; runs with different seeds write different ids
 }
@@ -52,11 +53,13 @@ type BenchResult struct {
 	CallsPerSec  float64                `json:"calls_per_sec"`
 	Latency      Percentiles            `json:"write_latency_ms"`
 	Visibility   map[string]Percentiles `json:"visibility_lag_ms"`
-	LeaderLagMax map[string]uint64      `json:"leader_reported_max_lag_ms"`
-	RSS          map[string]uint64      `json:"resident_bytes"`
-	LeaderRSSMax uint64                 `json:"leader_resident_bytes_max"`
-	Digests      map[string]string      `json:"digests"`
-	Converged    bool                   `json:"converged"`
+	// VisibilityAll is every replica's marker lags together.
+	VisibilityAll Percentiles       `json:"visibility_lag_all_ms"`
+	LeaderLagMax  map[string]uint64 `json:"leader_reported_max_lag_ms"`
+	RSS           map[string]uint64 `json:"resident_bytes"`
+	LeaderRSSMax  uint64            `json:"leader_resident_bytes_max"`
+	Digests       map[string]string `json:"digests"`
+	Converged     bool              `json:"converged"`
 }
 
 // Percentiles of a latency sample, in milliseconds.
@@ -81,7 +84,8 @@ func bench(ctx context.Context, args []string, out io.Writer) error {
 	c := BenchConfig{}
 	var replicas string
 	var asJSON bool
-	var cpuProfile string
+	var cpuProfile, system string
+	fs.StringVar(&system, "system", "sutra", "what --leader and --replicas are: sutra, or redis (a primary and its replicas, for a comparison)")
 	fs.StringVar(&c.Leader, "leader", "127.0.0.1:50051", "leader address, or comma-separated node addresses to find the leader among")
 	fs.DurationVar(&c.Timeout, "timeout", 10*time.Second, "how long to look for the leader before the run")
 	fs.StringVar(&replicas, "replicas", "", "comma-separated replica addresses to measure visibility lag and digests on")
@@ -92,6 +96,7 @@ func bench(ctx context.Context, args []string, out io.Writer) error {
 	fs.IntVar(&c.Batch, "batch", 1, "concepts per call (BatchWrite when > 1)")
 	fs.IntVar(&c.Size, "size", 100, "content bytes per concept")
 	fs.DurationVar(&c.MarkerInterval, "marker-interval", 100*time.Millisecond, "interval between visibility markers")
+	fs.DurationVar(&c.PollInterval, "poll-interval", 500*time.Microsecond, "pause between a replica's reads of a marker it does not show yet")
 	fs.DurationVar(&c.Settle, "settle", 30*time.Second, "how long replicas may take to converge after the run")
 	fs.Uint64Var(&c.Seed, "seed", uint64(time.Now().UnixNano()), "id space of this run")
 	fs.BoolVar(&asJSON, "json", false, "print the result as JSON")
@@ -117,7 +122,15 @@ func bench(ctx context.Context, args []string, out io.Writer) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	res, err := RunBench(ctx, c)
+	run := RunBench
+	switch system {
+	case "sutra":
+	case "redis":
+		run = RunRedisBench
+	default:
+		return fmt.Errorf("sutractl: --system %q: want sutra or redis", system)
+	}
+	res, err := run(ctx, c)
 	if err != nil {
 		return err
 	}
@@ -205,103 +218,14 @@ func RunBench(ctx context.Context, c BenchConfig) (*BenchResult, error) {
 	}
 
 	res := &BenchResult{Leader: c.Leader, Visibility: map[string]Percentiles{}, LeaderLagMax: map[string]uint64{}, RSS: map[string]uint64{}, Digests: map[string]string{}}
+	content := benchContent(c.Size)
+	target := &sutraTarget{seed: c.Seed, batch: c.Batch, content: content, leader: leaderConns, replicas: replicaClients}
+	// Leader-reported lag and leader memory, sampled while writing.
+	sampled := make(chan struct{})
 	runCtx, stop := context.WithTimeout(ctx, c.Duration)
 	defer stop()
-	content := make([]byte, c.Size)
-	for i := range content {
-		content[i] = 'a' + byte(i%26)
-	}
-	var next atomic.Uint64
-	var writes, errs atomic.Int64
-	lat := make([][]time.Duration, c.Workers)
-	var wg sync.WaitGroup
-	start := time.Now()
-	// Open loop at a fixed rate: call k of the run is due at start + k/rate
-	// (k counts calls, each carrying Batch concepts).
-	var interval time.Duration
-	if c.Rate > 0 {
-		interval = time.Duration(float64(time.Second) * float64(c.Batch) / float64(c.Rate))
-	}
-	var ticket atomic.Int64
-	for w := 0; w < c.Workers; w++ {
-		wg.Add(1)
-		go func(w int) {
-			defer wg.Done()
-			client := leaderConns[w%len(leaderConns)]
-			for runCtx.Err() == nil {
-				if interval > 0 {
-					due := start.Add(time.Duration(ticket.Add(1)-1) * interval)
-					if d := time.Until(due); d > 0 {
-						select {
-						case <-time.After(d):
-						case <-runCtx.Done():
-							return
-						}
-					}
-				}
-				t0 := time.Now()
-				var err error
-				if c.Batch == 1 {
-					_, err = client.WriteConcept(ctx, &storagepb.WriteConceptRequest{Concept: benchConcept(c.Seed, next.Add(1), content)})
-				} else {
-					ops := make([]*storagepb.WriteOp, c.Batch)
-					for i := range ops {
-						ops[i] = &storagepb.WriteOp{Op: &storagepb.WriteOp_WriteConcept{WriteConcept: benchConcept(c.Seed, next.Add(1), content)}}
-					}
-					_, err = client.BatchWrite(ctx, &storagepb.BatchWriteRequest{Ops: ops})
-				}
-				if err != nil {
-					errs.Add(1)
-					continue
-				}
-				lat[w] = append(lat[w], time.Since(t0))
-				writes.Add(int64(c.Batch))
-			}
-		}(w)
-	}
-	// Visibility markers: written on the leader, polled on every replica.
-	vis := map[string][]time.Duration{}
-	var visMu sync.Mutex
-	wg.Add(1)
 	go func() {
-		defer wg.Done()
-		client := leaderConns[0]
-		for n := uint64(1); runCtx.Err() == nil; n++ {
-			time.Sleep(c.MarkerInterval)
-			id := markerID(c.Seed, n)
-			if _, err := client.WriteConcept(ctx, &storagepb.WriteConceptRequest{Concept: &storagepb.Concept{Id: id, Content: []byte("marker"), Strength: 1, Confidence: 1}}); err != nil {
-				continue
-			}
-			acked := time.Now()
-			var pw sync.WaitGroup
-			for name, rc := range replicaClients {
-				pw.Add(1)
-				go func(name string, rc storagepb.StorageServiceClient) {
-					defer pw.Done()
-					deadline := acked.Add(10 * time.Second)
-					for time.Now().Before(deadline) {
-						_, err := rc.GetConcept(ctx, &storagepb.GetConceptRequest{Id: id})
-						if err == nil {
-							visMu.Lock()
-							vis[name] = append(vis[name], time.Since(acked))
-							visMu.Unlock()
-							return
-						}
-						if status.Code(err) != codes.NotFound {
-							time.Sleep(10 * time.Millisecond)
-							continue
-						}
-						time.Sleep(500 * time.Microsecond) // lag resolution; polling faster costs the system under test
-					}
-				}(name, rc)
-			}
-			pw.Wait()
-		}
-	}()
-	// Leader-reported lag and leader memory, sampled while writing.
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
+		defer close(sampled)
 		t := time.NewTicker(250 * time.Millisecond)
 		defer t.Stop()
 		for {
@@ -323,6 +247,111 @@ func RunBench(ctx context.Context, c BenchConfig) (*BenchResult, error) {
 			cancel()
 		}
 	}()
+	drive(ctx, c, target, res)
+	<-sampled
+	res.Converged, err = converge(ctx, c, leaderConns[0], replicaClients, res)
+	return res, err
+}
+
+// loadTarget is a system a bench run drives: Sutra, or Redis for a
+// comparison (bench_redis.go).
+type loadTarget interface {
+	// write sends one call from worker w carrying the writes numbered
+	// first to first+Batch-1.
+	write(ctx context.Context, w int, first uint64) error
+	// mark writes visibility marker n on the leader.
+	mark(ctx context.Context, n uint64) error
+	// seen reports whether replica holds marker n; an error other than
+	// "not there" is retried after a pause.
+	seen(ctx context.Context, replica string, n uint64) (bool, error)
+	// replicaNames are the replicas seen is asked about.
+	replicaNames() []string
+}
+
+// drive writes through t for c.Duration, as a closed loop of c.Workers
+// writers or paced at c.Rate, with a visibility marker every
+// c.MarkerInterval polled on every replica, and fills in res's counts,
+// latencies and visibility lags.
+func drive(ctx context.Context, c BenchConfig, t loadTarget, res *BenchResult) {
+	runCtx, stop := context.WithTimeout(ctx, c.Duration)
+	defer stop()
+	var next atomic.Uint64
+	var writes, errs atomic.Int64
+	lat := make([][]time.Duration, c.Workers)
+	var wg sync.WaitGroup
+	start := time.Now()
+	// Open loop at a fixed rate: call k of the run is due at start + k/rate
+	// (k counts calls, each carrying Batch concepts).
+	var interval time.Duration
+	if c.Rate > 0 {
+		interval = time.Duration(float64(time.Second) * float64(c.Batch) / float64(c.Rate))
+	}
+	var ticket atomic.Int64
+	for w := 0; w < c.Workers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for runCtx.Err() == nil {
+				if interval > 0 {
+					due := start.Add(time.Duration(ticket.Add(1)-1) * interval)
+					if d := time.Until(due); d > 0 {
+						select {
+						case <-time.After(d):
+						case <-runCtx.Done():
+							return
+						}
+					}
+				}
+				t0 := time.Now()
+				if err := t.write(ctx, w, next.Add(uint64(c.Batch))-uint64(c.Batch)+1); err != nil {
+					errs.Add(1)
+					continue
+				}
+				lat[w] = append(lat[w], time.Since(t0))
+				writes.Add(int64(c.Batch))
+			}
+		}(w)
+	}
+	// Visibility markers: written on the leader, polled on every replica.
+	vis := map[string][]time.Duration{}
+	var visMu sync.Mutex
+	poll := c.PollInterval
+	if poll <= 0 {
+		poll = 500 * time.Microsecond // lag resolution; polling faster costs the system under test
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for n := uint64(1); runCtx.Err() == nil; n++ {
+			time.Sleep(c.MarkerInterval)
+			if err := t.mark(ctx, n); err != nil {
+				continue
+			}
+			acked := time.Now()
+			var pw sync.WaitGroup
+			for _, name := range t.replicaNames() {
+				pw.Add(1)
+				go func() {
+					defer pw.Done()
+					for deadline := acked.Add(10 * time.Second); time.Now().Before(deadline); {
+						ok, err := t.seen(ctx, name, n)
+						if ok {
+							visMu.Lock()
+							vis[name] = append(vis[name], time.Since(acked))
+							visMu.Unlock()
+							return
+						}
+						if err != nil {
+							time.Sleep(10 * time.Millisecond)
+							continue
+						}
+						time.Sleep(poll)
+					}
+				}()
+			}
+			pw.Wait()
+		}
+	}()
 	wg.Wait()
 	elapsed := time.Since(start)
 	var all []time.Duration
@@ -333,11 +362,66 @@ func RunBench(ctx context.Context, c BenchConfig) (*BenchResult, error) {
 	res.WritesPerSec = float64(res.Writes) / elapsed.Seconds()
 	res.CallsPerSec = float64(len(all)) / elapsed.Seconds()
 	res.Latency = percentiles(all)
+	var every []time.Duration
 	for name, d := range vis {
+		every = append(every, d...)
 		res.Visibility[name] = percentiles(d)
 	}
-	res.Converged, err = converge(ctx, c, leaderConns[0], replicaClients, res)
-	return res, err
+	res.VisibilityAll = percentiles(every)
+}
+
+// sutraTarget writes to a Sutra leader over gRPC.
+type sutraTarget struct {
+	seed     uint64
+	batch    int
+	content  []byte
+	leader   []storagepb.StorageServiceClient
+	replicas map[string]storagepb.StorageServiceClient
+}
+
+func (s *sutraTarget) write(ctx context.Context, w int, first uint64) error {
+	client := s.leader[w%len(s.leader)]
+	if s.batch == 1 {
+		_, err := client.WriteConcept(ctx, &storagepb.WriteConceptRequest{Concept: benchConcept(s.seed, first, s.content)})
+		return err
+	}
+	ops := make([]*storagepb.WriteOp, s.batch)
+	for i := range ops {
+		ops[i] = &storagepb.WriteOp{Op: &storagepb.WriteOp_WriteConcept{WriteConcept: benchConcept(s.seed, first+uint64(i), s.content)}}
+	}
+	_, err := client.BatchWrite(ctx, &storagepb.BatchWriteRequest{Ops: ops})
+	return err
+}
+
+func (s *sutraTarget) mark(ctx context.Context, n uint64) error {
+	_, err := s.leader[0].WriteConcept(ctx, &storagepb.WriteConceptRequest{Concept: &storagepb.Concept{
+		Id: markerID(s.seed, n), Content: []byte("marker"), Strength: 1, Confidence: 1}})
+	return err
+}
+
+func (s *sutraTarget) seen(ctx context.Context, replica string, n uint64) (bool, error) {
+	_, err := s.replicas[replica].GetConcept(ctx, &storagepb.GetConceptRequest{Id: markerID(s.seed, n)})
+	if status.Code(err) == codes.NotFound {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+func (s *sutraTarget) replicaNames() []string {
+	names := make([]string, 0, len(s.replicas))
+	for name := range s.replicas {
+		names = append(names, name)
+	}
+	return names
+}
+
+// benchContent is size bytes of a repeating alphabet.
+func benchContent(size int) []byte {
+	content := make([]byte, size)
+	for i := range content {
+		content[i] = 'a' + byte(i%26)
+	}
+	return content
 }
 
 // resolveLeader finds the leader among the comma-separated addrs.

@@ -1,0 +1,374 @@
+// Command bench-peers measures Sutra beside durable Redis on this machine,
+// one system after the other, with the same load generator (sutractl
+// bench, whose --system redis mode drives Redis through go-redis) and the
+// same load shapes, and prints one table with the ratios. It is a
+// benchmark: it prints and fails only when a system cannot be run.
+//
+// Each system runs as a primary and --replicas replicas on 127.0.0.1,
+// started fresh in a temporary directory:
+//
+//   - Redis: every node with appendonly yes, appendfsync always (durable
+//     at acknowledgement, as Sutra is), no RDB snapshots;
+//   - Sutra: storage-server nodes with their defaults (fsync on), and once
+//     more with --sync-replicas 1 unless --sync=false.
+//
+// The shapes, in this order on each fresh system: open loop at 10,000
+// writes/s (CPU seconds of every process and the primary's PSS are read
+// from /proc after it), open loop at 1,000 writes/s, then closed loops of
+// 1, 16 and 64 writers. A visibility marker is written every 20 ms and
+// polled on every replica; its lag is the first replica read that sees it
+// minus the primary's acknowledgement.
+//
+//	go run ./hack/bench-peers --bin bin          # make bench-peers
+//	go run ./hack/bench-peers --bin bin --short  # every shape for 1-3 s
+package main
+
+import (
+	"bufio"
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/sutra/sutra-operator/internal/sutractl"
+)
+
+type options struct {
+	bin, redis string
+	replicas   int
+	port       int
+	short      bool
+	sync       bool
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.bin, "bin", "bin", "directory holding storage-server")
+	flag.StringVar(&o.redis, "redis-server", "redis-server", "the redis-server binary")
+	flag.IntVar(&o.replicas, "replicas", 3, "replicas per system")
+	flag.IntVar(&o.port, "port", 47200, "first port; each system uses the next replicas+1")
+	flag.BoolVar(&o.short, "short", false, "run every shape briefly (a smoke run: figures are not comparable)")
+	flag.BoolVar(&o.sync, "sync", true, "also run Sutra with --sync-replicas 1")
+	flag.Parse()
+	if err := run(context.Background(), o, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "bench-peers:", err)
+		os.Exit(1)
+	}
+}
+
+// shape is one load of the run.
+type shape struct {
+	name     string
+	rate     int
+	writers  int
+	duration time.Duration
+}
+
+func shapes(short bool) []shape {
+	long, closed := 30*time.Second, 10*time.Second
+	if short {
+		long, closed = 3*time.Second, time.Second
+	}
+	return []shape{
+		{"open 10000/s", 10000, 128, long},
+		{"open 1000/s", 1000, 16, long},
+		{"closed 1", 0, 1, closed},
+		{"closed 16", 0, 16, closed},
+		{"closed 64", 0, 64, closed},
+	}
+}
+
+// measured is one system's figures, by shape name.
+type measured struct {
+	system  string
+	results map[string]*sutractl.BenchResult
+	// Of the 10,000/s shape: CPU seconds of the primary and of each
+	// replica, and the primary's proportional set size.
+	cpuPrimary  float64
+	cpuReplicas []float64
+	pssPrimary  uint64
+	keys        int64
+}
+
+// cluster is a running primary and its replicas.
+type cluster struct {
+	primary  string
+	replicas []string
+	procs    []*exec.Cmd // primary first
+	bench    func(context.Context, sutractl.BenchConfig) (*sutractl.BenchResult, error)
+}
+
+func (c *cluster) stop() {
+	for _, p := range c.procs {
+		_ = p.Process.Signal(syscall.SIGTERM)
+	}
+	for _, p := range c.procs {
+		_ = p.Wait()
+	}
+}
+
+func run(ctx context.Context, o options, out io.Writer) error {
+	dir, err := os.MkdirTemp("", "sutra-bench-peers-")
+	if err != nil {
+		return err
+	}
+	defer func() { _ = os.RemoveAll(dir) }()
+	type system struct {
+		name  string
+		start func(dir string, port int) (*cluster, error)
+	}
+	systems := []system{
+		{"Redis fsync", func(d string, p int) (*cluster, error) { return startRedis(o, d, p) }},
+		{"Sutra", func(d string, p int) (*cluster, error) { return startSutra(ctx, o, d, p, 0) }},
+	}
+	if o.sync {
+		systems = append(systems, system{"Sutra sync=1", func(d string, p int) (*cluster, error) { return startSutra(ctx, o, d, p, 1) }})
+	}
+	fmt.Fprintf(out, "bench-peers: %d replicas each, 100-byte values, markers every 20 ms; %s\n", o.replicas, machine())
+	var all []measured
+	for i, s := range systems {
+		d := filepath.Join(dir, fmt.Sprintf("system-%d", i))
+		c, err := s.start(d, o.port+i*(o.replicas+1))
+		if err != nil {
+			return fmt.Errorf("%s: %w", s.name, err)
+		}
+		m, err := measure(ctx, s.name, c, shapes(o.short), out)
+		c.stop()
+		if err != nil {
+			return fmt.Errorf("%s: %w", s.name, err)
+		}
+		all = append(all, m)
+	}
+	printTable(out, all)
+	return nil
+}
+
+func measure(ctx context.Context, name string, c *cluster, shs []shape, out io.Writer) (measured, error) {
+	m := measured{system: name, results: map[string]*sutractl.BenchResult{}}
+	for i, sh := range shs {
+		cfg := sutractl.BenchConfig{Leader: c.primary, Replicas: c.replicas, Rate: sh.rate, Duration: sh.duration,
+			Workers: sh.writers, Conns: min(sh.writers, 8), Batch: 1, Size: 100, MarkerInterval: 20 * time.Millisecond,
+			PollInterval: 200 * time.Microsecond, Settle: time.Minute, Seed: uint64(time.Now().UnixNano())}
+		before := cpuSeconds(c.procs)
+		res, err := c.bench(ctx, cfg)
+		if err != nil {
+			return m, fmt.Errorf("%s: %w", sh.name, err)
+		}
+		if i == 0 {
+			after := cpuSeconds(c.procs)
+			m.cpuPrimary = after[0] - before[0]
+			for k := 1; k < len(after); k++ {
+				m.cpuReplicas = append(m.cpuReplicas, after[k]-before[k])
+			}
+			m.pssPrimary = pss(c.procs[0].Process.Pid)
+			m.keys = res.Writes
+		}
+		m.results[sh.name] = res
+		lag := visibility(res)
+		fmt.Fprintf(out, "  %-12s %-13s %8.0f writes/s  p50 %.2f p99 %.2f ms  lag p50 %.2f p99 %.2f max %.2f ms (%d markers)  errors %d  converged %t\n",
+			name, sh.name, res.WritesPerSec, res.Latency.P50, res.Latency.P99, lag.P50, lag.P99, lag.Max, lag.N, res.Errors, res.Converged)
+	}
+	return m, nil
+}
+
+// visibility is every replica's marker lags together.
+func visibility(r *sutractl.BenchResult) sutractl.Percentiles { return r.VisibilityAll }
+
+func printTable(out io.Writer, all []measured) {
+	fmt.Fprintln(out)
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
+	header := "\t"
+	for _, m := range all {
+		header += m.system + "\t"
+	}
+	for _, m := range all[1:] {
+		header += m.system + " / Redis\t"
+	}
+	fmt.Fprintln(tw, header)
+	row := func(label string, cell func(m measured) string, ratio func(m measured) float64) {
+		line := label + "\t"
+		for _, m := range all {
+			line += cell(m) + "\t"
+		}
+		for _, m := range all[1:] {
+			if ratio == nil {
+				line += "\t"
+				continue
+			}
+			line += fmt.Sprintf("%.2fx\t", ratio(m)/ratio(all[0]))
+		}
+		fmt.Fprintln(tw, line)
+	}
+	wps := func(shape string) func(m measured) float64 {
+		return func(m measured) float64 { return m.results[shape].WritesPerSec }
+	}
+	for _, w := range []string{"1", "16", "64"} {
+		row("writes/s, "+w+" writers", func(m measured) string { return fmt.Sprintf("%.0f", wps("closed "+w)(m)) }, wps("closed "+w))
+	}
+	p := func(shape string, f func(sutractl.Percentiles) float64) func(m measured) float64 {
+		return func(m measured) float64 { return f(m.results[shape].Latency) }
+	}
+	row("write p50 ms, 64 writers", func(m measured) string { return fmt.Sprintf("%.2f", p("closed 64", p50)(m)) }, p("closed 64", p50))
+	row("write p99 ms, 64 writers", func(m measured) string { return fmt.Sprintf("%.2f", p("closed 64", p99)(m)) }, p("closed 64", p99))
+	for _, sh := range []string{"open 1000/s", "open 10000/s"} {
+		lag := func(f func(sutractl.Percentiles) float64) func(m measured) float64 {
+			return func(m measured) float64 { return f(visibility(m.results[sh])) }
+		}
+		for _, q := range []struct {
+			name string
+			f    func(sutractl.Percentiles) float64
+		}{{"p50", p50}, {"p99", p99}, {"max", pmax}} {
+			row(fmt.Sprintf("lag %s ms at %s", q.name, strings.TrimPrefix(sh, "open ")),
+				func(m measured) string { return fmt.Sprintf("%.2f", lag(q.f)(m)) }, lag(q.f))
+		}
+	}
+	row("writes/s held at 10000/s", func(m measured) string { return fmt.Sprintf("%.0f", wps("open 10000/s")(m)) }, nil)
+	row("CPU-s at 10000/s, primary", func(m measured) string { return fmt.Sprintf("%.1f", m.cpuPrimary) }, func(m measured) float64 { return m.cpuPrimary })
+	replicaCPU := func(m measured) float64 {
+		var sum float64
+		for _, c := range m.cpuReplicas {
+			sum += c
+		}
+		return sum / float64(max(1, len(m.cpuReplicas)))
+	}
+	row("CPU-s at 10000/s, each replica", func(m measured) string { return fmt.Sprintf("%.1f", replicaCPU(m)) }, replicaCPU)
+	perWrite := func(m measured) float64 {
+		total := m.cpuPrimary
+		for _, c := range m.cpuReplicas {
+			total += c
+		}
+		return total / float64(max(1, m.keys)) * 1e6
+	}
+	row("CPU us per write, all nodes", func(m measured) string { return fmt.Sprintf("%.1f", perWrite(m)) }, perWrite)
+	pssMB := func(m measured) float64 { return float64(m.pssPrimary) / (1 << 20) }
+	row("primary PSS MB after 10000/s", func(m measured) string { return fmt.Sprintf("%.0f (%dk keys)", pssMB(m), m.keys/1000) }, pssMB)
+	_ = tw.Flush()
+}
+
+func p50(p sutractl.Percentiles) float64  { return p.P50 }
+func p99(p sutractl.Percentiles) float64  { return p.P99 }
+func pmax(p sutractl.Percentiles) float64 { return p.Max }
+
+func startRedis(o options, dir string, port int) (*cluster, error) {
+	c := &cluster{primary: fmt.Sprintf("127.0.0.1:%d", port), bench: sutractl.RunRedisBench}
+	for i := 0; i <= o.replicas; i++ {
+		d := filepath.Join(dir, strconv.Itoa(i))
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, err
+		}
+		args := []string{"--port", strconv.Itoa(port + i), "--bind", "127.0.0.1", "--dir", d, "--appendonly", "yes",
+			"--appendfsync", "always", "--save", "", "--daemonize", "no", "--protected-mode", "no", "--logfile", filepath.Join(d, "redis.log")}
+		if i > 0 {
+			args = append(args, "--replicaof", "127.0.0.1", strconv.Itoa(port))
+			c.replicas = append(c.replicas, fmt.Sprintf("127.0.0.1:%d", port+i))
+		}
+		p := exec.Command(o.redis, args...)
+		if err := p.Start(); err != nil {
+			c.stop()
+			return nil, fmt.Errorf("start %s: %w (make bench-peers installs Debian's redis-server)", o.redis, err)
+		}
+		c.procs = append(c.procs, p)
+		if i == 0 {
+			// Replicas started before the primary listens do a full sync later.
+			time.Sleep(300 * time.Millisecond)
+		}
+	}
+	return c, nil
+}
+
+func startSutra(ctx context.Context, o options, dir string, port, sync int) (*cluster, error) {
+	c := &cluster{primary: fmt.Sprintf("127.0.0.1:%d", port), bench: sutractl.RunBench}
+	for i := 1; i <= o.replicas; i++ {
+		c.replicas = append(c.replicas, fmt.Sprintf("127.0.0.1:%d", port+i))
+	}
+	bin := filepath.Join(o.bin, "storage-server")
+	for i := 0; i <= o.replicas; i++ {
+		d := filepath.Join(dir, strconv.Itoa(i))
+		args := []string{"--listen", fmt.Sprintf("127.0.0.1:%d", port+i), "--data-dir", d, "--cluster-id", "bench-peers", "--metrics-addr", ""}
+		if i == 0 {
+			args = append(args, "--role", "leader", "--node-id", "leader", "--replicas", strings.Join(c.replicas, ","),
+				"--sync-replicas", strconv.Itoa(sync))
+		} else {
+			args = append(args, "--role", "replica", "--node-id", fmt.Sprintf("replica-%d", i), "--leader", c.primary)
+		}
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			c.stop()
+			return nil, err
+		}
+		p := exec.Command(bin, args...)
+		log, err := os.Create(d + ".log")
+		if err != nil {
+			c.stop()
+			return nil, err
+		}
+		p.Stderr = log
+		if err := p.Start(); err != nil {
+			c.stop()
+			return nil, fmt.Errorf("start %s: %w (make bench-peers builds it)", bin, err)
+		}
+		c.procs = append(c.procs, p)
+	}
+	all := strings.Join(append([]string{c.primary}, c.replicas...), ",")
+	if err := sutractl.Run(ctx, []string{"wait", "--for", "streaming", "--addr", all, "--timeout", "30s"}, io.Discard, io.Discard); err != nil {
+		c.stop()
+		return nil, err
+	}
+	return c, nil
+}
+
+// cpuSeconds reads each process's user and system CPU time from
+// /proc/PID/stat (clock ticks of 1/100 s, Linux's USER_HZ).
+func cpuSeconds(procs []*exec.Cmd) []float64 {
+	out := make([]float64, len(procs))
+	for i, p := range procs {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.Process.Pid))
+		if err != nil {
+			continue
+		}
+		// Fields after the command name, which is in parentheses.
+		f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+		if len(f) > 13 {
+			u, _ := strconv.ParseFloat(f[11], 64)
+			s, _ := strconv.ParseFloat(f[12], 64)
+			out[i] = (u + s) / 100
+		}
+	}
+	return out
+}
+
+// pss reads a process's proportional set size from /proc/PID/smaps_rollup.
+func pss(pid int) uint64 {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
+	if err != nil {
+		return 0
+	}
+	defer func() { _ = f.Close() }()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "Pss:"); ok {
+			kb, _ := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+// machine describes where the run took place.
+func machine() string {
+	cpus := 0
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		cpus = strings.Count(string(b), "\nprocessor")
+		if strings.HasPrefix(string(b), "processor") {
+			cpus++
+		}
+	}
+	return fmt.Sprintf("%d CPUs, %s", cpus, time.Now().UTC().Format("2006-01-02 15:04 UTC"))
+}
