@@ -12,7 +12,8 @@
 //   - Sutra: storage-server nodes with their defaults (fsync on), and once
 //     more with --sync-replicas 1 unless --sync=false.
 //
-// The shapes, in this order on each fresh system: open loop at 10,000
+// The shapes, in this order on each fresh system after a second of
+// unrecorded writes: open loop at 10,000
 // writes/s (CPU seconds of every process and the primary's PSS are read
 // from /proc after it), open loop at 1,000 writes/s, then closed loops of
 // 1, 16 and 64 writers. A visibility marker is written every 20 ms and
@@ -153,6 +154,13 @@ func run(ctx context.Context, o options, out io.Writer) error {
 
 func measure(ctx context.Context, name string, c *cluster, shs []shape, out io.Writer) (measured, error) {
 	m := measured{system: name, results: map[string]*sutractl.BenchResult{}}
+	// A second of writes first, unrecorded: connection pools, the first
+	// log file and the replicas' first batches are not what is compared.
+	warm := sutractl.BenchConfig{Leader: c.primary, Replicas: c.replicas, Duration: time.Second, Workers: 16, Conns: 8,
+		Batch: 1, Size: 100, MarkerInterval: 20 * time.Millisecond, Settle: time.Minute, Seed: uint64(time.Now().UnixNano())}
+	if _, err := c.bench(ctx, warm); err != nil {
+		return m, fmt.Errorf("warm-up: %w", err)
+	}
 	for i, sh := range shs {
 		cfg := sutractl.BenchConfig{Leader: c.primary, Replicas: c.replicas, Rate: sh.rate, Duration: sh.duration,
 			Workers: sh.writers, Conns: min(sh.writers, 8), Batch: 1, Size: 100, MarkerInterval: 20 * time.Millisecond,

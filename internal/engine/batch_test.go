@@ -4,7 +4,10 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/sutra/sutra-operator/internal/store"
 	"github.com/sutra/sutra-operator/internal/wal"
@@ -182,5 +185,69 @@ func TestOpenReportsAcceptedLoss(t *testing.T) {
 	defer func() { _ = e.Close() }()
 	if rec.Lost == 0 || rec.LastSeq+rec.Lost != 40 {
 		t.Fatalf("recovery %+v: want Lost + LastSeq = 40", rec)
+	}
+}
+
+// TestReplicatedShowBeforeDurable: Show makes a replicated write visible
+// while the local log has not synced it yet (the leader has), without
+// counting it durable, leaves a write whose end has not arrived unapplied,
+// and a checkpoint of that state waits for the log before it publishes.
+func TestReplicatedShowBeforeDurable(t *testing.T) {
+	var hold atomic.Bool
+	release := make(chan struct{})
+	opts := testOpts()
+	opts.WAL.OnSync = func(int, int, time.Duration) {
+		if hold.Load() {
+			<-release // the flusher, inside a group commit, before it publishes
+		}
+	}
+	e, _ := openT(t, t.TempDir(), opts)
+	defer func() { _ = e.Close() }()
+	mk := func(seq uint64, op store.Op, more bool) wal.Record {
+		data := op.AppendBinary(nil)
+		return wal.Record{Seq: seq, Epoch: 1, More: more, Time: 5, Data: data, CRC: wal.Checksum(seq, 1, more, 5, data)}
+	}
+	if err := e.ApplyReplicated([]wal.Record{mk(1, put(1, "a"), false)}); err != nil {
+		t.Fatal(err)
+	}
+	hold.Store(true)
+	var once sync.Once
+	unblock := func() { once.Do(func() { hold.Store(false); close(release) }) }
+	defer unblock() // before Close, which waits for the flusher
+	second, err := e.BeginReplicated([]wal.Record{mk(2, put(2, "b"), false)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	second.Show()
+	split, err := e.BeginReplicated([]wal.Record{mk(3, put(3, "c"), true)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	split.Show()
+	if _, ok := e.Store().Get(cid(2)); !ok || e.AppliedSeq() != 2 || e.DurableSeq() != 1 {
+		t.Fatalf("after Show: concept 2 visible %v, applied %d, durable %d; want visible, 2, 1", ok, e.AppliedSeq(), e.DurableSeq())
+	}
+	if _, ok := e.Store().Get(cid(3)); ok {
+		t.Fatal("Show applied the first half of a write")
+	}
+	ckpt := make(chan uint64, 1)
+	go func() {
+		info, err := e.Checkpoint()
+		if err != nil {
+			t.Errorf("checkpoint: %v", err)
+		}
+		ckpt <- info.Seq
+	}()
+	select {
+	case seq := <-ckpt:
+		t.Fatalf("a snapshot at %d was published with the log durable to %d", seq, e.DurableSeq())
+	case <-time.After(100 * time.Millisecond):
+	}
+	unblock()
+	if err := second.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if seq := <-ckpt; seq != 2 || e.DurableSeq() < 2 {
+		t.Fatalf("snapshot at %d, durable %d; want 2", seq, e.DurableSeq())
 	}
 }

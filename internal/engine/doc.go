@@ -34,11 +34,16 @@
 // makes them durable in the local log and applies them the same way.
 // BeginReplicated is its first half: it queues a batch for the next group
 // commit and returns, so a replica can receive more while the log syncs;
-// Replicated.Wait makes the batch durable and applied. The leader's frames
-// may split a write: its first records are then durable but wait in the
-// queue, unapplied, until the batch holding its last record is durable.
-// AppliedSeq and DurableSeq (what a replica acks as durable) are always
-// the end of a write.
+// Replicated.Wait makes the batch durable and applied. Replicated.Show
+// applies it before the local log has synced it: the leader streams only
+// records it has made durable, so a replica's readers see nothing the
+// leader could lose, and a replica that crashes first recovers to its
+// durable position and streams the rest again. AppliedSeq may then run
+// ahead of DurableSeq (what a replica acks as durable, and what failover
+// compares) until the log catches up. The leader's frames may split a
+// write: its first records then wait in the queue, unapplied, until the
+// batch holding its last record arrives (Show) or is durable (Wait).
+// AppliedSeq and DurableSeq are always the end of a write.
 //
 // # Epochs
 //
@@ -71,7 +76,8 @@
 // # Checkpoints
 //
 // Checkpoint writes a snapshot, prunes all but the two newest snapshots and
-// truncates the front of the log. Truncation keeps the log back to the
+// truncates the front of the log. A snapshot is published only once the
+// log has made its sequence durable (a replica applies ahead of its log). Truncation keeps the log back to the
 // older retained snapshot's sequence + 1 (the whole log while there is only
 // one snapshot), so recovery can fall back to it if the newest is damaged,
 // and further back to Options.Retain(), so a lagging replica can still be

@@ -92,6 +92,9 @@ func (e *Engine) Checkpoint() (store.SnapshotInfo, error) {
 	if err != nil {
 		return store.SnapshotInfo{}, fmt.Errorf("engine: write snapshot: %w", err)
 	}
+	if err := e.waitDurable(info.Seq); err != nil {
+		return store.SnapshotInfo{}, err
+	}
 	kept, err := e.publishSnapshot(tmp.Name(), info.Seq)
 	if err != nil {
 		return store.SnapshotInfo{}, err
@@ -112,6 +115,25 @@ func (e *Engine) Checkpoint() (store.SnapshotInfo, error) {
 		"bytes", info.Bytes, "first_retained", first, "duration", time.Since(start))
 	return info, nil
 }
+
+// waitDurable waits until the log has made seq durable. A replica applies
+// ahead of its log (Replicated.Show), so its state can hold records the
+// log has yet to sync; a snapshot of it is published only once they are
+// synced, so recovery never starts from a state the log does not reach.
+func (e *Engine) waitDurable(seq uint64) error {
+	deadline := time.Now().Add(durableWait)
+	for e.log.LastCompleteSeq() < seq {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("engine: snapshot at %d: the log made only %d durable in %v", seq, e.log.LastCompleteSeq(), durableWait)
+		}
+		time.Sleep(100 * time.Microsecond)
+	}
+	return nil
+}
+
+// durableWait bounds waitDurable: a log that syncs nothing for this long
+// has failed.
+const durableWait = 30 * time.Second
 
 // publishSnapshot moves a complete snapshot file into place and prunes all
 // but the keepSnaps newest snapshots. It returns the snapshots it keeps,

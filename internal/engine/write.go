@@ -190,6 +190,19 @@ func (e *Engine) BeginReplicated(recs []wal.Record) (Replicated, error) {
 	return Replicated{e: e, c: c}, nil
 }
 
+// Show applies the batch's whole writes, and every write queued before
+// them, before the local log has made them durable. A replica may: the
+// leader streams only records it has made durable, so a reader sees
+// nothing the leader could lose, and should the replica crash first, it
+// recovers to its durable position and streams the rest again.
+// AppliedSeq can then run ahead of DurableSeq until the log catches up;
+// Wait still reports the log's verdict.
+func (r Replicated) Show() {
+	if r.e != nil {
+		r.e.applyUpTo(r.c.Last)
+	}
+}
+
 // Durable reports, without blocking, whether Wait would return at once.
 func (r Replicated) Durable() bool { return r.e == nil || r.c.Durable() }
 
@@ -227,17 +240,20 @@ func (e *Engine) enqueue(ps []*pending, begin func() (wal.Commit, error)) (wal.C
 }
 
 // applyDurable applies, in order, every queued operation that is durable
-// and belongs to a write whose last record is durable. Each write is
-// applied under one hold of the store's write lock (store.Update), so
-// readers see it whole or not at all.
-func (e *Engine) applyDurable() {
+// and belongs to a write whose last record is durable.
+func (e *Engine) applyDurable() { e.applyUpTo(e.log.LastCompleteSeq()) }
+
+// applyUpTo applies, in order, every queued operation of a whole write
+// that ends at or before limit. Each write is applied under one hold of
+// the store's write lock (store.Update), so readers see it whole or not at
+// all.
+func (e *Engine) applyUpTo(limit uint64) {
 	e.applyMu.Lock()
 	defer e.applyMu.Unlock()
-	durable := e.log.LastCompleteSeq()
 	st := e.Store()
 	for {
 		e.qMu.Lock()
-		n := wholeDurable(e.queue, durable)
+		n := wholeDurable(e.queue, limit)
 		batch := e.queue[:n:n]
 		e.queue = e.queue[n:]
 		e.qMu.Unlock()

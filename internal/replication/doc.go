@@ -30,8 +30,12 @@
 // Entries travel in batches of up to Options.MaxBatchBytes, flushed as soon
 // as nothing more is durable, each entry with the CRC from the leader's log.
 // The replica checks continuity (the first entry of a batch must be the
-// next sequence it expects) and CRCs, makes the batch durable in its own
-// log, applies it, and acks its applied sequence on the same stream.
+// next sequence it expects) and CRCs, queues the batch for its own log,
+// applies it at once (engine.Replicated.Show: the leader streams only
+// records it has made durable, so readers see nothing it could lose), and
+// acks its applied and its durable sequence on the same stream once the
+// log has synced the batch. Synchronous replication and retention count
+// the durable sequence, lag the applied one.
 // Receiving is pipelined with writing: one goroutine receives and queues
 // batches for the local log's group commit, another waits for them to be
 // durable, applies them in order and acks whenever it is about to wait for

@@ -408,6 +408,8 @@ func (f *Follower) startApplier(s Stream, cancel context.CancelFunc) *applier {
 			if b.check.Seq != 0 && len(checks) < 64 {
 				checks = append(checks, b.check)
 			}
+			// Readers see the batch now; the local log syncs it meanwhile.
+			b.r.Show()
 			if unacked && !b.r.Durable() {
 				ack() // report progress before waiting for the next sync
 			}

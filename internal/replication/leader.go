@@ -665,7 +665,9 @@ func (l *Leader) RetainFrom() uint64 {
 	l.mu.Lock()
 	floor := uint64(0)
 	for _, r := range l.replicas {
-		if need := r.Applied + 1; floor == 0 || need < floor {
+		// A replica applies ahead of its own log: after a crash it
+		// needs what follows its durable position.
+		if need := min(r.Applied, r.Durable) + 1; floor == 0 || need < floor {
 			floor = need
 		}
 	}
