@@ -9,8 +9,10 @@
 //
 //   - Redis: every node with appendonly yes, appendfsync always (durable
 //     at acknowledgement, as Sutra is), no RDB snapshots;
-//   - Sutra: storage-server nodes with their defaults (fsync on), and once
-//     more with --sync-replicas 1 unless --sync=false.
+//   - Sutra: storage-server nodes with their defaults (fsync on), written
+//     by unary calls, then by the pipelined WriteStream (one stream per
+//     TCP connection, as many writes in flight as writers), and once more
+//     by unary calls with --sync-replicas 1 unless --sync=false.
 //
 // The shapes, in this order on each fresh system after a second of
 // unrecorded writes: open loop at 10,000
@@ -104,6 +106,7 @@ type cluster struct {
 	primary  string
 	replicas []string
 	procs    []*exec.Cmd // primary first
+	stream   bool        // Sutra: write through WriteStream
 	bench    func(context.Context, sutractl.BenchConfig) (*sutractl.BenchResult, error)
 }
 
@@ -129,6 +132,13 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	systems := []system{
 		{"Redis fsync", func(d string, p int) (*cluster, error) { return startRedis(o, d, p) }},
 		{"Sutra", func(d string, p int) (*cluster, error) { return startSutra(ctx, o, d, p, 0) }},
+		{"Sutra stream", func(d string, p int) (*cluster, error) {
+			c, err := startSutra(ctx, o, d, p, 0)
+			if c != nil {
+				c.stream = true
+			}
+			return c, err
+		}},
 	}
 	if o.sync {
 		systems = append(systems, system{"Sutra sync=1", func(d string, p int) (*cluster, error) { return startSutra(ctx, o, d, p, 1) }})
@@ -164,7 +174,7 @@ func measure(ctx context.Context, name string, c *cluster, shs []shape, out io.W
 	for i, sh := range shs {
 		cfg := sutractl.BenchConfig{Leader: c.primary, Replicas: c.replicas, Rate: sh.rate, Duration: sh.duration,
 			Workers: sh.writers, Conns: min(sh.writers, 8), Batch: 1, Size: 100, MarkerInterval: 20 * time.Millisecond,
-			PollInterval: 200 * time.Microsecond, Settle: time.Minute, Seed: uint64(time.Now().UnixNano())}
+			PollInterval: 200 * time.Microsecond, Settle: time.Minute, Seed: uint64(time.Now().UnixNano()), Stream: c.stream}
 		before := cpuSeconds(c.procs)
 		res, err := c.bench(ctx, cfg)
 		if err != nil {

@@ -2,10 +2,15 @@ package grpcapi
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"strings"
+	"sync"
+
+	"google.golang.org/grpc/status"
 
 	"github.com/sutra/sutra-operator/internal/engine"
 	"github.com/sutra/sutra-operator/internal/pb/storagepb"
@@ -65,11 +70,20 @@ func (s *StorageServer) WriteAssociation(ctx context.Context, req *storagepb.Wri
 
 // BatchWrite validates every operation, then writes them all in one group.
 func (s *StorageServer) BatchWrite(ctx context.Context, req *storagepb.BatchWriteRequest) (*storagepb.BatchWriteResponse, error) {
-	if n := len(req.GetOps()); n > engine.MaxBatch {
-		return nil, toStatus(fmt.Errorf("%w: %d operations, at most %d", engine.ErrBatchTooLarge, n, engine.MaxBatch))
+	res, err := s.batch(ctx, req.GetOps())
+	if err != nil {
+		return nil, err
 	}
-	ops := make([]store.Op, 0, len(req.GetOps()))
-	for i, w := range req.GetOps() {
+	return &storagepb.BatchWriteResponse{FirstSequence: res.First, LastSequence: res.Last}, nil
+}
+
+// batch converts and writes the ops of one BatchWrite or stream request.
+func (s *StorageServer) batch(ctx context.Context, pbOps []*storagepb.WriteOp) (engine.Result, error) {
+	if n := len(pbOps); n > engine.MaxBatch {
+		return engine.Result{}, toStatus(fmt.Errorf("%w: %d operations, at most %d", engine.ErrBatchTooLarge, n, engine.MaxBatch))
+	}
+	ops := make([]store.Op, 0, len(pbOps))
+	for i, w := range pbOps {
 		var op store.Op
 		var err error
 		switch k := w.GetOp().(type) {
@@ -83,15 +97,58 @@ func (s *StorageServer) BatchWrite(ctx context.Context, req *storagepb.BatchWrit
 			err = fieldErr("op", store.ErrBadOp)
 		}
 		if err != nil {
-			return nil, toStatus(fmt.Errorf("ops[%d]: %w", i, err))
+			return engine.Result{}, toStatus(fmt.Errorf("ops[%d]: %w", i, err))
 		}
 		ops = append(ops, op)
 	}
-	res, err := s.write(ctx, ops)
-	if err != nil {
-		return nil, err
+	return s.write(ctx, ops)
+}
+
+// maxStreamInFlight bounds the requests of one WriteStream being written
+// at once; the stream is not read further until one of them is answered.
+const maxStreamInFlight = 1024
+
+// WriteStream serves pipelined writes: every request is written on its own
+// goroutine, so the requests in flight share group commits, and answered
+// with its id once durable and applied (proto/storage.proto). The handler
+// returns only after every result is sent or the stream has failed.
+func (s *StorageServer) WriteStream(stream storagepb.StorageService_WriteStreamServer) error {
+	ctx := stream.Context()
+	slots := make(chan struct{}, maxStreamInFlight)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	var sendMu sync.Mutex
+	var sendErr error
+	for {
+		req, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		wg.Add(1)
+		go func() {
+			defer func() { <-slots; wg.Done() }()
+			out := &storagepb.StreamWriteResult{Id: req.GetId()}
+			if res, err := s.batch(ctx, req.GetOps()); err != nil {
+				st := status.Convert(err)
+				out.Code, out.Message = int32(st.Code()), st.Message()
+			} else {
+				out.FirstSequence, out.LastSequence = res.First, res.Last
+			}
+			sendMu.Lock()
+			defer sendMu.Unlock()
+			if sendErr == nil {
+				sendErr = stream.Send(out)
+			}
+		}()
 	}
-	return &storagepb.BatchWriteResponse{FirstSequence: res.First, LastSequence: res.Last}, nil
 }
 
 // GetConcept reads one concept.

@@ -36,6 +36,7 @@ type BenchConfig struct {
 	Workers        int           // concurrent writers
 	Conns          int           // TCP connections to the leader
 	Batch          int           // concepts per call; >1 uses BatchWrite
+	Stream         bool          // write through WriteStream, one stream per TCP connection
 	Size           int           // content bytes per concept
 	MarkerInterval time.Duration // how often a visibility marker is written
 	PollInterval   time.Duration // pause between a replica's marker reads; default 500µs
@@ -94,6 +95,7 @@ func bench(ctx context.Context, args []string, out io.Writer) error {
 	fs.IntVar(&c.Workers, "connections", 64, "concurrent writers")
 	fs.IntVar(&c.Conns, "tcp-connections", 8, "TCP connections to the leader shared by the writers")
 	fs.IntVar(&c.Batch, "batch", 1, "concepts per call (BatchWrite when > 1)")
+	fs.BoolVar(&c.Stream, "stream", false, "write through the pipelined WriteStream, one stream per TCP connection, instead of unary calls")
 	fs.IntVar(&c.Size, "size", 100, "content bytes per concept")
 	fs.DurationVar(&c.MarkerInterval, "marker-interval", 100*time.Millisecond, "interval between visibility markers")
 	fs.DurationVar(&c.PollInterval, "poll-interval", 500*time.Microsecond, "pause between a replica's reads of a marker it does not show yet")
@@ -220,6 +222,16 @@ func RunBench(ctx context.Context, c BenchConfig) (*BenchResult, error) {
 	res := &BenchResult{Leader: c.Leader, Visibility: map[string]Percentiles{}, LeaderLagMax: map[string]uint64{}, RSS: map[string]uint64{}, Digests: map[string]string{}}
 	content := benchContent(c.Size)
 	target := &sutraTarget{seed: c.Seed, batch: c.Batch, content: content, leader: leaderConns, replicas: replicaClients}
+	if c.Stream {
+		for _, lc := range leaderConns {
+			sw, err := newStreamWriter(ctx, lc)
+			if err != nil {
+				return nil, fmt.Errorf("sutractl: open a write stream to %s: %w", c.Leader, err)
+			}
+			defer func() { _ = sw.Close() }()
+			target.streams = append(target.streams, sw)
+		}
+	}
 	// Leader-reported lag and leader memory, sampled while writing.
 	sampled := make(chan struct{})
 	runCtx, stop := context.WithTimeout(ctx, c.Duration)
@@ -376,10 +388,19 @@ type sutraTarget struct {
 	batch    int
 	content  []byte
 	leader   []storagepb.StorageServiceClient
+	streams  []*streamWriter // with BenchConfig.Stream, one per leader connection
 	replicas map[string]storagepb.StorageServiceClient
 }
 
 func (s *sutraTarget) write(ctx context.Context, w int, first uint64) error {
+	if s.streams != nil {
+		ops := make([]*storagepb.WriteOp, s.batch)
+		for i := range ops {
+			ops[i] = &storagepb.WriteOp{Op: &storagepb.WriteOp_WriteConcept{WriteConcept: benchConcept(s.seed, first+uint64(i), s.content)}}
+		}
+		_, err := s.streams[w%len(s.streams)].Write(ops)
+		return err
+	}
 	client := s.leader[w%len(s.leader)]
 	if s.batch == 1 {
 		_, err := client.WriteConcept(ctx, &storagepb.WriteConceptRequest{Concept: benchConcept(s.seed, first, s.content)})

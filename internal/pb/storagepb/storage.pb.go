@@ -71,6 +71,141 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// StreamWriteRequest is one write of a WriteStream.
+type StreamWriteRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Echoed in the result; the client's to choose (need not be unique, but
+	// results are told apart only by it).
+	Id uint64 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	// 1 to 10000 ops, applied in order as one write (see BatchWrite).
+	Ops           []*WriteOp `protobuf:"bytes,2,rep,name=ops,proto3" json:"ops,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StreamWriteRequest) Reset() {
+	*x = StreamWriteRequest{}
+	mi := &file_storage_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StreamWriteRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StreamWriteRequest) ProtoMessage() {}
+
+func (x *StreamWriteRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_storage_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StreamWriteRequest.ProtoReflect.Descriptor instead.
+func (*StreamWriteRequest) Descriptor() ([]byte, []int) {
+	return file_storage_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *StreamWriteRequest) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *StreamWriteRequest) GetOps() []*WriteOp {
+	if x != nil {
+		return x.Ops
+	}
+	return nil
+}
+
+// StreamWriteResult answers the StreamWriteRequest with the same id.
+type StreamWriteResult struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	// A gRPC status code (0 OK) and its message, as the unary calls return.
+	Code    int32  `protobuf:"varint,2,opt,name=code,proto3" json:"code,omitempty"`
+	Message string `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
+	// On success: op i got sequence first_sequence + i.
+	FirstSequence uint64 `protobuf:"varint,4,opt,name=first_sequence,json=firstSequence,proto3" json:"first_sequence,omitempty"`
+	LastSequence  uint64 `protobuf:"varint,5,opt,name=last_sequence,json=lastSequence,proto3" json:"last_sequence,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StreamWriteResult) Reset() {
+	*x = StreamWriteResult{}
+	mi := &file_storage_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StreamWriteResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StreamWriteResult) ProtoMessage() {}
+
+func (x *StreamWriteResult) ProtoReflect() protoreflect.Message {
+	mi := &file_storage_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StreamWriteResult.ProtoReflect.Descriptor instead.
+func (*StreamWriteResult) Descriptor() ([]byte, []int) {
+	return file_storage_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *StreamWriteResult) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *StreamWriteResult) GetCode() int32 {
+	if x != nil {
+		return x.Code
+	}
+	return 0
+}
+
+func (x *StreamWriteResult) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+func (x *StreamWriteResult) GetFirstSequence() uint64 {
+	if x != nil {
+		return x.FirstSequence
+	}
+	return 0
+}
+
+func (x *StreamWriteResult) GetLastSequence() uint64 {
+	if x != nil {
+		return x.LastSequence
+	}
+	return 0
+}
+
 // Concept is a node of the graph.
 type Concept struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -97,7 +232,7 @@ type Concept struct {
 
 func (x *Concept) Reset() {
 	*x = Concept{}
-	mi := &file_storage_proto_msgTypes[0]
+	mi := &file_storage_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -109,7 +244,7 @@ func (x *Concept) String() string {
 func (*Concept) ProtoMessage() {}
 
 func (x *Concept) ProtoReflect() protoreflect.Message {
-	mi := &file_storage_proto_msgTypes[0]
+	mi := &file_storage_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -122,7 +257,7 @@ func (x *Concept) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Concept.ProtoReflect.Descriptor instead.
 func (*Concept) Descriptor() ([]byte, []int) {
-	return file_storage_proto_rawDescGZIP(), []int{0}
+	return file_storage_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *Concept) GetId() []byte {
@@ -184,7 +319,7 @@ type WriteConceptRequest struct {
 
 func (x *WriteConceptRequest) Reset() {
 	*x = WriteConceptRequest{}
-	mi := &file_storage_proto_msgTypes[1]
+	mi := &file_storage_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -196,7 +331,7 @@ func (x *WriteConceptRequest) String() string {
 func (*WriteConceptRequest) ProtoMessage() {}
 
 func (x *WriteConceptRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_storage_proto_msgTypes[1]
+	mi := &file_storage_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -209,7 +344,7 @@ func (x *WriteConceptRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteConceptRequest.ProtoReflect.Descriptor instead.
 func (*WriteConceptRequest) Descriptor() ([]byte, []int) {
-	return file_storage_proto_rawDescGZIP(), []int{1}
+	return file_storage_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *WriteConceptRequest) GetConcept() *Concept {
@@ -232,7 +367,7 @@ type WriteResponse struct {
 
 func (x *WriteResponse) Reset() {
 	*x = WriteResponse{}
-	mi := &file_storage_proto_msgTypes[2]
+	mi := &file_storage_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -244,7 +379,7 @@ func (x *WriteResponse) String() string {
 func (*WriteResponse) ProtoMessage() {}
 
 func (x *WriteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_storage_proto_msgTypes[2]
+	mi := &file_storage_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -257,7 +392,7 @@ func (x *WriteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteResponse.ProtoReflect.Descriptor instead.
 func (*WriteResponse) Descriptor() ([]byte, []int) {
-	return file_storage_proto_rawDescGZIP(), []int{2}
+	return file_storage_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *WriteResponse) GetSequence() uint64 {
@@ -277,7 +412,7 @@ type GetConceptRequest struct {
 
 func (x *GetConceptRequest) Reset() {
 	*x = GetConceptRequest{}
-	mi := &file_storage_proto_msgTypes[3]
+	mi := &file_storage_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -289,7 +424,7 @@ func (x *GetConceptRequest) String() string {
 func (*GetConceptRequest) ProtoMessage() {}
 
 func (x *GetConceptRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_storage_proto_msgTypes[3]
+	mi := &file_storage_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -302,7 +437,7 @@ func (x *GetConceptRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetConceptRequest.ProtoReflect.Descriptor instead.
 func (*GetConceptRequest) Descriptor() ([]byte, []int) {
-	return file_storage_proto_rawDescGZIP(), []int{3}
+	return file_storage_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *GetConceptRequest) GetId() []byte {
@@ -322,7 +457,7 @@ type DeleteConceptRequest struct {
 
 func (x *DeleteConceptRequest) Reset() {
 	*x = DeleteConceptRequest{}
-	mi := &file_storage_proto_msgTypes[4]
+	mi := &file_storage_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -334,7 +469,7 @@ func (x *DeleteConceptRequest) String() string {
 func (*DeleteConceptRequest) ProtoMessage() {}
 
 func (x *DeleteConceptRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_storage_proto_msgTypes[4]
+	mi := &file_storage_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -347,7 +482,7 @@ func (x *DeleteConceptRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteConceptRequest.ProtoReflect.Descriptor instead.
 func (*DeleteConceptRequest) Descriptor() ([]byte, []int) {
-	return file_storage_proto_rawDescGZIP(), []int{4}
+	return file_storage_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *DeleteConceptRequest) GetId() []byte {
@@ -375,7 +510,7 @@ type Association struct {
 
 func (x *Association) Reset() {
 	*x = Association{}
-	mi := &file_storage_proto_msgTypes[5]
+	mi := &file_storage_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -387,7 +522,7 @@ func (x *Association) String() string {
 func (*Association) ProtoMessage() {}
 
 func (x *Association) ProtoReflect() protoreflect.Message {
-	mi := &file_storage_proto_msgTypes[5]
+	mi := &file_storage_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -400,7 +535,7 @@ func (x *Association) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Association.ProtoReflect.Descriptor instead.
 func (*Association) Descriptor() ([]byte, []int) {
-	return file_storage_proto_rawDescGZIP(), []int{5}
+	return file_storage_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Association) GetSource() []byte {
@@ -441,7 +576,7 @@ type WriteAssociationRequest struct {
 
 func (x *WriteAssociationRequest) Reset() {
 	*x = WriteAssociationRequest{}
-	mi := &file_storage_proto_msgTypes[6]
+	mi := &file_storage_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -453,7 +588,7 @@ func (x *WriteAssociationRequest) String() string {
 func (*WriteAssociationRequest) ProtoMessage() {}
 
 func (x *WriteAssociationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_storage_proto_msgTypes[6]
+	mi := &file_storage_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -466,7 +601,7 @@ func (x *WriteAssociationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteAssociationRequest.ProtoReflect.Descriptor instead.
 func (*WriteAssociationRequest) Descriptor() ([]byte, []int) {
-	return file_storage_proto_rawDescGZIP(), []int{6}
+	return file_storage_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *WriteAssociationRequest) GetAssociation() *Association {
@@ -489,7 +624,7 @@ type GetNeighborsRequest struct {
 
 func (x *GetNeighborsRequest) Reset() {
 	*x = GetNeighborsRequest{}
-	mi := &file_storage_proto_msgTypes[7]
+	mi := &file_storage_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -501,7 +636,7 @@ func (x *GetNeighborsRequest) String() string {
 func (*GetNeighborsRequest) ProtoMessage() {}
 
 func (x *GetNeighborsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_storage_proto_msgTypes[7]
+	mi := &file_storage_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -514,7 +649,7 @@ func (x *GetNeighborsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetNeighborsRequest.ProtoReflect.Descriptor instead.
 func (*GetNeighborsRequest) Descriptor() ([]byte, []int) {
-	return file_storage_proto_rawDescGZIP(), []int{7}
+	return file_storage_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *GetNeighborsRequest) GetId() []byte {
@@ -543,7 +678,7 @@ type GetNeighborsResponse struct {
 
 func (x *GetNeighborsResponse) Reset() {
 	*x = GetNeighborsResponse{}
-	mi := &file_storage_proto_msgTypes[8]
+	mi := &file_storage_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -555,7 +690,7 @@ func (x *GetNeighborsResponse) String() string {
 func (*GetNeighborsResponse) ProtoMessage() {}
 
 func (x *GetNeighborsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_storage_proto_msgTypes[8]
+	mi := &file_storage_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -568,7 +703,7 @@ func (x *GetNeighborsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetNeighborsResponse.ProtoReflect.Descriptor instead.
 func (*GetNeighborsResponse) Descriptor() ([]byte, []int) {
-	return file_storage_proto_rawDescGZIP(), []int{8}
+	return file_storage_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *GetNeighborsResponse) GetAssociations() []*Association {
@@ -586,7 +721,7 @@ type GetStatsRequest struct {
 
 func (x *GetStatsRequest) Reset() {
 	*x = GetStatsRequest{}
-	mi := &file_storage_proto_msgTypes[9]
+	mi := &file_storage_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -598,7 +733,7 @@ func (x *GetStatsRequest) String() string {
 func (*GetStatsRequest) ProtoMessage() {}
 
 func (x *GetStatsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_storage_proto_msgTypes[9]
+	mi := &file_storage_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -611,7 +746,7 @@ func (x *GetStatsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetStatsRequest.ProtoReflect.Descriptor instead.
 func (*GetStatsRequest) Descriptor() ([]byte, []int) {
-	return file_storage_proto_rawDescGZIP(), []int{9}
+	return file_storage_proto_rawDescGZIP(), []int{11}
 }
 
 // Stats describes the answering node's store.
@@ -638,7 +773,7 @@ type Stats struct {
 
 func (x *Stats) Reset() {
 	*x = Stats{}
-	mi := &file_storage_proto_msgTypes[10]
+	mi := &file_storage_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -650,7 +785,7 @@ func (x *Stats) String() string {
 func (*Stats) ProtoMessage() {}
 
 func (x *Stats) ProtoReflect() protoreflect.Message {
-	mi := &file_storage_proto_msgTypes[10]
+	mi := &file_storage_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -663,7 +798,7 @@ func (x *Stats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Stats.ProtoReflect.Descriptor instead.
 func (*Stats) Descriptor() ([]byte, []int) {
-	return file_storage_proto_rawDescGZIP(), []int{10}
+	return file_storage_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Stats) GetConceptCount() uint64 {
@@ -732,7 +867,7 @@ type BatchWriteRequest struct {
 
 func (x *BatchWriteRequest) Reset() {
 	*x = BatchWriteRequest{}
-	mi := &file_storage_proto_msgTypes[11]
+	mi := &file_storage_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -744,7 +879,7 @@ func (x *BatchWriteRequest) String() string {
 func (*BatchWriteRequest) ProtoMessage() {}
 
 func (x *BatchWriteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_storage_proto_msgTypes[11]
+	mi := &file_storage_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -757,7 +892,7 @@ func (x *BatchWriteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchWriteRequest.ProtoReflect.Descriptor instead.
 func (*BatchWriteRequest) Descriptor() ([]byte, []int) {
-	return file_storage_proto_rawDescGZIP(), []int{11}
+	return file_storage_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *BatchWriteRequest) GetOps() []*WriteOp {
@@ -782,7 +917,7 @@ type WriteOp struct {
 
 func (x *WriteOp) Reset() {
 	*x = WriteOp{}
-	mi := &file_storage_proto_msgTypes[12]
+	mi := &file_storage_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -794,7 +929,7 @@ func (x *WriteOp) String() string {
 func (*WriteOp) ProtoMessage() {}
 
 func (x *WriteOp) ProtoReflect() protoreflect.Message {
-	mi := &file_storage_proto_msgTypes[12]
+	mi := &file_storage_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -807,7 +942,7 @@ func (x *WriteOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteOp.ProtoReflect.Descriptor instead.
 func (*WriteOp) Descriptor() ([]byte, []int) {
-	return file_storage_proto_rawDescGZIP(), []int{12}
+	return file_storage_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *WriteOp) GetOp() isWriteOp_Op {
@@ -879,7 +1014,7 @@ type BatchWriteResponse struct {
 
 func (x *BatchWriteResponse) Reset() {
 	*x = BatchWriteResponse{}
-	mi := &file_storage_proto_msgTypes[13]
+	mi := &file_storage_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -891,7 +1026,7 @@ func (x *BatchWriteResponse) String() string {
 func (*BatchWriteResponse) ProtoMessage() {}
 
 func (x *BatchWriteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_storage_proto_msgTypes[13]
+	mi := &file_storage_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -904,7 +1039,7 @@ func (x *BatchWriteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchWriteResponse.ProtoReflect.Descriptor instead.
 func (*BatchWriteResponse) Descriptor() ([]byte, []int) {
-	return file_storage_proto_rawDescGZIP(), []int{13}
+	return file_storage_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *BatchWriteResponse) GetFirstSequence() uint64 {
@@ -925,7 +1060,16 @@ var File_storage_proto protoreflect.FileDescriptor
 
 const file_storage_proto_rawDesc = "" +
 	"\n" +
-	"\rstorage.proto\x12\rsutra.storage\"\xe9\x01\n" +
+	"\rstorage.proto\x12\rsutra.storage\"N\n" +
+	"\x12StreamWriteRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12(\n" +
+	"\x03ops\x18\x02 \x03(\v2\x16.sutra.storage.WriteOpR\x03ops\"\x9d\x01\n" +
+	"\x11StreamWriteResult\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x12\n" +
+	"\x04code\x18\x02 \x01(\x05R\x04code\x12\x18\n" +
+	"\amessage\x18\x03 \x01(\tR\amessage\x12%\n" +
+	"\x0efirst_sequence\x18\x04 \x01(\x04R\rfirstSequence\x12#\n" +
+	"\rlast_sequence\x18\x05 \x01(\x04R\flastSequence\"\xe9\x01\n" +
 	"\aConcept\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\fR\x02id\x12\x18\n" +
 	"\acontent\x18\x02 \x01(\fR\acontent\x12\x1c\n" +
@@ -975,7 +1119,7 @@ const file_storage_proto_rawDesc = "" +
 	"\x02op\"`\n" +
 	"\x12BatchWriteResponse\x12%\n" +
 	"\x0efirst_sequence\x18\x01 \x01(\x04R\rfirstSequence\x12#\n" +
-	"\rlast_sequence\x18\x02 \x01(\x04R\flastSequence2\xc6\x04\n" +
+	"\rlast_sequence\x18\x02 \x01(\x04R\flastSequence2\x9e\x05\n" +
 	"\x0eStorageService\x12P\n" +
 	"\fWriteConcept\x12\".sutra.storage.WriteConceptRequest\x1a\x1c.sutra.storage.WriteResponse\x12F\n" +
 	"\n" +
@@ -985,7 +1129,8 @@ const file_storage_proto_rawDesc = "" +
 	"\fGetNeighbors\x12\".sutra.storage.GetNeighborsRequest\x1a#.sutra.storage.GetNeighborsResponse\x12@\n" +
 	"\bGetStats\x12\x1e.sutra.storage.GetStatsRequest\x1a\x14.sutra.storage.Stats\x12Q\n" +
 	"\n" +
-	"BatchWrite\x12 .sutra.storage.BatchWriteRequest\x1a!.sutra.storage.BatchWriteResponseBAZ?github.com/sutra/sutra-operator/internal/pb/storagepb;storagepbb\x06proto3"
+	"BatchWrite\x12 .sutra.storage.BatchWriteRequest\x1a!.sutra.storage.BatchWriteResponse\x12V\n" +
+	"\vWriteStream\x12!.sutra.storage.StreamWriteRequest\x1a .sutra.storage.StreamWriteResult(\x010\x01BAZ?github.com/sutra/sutra-operator/internal/pb/storagepb;storagepbb\x06proto3"
 
 var (
 	file_storage_proto_rawDescOnce sync.Once
@@ -999,49 +1144,54 @@ func file_storage_proto_rawDescGZIP() []byte {
 	return file_storage_proto_rawDescData
 }
 
-var file_storage_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_storage_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_storage_proto_goTypes = []any{
-	(*Concept)(nil),                 // 0: sutra.storage.Concept
-	(*WriteConceptRequest)(nil),     // 1: sutra.storage.WriteConceptRequest
-	(*WriteResponse)(nil),           // 2: sutra.storage.WriteResponse
-	(*GetConceptRequest)(nil),       // 3: sutra.storage.GetConceptRequest
-	(*DeleteConceptRequest)(nil),    // 4: sutra.storage.DeleteConceptRequest
-	(*Association)(nil),             // 5: sutra.storage.Association
-	(*WriteAssociationRequest)(nil), // 6: sutra.storage.WriteAssociationRequest
-	(*GetNeighborsRequest)(nil),     // 7: sutra.storage.GetNeighborsRequest
-	(*GetNeighborsResponse)(nil),    // 8: sutra.storage.GetNeighborsResponse
-	(*GetStatsRequest)(nil),         // 9: sutra.storage.GetStatsRequest
-	(*Stats)(nil),                   // 10: sutra.storage.Stats
-	(*BatchWriteRequest)(nil),       // 11: sutra.storage.BatchWriteRequest
-	(*WriteOp)(nil),                 // 12: sutra.storage.WriteOp
-	(*BatchWriteResponse)(nil),      // 13: sutra.storage.BatchWriteResponse
+	(*StreamWriteRequest)(nil),      // 0: sutra.storage.StreamWriteRequest
+	(*StreamWriteResult)(nil),       // 1: sutra.storage.StreamWriteResult
+	(*Concept)(nil),                 // 2: sutra.storage.Concept
+	(*WriteConceptRequest)(nil),     // 3: sutra.storage.WriteConceptRequest
+	(*WriteResponse)(nil),           // 4: sutra.storage.WriteResponse
+	(*GetConceptRequest)(nil),       // 5: sutra.storage.GetConceptRequest
+	(*DeleteConceptRequest)(nil),    // 6: sutra.storage.DeleteConceptRequest
+	(*Association)(nil),             // 7: sutra.storage.Association
+	(*WriteAssociationRequest)(nil), // 8: sutra.storage.WriteAssociationRequest
+	(*GetNeighborsRequest)(nil),     // 9: sutra.storage.GetNeighborsRequest
+	(*GetNeighborsResponse)(nil),    // 10: sutra.storage.GetNeighborsResponse
+	(*GetStatsRequest)(nil),         // 11: sutra.storage.GetStatsRequest
+	(*Stats)(nil),                   // 12: sutra.storage.Stats
+	(*BatchWriteRequest)(nil),       // 13: sutra.storage.BatchWriteRequest
+	(*WriteOp)(nil),                 // 14: sutra.storage.WriteOp
+	(*BatchWriteResponse)(nil),      // 15: sutra.storage.BatchWriteResponse
 }
 var file_storage_proto_depIdxs = []int32{
-	0,  // 0: sutra.storage.WriteConceptRequest.concept:type_name -> sutra.storage.Concept
-	5,  // 1: sutra.storage.WriteAssociationRequest.association:type_name -> sutra.storage.Association
-	5,  // 2: sutra.storage.GetNeighborsResponse.associations:type_name -> sutra.storage.Association
-	12, // 3: sutra.storage.BatchWriteRequest.ops:type_name -> sutra.storage.WriteOp
-	0,  // 4: sutra.storage.WriteOp.write_concept:type_name -> sutra.storage.Concept
-	5,  // 5: sutra.storage.WriteOp.write_association:type_name -> sutra.storage.Association
-	1,  // 6: sutra.storage.StorageService.WriteConcept:input_type -> sutra.storage.WriteConceptRequest
-	3,  // 7: sutra.storage.StorageService.GetConcept:input_type -> sutra.storage.GetConceptRequest
-	4,  // 8: sutra.storage.StorageService.DeleteConcept:input_type -> sutra.storage.DeleteConceptRequest
-	6,  // 9: sutra.storage.StorageService.WriteAssociation:input_type -> sutra.storage.WriteAssociationRequest
-	7,  // 10: sutra.storage.StorageService.GetNeighbors:input_type -> sutra.storage.GetNeighborsRequest
-	9,  // 11: sutra.storage.StorageService.GetStats:input_type -> sutra.storage.GetStatsRequest
-	11, // 12: sutra.storage.StorageService.BatchWrite:input_type -> sutra.storage.BatchWriteRequest
-	2,  // 13: sutra.storage.StorageService.WriteConcept:output_type -> sutra.storage.WriteResponse
-	0,  // 14: sutra.storage.StorageService.GetConcept:output_type -> sutra.storage.Concept
-	2,  // 15: sutra.storage.StorageService.DeleteConcept:output_type -> sutra.storage.WriteResponse
-	2,  // 16: sutra.storage.StorageService.WriteAssociation:output_type -> sutra.storage.WriteResponse
-	8,  // 17: sutra.storage.StorageService.GetNeighbors:output_type -> sutra.storage.GetNeighborsResponse
-	10, // 18: sutra.storage.StorageService.GetStats:output_type -> sutra.storage.Stats
-	13, // 19: sutra.storage.StorageService.BatchWrite:output_type -> sutra.storage.BatchWriteResponse
-	13, // [13:20] is the sub-list for method output_type
-	6,  // [6:13] is the sub-list for method input_type
-	6,  // [6:6] is the sub-list for extension type_name
-	6,  // [6:6] is the sub-list for extension extendee
-	0,  // [0:6] is the sub-list for field type_name
+	14, // 0: sutra.storage.StreamWriteRequest.ops:type_name -> sutra.storage.WriteOp
+	2,  // 1: sutra.storage.WriteConceptRequest.concept:type_name -> sutra.storage.Concept
+	7,  // 2: sutra.storage.WriteAssociationRequest.association:type_name -> sutra.storage.Association
+	7,  // 3: sutra.storage.GetNeighborsResponse.associations:type_name -> sutra.storage.Association
+	14, // 4: sutra.storage.BatchWriteRequest.ops:type_name -> sutra.storage.WriteOp
+	2,  // 5: sutra.storage.WriteOp.write_concept:type_name -> sutra.storage.Concept
+	7,  // 6: sutra.storage.WriteOp.write_association:type_name -> sutra.storage.Association
+	3,  // 7: sutra.storage.StorageService.WriteConcept:input_type -> sutra.storage.WriteConceptRequest
+	5,  // 8: sutra.storage.StorageService.GetConcept:input_type -> sutra.storage.GetConceptRequest
+	6,  // 9: sutra.storage.StorageService.DeleteConcept:input_type -> sutra.storage.DeleteConceptRequest
+	8,  // 10: sutra.storage.StorageService.WriteAssociation:input_type -> sutra.storage.WriteAssociationRequest
+	9,  // 11: sutra.storage.StorageService.GetNeighbors:input_type -> sutra.storage.GetNeighborsRequest
+	11, // 12: sutra.storage.StorageService.GetStats:input_type -> sutra.storage.GetStatsRequest
+	13, // 13: sutra.storage.StorageService.BatchWrite:input_type -> sutra.storage.BatchWriteRequest
+	0,  // 14: sutra.storage.StorageService.WriteStream:input_type -> sutra.storage.StreamWriteRequest
+	4,  // 15: sutra.storage.StorageService.WriteConcept:output_type -> sutra.storage.WriteResponse
+	2,  // 16: sutra.storage.StorageService.GetConcept:output_type -> sutra.storage.Concept
+	4,  // 17: sutra.storage.StorageService.DeleteConcept:output_type -> sutra.storage.WriteResponse
+	4,  // 18: sutra.storage.StorageService.WriteAssociation:output_type -> sutra.storage.WriteResponse
+	10, // 19: sutra.storage.StorageService.GetNeighbors:output_type -> sutra.storage.GetNeighborsResponse
+	12, // 20: sutra.storage.StorageService.GetStats:output_type -> sutra.storage.Stats
+	15, // 21: sutra.storage.StorageService.BatchWrite:output_type -> sutra.storage.BatchWriteResponse
+	1,  // 22: sutra.storage.StorageService.WriteStream:output_type -> sutra.storage.StreamWriteResult
+	15, // [15:23] is the sub-list for method output_type
+	7,  // [7:15] is the sub-list for method input_type
+	7,  // [7:7] is the sub-list for extension type_name
+	7,  // [7:7] is the sub-list for extension extendee
+	0,  // [0:7] is the sub-list for field type_name
 }
 
 func init() { file_storage_proto_init() }
@@ -1049,7 +1199,7 @@ func file_storage_proto_init() {
 	if File_storage_proto != nil {
 		return
 	}
-	file_storage_proto_msgTypes[12].OneofWrappers = []any{
+	file_storage_proto_msgTypes[14].OneofWrappers = []any{
 		(*WriteOp_WriteConcept)(nil),
 		(*WriteOp_WriteAssociation)(nil),
 		(*WriteOp_DeleteConcept)(nil),
@@ -1060,7 +1210,7 @@ func file_storage_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_storage_proto_rawDesc), len(file_storage_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   14,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

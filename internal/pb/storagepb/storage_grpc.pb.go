@@ -76,6 +76,7 @@ const (
 	StorageService_GetNeighbors_FullMethodName     = "/sutra.storage.StorageService/GetNeighbors"
 	StorageService_GetStats_FullMethodName         = "/sutra.storage.StorageService/GetStats"
 	StorageService_BatchWrite_FullMethodName       = "/sutra.storage.StorageService/BatchWrite"
+	StorageService_WriteStream_FullMethodName      = "/sutra.storage.StorageService/WriteStream"
 )
 
 // StorageServiceClient is the client API for StorageService service.
@@ -119,6 +120,18 @@ type StorageServiceClient interface {
 	// At most 10000 ops per batch (INVALID_ARGUMENT above that), and the
 	// encoded request must fit the server's maximum receive message size.
 	BatchWrite(ctx context.Context, in *BatchWriteRequest, opts ...grpc.CallOption) (*BatchWriteResponse, error)
+	// Pipelined writes on one stream: the client sends requests without
+	// waiting, each tagged with an id of its choosing, and the leader answers
+	// each with a StreamWriteResult carrying that id once the write is
+	// durable and applied, as BatchWrite would. Requests in flight on one
+	// stream are written concurrently, so they share group commits, and
+	// their results may arrive in any order: a client that needs one write
+	// ordered after another waits for the first one's result. A failed write
+	// is reported in its result (code and message as the unary calls' status)
+	// and the stream goes on. At most 1024 requests are in flight per stream;
+	// the leader reads no more until results are sent. Leader only: on a
+	// replica every result is FAILED_PRECONDITION with the leader token.
+	WriteStream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[StreamWriteRequest, StreamWriteResult], error)
 }
 
 type storageServiceClient struct {
@@ -199,6 +212,19 @@ func (c *storageServiceClient) BatchWrite(ctx context.Context, in *BatchWriteReq
 	return out, nil
 }
 
+func (c *storageServiceClient) WriteStream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[StreamWriteRequest, StreamWriteResult], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &StorageService_ServiceDesc.Streams[0], StorageService_WriteStream_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[StreamWriteRequest, StreamWriteResult]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type StorageService_WriteStreamClient = grpc.BidiStreamingClient[StreamWriteRequest, StreamWriteResult]
+
 // StorageServiceServer is the server API for StorageService service.
 // All implementations must embed UnimplementedStorageServiceServer
 // for forward compatibility.
@@ -240,6 +266,18 @@ type StorageServiceServer interface {
 	// At most 10000 ops per batch (INVALID_ARGUMENT above that), and the
 	// encoded request must fit the server's maximum receive message size.
 	BatchWrite(context.Context, *BatchWriteRequest) (*BatchWriteResponse, error)
+	// Pipelined writes on one stream: the client sends requests without
+	// waiting, each tagged with an id of its choosing, and the leader answers
+	// each with a StreamWriteResult carrying that id once the write is
+	// durable and applied, as BatchWrite would. Requests in flight on one
+	// stream are written concurrently, so they share group commits, and
+	// their results may arrive in any order: a client that needs one write
+	// ordered after another waits for the first one's result. A failed write
+	// is reported in its result (code and message as the unary calls' status)
+	// and the stream goes on. At most 1024 requests are in flight per stream;
+	// the leader reads no more until results are sent. Leader only: on a
+	// replica every result is FAILED_PRECONDITION with the leader token.
+	WriteStream(grpc.BidiStreamingServer[StreamWriteRequest, StreamWriteResult]) error
 	mustEmbedUnimplementedStorageServiceServer()
 }
 
@@ -270,6 +308,9 @@ func (UnimplementedStorageServiceServer) GetStats(context.Context, *GetStatsRequ
 }
 func (UnimplementedStorageServiceServer) BatchWrite(context.Context, *BatchWriteRequest) (*BatchWriteResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method BatchWrite not implemented")
+}
+func (UnimplementedStorageServiceServer) WriteStream(grpc.BidiStreamingServer[StreamWriteRequest, StreamWriteResult]) error {
+	return status.Error(codes.Unimplemented, "method WriteStream not implemented")
 }
 func (UnimplementedStorageServiceServer) mustEmbedUnimplementedStorageServiceServer() {}
 func (UnimplementedStorageServiceServer) testEmbeddedByValue()                        {}
@@ -418,6 +459,13 @@ func _StorageService_BatchWrite_Handler(srv interface{}, ctx context.Context, de
 	return interceptor(ctx, in, info, handler)
 }
 
+func _StorageService_WriteStream_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(StorageServiceServer).WriteStream(&grpc.GenericServerStream[StreamWriteRequest, StreamWriteResult]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type StorageService_WriteStreamServer = grpc.BidiStreamingServer[StreamWriteRequest, StreamWriteResult]
+
 // StorageService_ServiceDesc is the grpc.ServiceDesc for StorageService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -454,6 +502,13 @@ var StorageService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _StorageService_BatchWrite_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "WriteStream",
+			Handler:       _StorageService_WriteStream_Handler,
+			ServerStreams: true,
+			ClientStreams: true,
+		},
+	},
 	Metadata: "storage.proto",
 }
