@@ -12,13 +12,14 @@
 //
 // # Leader and replicas
 //
-// Writes (WriteConcept, DeleteConcept, WriteAssociation, BatchWrite) are
-// accepted only by the leader. Each accepted write is validated, stamped
-// with the leader's clock, appended to the leader's WAL and applied to its
-// store; the response is sent once the entry is durable (fsynced) on the
-// leader and applied there. Replication to replicas is asynchronous, so a
-// read on a replica may not yet see a write the leader acknowledged;
-// compare Stats.applied_sequence with WriteResponse.sequence to know.
+// Writes (WriteConcept, DeleteConcept, WriteAssociation, BatchWrite,
+// WriteStream) are accepted only by the leader. Each accepted write is
+// validated, stamped with the leader's clock, appended to the leader's WAL
+// and applied to its store; the response is sent once the entry is
+// durable (fsynced) on the leader and applied there. Replication to
+// replicas is asynchronous, so a read on a replica may not yet see a write
+// the leader acknowledged; compare Stats.applied_sequence with
+// WriteResponse.sequence to know.
 //
 // A write sent to a replica fails with FAILED_PRECONDITION, and nothing is
 // written. The status message names the leader in the plain-text token
