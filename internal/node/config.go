@@ -33,6 +33,7 @@ type Config struct {
 	NoSync            bool          // SUTRA_UNSAFE_NO_FSYNC, --unsafe-no-fsync: tests only
 	Pprof             bool          // SUTRA_PPROF, --pprof: serve /debug/pprof on the metrics address
 	MemoryLimit       int64         // SUTRA_MEMORY_LIMIT, --memory-limit: Go soft memory limit in bytes (0: none)
+	GCPercent         int           // SUTRA_GC_PERCENT, --gc-percent: the Go collector's heap growth target (0: the runtime's, GOGC)
 	ShutdownGrace     time.Duration // --shutdown-grace
 	SyncReplicas      int           // SUTRA_SYNC_REPLICAS, --sync-replicas: replicas that must confirm a write (0: asynchronous)
 	SyncMode          string        // SUTRA_SYNC_MODE, --sync-mode: required | preferred
@@ -41,6 +42,12 @@ type Config struct {
 	VerifyInterval    uint64        // SUTRA_VERIFY_INTERVAL, --verify-interval: sequences between digest checkpoints (0: off)
 	AcceptDataLoss    bool          // SUTRA_ACCEPT_DATA_LOSS, --accept-data-loss
 }
+
+// DefaultGCPercent is SUTRA_GC_PERCENT's default: the heap may grow by a
+// quarter of the live data between collections, not double (Go's 100).
+// Measured with 300,000 concepts at 10,000 writes/s: leader PSS 91 MB
+// instead of 142 MB for 7% more leader CPU (docs/performance.md).
+const DefaultGCPercent = 25
 
 // Synchronous replication modes.
 const (
@@ -103,6 +110,14 @@ func ParseConfig(args []string, getenv func(string) string) (Config, error) {
 	fs.DurationVar(&c.LagThreshold, "lag-threshold", envMs("SUTRA_LAG_THRESHOLD_MS", 10*time.Second), "lag above which a replica is unhealthy (SUTRA_LAG_THRESHOLD_MS)")
 	fs.IntVar(&c.MaxContentBytes, "max-content-bytes", int(envInt("SUTRA_MAX_CONTENT_BYTES", 1<<20)), "largest concept content accepted (SUTRA_MAX_CONTENT_BYTES)")
 	fs.BoolVar(&c.NoSync, "unsafe-no-fsync", getenv("SUTRA_UNSAFE_NO_FSYNC") == "true", "skip fsync: loses acknowledged writes on power loss; tests only (SUTRA_UNSAFE_NO_FSYNC)")
+	// The store's records live in pointer-free arenas, so collecting more
+	// often costs little CPU and keeps the heap near its live size. Go's own
+	// GOGC, when set, is left to rule.
+	gcDefault := int64(DefaultGCPercent)
+	if getenv("GOGC") != "" {
+		gcDefault = 0
+	}
+	fs.IntVar(&c.GCPercent, "gc-percent", int(envInt("SUTRA_GC_PERCENT", gcDefault)), "heap growth, in percent of the live heap, that triggers a collection; 0 leaves the Go runtime's (GOGC, default 100); default 25 unless GOGC is set (SUTRA_GC_PERCENT)")
 	fs.Int64Var(&c.MemoryLimit, "memory-limit", envInt("SUTRA_MEMORY_LIMIT", 0), "soft memory limit in bytes for the Go runtime, e.g. 90% of the container's limit; 0 for none (SUTRA_MEMORY_LIMIT)")
 	fs.BoolVar(&c.Pprof, "pprof", getenv("SUTRA_PPROF") == "true", "serve Go profiles at /debug/pprof/ on the metrics address (SUTRA_PPROF)")
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", 10*time.Second, "how long SIGTERM waits for calls to drain")
@@ -188,6 +203,8 @@ func (c Config) Validate() error {
 		return bad("SUTRA_LAG_THRESHOLD_MS must be positive")
 	case c.MaxContentBytes <= 0:
 		return bad("SUTRA_MAX_CONTENT_BYTES must be positive")
+	case c.GCPercent < 0:
+		return bad("SUTRA_GC_PERCENT must not be negative, got %d", c.GCPercent)
 	case c.MemoryLimit < 0:
 		return bad("SUTRA_MEMORY_LIMIT must not be negative, got %d", c.MemoryLimit)
 	case c.SyncReplicas < 0:

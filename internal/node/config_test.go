@@ -47,6 +47,7 @@ func TestParseConfigRejectsBadConfiguration(t *testing.T) {
 		{"tiny segments", nil, []string{"--role", "leader", "--wal-segment-bytes", "10"}, "at least 4096"},
 		{"unknown flag", nil, []string{"--rol", "leader"}, "flag provided but not defined"},
 		{"empty data dir", nil, []string{"--role", "leader", "--data-dir", ""}, "SUTRA_DATA_DIR"},
+		{"negative gc percent", map[string]string{"SUTRA_NODE_ROLE": "leader", "SUTRA_GC_PERCENT": "-1"}, nil, "SUTRA_GC_PERCENT must not be negative"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -58,6 +59,27 @@ func TestParseConfigRejectsBadConfiguration(t *testing.T) {
 				t.Fatalf("configuration errors are one line: %q", err)
 			}
 		})
+	}
+}
+
+// TestGCPercentDefault: 25 unless Go's own GOGC is set, which is then left
+// alone (0); SUTRA_GC_PERCENT and the flag override both.
+func TestGCPercentDefault(t *testing.T) {
+	for _, tc := range []struct {
+		env  map[string]string
+		args []string
+		want int
+	}{
+		{map[string]string{}, nil, DefaultGCPercent},
+		{map[string]string{"GOGC": "200"}, nil, 0},
+		{map[string]string{"GOGC": "200", "SUTRA_GC_PERCENT": "50"}, nil, 50},
+		{map[string]string{"SUTRA_GC_PERCENT": "50"}, []string{"--gc-percent", "0"}, 0},
+	} {
+		tc.env["SUTRA_NODE_ROLE"] = "leader"
+		c, err := ParseConfig(tc.args, env(tc.env))
+		if err != nil || c.GCPercent != tc.want {
+			t.Errorf("env %v args %v: GCPercent %d, %v; want %d", tc.env, tc.args, c.GCPercent, err, tc.want)
+		}
 	}
 }
 

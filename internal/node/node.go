@@ -28,6 +28,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr stri
 		return err
 	}
 	log = log.With("node", cfg.NodeID)
+	if cfg.GCPercent > 0 {
+		debug.SetGCPercent(cfg.GCPercent)
+	}
 	if cfg.MemoryLimit > 0 {
 		// The store lives on the Go heap; a soft limit makes the collector
 		// work harder near it instead of letting the heap double.
