@@ -13,6 +13,13 @@ import (
 	"github.com/sutra/sutra-operator/internal/wal"
 )
 
+// leaderRecord is op as a leader streams it: at seq, in epoch 1, with More
+// set on all but a write's last record.
+func leaderRecord(seq uint64, op store.Op, more bool) wal.Record {
+	data := op.AppendBinary(nil)
+	return wal.Record{Seq: seq, Epoch: 1, More: more, Time: 5, Data: data, CRC: wal.Checksum(seq, 1, more, 5, data)}
+}
+
 func TestWriteMarksRecordsOfOneWrite(t *testing.T) {
 	e, _ := openT(t, t.TempDir(), testOpts())
 	defer func() { _ = e.Close() }()
@@ -46,14 +53,10 @@ func TestWriteMarksRecordsOfOneWrite(t *testing.T) {
 func TestReplicatedWriteSplitAcrossBatches(t *testing.T) {
 	dir := t.TempDir()
 	e, _ := openT(t, dir, testOpts())
-	mk := func(seq uint64, op store.Op, more bool) wal.Record {
-		data := op.AppendBinary(nil)
-		return wal.Record{Seq: seq, Epoch: 1, More: more, Time: 5, Data: data, CRC: wal.Checksum(seq, 1, more, 5, data)}
-	}
-	if err := e.ApplyReplicated([]wal.Record{mk(1, put(1, "a"), false)}); err != nil {
+	if err := e.ApplyReplicated([]wal.Record{leaderRecord(1, put(1, "a"), false)}); err != nil {
 		t.Fatal(err)
 	}
-	first, err := e.BeginReplicated([]wal.Record{mk(2, put(2, "b"), true), mk(3, put(3, "c"), true)})
+	first, err := e.BeginReplicated([]wal.Record{leaderRecord(2, put(2, "b"), true), leaderRecord(3, put(3, "c"), true)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,10 +79,10 @@ func TestReplicatedWriteSplitAcrossBatches(t *testing.T) {
 	if _, ok := e.Store().Get(cid(2)); ok || rec.LastSeq != 1 || e.Log().LastSeq() != 1 || len(rec.Repaired) != 1 {
 		t.Fatalf("recovery applied half a write: %+v", rec)
 	}
-	if _, err := e.BeginReplicated([]wal.Record{mk(2, put(2, "b"), true), mk(3, put(3, "c"), true)}); err != nil {
+	if _, err := e.BeginReplicated([]wal.Record{leaderRecord(2, put(2, "b"), true), leaderRecord(3, put(3, "c"), true)}); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.ApplyReplicated([]wal.Record{mk(4, put(4, "d"), false)}); err != nil {
+	if err := e.ApplyReplicated([]wal.Record{leaderRecord(4, put(4, "d"), false)}); err != nil {
 		t.Fatal(err)
 	}
 	for id := uint64(1); id <= 4; id++ {
@@ -100,20 +103,16 @@ func TestReplicatedWriteSplitAcrossBatches(t *testing.T) {
 func TestWriteEndDurableBeforeItsOperationsQueue(t *testing.T) {
 	e, _ := openT(t, t.TempDir(), testOpts())
 	defer func() { _ = e.Close() }()
-	mk := func(seq uint64, op store.Op, more bool) wal.Record {
-		data := op.AppendBinary(nil)
-		return wal.Record{Seq: seq, Epoch: 1, More: more, Time: 5, Data: data, CRC: wal.Checksum(seq, 1, more, 5, data)}
-	}
-	if err := e.ApplyReplicated([]wal.Record{mk(1, put(1, "a"), false)}); err != nil {
+	if err := e.ApplyReplicated([]wal.Record{leaderRecord(1, put(1, "a"), false)}); err != nil {
 		t.Fatal(err)
 	}
-	head, err := e.BeginReplicated([]wal.Record{mk(2, put(2, "b"), true), mk(3, put(3, "c"), true)})
+	head, err := e.BeginReplicated([]wal.Record{leaderRecord(2, put(2, "b"), true), leaderRecord(3, put(3, "c"), true)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	// The write's end reaches the log, and becomes durable, with its
 	// operation not yet queued.
-	c, err := e.Log().BeginRecords([]wal.Record{mk(4, put(4, "d"), false)})
+	c, err := e.Log().BeginRecords([]wal.Record{leaderRecord(4, put(4, "d"), false)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -203,23 +202,19 @@ func TestReplicatedShowBeforeDurable(t *testing.T) {
 	}
 	e, _ := openT(t, t.TempDir(), opts)
 	defer func() { _ = e.Close() }()
-	mk := func(seq uint64, op store.Op, more bool) wal.Record {
-		data := op.AppendBinary(nil)
-		return wal.Record{Seq: seq, Epoch: 1, More: more, Time: 5, Data: data, CRC: wal.Checksum(seq, 1, more, 5, data)}
-	}
-	if err := e.ApplyReplicated([]wal.Record{mk(1, put(1, "a"), false)}); err != nil {
+	if err := e.ApplyReplicated([]wal.Record{leaderRecord(1, put(1, "a"), false)}); err != nil {
 		t.Fatal(err)
 	}
 	hold.Store(true)
 	var once sync.Once
 	unblock := func() { once.Do(func() { hold.Store(false); close(release) }) }
 	defer unblock() // before Close, which waits for the flusher
-	second, err := e.BeginReplicated([]wal.Record{mk(2, put(2, "b"), false)})
+	second, err := e.BeginReplicated([]wal.Record{leaderRecord(2, put(2, "b"), false)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	second.Show()
-	split, err := e.BeginReplicated([]wal.Record{mk(3, put(3, "c"), true)})
+	split, err := e.BeginReplicated([]wal.Record{leaderRecord(3, put(3, "c"), true)})
 	if err != nil {
 		t.Fatal(err)
 	}

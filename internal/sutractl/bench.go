@@ -480,25 +480,42 @@ func converge(ctx context.Context, c BenchConfig, leader storagepb.StorageServic
 		return false, fmt.Errorf("sutractl: leader stats: %w", err)
 	}
 	res.Digests[c.Leader], res.RSS[c.Leader] = ls.GetDigest(), ls.GetResidentBytes()
-	ok := true
-	deadline := time.Now().Add(c.Settle)
-	for name, rc := range replicas {
+	names := make([]string, 0, len(replicas))
+	for name := range replicas {
+		names = append(names, name)
+	}
+	ok := awaitReplicas(names, c.Settle, res, func(name string) (string, uint64, bool) {
+		rs, err := replicas[name].GetStats(ctx, &storagepb.GetStatsRequest{})
+		return rs.GetDigest(), rs.GetResidentBytes(), err == nil && rs.GetAppliedSequence() >= ls.GetAppliedSequence()
+	})
+	for _, name := range names {
+		ok = ok && res.Digests[name] == ls.GetDigest()
+	}
+	return ok, nil
+}
+
+// awaitReplicas asks caught about each replica until it has caught up,
+// recording the digest and resident bytes it reports, or until settle has
+// passed ("not caught up"); true if every replica caught up.
+func awaitReplicas(names []string, settle time.Duration, res *BenchResult, caught func(name string) (digest string, rss uint64, ok bool)) bool {
+	all := true
+	deadline := time.Now().Add(settle)
+	for _, name := range names {
 		for {
-			rs, err := rc.GetStats(ctx, &storagepb.GetStatsRequest{})
-			if err == nil && rs.GetAppliedSequence() >= ls.GetAppliedSequence() {
-				res.Digests[name], res.RSS[name] = rs.GetDigest(), rs.GetResidentBytes()
-				ok = ok && rs.GetDigest() == ls.GetDigest()
+			digest, rss, ok := caught(name)
+			if ok {
+				res.Digests[name], res.RSS[name] = digest, rss
 				break
 			}
 			if time.Now().After(deadline) {
 				res.Digests[name] = "not caught up"
-				ok = false
+				all = false
 				break
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
 	}
-	return ok, nil
+	return all
 }
 
 func benchConcept(seed, n uint64, content []byte) *storagepb.Concept {

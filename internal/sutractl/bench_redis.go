@@ -128,24 +128,13 @@ func (t *redisTarget) converge(ctx context.Context, c BenchConfig, res *BenchRes
 	}
 	res.Digests[c.Leader] = "offset " + want
 	res.RSS[c.Leader] = redisRSS(ctx, t.primary)
-	ok := true
-	deadline := time.Now().Add(c.Settle)
-	for name, r := range t.replicas {
-		for {
-			got, err := redisInfo(ctx, r, "replication", "slave_repl_offset")
-			if err == nil && redisOffsetAtLeast(got, want) {
-				res.Digests[name], res.RSS[name] = "offset "+got, redisRSS(ctx, r)
-				break
-			}
-			if time.Now().After(deadline) {
-				res.Digests[name] = "not caught up"
-				ok = false
-				break
-			}
-			time.Sleep(50 * time.Millisecond)
+	return awaitReplicas(t.replicaNames(), c.Settle, res, func(name string) (string, uint64, bool) {
+		got, err := redisInfo(ctx, t.replicas[name], "replication", "slave_repl_offset")
+		if err != nil || !redisOffsetAtLeast(got, want) {
+			return "", 0, false
 		}
-	}
-	return ok
+		return "offset " + got, redisRSS(ctx, t.replicas[name]), true
+	})
 }
 
 // redisLinkUp waits until replica r reports its link to the primary up.
