@@ -6,9 +6,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"runtime/pprof"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -428,13 +430,7 @@ func (s *sutraTarget) seen(ctx context.Context, replica string, n uint64) (bool,
 	return err == nil, err
 }
 
-func (s *sutraTarget) replicaNames() []string {
-	names := make([]string, 0, len(s.replicas))
-	for name := range s.replicas {
-		names = append(names, name)
-	}
-	return names
-}
+func (s *sutraTarget) replicaNames() []string { return slices.Sorted(maps.Keys(s.replicas)) }
 
 // benchContent is size bytes of a repeating alphabet.
 func benchContent(size int) []byte {
@@ -480,10 +476,7 @@ func converge(ctx context.Context, c BenchConfig, leader storagepb.StorageServic
 		return false, fmt.Errorf("sutractl: leader stats: %w", err)
 	}
 	res.Digests[c.Leader], res.RSS[c.Leader] = ls.GetDigest(), ls.GetResidentBytes()
-	names := make([]string, 0, len(replicas))
-	for name := range replicas {
-		names = append(names, name)
-	}
+	names := slices.Sorted(maps.Keys(replicas))
 	ok := awaitReplicas(names, c.Settle, res, func(name string) (string, uint64, bool) {
 		rs, err := replicas[name].GetStats(ctx, &storagepb.GetStatsRequest{})
 		return rs.GetDigest(), rs.GetResidentBytes(), err == nil && rs.GetAppliedSequence() >= ls.GetAppliedSequence()

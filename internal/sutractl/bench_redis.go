@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -104,13 +106,7 @@ func (t *redisTarget) seen(ctx context.Context, replica string, n uint64) (bool,
 	return err == nil, err
 }
 
-func (t *redisTarget) replicaNames() []string {
-	names := make([]string, 0, len(t.replicas))
-	for name := range t.replicas {
-		names = append(names, name)
-	}
-	return names
-}
+func (t *redisTarget) replicaNames() []string { return slices.Sorted(maps.Keys(t.replicas)) }
 
 func (t *redisTarget) close() {
 	_ = t.primary.Close()
