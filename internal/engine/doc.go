@@ -77,11 +77,12 @@
 //
 // Checkpoint writes a snapshot, prunes all but the two newest snapshots and
 // truncates the front of the log. A snapshot is published only once the
-// log has made its sequence durable (a replica applies ahead of its log). Truncation keeps the log back to the
-// older retained snapshot's sequence + 1 (the whole log while there is only
-// one snapshot), so recovery can fall back to it if the newest is damaged,
-// and further back to Options.Retain(), so a lagging replica can still be
-// served from the log. The log therefore holds about two checkpoint
+// log has made its sequence durable (a replica applies ahead of its log).
+// Truncation keeps the log back to the older retained snapshot's
+// sequence + 1 (the whole log while there is only one snapshot), so
+// recovery can fall back to it if the newest is damaged, and further back
+// to Options.Retain(), so a lagging replica can still be served from the
+// log. The log therefore holds about two checkpoint
 // intervals. Checkpoints run automatically when the log has grown by
 // Options.CheckpointBytes since the last one.
 package engine
