@@ -288,7 +288,7 @@ func startRedis(o options, dir string, port int) (*cluster, error) {
 			args = append(args, "--replicaof", "127.0.0.1", strconv.Itoa(port))
 			c.replicas = append(c.replicas, fmt.Sprintf("127.0.0.1:%d", port+i))
 		}
-		p := exec.Command(o.redis, args...)
+		p := command(o.redis, args...)
 		if err := p.Start(); err != nil {
 			c.stop()
 			return nil, fmt.Errorf("start %s: %w (make bench-peers installs Debian's redis-server)", o.redis, err)
@@ -321,7 +321,7 @@ func startSutra(ctx context.Context, o options, dir string, port, sync int) (*cl
 			c.stop()
 			return nil, err
 		}
-		p := exec.Command(bin, args...)
+		p := command(bin, args...)
 		log, err := os.Create(d + ".log")
 		if err != nil {
 			c.stop()
@@ -340,6 +340,13 @@ func startSutra(ctx context.Context, o options, dir string, port, sync int) (*cl
 		return nil, err
 	}
 	return c, nil
+}
+
+// command runs a node that ends with this process, should it be killed.
+func command(name string, args ...string) *exec.Cmd {
+	p := exec.Command(name, args...)
+	p.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+	return p
 }
 
 // cpuSeconds reads each process's user and system CPU time from
