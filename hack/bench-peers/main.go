@@ -57,7 +57,9 @@ func main() {
 	flag.StringVar(&o.bin, "bin", "bin", "directory holding storage-server")
 	flag.StringVar(&o.redis, "redis-server", "redis-server", "the redis-server binary")
 	flag.IntVar(&o.replicas, "replicas", 3, "replicas per system")
-	flag.IntVar(&o.port, "port", 47200, "first port; each system uses the next replicas+1")
+	// Below Linux's ephemeral range (32768-60999), so that no client
+	// connection of an earlier system holds a port a node needs.
+	flag.IntVar(&o.port, "port", 27200, "first port; each system uses the next replicas+1")
 	flag.BoolVar(&o.short, "short", false, "run every shape briefly (a smoke run: figures are not comparable)")
 	flag.BoolVar(&o.sync, "sync", true, "also run Sutra with --sync-replicas 1")
 	flag.Parse()
@@ -337,9 +339,26 @@ func startSutra(ctx context.Context, o options, dir string, port, sync int) (*cl
 	all := strings.Join(append([]string{c.primary}, c.replicas...), ",")
 	if err := sutractl.Run(ctx, []string{"wait", "--for", "streaming", "--addr", all, "--timeout", "30s"}, io.Discard, io.Discard); err != nil {
 		c.stop()
-		return nil, err
+		return nil, fmt.Errorf("%w\n%s", err, logTails(dir, o.replicas))
 	}
 	return c, nil
+}
+
+// logTails returns the last lines of each Sutra node's log under dir, to
+// say why a node did not come up.
+func logTails(dir string, replicas int) string {
+	var b strings.Builder
+	for i := 0; i <= replicas; i++ {
+		name := filepath.Join(dir, strconv.Itoa(i)) + ".log"
+		data, err := os.ReadFile(name)
+		if err != nil {
+			fmt.Fprintf(&b, "%s: %v\n", name, err)
+			continue
+		}
+		lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+		fmt.Fprintf(&b, "%s (last lines):\n  %s\n", name, strings.Join(lines[max(0, len(lines)-3):], "\n  "))
+	}
+	return b.String()
 }
 
 // command runs a node that ends with this process, should it be killed.
