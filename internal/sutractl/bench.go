@@ -236,15 +236,15 @@ func RunBench(ctx context.Context, c BenchConfig) (*BenchResult, error) {
 	}
 	// Leader-reported lag and leader memory, sampled while writing.
 	sampled := make(chan struct{})
-	runCtx, stop := context.WithTimeout(ctx, c.Duration)
-	defer stop()
+	sampling, stopSampling := context.WithCancel(ctx)
+	defer stopSampling()
 	go func() {
 		defer close(sampled)
 		t := time.NewTicker(250 * time.Millisecond)
 		defer t.Stop()
 		for {
 			select {
-			case <-runCtx.Done():
+			case <-sampling.Done():
 				return
 			case <-t.C:
 			}
@@ -262,6 +262,7 @@ func RunBench(ctx context.Context, c BenchConfig) (*BenchResult, error) {
 		}
 	}()
 	drive(ctx, c, target, res)
+	stopSampling()
 	<-sampled
 	res.Converged, err = converge(ctx, c, leaderConns[0], replicaClients, res)
 	return res, err
@@ -395,25 +396,25 @@ type sutraTarget struct {
 }
 
 func (s *sutraTarget) write(ctx context.Context, w int, first uint64) error {
-	if s.streams != nil {
-		ops := make([]*storagepb.WriteOp, s.batch)
-		for i := range ops {
-			ops[i] = &storagepb.WriteOp{Op: &storagepb.WriteOp_WriteConcept{WriteConcept: benchConcept(s.seed, first+uint64(i), s.content)}}
-		}
-		_, err := s.streams[w%len(s.streams)].Write(ops)
-		return err
+	var err error
+	switch {
+	case s.streams != nil:
+		_, err = s.streams[w%len(s.streams)].Write(s.ops(first))
+	case s.batch == 1:
+		_, err = s.leader[w%len(s.leader)].WriteConcept(ctx, &storagepb.WriteConceptRequest{Concept: benchConcept(s.seed, first, s.content)})
+	default:
+		_, err = s.leader[w%len(s.leader)].BatchWrite(ctx, &storagepb.BatchWriteRequest{Ops: s.ops(first)})
 	}
-	client := s.leader[w%len(s.leader)]
-	if s.batch == 1 {
-		_, err := client.WriteConcept(ctx, &storagepb.WriteConceptRequest{Concept: benchConcept(s.seed, first, s.content)})
-		return err
-	}
+	return err
+}
+
+// ops are the writes numbered first to first+batch-1.
+func (s *sutraTarget) ops(first uint64) []*storagepb.WriteOp {
 	ops := make([]*storagepb.WriteOp, s.batch)
 	for i := range ops {
 		ops[i] = &storagepb.WriteOp{Op: &storagepb.WriteOp_WriteConcept{WriteConcept: benchConcept(s.seed, first+uint64(i), s.content)}}
 	}
-	_, err := client.BatchWrite(ctx, &storagepb.BatchWriteRequest{Ops: ops})
-	return err
+	return ops
 }
 
 func (s *sutraTarget) mark(ctx context.Context, n uint64) error {
