@@ -113,7 +113,7 @@ func startNode(dir, cluster, id, addr string, args ...string) *storageNode {
 	Expect(err).NotTo(HaveOccurred())
 	base := []string{"--listen", n.addr, "--advertise", n.addr, "--data-dir", filepath.Join(dir, id),
 		"--node-id", id, "--cluster-id", ns + "." + cluster, "--metrics-addr", "127.0.0.1:0",
-		"--heartbeat-interval", "100ms", "--lag-threshold", "5s", "--unsafe-no-fsync"}
+		"--heartbeat-interval", "100ms", "--lag-threshold", "5s", "--unsafe-no-fsync", "--insecure"}
 	n.cmd = exec.Command(filepath.Join(dir, "storage-server"), append(base, args...)...)
 	n.cmd.Stdout, n.cmd.Stderr = n.log, n.log
 	Expect(n.cmd.Start()).To(Succeed())

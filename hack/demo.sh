@@ -48,7 +48,7 @@ CGO_ENABLED=0 go build -o "${bin}/" ./cmd/storage-server ./cmd/sutractl
 start() { # name role args...
 	local name=$1
 	shift
-	"${bin}/storage-server" --node-id "${name}" --data-dir "${data}/${name}" --cluster-id "${cluster}" "$@" \
+	"${bin}/storage-server" --node-id "${name}" --data-dir "${data}/${name}" --cluster-id "${cluster}" --insecure "$@" \
 		>"${data}/${name}.log" 2>&1 &
 	pids+=($!)
 }

@@ -39,11 +39,11 @@ list="$(IFS=,; echo "${addrs[*]}")"
 
 metrics="127.0.0.1:$((base + 40))"
 "${bin}/storage-server" --role leader --listen "${leader}" --node-id leader --data-dir "${data}/leader" \
-	--metrics-addr "${metrics}" --replicas "${list}" --cluster-id load ${NODE_ARGS:-} 2>"${data}/leader.log" &
+	--metrics-addr "${metrics}" --replicas "${list}" --cluster-id load --insecure ${NODE_ARGS:-} 2>"${data}/leader.log" &
 pids+=($!)
 for i in $(seq 1 "${replicas}"); do
 	"${bin}/storage-server" --role replica --leader "${leader}" --listen "${addrs[$((i - 1))]}" --node-id "replica-${i}" \
-		--data-dir "${data}/replica-${i}" --metrics-addr "127.0.0.1:$((base + 40 + i))" --cluster-id load ${NODE_ARGS:-} 2>"${data}/replica-${i}.log" &
+		--data-dir "${data}/replica-${i}" --metrics-addr "127.0.0.1:$((base + 40 + i))" --cluster-id load --insecure ${NODE_ARGS:-} 2>"${data}/replica-${i}.log" &
 	pids+=($!)
 done
 for _ in $(seq 100); do "${bin}/sutractl" stats --addr "${leader},${list}" >/dev/null 2>&1 && break; sleep 0.1; done

@@ -18,7 +18,7 @@ func TestHelpGoesToStdoutAndExitsZero(t *testing.T) {
 
 func TestBadConfigurationExitsTwoWithOneLine(t *testing.T) {
 	var out, errOut bytes.Buffer
-	code := run([]string{"--role", "leader", "--wal-segment-bytes", "100"}, func(string) string { return "" }, &out, &errOut)
+	code := run([]string{"--role", "leader", "--wal-segment-bytes", "100", "--insecure"}, func(string) string { return "" }, &out, &errOut)
 	if code != 2 || !strings.Contains(errOut.String(), "SUTRA_WAL_SEGMENT_BYTES must be at least 4096") || out.Len() > 0 {
 		t.Errorf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out.String(), errOut.String())
 	}

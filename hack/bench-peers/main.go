@@ -312,7 +312,7 @@ func startSutra(ctx context.Context, o options, dir string, port, sync int) (*cl
 	bin := filepath.Join(o.bin, "storage-server")
 	for i := 0; i <= o.replicas; i++ {
 		d := filepath.Join(dir, strconv.Itoa(i))
-		args := []string{"--listen", fmt.Sprintf("127.0.0.1:%d", port+i), "--data-dir", d, "--cluster-id", "bench-peers", "--metrics-addr", ""}
+		args := []string{"--listen", fmt.Sprintf("127.0.0.1:%d", port+i), "--data-dir", d, "--cluster-id", "bench-peers", "--metrics-addr", "", "--insecure"}
 		if i == 0 {
 			args = append(args, "--role", "leader", "--node-id", "leader", "--replicas", strings.Join(c.replicas, ","),
 				"--sync-replicas", strconv.Itoa(sync))

@@ -8,6 +8,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/status"
@@ -27,16 +28,19 @@ var connectBackoff = grpc.ConnectParams{
 
 // Dial opens a client connection with the node's message limits, keepalive
 // and reconnect settings. Connections are lazy: errors surface on first use.
-// addr is resolved with gRPC's dns resolver.
-func Dial(addr string) (*grpc.ClientConn, error) {
-	return grpc.NewClient(addr,
+// addr is resolved with gRPC's dns resolver. creds nil means plaintext.
+func Dial(addr string, creds credentials.TransportCredentials, opts ...grpc.DialOption) (*grpc.ClientConn, error) {
+	if creds == nil {
+		creds = insecure.NewCredentials()
+	}
+	return grpc.NewClient(addr, append([]grpc.DialOption{
 		grpc.WithConnectParams(connectBackoff),
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithTransportCredentials(creds),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxMessageBytes), grpc.MaxCallSendMsgSize(MaxMessageBytes)),
-		grpc.WithInitialWindowSize(4<<20),
-		grpc.WithInitialConnWindowSize(16<<20),
+		grpc.WithInitialWindowSize(4 << 20),
+		grpc.WithInitialConnWindowSize(16 << 20),
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: keepaliveTime, Timeout: keepaliveTimeout, PermitWithoutStream: true}),
-	)
+	}, opts...)...)
 }
 
 // StreamDialer returns a replication.Dialer that opens StreamWal on conn.
@@ -71,8 +75,8 @@ func streamDialer(conn *grpc.ClientConn, failed func(error)) replication.Dialer 
 // fresh connection: the leader's name is resolved again (it may have moved)
 // and connected at once, so reconnecting is paced by the follower's own
 // backoff, not by the old connection's.
-func LeaderDialer(addr string) (replication.Dialer, func(), error) {
-	d := &leaderDialer{addr: addr}
+func LeaderDialer(addr string, creds credentials.TransportCredentials) (replication.Dialer, func(), error) {
+	d := &leaderDialer{addr: addr, creds: creds}
 	if err := d.redial(); err != nil {
 		return nil, nil, err
 	}
@@ -81,6 +85,7 @@ func LeaderDialer(addr string) (replication.Dialer, func(), error) {
 
 type leaderDialer struct {
 	addr  string
+	creds credentials.TransportCredentials
 	mu    sync.Mutex
 	conn  *grpc.ClientConn
 	open  replication.Dialer
@@ -89,7 +94,7 @@ type leaderDialer struct {
 
 // redial replaces the connection; d.mu is held or d is not shared yet.
 func (d *leaderDialer) redial() error {
-	conn, err := Dial(d.addr)
+	conn, err := Dial(d.addr, d.creds)
 	if err != nil {
 		return err
 	}
@@ -158,8 +163,8 @@ func (c *clientStream) Close() error {
 }
 
 // HeartbeatCaller returns a replication.HeartbeatFunc that keeps one
-// connection per replica address.
-func HeartbeatCaller() (replication.HeartbeatFunc, func()) {
+// connection per replica address, dialed with creds (nil: plaintext).
+func HeartbeatCaller(creds credentials.TransportCredentials) (replication.HeartbeatFunc, func()) {
 	var mu sync.Mutex
 	conns := map[string]*grpc.ClientConn{}
 	call := func(ctx context.Context, addr string, hb replication.Heartbeat) (replication.HeartbeatReply, error) {
@@ -167,7 +172,7 @@ func HeartbeatCaller() (replication.HeartbeatFunc, func()) {
 		conn, ok := conns[addr]
 		if !ok {
 			var err error
-			if conn, err = Dial(addr); err != nil {
+			if conn, err = Dial(addr, creds); err != nil {
 				mu.Unlock()
 				return replication.HeartbeatReply{}, err
 			}

@@ -73,7 +73,7 @@ func TestLeaderDialerResolvesAgainAfterUnavailable(t *testing.T) {
 	r.addr.Store(&oldAddr)
 	resolver.Register(r)
 
-	dial, closeConn, err := LeaderDialer(r.Scheme() + ":///leader")
+	dial, closeConn, err := LeaderDialer(r.Scheme()+":///leader", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,10 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/sutra/sutra-operator/internal/auth"
 
 	"github.com/sutra/sutra-operator/internal/engine"
 	"github.com/sutra/sutra-operator/internal/pb/replicationpb"
@@ -52,6 +56,9 @@ func (s *ReplicationServer) StreamWal(stream grpc.BidiStreamingServer[replicatio
 	if start == nil {
 		return toStatus(fmt.Errorf("%w: the first message of StreamWal must be start", replication.ErrBadRequest))
 	}
+	if err := mayStreamAs(stream.Context(), start.GetReplicaId()); err != nil {
+		return err
+	}
 	acks := make(chan replication.Ack, 64)
 	go func() {
 		defer close(acks)
@@ -89,6 +96,9 @@ func (s *ReplicationServer) StreamWalEntries(req *replicationpb.WalStreamRequest
 	if leader == nil {
 		return s.notLeader()
 	}
+	if err := mayStreamAs(stream.Context(), req.GetReplicaId()); err != nil {
+		return err
+	}
 	start := startFromPB(req)
 	if start.ClusterID == "" {
 		start.ClusterID = s.Roles.Info().ClusterID // the seed's request has no cluster id
@@ -112,7 +122,12 @@ func (s *ReplicationServer) StreamWalEntries(req *replicationpb.WalStreamRequest
 }
 
 // Heartbeat is served by replicas.
-func (s *ReplicationServer) Heartbeat(_ context.Context, req *replicationpb.HeartbeatRequest) (*replicationpb.HeartbeatResponse, error) {
+func (s *ReplicationServer) Heartbeat(ctx context.Context, req *replicationpb.HeartbeatRequest) (*replicationpb.HeartbeatResponse, error) {
+	if id, ok := auth.FromContext(ctx); ok {
+		if err := id.MayLead(req.GetLeaderId()); err != nil {
+			return nil, status.Error(codes.PermissionDenied, err.Error())
+		}
+	}
 	f, info := s.Roles.Follower(), s.Roles.Info()
 	if f == nil {
 		return nil, toStatus(fmt.Errorf("%w: %s is the leader and takes no heartbeats", replication.ErrNotLeader, info.ID))

@@ -8,6 +8,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
@@ -47,19 +48,28 @@ type Observer func(method string, code codes.Code, seconds float64)
 
 // NewServer builds the node's gRPC server: both services, the standard
 // health service, reflection, message limits, keepalive, panic recovery
-// and, when observe is set, per-call metrics.
-func NewServer(repl *ReplicationServer, stor *StorageServer, admin *AdminServer, log *slog.Logger, observe Observer) *Server {
-	s := grpc.NewServer(
+// and, when observe is set, per-call metrics. sec, when not nil, serves
+// TLS and authenticates every call (see internal/auth for the policy).
+func NewServer(repl *ReplicationServer, stor *StorageServer, admin *AdminServer, sec *Security, log *slog.Logger, observe Observer) *Server {
+	unary := []grpc.UnaryServerInterceptor{observeUnary(observe), recoverUnary(log)}
+	stream := []grpc.StreamServerInterceptor{recoverStream(log)}
+	var creds []grpc.ServerOption
+	if sec != nil {
+		unary = append(unary, sec.unary())
+		stream = append(stream, sec.stream())
+		creds = append(creds, grpc.Creds(credentials.NewTLS(sec.TLS.ServerConfig())))
+	}
+	s := grpc.NewServer(append(creds,
 		grpc.MaxRecvMsgSize(MaxMessageBytes),
 		grpc.MaxSendMsgSize(MaxMessageBytes),
 		grpc.InitialWindowSize(4<<20),
 		grpc.InitialConnWindowSize(16<<20),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: keepaliveTime, Timeout: keepaliveTimeout}),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: keepaliveTime / 2, PermitWithoutStream: true}),
-		grpc.ChainUnaryInterceptor(observeUnary(observe), recoverUnary(log)),
-		grpc.ChainStreamInterceptor(recoverStream(log)),
+		grpc.ChainUnaryInterceptor(unary...),
+		grpc.ChainStreamInterceptor(stream...),
 		grpc.NumStreamWorkers(streamWorkers),
-	)
+	)...)
 	replicationpb.RegisterReplicationServiceServer(s, repl)
 	storagepb.RegisterStorageServiceServer(s, stor)
 	adminpb.RegisterAdminServiceServer(s, admin)

@@ -41,6 +41,12 @@ type Config struct {
 	SelfFenceAfter    time.Duration // SUTRA_SELF_FENCE_AFTER_MS, --self-fence-after (0: off)
 	VerifyInterval    uint64        // SUTRA_VERIFY_INTERVAL, --verify-interval: sequences between digest checkpoints (0: off)
 	AcceptDataLoss    bool          // SUTRA_ACCEPT_DATA_LOSS, --accept-data-loss
+	TLSCert           string        // SUTRA_TLS_CERT, --tls-cert: PEM certificate chain, served and shown to peers
+	TLSKey            string        // SUTRA_TLS_KEY, --tls-key
+	TLSCA             string        // SUTRA_TLS_CA, --tls-ca: verifies the peers this node dials
+	TLSClientCA       string        // SUTRA_TLS_CLIENT_CA, --tls-client-ca: verifies client certificates (default: TLSCA)
+	TokensFile        string        // SUTRA_AUTH_TOKENS_FILE, --auth-tokens-file: bearer tokens (internal/auth)
+	Insecure          bool          // SUTRA_INSECURE, --insecure: plaintext, no authentication
 }
 
 // DefaultGCPercent is SUTRA_GC_PERCENT's default: the heap may grow by a
@@ -131,6 +137,12 @@ func ParseConfig(args []string, getenv func(string) string) (Config, error) {
 	fs.Uint64Var(&c.VerifyInterval, "verify-interval", uint64(max(verifyEnv, 0)), "replicas prove their state digest equal to the leader's at every multiple of this sequence; 0 disables (SUTRA_VERIFY_INTERVAL)")
 	fs.DurationVar(&c.SelfFenceAfter, "self-fence-after", envMs("SUTRA_SELF_FENCE_AFTER_MS", 0), "a leader that hears from no replica and no admin caller for this long refuses writes; 0 disables (SUTRA_SELF_FENCE_AFTER_MS)")
 	fs.BoolVar(&c.AcceptDataLoss, "accept-data-loss", getenv("SUTRA_ACCEPT_DATA_LOSS") == "true", "start even if the log ends below its durable high-water mark, accepting the loss (logged with the count) (SUTRA_ACCEPT_DATA_LOSS)")
+	fs.StringVar(&c.TLSCert, "tls-cert", env("SUTRA_TLS_CERT", ""), "PEM certificate chain the node serves and shows its peers; its URI SAN urn:sutra:node:<node-id> is its identity (SUTRA_TLS_CERT)")
+	fs.StringVar(&c.TLSKey, "tls-key", env("SUTRA_TLS_KEY", ""), "PEM private key of --tls-cert (SUTRA_TLS_KEY)")
+	fs.StringVar(&c.TLSCA, "tls-ca", env("SUTRA_TLS_CA", ""), "PEM CA bundle that verifies the leader and replicas this node dials (SUTRA_TLS_CA)")
+	fs.StringVar(&c.TLSClientCA, "tls-client-ca", env("SUTRA_TLS_CLIENT_CA", ""), "PEM CA bundle that verifies client certificates; default --tls-ca (SUTRA_TLS_CLIENT_CA)")
+	fs.StringVar(&c.TokensFile, "auth-tokens-file", env("SUTRA_AUTH_TOKENS_FILE", ""), `bearer tokens, lines "<reader|writer|admin> <name> <token>", re-read when changed (SUTRA_AUTH_TOKENS_FILE)`)
+	fs.BoolVar(&c.Insecure, "insecure", getenv("SUTRA_INSECURE") == "true", "serve plaintext gRPC with no authentication: anyone who reaches the port may read, write and change roles (SUTRA_INSECURE)")
 	usage := new(strings.Builder)
 	fs.SetOutput(usage)
 	if err := fs.Parse(args); err != nil {
@@ -216,10 +228,31 @@ func (c Config) Validate() error {
 	case c.SelfFenceAfter < 0:
 		return bad("SUTRA_SELF_FENCE_AFTER_MS must not be negative")
 	}
+	if err := c.validateTLS(); err != nil {
+		return err
+	}
 	if c.MetricsAddr != "" {
 		if err := checkAddr(c.MetricsAddr); err != nil {
 			return bad("SUTRA_METRICS_ADDR=%q: %v", c.MetricsAddr, err)
 		}
+	}
+	return nil
+}
+
+// validateTLS requires TLS material, or plaintext asked for by name.
+func (c Config) validateTLS() error {
+	bad := func(format string, a ...any) error { return fmt.Errorf("storage-server: "+format, a...) }
+	anyTLS := c.TLSCert != "" || c.TLSKey != "" || c.TLSCA != "" || c.TLSClientCA != ""
+	switch {
+	case c.Insecure && (anyTLS || c.TokensFile != ""):
+		return bad("SUTRA_INSECURE (--insecure) is set together with TLS or token files: choose one")
+	case c.Insecure:
+		return nil
+	case !anyTLS:
+		return bad("no TLS certificate: set SUTRA_TLS_CERT, SUTRA_TLS_KEY and SUTRA_TLS_CA (--tls-cert, --tls-key, --tls-ca), " +
+			"or SUTRA_INSECURE=true (--insecure) to serve plaintext with no authentication")
+	case c.TLSCert == "" || c.TLSKey == "" || c.TLSCA == "":
+		return bad("TLS needs all of SUTRA_TLS_CERT, SUTRA_TLS_KEY and SUTRA_TLS_CA (--tls-cert, --tls-key, --tls-ca)")
 	}
 	return nil
 }

@@ -18,6 +18,7 @@ func TestParseConfigFromEnvironmentAndFlags(t *testing.T) {
 		"SUTRA_STORAGE_SERVER":        "0.0.0.0:50051",
 		"SUTRA_HEARTBEAT_INTERVAL_MS": "250",
 		"SUTRA_NODE_ID":               "n1",
+		"SUTRA_INSECURE":              "true",
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -48,6 +49,12 @@ func TestParseConfigRejectsBadConfiguration(t *testing.T) {
 		{"unknown flag", nil, []string{"--rol", "leader"}, "flag provided but not defined"},
 		{"empty data dir", nil, []string{"--role", "leader", "--data-dir", ""}, "SUTRA_DATA_DIR"},
 		{"negative gc percent", map[string]string{"SUTRA_NODE_ROLE": "leader", "SUTRA_GC_PERCENT": "-1"}, nil, "SUTRA_GC_PERCENT must not be negative"},
+		{"no TLS and not insecure", map[string]string{"SUTRA_NODE_ROLE": "leader"}, nil, "no TLS certificate: set SUTRA_TLS_CERT"},
+		{"a certificate without its key", map[string]string{"SUTRA_NODE_ROLE": "leader", "SUTRA_TLS_CERT": "c.pem", "SUTRA_TLS_CA": "ca.pem"}, nil,
+			"TLS needs all of SUTRA_TLS_CERT, SUTRA_TLS_KEY and SUTRA_TLS_CA"},
+		{"insecure and TLS", map[string]string{"SUTRA_NODE_ROLE": "leader", "SUTRA_INSECURE": "true"}, []string{"--tls-cert", "c.pem"},
+			"SUTRA_INSECURE (--insecure) is set together with TLS"},
+		{"insecure with tokens", nil, []string{"--role", "leader", "--insecure", "--auth-tokens-file", "t"}, "choose one"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -76,6 +83,7 @@ func TestGCPercentDefault(t *testing.T) {
 		{map[string]string{"SUTRA_GC_PERCENT": "50"}, []string{"--gc-percent", "0"}, 0},
 	} {
 		tc.env["SUTRA_NODE_ROLE"] = "leader"
+		tc.env["SUTRA_INSECURE"] = "true"
 		c, err := ParseConfig(tc.args, env(tc.env))
 		if err != nil || c.GCPercent != tc.want {
 			t.Errorf("env %v args %v: GCPercent %d, %v; want %d", tc.env, tc.args, c.GCPercent, err, tc.want)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -13,6 +14,10 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"google.golang.org/grpc/credentials"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/sutra/sutra-operator/internal/auth"
 
 	"github.com/sutra/sutra-operator/internal/engine"
 	"github.com/sutra/sutra-operator/internal/grpcapi"
@@ -79,9 +84,13 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr stri
 		log.Warn("started with durable records lost, as --accept-data-loss allows", "lost", rec.Lost, "last_seq", rec.LastSeq)
 	}
 
+	sec, peerCreds, err := openSecurity(cfg, log)
+	if err != nil {
+		return err
+	}
 	bgCtx, stopBG := context.WithCancel(context.Background())
 	defer stopBG()
-	r = newRoles(bgCtx, cfg, eng, log, m.observeReplay)
+	r = newRoles(bgCtx, cfg, eng, log, m.observeReplay, peerCreds)
 	switch cfg.Role {
 	case RoleLeader:
 		if why := newEpochReason(rec, eng); why != "" {
@@ -106,7 +115,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr stri
 	if err != nil {
 		return fmt.Errorf("storage-server: listen on %s: %w", cfg.Listen, err)
 	}
-	srv := grpcapi.NewServer(repl, &grpcapi.StorageServer{Roles: r, Engine: eng}, &grpcapi.AdminServer{Admin: r}, log, m.observeRPC)
+	srv := grpcapi.NewServer(repl, &grpcapi.StorageServer{Roles: r, Engine: eng}, &grpcapi.AdminServer{Admin: r}, sec, log, m.observeRPC)
 	srv.SetServing(true)
 	serveErr := make(chan error, 2)
 	go func() { serveErr <- srv.Serve(lis) }()
@@ -120,6 +129,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr stri
 		}
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg}))
+		handleHealth(mux, srv)
 		if cfg.Pprof {
 			mux.HandleFunc("/debug/pprof/", pprof.Index)
 			mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
@@ -160,6 +170,50 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr stri
 	}
 	log.Info("stopped", "applied", eng.AppliedSeq())
 	return err
+}
+
+// openSecurity loads the node's TLS material and token file: the server's
+// authentication, and the credentials it dials peers with. Both are nil
+// with --insecure, which is logged.
+func openSecurity(cfg Config, log *slog.Logger) (*grpcapi.Security, credentials.TransportCredentials, error) {
+	if cfg.Insecure {
+		log.Warn("serving plaintext gRPC with no authentication (--insecure): anyone who reaches the port may read, write, stream the log and change roles",
+			"addr", cfg.Listen)
+		return nil, nil, nil
+	}
+	src, err := auth.Open(auth.Files{Cert: cfg.TLSCert, Key: cfg.TLSKey, CA: cfg.TLSCA, ClientCA: cfg.TLSClientCA}, log)
+	if err != nil {
+		return nil, nil, fmt.Errorf("storage-server: TLS: %w", err)
+	}
+	id, err := src.Identity()
+	if err != nil {
+		return nil, nil, fmt.Errorf("storage-server: SUTRA_TLS_CERT %s: %w", cfg.TLSCert, err)
+	}
+	if want := auth.URI(auth.Node, cfg.NodeID); id.String() != want {
+		return nil, nil, fmt.Errorf("storage-server: SUTRA_TLS_CERT %s identifies %s, not this node (%s, from SUTRA_NODE_ID)", cfg.TLSCert, id, want)
+	}
+	sec := &grpcapi.Security{TLS: src, Log: log}
+	if cfg.TokensFile != "" {
+		if sec.Tokens, err = auth.OpenTokens(cfg.TokensFile, log); err != nil {
+			return nil, nil, fmt.Errorf("storage-server: SUTRA_AUTH_TOKENS_FILE %s: %w", cfg.TokensFile, err)
+		}
+	}
+	log.Info("serving TLS; callers authenticate by certificate or token", "identity", id.String(), "tokens", cfg.TokensFile != "")
+	return sec, credentials.NewTLS(src.ClientConfig()), nil
+}
+
+// handleHealth serves /healthz (the process answers) and /readyz (its gRPC
+// health is SERVING) for probes that cannot speak TLS, such as kubelet's.
+func handleHealth(mux *http.ServeMux, srv *grpcapi.Server) {
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
+		st, err := srv.Health.Check(r.Context(), &healthpb.HealthCheckRequest{})
+		if err != nil || st.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+			http.Error(w, "not serving", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = io.WriteString(w, "ok\n")
+	})
 }
 
 // newEpochReason says why a node starting as leader must begin a new epoch,

@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"google.golang.org/grpc/credentials"
+
 	"github.com/sutra/sutra-operator/internal/engine"
 	"github.com/sutra/sutra-operator/internal/grpcapi"
 	"github.com/sutra/sutra-operator/internal/replication"
@@ -31,10 +33,11 @@ type roles struct {
 	changes sync.Mutex   // one role change at a time
 	writes  sync.RWMutex // held for reading by writes in the engine
 	cur     atomic.Pointer[roleState]
-	fence   atomic.Pointer[string] // why writes are fenced; nil when they are not
-	admin   atomic.Int64           // last admin call, Unix nanoseconds
-	aside   atomic.Uint64          // records set aside by rewinds since start
-	incarn  uint64                 // this process's replica incarnation (replication.Start.Incarnation)
+	fence   atomic.Pointer[string]           // why writes are fenced; nil when they are not
+	admin   atomic.Int64                     // last admin call, Unix nanoseconds
+	aside   atomic.Uint64                    // records set aside by rewinds since start
+	incarn  uint64                           // this process's replica incarnation (replication.Start.Incarnation)
+	creds   credentials.TransportCredentials // how this node dials peers; nil: plaintext
 }
 
 // roleState is one role's running parts; replaced whole on a change.
@@ -50,8 +53,9 @@ type roleState struct {
 var _ grpcapi.Roles = (*roles)(nil)
 var _ grpcapi.Admin = (*roles)(nil)
 
-func newRoles(bg context.Context, cfg Config, eng *engine.Engine, log *slog.Logger, replay func(string, time.Duration)) *roles {
-	r := &roles{cfg: cfg, eng: eng, log: log, replay: replay, bg: bg, incarn: replication.NewIncarnation()}
+func newRoles(bg context.Context, cfg Config, eng *engine.Engine, log *slog.Logger, replay func(string, time.Duration),
+	creds credentials.TransportCredentials) *roles {
+	r := &roles{cfg: cfg, eng: eng, log: log, replay: replay, bg: bg, incarn: replication.NewIncarnation(), creds: creds}
 	r.admin.Store(time.Now().UnixNano())
 	return r
 }
@@ -71,7 +75,7 @@ func (r *roles) startLeader() *roleState {
 		RetentionBytes: r.cfg.RetentionBytes, Logger: r.log, OnReplayed: r.replay, SyncReplicas: r.cfg.SyncReplicas,
 		SyncTimeout: r.cfg.SyncTimeout, SyncPreferred: r.cfg.SyncMode == SyncPreferred})
 	l.SetReplicas(r.cfg.peers(nil))
-	call, closeConns := grpcapi.HeartbeatCaller()
+	call, closeConns := grpcapi.HeartbeatCaller(r.creds)
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); l.RunHeartbeats(ctx, call) }()
@@ -90,7 +94,7 @@ func (r *roles) startLeader() *roleState {
 // startFollower follows the leader at addr. rewind lets the follower set
 // aside a divergent suffix against a leader in minEpoch (an admin Follow).
 func (r *roles) startFollower(addr string, minEpoch uint64, rewind bool) (*roleState, error) {
-	dial, closeConn, err := grpcapi.LeaderDialer(addr)
+	dial, closeConn, err := grpcapi.LeaderDialer(addr, r.creds)
 	if err != nil {
 		return nil, fmt.Errorf("storage-server: leader %s: %w", addr, err)
 	}

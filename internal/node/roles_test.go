@@ -39,7 +39,7 @@ func TestFenceWaitsForWritesInFlight(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	cfg := Config{NodeID: "a", ClusterID: "c", Advertise: "127.0.0.1:1", HeartbeatInterval: time.Second, LagThreshold: time.Second}
-	r := newRoles(ctx, cfg, eng, log, nil)
+	r := newRoles(ctx, cfg, eng, log, nil, nil)
 	if err := eng.BeginEpoch(1); err != nil {
 		t.Fatal(err)
 	}

@@ -27,7 +27,7 @@ type adminFlags struct {
 }
 
 func addAdminFlags(fs *flag.FlagSet, f *adminFlags, addrHelp, epochHelp string) {
-	fs.StringVar(&f.addr, "addr", "127.0.0.1:50051", addrHelp)
+	fs.StringVar(&f.addr, "addr", defaultAddr, addrHelp)
 	fs.Uint64Var(&f.epoch, "epoch", 0, epochHelp)
 	fs.DurationVar(&f.timeout, "timeout", 10*time.Second, "give up after this long")
 }
@@ -45,7 +45,7 @@ func (a *adminCmd) close() { a.cancel(); a.c.Close() }
 
 // parseAdmin parses an admin command's flags; extra adds flags of its own.
 func parseAdmin(ctx context.Context, name string, args []string, f *adminFlags, addrHelp, epochHelp string, extra func(*flag.FlagSet)) (*adminCmd, error) {
-	fs := newFlags(name)
+	fs := newFlags(ctx, name)
 	addAdminFlags(fs, f, addrHelp, epochHelp)
 	if extra != nil {
 		extra(fs)
@@ -53,12 +53,12 @@ func parseAdmin(ctx context.Context, name string, args []string, f *adminFlags, 
 	if err := parseFlags(fs, args); err != nil {
 		return nil, err
 	}
-	addrs, err := ParseAddrs(f.addr)
+	addrs, err := ParseAddrs(addrFlag(ctx, f.addr))
 	if err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, f.timeout)
-	return &adminCmd{addrs: addrs, ctx: ctx, cancel: cancel, c: newCluster(addrs)}, nil
+	return &adminCmd{addrs: addrs, ctx: ctx, cancel: cancel, c: newCluster(ctx, addrs)}, nil
 }
 
 // adminStatus asks every address for its admin status; a node that does

@@ -83,7 +83,7 @@ func percentiles(d []time.Duration) Percentiles {
 }
 
 func bench(ctx context.Context, args []string, out io.Writer) error {
-	fs := newFlags("bench")
+	fs := newFlags(ctx, "bench")
 	c := BenchConfig{}
 	var replicas string
 	var asJSON bool
@@ -193,7 +193,7 @@ func RunBench(ctx context.Context, c BenchConfig) (*BenchResult, error) {
 		}
 	}()
 	for i := range leaderConns {
-		cc, err := dial(c.Leader)
+		cc, err := dial(ctx, c.Leader)
 		if err != nil {
 			return nil, err
 		}
@@ -202,7 +202,7 @@ func RunBench(ctx context.Context, c BenchConfig) (*BenchResult, error) {
 	}
 	replicaClients := map[string]storagepb.StorageServiceClient{}
 	for _, r := range c.Replicas {
-		cc, err := dial(r)
+		cc, err := dial(ctx, r)
 		if err != nil {
 			return nil, err
 		}
@@ -453,7 +453,7 @@ func resolveLeader(ctx context.Context, addrs string, timeout time.Duration) (st
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	c := newCluster(list)
+	c := newCluster(ctx, list)
 	defer c.Close()
 	return c.findLeader(ctx)
 }

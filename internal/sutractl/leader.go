@@ -195,17 +195,18 @@ func backoffDelay(cfg backoff.Config, retries int) time.Duration {
 type cluster struct {
 	addrs []string
 	conns map[string]*grpc.ClientConn
+	ctx   context.Context // carries the run's transport; never cancelled by cluster
 }
 
-func newCluster(addrs []string) *cluster {
-	return &cluster{addrs: addrs, conns: map[string]*grpc.ClientConn{}}
+func newCluster(ctx context.Context, addrs []string) *cluster {
+	return &cluster{addrs: addrs, conns: map[string]*grpc.ClientConn{}, ctx: ctx}
 }
 
 func (c *cluster) conn(addr string) (*grpc.ClientConn, error) {
 	if cc, ok := c.conns[addr]; ok {
 		return cc, nil
 	}
-	cc, err := dial(addr)
+	cc, err := dial(c.ctx, addr)
 	if err != nil {
 		return nil, err
 	}

@@ -82,7 +82,7 @@ func RunLedger(ctx context.Context, c LedgerConfig) (LedgerResult, error) {
 			for wctx.Err() == nil {
 				if conn == nil {
 					var err error
-					if conn, err = dial(c.Addrs[cur]); err != nil {
+					if conn, err = dial(ctx, c.Addrs[cur]); err != nil {
 						return
 					}
 				}
@@ -173,7 +173,7 @@ func nodeDigests(ctx context.Context, nodes []string) (map[string]string, bool) 
 	digests := map[string]string{}
 	var applied []uint64
 	for _, node := range nodes {
-		conn, err := dial(node)
+		conn, err := dial(ctx, node)
 		if err != nil {
 			return nil, false
 		}
@@ -205,7 +205,7 @@ func ledgerID(n uint64) []byte {
 // checkLedger waits until node applied top, then counts the acknowledged
 // writes it lacks and returns its digest.
 func checkLedger(ctx context.Context, node string, acks []ack, top uint64, settle time.Duration) (int, string, error) {
-	conn, err := dial(node)
+	conn, err := dial(ctx, node)
 	if err != nil {
 		return 0, "", err
 	}
@@ -245,7 +245,7 @@ func checkLedger(ctx context.Context, node string, acks []ack, top uint64, settl
 const checkWorkers = 32
 
 func ledgerCmd(ctx context.Context, args []string, out io.Writer) error {
-	fs := newFlags("ledger")
+	fs := newFlags(ctx, "ledger")
 	c := LedgerConfig{}
 	var addrs, check string
 	var asJSON bool

@@ -22,7 +22,7 @@ import (
 func TestWriteStreamAcknowledgesEveryWrite(t *testing.T) {
 	leader := startNode(t, "--role", "leader", "--node-id", "a")
 	replica := startNode(t, "--role", "replica", "--leader", leader, "--node-id", "b")
-	conn, err := dial(leader)
+	conn, err := dial(context.Background(), leader)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +113,7 @@ func TestWriteStreamAcknowledgesEveryWrite(t *testing.T) {
 func TestWriteStreamOnAReplica(t *testing.T) {
 	leader := startNode(t, "--role", "leader", "--node-id", "a")
 	replica := startNode(t, "--role", "replica", "--leader", leader, "--node-id", "b")
-	conn, err := dial(replica)
+	conn, err := dial(context.Background(), replica)
 	if err != nil {
 		t.Fatal(err)
 	}

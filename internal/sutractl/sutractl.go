@@ -16,7 +16,6 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/sutra/sutra-operator/internal/grpcapi"
 	"github.com/sutra/sutra-operator/internal/pb/replicationpb"
 	"github.com/sutra/sutra-operator/internal/pb/storagepb"
 )
@@ -60,7 +59,7 @@ func Run(ctx context.Context, args []string, out, errOut io.Writer) error {
 		fmt.Fprint(errOut, usage)
 		return fmt.Errorf("sutractl: unknown command %q", args[0])
 	}
-	err := cmd(ctx, args[1:], out)
+	err := cmd(withTransport(ctx, &transport{}), args[1:], out)
 	var ue *usageError
 	if errors.As(err, &ue) {
 		if ue.err == nil {
@@ -87,8 +86,13 @@ func (e *usageError) Error() string {
 	return e.err.Error()
 }
 
-func newFlags(name string) *flag.FlagSet {
+// newFlags starts a command's flag set with the connection flags every
+// command shares (conn.go).
+func newFlags(ctx context.Context, name string) *flag.FlagSet {
 	fs := flag.NewFlagSet("sutractl "+name, flag.ContinueOnError)
+	if t := transportFrom(ctx); t != nil {
+		t.register(fs)
+	}
 	return fs
 }
 
@@ -121,8 +125,20 @@ type nodeFlags struct {
 	readFrom string // reads only: "first" or "leader"
 }
 
+// defaultAddr is --addr's default; a context file's address replaces it.
+const defaultAddr = "127.0.0.1:50051"
+
+// addrFlag is --addr, or the context file's address when --addr was left
+// at its default.
+func addrFlag(ctx context.Context, addr string) string {
+	if a := contextAddress(ctx); a != "" && addr == defaultAddr {
+		return a
+	}
+	return addr
+}
+
 func addNodeFlags(fs *flag.FlagSet, f *nodeFlags, read bool, help string) {
-	fs.StringVar(&f.addr, "addr", "127.0.0.1:50051", help)
+	fs.StringVar(&f.addr, "addr", defaultAddr, help)
 	fs.DurationVar(&f.timeout, "timeout", 10*time.Second, "give up after this long, finding the leader and retrying included")
 	if read {
 		fs.StringVar(&f.readFrom, "read-from", "first", `which node of --addr serves the read: "first" that answers, or "leader"`)
@@ -131,7 +147,7 @@ func addNodeFlags(fs *flag.FlagSet, f *nodeFlags, read bool, help string) {
 
 // open parses --addr and applies --timeout to ctx.
 func (f *nodeFlags) open(ctx context.Context) (*cluster, context.Context, context.CancelFunc, error) {
-	addrs, err := ParseAddrs(f.addr)
+	addrs, err := ParseAddrs(addrFlag(ctx, f.addr))
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -139,7 +155,7 @@ func (f *nodeFlags) open(ctx context.Context) (*cluster, context.Context, contex
 		return nil, nil, nil, fmt.Errorf("sutractl: --read-from must be first or leader, not %q", f.readFrom)
 	}
 	ctx, cancel := context.WithTimeout(ctx, f.timeout)
-	return newCluster(addrs), ctx, cancel, nil
+	return newCluster(ctx, addrs), ctx, cancel, nil
 }
 
 // read runs fn on the node --read-from selects and returns its address.
@@ -150,16 +166,8 @@ func (f *nodeFlags) read(ctx context.Context, c *cluster, fn func(context.Contex
 	return c.read(ctx, fn)
 }
 
-func dial(addr string) (*grpc.ClientConn, error) {
-	conn, err := grpcapi.Dial(addr)
-	if err != nil {
-		return nil, fmt.Errorf("sutractl: %s: %w", addr, err)
-	}
-	return conn, nil
-}
-
 func statusCmd(ctx context.Context, args []string, out io.Writer) error {
-	fs := newFlags("status")
+	fs := newFlags(ctx, "status")
 	var nf nodeFlags
 	addNodeFlags(fs, &nf, true, "comma-separated node addresses; the first that answers, or the leader with --read-from leader (the leader shows every replica)")
 	if err := parseFlags(fs, args); err != nil {
@@ -231,7 +239,7 @@ func describeID(s string, b []byte) string {
 }
 
 func put(ctx context.Context, args []string, out io.Writer) error {
-	fs := newFlags("put")
+	fs := newFlags(ctx, "put")
 	var nf nodeFlags
 	addNodeFlags(fs, &nf, false, "comma-separated node addresses; the write goes to the leader among them, or the one a replica names")
 	follow := fs.Bool("follow-leader", true, "find the leader and retry there; false sends the write once to the first address")
@@ -280,7 +288,7 @@ func put(ctx context.Context, args []string, out io.Writer) error {
 }
 
 func get(ctx context.Context, args []string, out io.Writer) error {
-	fs := newFlags("get")
+	fs := newFlags(ctx, "get")
 	var nf nodeFlags
 	addNodeFlags(fs, &nf, true, "comma-separated node addresses (leaders or replicas); the first that answers serves the read")
 	id := fs.String("id", "", "concept id: 32 hex characters, or the text used with put")
@@ -326,7 +334,7 @@ func get(ctx context.Context, args []string, out io.Writer) error {
 }
 
 func stats(ctx context.Context, args []string, out io.Writer) error {
-	fs := newFlags("stats")
+	fs := newFlags(ctx, "stats")
 	addrs := fs.String("addr", "127.0.0.1:50051", "comma-separated node addresses; one row each")
 	timeout := fs.Duration("timeout", 5*time.Second, "how long each node may take to answer")
 	if err := parseFlags(fs, args); err != nil {
@@ -361,7 +369,7 @@ func stats(ctx context.Context, args []string, out io.Writer) error {
 
 // nodeStats asks one node for its GetStats.
 func nodeStats(ctx context.Context, addr string, timeout time.Duration) (*storagepb.Stats, error) {
-	conn, err := dial(addr)
+	conn, err := dial(ctx, addr)
 	if err != nil {
 		return nil, err
 	}

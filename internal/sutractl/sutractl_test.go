@@ -19,7 +19,7 @@ func startNode(t *testing.T, args ...string) string {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "data")
 	cfg, err := node.ParseConfig(append([]string{"--listen", "127.0.0.1:0", "--metrics-addr", "", "--data-dir", dir,
-		"--heartbeat-interval", "100ms"}, args...), func(string) string { return "" })
+		"--heartbeat-interval", "100ms", "--insecure"}, args...), func(string) string { return "" })
 	if err != nil {
 		t.Fatal(err)
 	}

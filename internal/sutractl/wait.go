@@ -25,7 +25,7 @@ const waitPoll = 100 * time.Millisecond
 //
 // It fails after --timeout naming what it was still waiting for.
 func waitCmd(ctx context.Context, args []string, out io.Writer) error {
-	fs := newFlags("wait")
+	fs := newFlags(ctx, "wait")
 	addrs := fs.String("addr", "127.0.0.1:50051", "comma-separated node addresses to wait for")
 	what := fs.String("for", "serving", `"serving": every node answers GetStats; "streaming": also, the leader's replication table shows every other listed node streaming`)
 	timeout := fs.Duration("timeout", 30*time.Second, "give up after this long")
@@ -86,7 +86,7 @@ func streaming(ctx context.Context, list []string) error {
 	if err := serving(ctx, list); err != nil {
 		return err
 	}
-	c := newCluster(list)
+	c := newCluster(ctx, list)
 	defer c.Close()
 	sts := make([]*replicationpb.ReplicationStatusResponse, len(list))
 	var leader *replicationpb.ReplicationStatusResponse

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -86,6 +87,9 @@ func startNode(t *testing.T, name string, args ...string) *node {
 	n := &node{t: t, name: name, addr: freeAddr(t), dir: filepath.Join(t.TempDir(), name)}
 	n.base = []string{"--listen", n.addr, "--data-dir", n.dir, "--node-id", name, "--metrics-addr", "",
 		"--cluster-id", "e2e", "--heartbeat-interval", "200ms"}
+	if !slices.ContainsFunc(args, func(a string) bool { return strings.HasPrefix(a, "--tls-") }) {
+		n.base = append(n.base, "--insecure")
+	}
 	n.args = append(append([]string(nil), n.base...), args...)
 	n.start()
 	t.Cleanup(n.stop)

@@ -20,7 +20,7 @@ func TestSecondProcessOnDataDirRefused(t *testing.T) {
 	done := w.background(leader, 4, stop)
 
 	cmd := exec.Command(serverBin, "--role", "leader", "--listen", freeAddr(t), "--data-dir", leader.dir,
-		"--node-id", "intruder", "--metrics-addr", "", "--cluster-id", "e2e")
+		"--node-id", "intruder", "--metrics-addr", "", "--cluster-id", "e2e", "--insecure")
 	start := time.Now()
 	out, err := cmd.CombinedOutput()
 	exit, ok := err.(*exec.ExitError)
