@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -17,6 +16,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
@@ -72,6 +72,7 @@ type node struct {
 	repl   replicationpb.ReplicationServiceClient
 	admin  adminpb.AdminServiceClient
 	exited chan struct{}
+	creds  credentials.TransportCredentials // how the test dials the node; nil: plaintext
 }
 
 func startLeader(t *testing.T, name string, extra ...string) *node {
@@ -84,12 +85,20 @@ func startReplica(t *testing.T, name, leader string, extra ...string) *node {
 
 func startNode(t *testing.T, name string, args ...string) *node {
 	t.Helper()
-	n := &node{t: t, name: name, addr: freeAddr(t), dir: filepath.Join(t.TempDir(), name)}
+	return startNodeDialed(t, name, nil, nil, args...)
+}
+
+// startNodeDialed starts a node that every start gets security (TLS
+// flags; none: --insecure), and that the test reaches with creds.
+func startNodeDialed(t *testing.T, name string, creds credentials.TransportCredentials, security []string, args ...string) *node {
+	t.Helper()
+	n := &node{t: t, name: name, addr: freeAddr(t), dir: filepath.Join(t.TempDir(), name), creds: creds}
 	n.base = []string{"--listen", n.addr, "--data-dir", n.dir, "--node-id", name, "--metrics-addr", "",
 		"--cluster-id", "e2e", "--heartbeat-interval", "200ms"}
-	if !slices.ContainsFunc(args, func(a string) bool { return strings.HasPrefix(a, "--tls-") }) {
-		n.base = append(n.base, "--insecure")
+	if len(security) == 0 {
+		security = []string{"--insecure"}
 	}
+	n.base = append(n.base, security...)
 	n.args = append(append([]string(nil), n.base...), args...)
 	n.start()
 	t.Cleanup(n.stop)
@@ -112,7 +121,11 @@ func (n *node) start() {
 	n.exited = make(chan struct{})
 	go func(c *exec.Cmd, done chan struct{}) { _ = c.Wait(); close(done) }(n.cmd, n.exited)
 	if n.conn == nil {
-		n.conn, err = grpc.NewClient(n.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		creds := n.creds
+		if creds == nil {
+			creds = insecure.NewCredentials()
+		}
+		n.conn, err = grpc.NewClient(n.addr, grpc.WithTransportCredentials(creds))
 		if err != nil {
 			t.Fatal(err)
 		}

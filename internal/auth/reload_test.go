@@ -1,0 +1,79 @@
+package auth_test
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"io"
+	"log/slog"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/sutra/sutra-operator/internal/auth"
+	"github.com/sutra/sutra-operator/internal/auth/authtest"
+)
+
+func served(t *testing.T, s *auth.Source) *x509.Certificate {
+	t.Helper()
+	cfg, err := s.ServerConfig().GetConfigForClient(&tls.ClientHelloInfo{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := x509.ParseCertificate(cfg.Certificates[0].Certificate[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// TestSourceReloadsChangedFiles: a rotated certificate is served once the
+// recheck interval has passed; a change that does not parse keeps the old.
+func TestSourceReloadsChangedFiles(t *testing.T) {
+	dir := t.TempDir()
+	ca := authtest.NewCA(t, "test CA")
+	files := ca.WriteFiles(t, dir, auth.Node, "n1")
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	src, err := auth.Open(files, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := served(t, src).SerialNumber
+
+	ca.WriteFiles(t, dir, auth.Node, "n1")
+	if got := served(t, src).SerialNumber; got.Cmp(first) != 0 {
+		t.Fatalf("reloaded within the recheck interval")
+	}
+	time.Sleep(1100 * time.Millisecond)
+	second := served(t, src).SerialNumber
+	if second.Cmp(first) == 0 {
+		t.Fatalf("a rotated certificate was not served after the recheck interval")
+	}
+
+	if err := os.WriteFile(files.Key, []byte("not a key"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1100 * time.Millisecond)
+	if got := served(t, src).SerialNumber; got.Cmp(second) != 0 {
+		t.Fatalf("a broken key replaced a working certificate")
+	}
+	if id, err := src.Identity(); err != nil || id.String() != "urn:sutra:node:n1" {
+		t.Fatalf("identity %v, %v", id, err)
+	}
+}
+
+func TestOpenRefusesBadMaterial(t *testing.T) {
+	dir := t.TempDir()
+	ca := authtest.NewCA(t, "test CA")
+	files := ca.WriteFiles(t, dir, auth.Node, "n1")
+	other := ca.WriteFiles(t, dir, auth.Node, "n2")
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	for name, f := range map[string]auth.Files{
+		"key of another certificate": {Cert: files.Cert, Key: other.Key, CA: files.CA},
+		"missing CA":                 {Cert: files.Cert, Key: files.Key, CA: dir + "/nope.crt"},
+		"CA that is not PEM":         {Cert: files.Cert, Key: files.Key, CA: files.Key},
+	} {
+		if _, err := auth.Open(f, log); err == nil {
+			t.Errorf("%s: opened", name)
+		}
+	}
+}
