@@ -34,8 +34,10 @@ commands:
   fence    stop a leader accepting writes (AdminService/Fence)
   wait     wait until nodes serve (--for serving) or every listed replica streams (--for streaming)
   ledger   write through failures, then check every acknowledged write on every node and report pauses
+  certs    make a CA and the certificates of nodes and clients for TLS (bare processes; the operator makes its own)
 
 An address without a port gets port 50051. "sutractl <command> --help" lists a command's flags.
+Every command takes --ca, --cert, --key, --token-file and --context to speak TLS (see docs/security.md).
 `
 
 // Run executes one sutractl command. -h or --help prints the command's
@@ -48,7 +50,7 @@ func Run(ctx context.Context, args []string, out, errOut io.Writer) error {
 	cmds := map[string]func(context.Context, []string, io.Writer) error{
 		"status": statusCmd, "put": put, "get": get, "stats": stats, "bench": bench,
 		"nodes": nodesCmd, "promote": promoteCmd, "follow": followCmd, "fence": fenceCmd, "wait": waitCmd,
-		"ledger": ledgerCmd,
+		"ledger": ledgerCmd, "certs": certsCmd,
 	}
 	if args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		fmt.Fprint(out, usage)

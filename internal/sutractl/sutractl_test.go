@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -18,8 +19,11 @@ import (
 func startNode(t *testing.T, args ...string) string {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "data")
-	cfg, err := node.ParseConfig(append([]string{"--listen", "127.0.0.1:0", "--metrics-addr", "", "--data-dir", dir,
-		"--heartbeat-interval", "100ms", "--insecure"}, args...), func(string) string { return "" })
+	base := []string{"--listen", "127.0.0.1:0", "--metrics-addr", "", "--data-dir", dir, "--heartbeat-interval", "100ms"}
+	if !slices.Contains(args, "--tls-cert") {
+		base = append(base, "--insecure")
+	}
+	cfg, err := node.ParseConfig(append(base, args...), func(string) string { return "" })
 	if err != nil {
 		t.Fatal(err)
 	}

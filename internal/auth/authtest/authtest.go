@@ -1,54 +1,35 @@
 // Package authtest makes certificate authorities and certificates for
-// tests: a CA per test, leaves with a sutra identity, written as the PEM
-// files a node reads.
+// tests (with internal/certs): a CA per test, leaves with a sutra
+// identity, written as the PEM files a node reads.
 package authtest
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
 	"net"
-	"net/url"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/sutra/sutra-operator/internal/auth"
+	"github.com/sutra/sutra-operator/internal/certs"
 )
 
 // CA is a test certificate authority.
 type CA struct {
-	Cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	PEM  []byte
+	*certs.KeyPair
+	PEM []byte
 }
-
-var serial = big.NewInt(time.Now().UnixNano())
-
-func nextSerial() *big.Int { return serial.Add(serial, big.NewInt(1)) }
 
 // NewCA makes a CA valid for a day.
 func NewCA(t testing.TB, name string) *CA {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	kp, err := certs.NewCA(name, time.Now(), 24*time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmpl := &x509.Certificate{SerialNumber: nextSerial(), Subject: pkix.Name{CommonName: name},
-		NotBefore: time.Now().Add(-time.Minute), NotAfter: time.Now().Add(24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	return &CA{Cert: cert, key: key, PEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
+	return &CA{KeyPair: kp, PEM: kp.CertPEM}
 }
 
 // Issue makes a leaf for the identity kind:name, valid for serving
@@ -56,25 +37,12 @@ func NewCA(t testing.TB, name string) *CA {
 // key.
 func (ca *CA) Issue(t testing.TB, kind auth.Kind, name string) (certPEM, keyPEM []byte) {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	kp, err := certs.Issue(ca.KeyPair, certs.Request{CommonName: name, DNSNames: []string{"localhost"},
+		IPs: []net.IP{net.IPv4(127, 0, 0, 1)}, URIs: []string{auth.URI(kind, name)}, Validity: time.Hour}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	u, _ := url.Parse(auth.URI(kind, name))
-	tmpl := &x509.Certificate{SerialNumber: nextSerial(), Subject: pkix.Name{CommonName: name},
-		NotBefore: time.Now().Add(-time.Minute), NotAfter: time.Now().Add(24 * time.Hour),
-		KeyUsage:    x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-		URIs:        []*url.URL{u}, DNSNames: []string{"localhost"}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kb, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kb})
+	return kp.CertPEM, kp.KeyPEM
 }
 
 // WriteFiles issues kind:name into dir as NAME.crt and NAME.key beside the
@@ -109,8 +77,4 @@ func (ca *CA) ClientTLS(t testing.TB, kind auth.Kind, name string) *tls.Config {
 }
 
 // Pool is a pool holding the CA.
-func (ca *CA) Pool() *x509.CertPool {
-	p := x509.NewCertPool()
-	p.AddCert(ca.Cert)
-	return p
-}
+func (ca *CA) Pool() *x509.CertPool { return ca.KeyPair.Pool() }
