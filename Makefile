@@ -108,6 +108,10 @@ bench: ## Run the WAL, store, recovery and replica benchmarks and print figures.
 loadtest: ## One leader + three replicas, 10,000 writes/s for 60 s (RATE, DURATION, BATCH, CONNECTIONS override).
 	hack/loadtest.sh
 
+.PHONY: loadtest-tls
+loadtest-tls: ## Mutual TLS against plaintext in one run: writes/s and visibility lag (RATE, CONNECTIONS, DURATION, ROUNDS).
+	hack/loadtest-tls.sh
+
 .PHONY: bench-peers
 bench-peers: ## Sutra beside durable Redis (installed from Debian when missing), one table of ratios; SHORT=1 for a smoke run.
 	hack/bench-peers.sh

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs a local Sutra cluster: one leader and two replicas as processes on
-# 127.0.0.1, writes sample data, shows the live replication table, and stops
-# everything cleanly. Needs only Go.
+# 127.0.0.1, over mutual TLS with certificates made by sutractl certs, writes
+# sample data, shows the live replication table, and stops everything
+# cleanly. Needs only Go.
 #
 #   hack/demo.sh                  ports 50051-50053 (gRPC), 9191-9193 (metrics)
 #   SUTRA_DEMO_PORT=60051 hack/demo.sh   gRPC 60051-60053, metrics 60191-60193
@@ -45,10 +46,17 @@ done
 echo "==> building storage-server and sutractl"
 CGO_ENABLED=0 go build -o "${bin}/" ./cmd/storage-server ./cmd/sutractl
 
+echo "==> making a CA and certificates (sutractl certs)"
+certs="${data}/certs"
+"${bin}/sutractl" certs --dir "${certs}" --nodes leader,replica-1,replica-2 --clients admin:demo >/dev/null
+# Every sutractl call below speaks mTLS as urn:sutra:admin:demo.
+export SUTRA_CONTEXT="${certs}/admin-demo.yaml"
+
 start() { # name role args...
 	local name=$1
 	shift
-	"${bin}/storage-server" --node-id "${name}" --data-dir "${data}/${name}" --cluster-id "${cluster}" --insecure "$@" \
+	"${bin}/storage-server" --node-id "${name}" --data-dir "${data}/${name}" --cluster-id "${cluster}" \
+		--tls-cert "${certs}/${name}.crt" --tls-key "${certs}/${name}.key" --tls-ca "${certs}/ca.crt" "$@" \
 		>"${data}/${name}.log" 2>&1 &
 	pids+=($!)
 }

@@ -8,7 +8,9 @@
 #   RATE=0 CONNECTIONS=64 DURATION=20s hack/loadtest.sh          # flat out, unary writes
 #   RATE=0 BATCH=500 CONNECTIONS=8 DURATION=20s hack/loadtest.sh # flat out through BatchWrite
 #
-# REPLICAS sets the number of replicas (0 for a lone leader), NODE_ARGS adds
+# TLS=1 runs every node and sutractl bench over mutual TLS (certificates from
+# sutractl certs); the default is plaintext (--insecure), the reference TLS is
+# measured against. REPLICAS sets the number of replicas (0 for a lone leader), NODE_ARGS adds
 # flags to every node (e.g. --unsafe-no-fsync, --memory-limit N), BENCH_ARGS
 # to sutractl bench (e.g. --cpuprofile FILE), and SUTRA_PPROF=true serves Go
 # profiles at /debug/pprof on each node's metrics address (PORT+40 for the
@@ -32,6 +34,18 @@ cleanup() {
 trap cleanup EXIT
 
 CGO_ENABLED=0 go build -o "${bin}/" ./cmd/storage-server ./cmd/sutractl
+if [[ "${TLS:-0}" == 1 ]]; then
+	"${bin}/sutractl" certs --dir "${data}/certs" --nodes "leader,$(seq -s, -f 'replica-%g' 1 "${replicas}")" --clients admin:load >/dev/null
+	export SUTRA_CONTEXT="${data}/certs/admin-load.yaml"
+fi
+# node_security NAME: the TLS flags of node NAME, or --insecure.
+node_security() {
+	if [[ "${TLS:-0}" == 1 ]]; then
+		echo "--tls-cert ${data}/certs/$1.crt --tls-key ${data}/certs/$1.key --tls-ca ${data}/certs/ca.crt"
+	else
+		echo "--insecure"
+	fi
+}
 leader="127.0.0.1:${base}"
 addrs=()
 for i in $(seq 1 "${replicas}"); do addrs+=("127.0.0.1:$((base + i))"); done
@@ -39,11 +53,11 @@ list="$(IFS=,; echo "${addrs[*]}")"
 
 metrics="127.0.0.1:$((base + 40))"
 "${bin}/storage-server" --role leader --listen "${leader}" --node-id leader --data-dir "${data}/leader" \
-	--metrics-addr "${metrics}" --replicas "${list}" --cluster-id load --insecure ${NODE_ARGS:-} 2>"${data}/leader.log" &
+	--metrics-addr "${metrics}" --replicas "${list}" --cluster-id load $(node_security leader) ${NODE_ARGS:-} 2>"${data}/leader.log" &
 pids+=($!)
 for i in $(seq 1 "${replicas}"); do
 	"${bin}/storage-server" --role replica --leader "${leader}" --listen "${addrs[$((i - 1))]}" --node-id "replica-${i}" \
-		--data-dir "${data}/replica-${i}" --metrics-addr "127.0.0.1:$((base + 40 + i))" --cluster-id load --insecure ${NODE_ARGS:-} 2>"${data}/replica-${i}.log" &
+		--data-dir "${data}/replica-${i}" --metrics-addr "127.0.0.1:$((base + 40 + i))" --cluster-id load $(node_security "replica-${i}") ${NODE_ARGS:-} 2>"${data}/replica-${i}.log" &
 	pids+=($!)
 done
 for _ in $(seq 100); do "${bin}/sutractl" stats --addr "${leader},${list}" >/dev/null 2>&1 && break; sleep 0.1; done
@@ -54,7 +68,7 @@ for _ in $(seq 100); do
 	sleep 0.1
 done
 
-echo "== sutractl bench: ${replicas} replicas, rate ${rate}/s (0 = flat out), ${duration}, batch ${batch}, ${connections} writers"
+echo "== sutractl bench ($([[ "${TLS:-0}" == 1 ]] && echo "mutual TLS" || echo plaintext)): ${replicas} replicas, rate ${rate}/s (0 = flat out), ${duration}, batch ${batch}, ${connections} writers"
 # --leader takes any list of the cluster's nodes; bench writes to the one that leads.
 "${bin}/sutractl" bench --leader "${leader},${list}" --replicas "${list}" --rate "${rate}" --duration "${duration}" \
 	--batch "${batch}" --connections "${connections}" --settle 60s ${BENCH_ARGS:-}
