@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 )
 
 // Files names a node's TLS material, all PEM.
@@ -117,6 +118,15 @@ func verifyServer(cs tls.ConnectionState, roots *x509.CertPool) error {
 		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 	})
 	return err
+}
+
+// NotAfter is when the certificate the node serves now expires.
+func (s *Source) NotAfter() time.Time {
+	m := s.r.get()
+	if leaf, err := x509.ParseCertificate(m.cert.Certificate[0]); err == nil {
+		return leaf.NotAfter
+	}
+	return time.Time{}
 }
 
 // Identity is the identity of the node's own certificate.

@@ -21,6 +21,9 @@ type Security struct {
 	TLS    *auth.Source // required
 	Tokens *auth.Tokens // optional: bearer tokens
 	Log    *slog.Logger
+	// Refused, if set, is told of every call refused (UNAUTHENTICATED or
+	// PERMISSION_DENIED), by method.
+	Refused func(method string, code codes.Code)
 }
 
 // authenticate finds the caller of method and checks the policy; the
@@ -40,6 +43,7 @@ func (s *Security) authenticate(ctx context.Context, method string) (context.Con
 			from = p.Addr.String()
 		}
 		s.Log.Warn("call refused", "method", method, "from", from, "err", status.Convert(err).Message())
+		s.refused(method, status.Code(err))
 		return nil, err
 	}
 	return auth.WithIdentity(ctx, id), nil
@@ -99,6 +103,12 @@ type identifiedStream struct {
 }
 
 func (s *identifiedStream) Context() context.Context { return s.ctx }
+
+func (s *Security) refused(method string, code codes.Code) {
+	if s != nil && s.Refused != nil {
+		s.Refused(method, code)
+	}
+}
 
 // mayStreamAs refuses a replication stream whose replica id is not the
 // caller's own.

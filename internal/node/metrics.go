@@ -20,6 +20,7 @@ type metrics struct {
 	groupSize prometheus.Histogram
 	rpc       *prometheus.HistogramVec
 	replay    *prometheus.HistogramVec
+	refused   *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -37,14 +38,28 @@ func newMetrics() *metrics {
 		replay: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "sutra_replication_replay_lag_seconds", Help: "On the leader: time from writing an entry to a replica's ack that it applied it, per ack that advances the replica.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}, []string{"replica"}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sutra_auth_refused_total", Help: "Calls refused for their credentials (code Unauthenticated) or identity (PermissionDenied), by method."},
+			[]string{"method", "code"}),
 	}
-	m.reg.MustRegister(m.fsync, m.groupSize, m.rpc, m.replay,
+	m.reg.MustRegister(m.fsync, m.groupSize, m.rpc, m.replay, m.refused,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
 
 func (m *metrics) observeRPC(method string, code codes.Code, seconds float64) {
 	m.rpc.WithLabelValues(path.Base(method), code.String()).Observe(seconds)
+}
+
+func (m *metrics) observeRefused(method string, code codes.Code) {
+	m.refused.WithLabelValues(path.Base(method), code.String()).Inc()
+}
+
+// registerCertificate exports when the served certificate expires.
+func (m *metrics) registerCertificate(notAfter func() time.Time) {
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "sutra_tls_certificate_expiry_timestamp_seconds", Help: "When the certificate this node serves expires, in Unix seconds (reloaded files included)."},
+		func() float64 { return float64(notAfter().Unix()) }))
 }
 
 func (m *metrics) observeReplay(replica string, lag time.Duration) {

@@ -88,6 +88,10 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr stri
 	if err != nil {
 		return err
 	}
+	if sec != nil {
+		sec.Refused = m.observeRefused
+		m.registerCertificate(sec.TLS.NotAfter)
+	}
 	bgCtx, stopBG := context.WithCancel(context.Background())
 	defer stopBG()
 	r = newRoles(bgCtx, cfg, eng, log, m.observeReplay, peerCreds)
