@@ -116,6 +116,14 @@ var _ = Describe("SutraCluster NetworkPolicy", Ordered, func() {
 		}).WithTimeout(timeout).WithPolling(poll).Should(Succeed())
 	})
 
+	It("rejects a policy mode other than Enabled or Disabled", func() {
+		c := newCluster(uniqueName("netpol-mode"), 0)
+		c.Spec.Network.Policy = "Off"
+		err := k8sClient.Create(ctx, c)
+		Expect(err).To(HaveOccurred())
+		Expect(err.Error()).To(ContainSubstring(`spec.network.policy: Unsupported value: "Off"`))
+	})
+
 	It("leaves a policy of the same name that a Disabled cluster does not own", func() {
 		c := newCluster(uniqueName("netpol-foreign"), 0)
 		c.Spec.Network.Policy = sutrav1.NetworkPolicyDisabled
