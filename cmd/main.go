@@ -6,8 +6,10 @@ package main
 import (
 	"flag"
 	"os"
+	"strings"
 	"time"
 
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -20,11 +22,21 @@ import (
 
 	sutrav1 "github.com/sutra/sutra-operator/api/v1alpha1"
 	"github.com/sutra/sutra-operator/controllers"
+	"github.com/sutra/sutra-operator/internal/resources"
 	"github.com/sutra/sutra-operator/internal/statusclient"
 	// +kubebuilder:scaffold:imports
 )
 
 var scheme = runtime.NewScheme()
+
+// defaultOperatorPodLabels are the labels the chart's and config/manager's
+// Deployments give the operator's pods (the chart passes its own with
+// --operator-pod-labels).
+const defaultOperatorPodLabels = "app.kubernetes.io/name=sutra-operator,app.kubernetes.io/component=manager"
+
+// serviceAccountNamespace is where a pod finds its own namespace when the
+// downward API does not set POD_NAMESPACE.
+const serviceAccountNamespace = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
 
 func init() {
 	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
@@ -40,6 +52,8 @@ func main() {
 		leaderElectNS  string
 		watchNamespace string
 		statusTimeout  time.Duration
+		operatorNS     string
+		operatorLabels string
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "Address of the Prometheus /metrics endpoint; 0 disables it.")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address of the /healthz and /readyz endpoints.")
@@ -49,11 +63,30 @@ func main() {
 	flag.StringVar(&watchNamespace, "watch-namespace", os.Getenv("WATCH_NAMESPACE"),
 		"Only watch SutraClusters (and their children) in this namespace; empty watches all. Defaults to $WATCH_NAMESPACE.")
 	flag.DurationVar(&statusTimeout, "status-timeout", statusclient.DefaultTimeout, "Timeout of one replication status call to a leader.")
+	flag.StringVar(&operatorNS, "operator-namespace", os.Getenv("POD_NAMESPACE"),
+		"Namespace of the operator's pods, which every cluster's NetworkPolicy admits to the gRPC port. Defaults to $POD_NAMESPACE, "+
+			"else the service account's namespace; empty (outside a cluster) leaves the operator out of the policies.")
+	flag.StringVar(&operatorLabels, "operator-pod-labels", defaultOperatorPodLabels,
+		"Labels of the operator's pods (k=v,k=v), which every cluster's NetworkPolicy admits to the gRPC port.")
 	opts := zap.Options{}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts)))
 	log := ctrl.Log.WithName("setup")
+
+	podLabels, err := labels.ConvertSelectorToLabelsMap(operatorLabels)
+	if err != nil {
+		log.Error(err, "invalid --operator-pod-labels", "value", operatorLabels)
+		os.Exit(1)
+	}
+	if operatorNS == "" {
+		if b, err := os.ReadFile(serviceAccountNamespace); err == nil {
+			operatorNS = strings.TrimSpace(string(b))
+		}
+	}
+	if operatorNS == "" {
+		log.Info("operator namespace unknown: NetworkPolicies will not admit the operator's pods (set --operator-namespace or POD_NAMESPACE)")
+	}
 
 	cacheOpts := cache.Options{ByObject: controllers.CacheByObject()}
 	if watchNamespace != "" {
@@ -82,6 +115,7 @@ func main() {
 		Recorder:    mgr.GetEventRecorder("sutra-operator"),
 		Replication: &statusclient.Client{Timeout: statusTimeout},
 		Admin:       &statusclient.Client{Timeout: statusclient.DefaultAdminTimeout},
+		Operator:    resources.Operator{Namespace: operatorNS, PodLabels: podLabels},
 	}).SetupWithManager(mgr); err != nil {
 		log.Error(err, "unable to create controller", "controller", "SutraCluster")
 		os.Exit(1)
@@ -97,7 +131,8 @@ func main() {
 		os.Exit(1)
 	}
 
-	log.Info("starting manager", "watchNamespace", watchNamespace, "leaderElection", leaderElect)
+	log.Info("starting manager", "watchNamespace", watchNamespace, "leaderElection", leaderElect,
+		"operatorNamespace", operatorNS, "operatorPodLabels", podLabels)
 	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
 		log.Error(err, "problem running manager")
 		os.Exit(1)

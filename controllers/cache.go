@@ -3,6 +3,7 @@ package controllers
 import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -13,7 +14,7 @@ import (
 
 // CacheByObject limits the manager's informers for child kinds to objects
 // labelled app.kubernetes.io/managed-by=sutra-operator, so the operator does
-// not cache every ConfigMap, Service, PVC and Pod of the cluster. Every object the
+// not cache every ConfigMap, Service, PVC, Pod and NetworkPolicy of the cluster. Every object the
 // builders make carries that label (PVCs inherit it from the volume claim
 // templates). Use it in the manager's cache.Options.ByObject.
 func CacheByObject() map[client.Object]cache.ByObject {
@@ -25,5 +26,6 @@ func CacheByObject() map[client.Object]cache.ByObject {
 		&corev1.PersistentVolumeClaim{}: managed,
 		&corev1.Pod{}:                   managed,
 		&policyv1.PodDisruptionBudget{}: managed,
+		&networkingv1.NetworkPolicy{}:   managed,
 	}
 }

@@ -22,6 +22,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	sutrav1 "github.com/sutra/sutra-operator/api/v1alpha1"
+	"github.com/sutra/sutra-operator/internal/resources"
 	"github.com/sutra/sutra-operator/internal/statusclient"
 )
 
@@ -47,6 +48,13 @@ var (
 	// get a closed port.
 	endpoints sync.Map
 )
+
+// testOperator is where the suite's operator claims to run; the
+// clusters' NetworkPolicies admit it.
+var testOperator = resources.Operator{
+	Namespace: "sutra-system",
+	PodLabels: map[string]string{"app.kubernetes.io/name": "sutra-operator", "app.kubernetes.io/component": "manager"},
+}
 
 // closedEndpoint refuses connections at once, so clusters without a storage
 // node get LeaderUnreachable quickly.
@@ -112,6 +120,7 @@ var _ = BeforeSuite(func() {
 		Recorder:    mgr.GetEventRecorder("sutra-operator"),
 		Replication: &statusclient.Client{Timeout: time.Second},
 		Admin:       &statusclient.Client{Timeout: time.Second},
+		Operator:    testOperator,
 		PodEndpoint: func(c *sutrav1.SutraCluster, instance string) string {
 			if ep, ok := endpoints.Load(c.Name + "/" + instance); ok {
 				return ep.(string)

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -50,6 +51,10 @@ type SutraClusterReconciler struct {
 	// Nil means its peer address, resources.PodAddress. Tests point it at
 	// local processes.
 	PodEndpoint func(c *sutrav1.SutraCluster, instance string) string
+	// Operator is the operator's own namespace and pod labels: every
+	// cluster's NetworkPolicy admits these pods to the gRPC port. main
+	// fills it from --operator-namespace and --operator-pod-labels.
+	Operator resources.Operator
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -66,10 +71,10 @@ type phase func(ctx context.Context, s *scope) error
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // Reconcile brings one SutraCluster towards its spec. Child objects are
-// applied in dependency order (Services, then the instances' claims,
-// topology and pods), then every node is asked its role and position, the
-// leadership and the rollout take at most one step, and the status is
-// written once. A new targetLeader is written before anyone acts on it. It
+// applied in dependency order (Services and the NetworkPolicy, then the
+// instances' claims, topology and pods), then every node is asked its role
+// and position, the leadership and the rollout take at most one step, and
+// the status is written once. A new targetLeader is written before anyone acts on it. It
 // requeues after spec.statusPollInterval so status keeps flowing without
 // events, sooner while a failover or rollout waits.
 func (r *SutraClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
@@ -91,6 +96,7 @@ func (r *SutraClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request
 	s := newScope(cluster, r.now())
 	for _, p := range []phase{
 		r.reconcileServices,
+		r.reconcileNetworkPolicy,
 		r.reconcileInstances,
 		r.reconcileVolumes,
 		r.reconcileDisruptionBudget,
@@ -193,6 +199,7 @@ func (r *SutraClusterReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Owns(&corev1.PersistentVolumeClaim{}).
 		Owns(&corev1.ConfigMap{}).
 		Owns(&policyv1.PodDisruptionBudget{}).
+		Owns(&networkingv1.NetworkPolicy{}).
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(clusterOfPod)).
 		Watches(&corev1.Node{}, handler.EnqueueRequestsFromMapFunc(r.clustersOnNode)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: 4}).

@@ -2,6 +2,7 @@ package v1alpha1
 
 import (
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -113,6 +114,52 @@ type SutraClusterSpec struct {
 	// Monitoring configures Prometheus Operator integration.
 	// +optional
 	Monitoring MonitoringSpec `json:"monitoring,omitzero"`
+
+	// Network bounds who may connect to the storage pods: the operator
+	// keeps a NetworkPolicy named after the cluster (docs/security-network.md).
+	// +kubebuilder:default={policy: Enabled}
+	// +optional
+	Network NetworkSpec `json:"network,omitzero"`
+}
+
+// NetworkPolicyMode is Enabled or Disabled.
+// +kubebuilder:validation:Enum=Enabled;Disabled
+type NetworkPolicyMode string
+
+const (
+	// NetworkPolicyEnabled: the operator applies the cluster's NetworkPolicy.
+	NetworkPolicyEnabled NetworkPolicyMode = "Enabled"
+	// NetworkPolicyDisabled: the operator makes none and deletes the one it
+	// made.
+	NetworkPolicyDisabled NetworkPolicyMode = "Disabled"
+)
+
+// NetworkSpec is the cluster's networking.k8s.io/v1 NetworkPolicy. It admits
+// ingress to the storage pods only on their two ports: the gRPC port from
+// the cluster's own pods, the operator's pods and ClientFrom; the metrics
+// port (Prometheus, HTTP health probes) from anywhere.
+//
+// The gRPC port carries client (StorageService), replication and admin
+// calls alike, so the policy cannot tell them apart: it bounds who can
+// connect at all. Which calls a connection may make is decided by the
+// node from its client's mTLS identity (reader, writer, node, admin).
+// Enforcement needs a CNI that implements NetworkPolicy (Calico, Cilium);
+// on others the policy exists and has no effect.
+type NetworkSpec struct {
+	// Policy is Enabled (default): the operator applies a NetworkPolicy
+	// named after the cluster; or Disabled: it makes none and deletes the
+	// one it made.
+	// +kubebuilder:default=Enabled
+	// +optional
+	Policy NetworkPolicyMode `json:"policy,omitempty"`
+	// ClientFrom are the peers, besides the cluster's own pods and the
+	// operator, that may connect to the gRPC port, in NetworkPolicy peer
+	// syntax (podSelector, namespaceSelector, ipBlock). Unset or empty:
+	// every pod in the cluster's namespace. To admit no one else, name the
+	// cluster's own pods (podSelector matchLabels
+	// storage.sutra.io/cluster: NAME).
+	// +optional
+	ClientFrom []networkingv1.NetworkPolicyPeer `json:"clientFrom,omitempty"`
 }
 
 // LeaderUpdateMethod is switchover or restart.

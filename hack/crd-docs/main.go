@@ -49,6 +49,7 @@ var upstream = map[string]string{
 	".spec.affinity": "core/v1 Affinity", ".spec.tolerations": "core/v1 Toleration list",
 	".spec.topologySpreadConstraints": "core/v1 TopologySpreadConstraint list",
 	".spec.resources":                 "core/v1 ResourceRequirements", ".status.conditions": "meta/v1 Condition list",
+	".spec.network.clientFrom": "networking/v1 NetworkPolicyPeer list",
 }
 
 func main() {

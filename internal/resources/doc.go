@@ -18,6 +18,8 @@
 //	PDB         NAME                role=replica, maxUnavailable 1
 //	PDB         NAME-leader         role=leader, minAvailable 1 (only with replicas)
 //	ConfigMap   NAME-topology       key "replicas": every instance's address
+//	NetPolicy   NAME                ingress: gRPC from the cluster, the operator and
+//	                                spec.network.clientFrom; metrics from anywhere
 //
 // Roles are labels, not names: the operator sets storage.sutra.io/role on
 // each pod (leader or replica) and, on a replica, the storage.sutra.io/leader
