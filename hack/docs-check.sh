@@ -272,6 +272,9 @@ for b in "${work}"/blocks/*; do
 			{ fail "${src}: the start block failed"; break; }
 		mapfile -t pids <"${work}/pids"
 		started=1
+		# The block exported SUTRA_CONTEXT for the shell it was pasted in;
+		# the blocks after it, and this script's own calls, are that shell.
+		[[ -f "${work}/certs/admin-me.yaml" ]] && export SUTRA_CONTEXT="${work}/certs/admin-me.yaml"
 		# No waiting here: the block itself must leave the cluster ready.
 		sutractl status --addr "127.0.0.1:${p0}" >"${work}/status.txt" 2>&1 || true
 		grep -q ' streaming .* true ' "${work}/status.txt" || {

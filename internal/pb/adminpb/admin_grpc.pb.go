@@ -71,6 +71,9 @@ const (
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 //
 // AdminService is served by every storage node.
+// With TLS (the default), Promote, Follow and Fence need an
+// urn:sutra:admin:* identity (the operator's, or an administrator's);
+// Status needs any identity. See docs/security.md.
 type AdminServiceClient interface {
 	// Make this node the leader in a new epoch. A replica stops following,
 	// applies everything it holds durably (an incomplete write at its log's
@@ -139,6 +142,9 @@ func (c *adminServiceClient) Status(ctx context.Context, in *StatusRequest, opts
 // for forward compatibility.
 //
 // AdminService is served by every storage node.
+// With TLS (the default), Promote, Follow and Fence need an
+// urn:sutra:admin:* identity (the operator's, or an administrator's);
+// Status needs any identity. See docs/security.md.
 type AdminServiceServer interface {
 	// Make this node the leader in a new epoch. A replica stops following,
 	// applies everything it holds durably (an incomplete write at its log's

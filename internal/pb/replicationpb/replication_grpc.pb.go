@@ -92,6 +92,14 @@ const (
 // ReplicationService is served by every storage node. The leader serves
 // StreamWalEntries and StreamWal; replicas serve Heartbeat; every node serves
 // GetReplicationStatus.
+// # Authentication
+//
+// With TLS (the default), StreamWal and StreamWalEntries need a client
+// certificate with the identity urn:sutra:node:<replica_id>: a node streams
+// only as itself (PERMISSION_DENIED otherwise); an urn:sutra:admin:*
+// identity may tail the log with an empty replica_id. Heartbeat needs
+// urn:sutra:node:<leader_id>. GetReplicationStatus needs any identity.
+// Callers without credentials get UNAUTHENTICATED. See docs/security.md.
 type ReplicationServiceClient interface {
 	// Seed RPC: server stream, one WalEntry per message, from start_sequence,
 	// following the live tail. Served by the leader.
@@ -113,7 +121,7 @@ type ReplicationServiceClient interface {
 	Heartbeat(ctx context.Context, in *HeartbeatRequest, opts ...grpc.CallOption) (*HeartbeatResponse, error)
 	// Replication table (leader: every replica; replica: itself).
 	//
-	//	grpcurl -plaintext localhost:50051 sutra.replication.ReplicationService/GetReplicationStatus
+	//	grpcurl -cacert ca.crt -cert admin.crt -key admin.key localhost:50051 sutra.replication.ReplicationService/GetReplicationStatus
 	//
 	// Read-only and cheap; safe to poll.
 	GetReplicationStatus(ctx context.Context, in *ReplicationStatusRequest, opts ...grpc.CallOption) (*ReplicationStatusResponse, error)
@@ -233,6 +241,14 @@ type ReplicationService_StreamWalClient = grpc.BidiStreamingClient[ReplicaMessag
 // ReplicationService is served by every storage node. The leader serves
 // StreamWalEntries and StreamWal; replicas serve Heartbeat; every node serves
 // GetReplicationStatus.
+// # Authentication
+//
+// With TLS (the default), StreamWal and StreamWalEntries need a client
+// certificate with the identity urn:sutra:node:<replica_id>: a node streams
+// only as itself (PERMISSION_DENIED otherwise); an urn:sutra:admin:*
+// identity may tail the log with an empty replica_id. Heartbeat needs
+// urn:sutra:node:<leader_id>. GetReplicationStatus needs any identity.
+// Callers without credentials get UNAUTHENTICATED. See docs/security.md.
 type ReplicationServiceServer interface {
 	// Seed RPC: server stream, one WalEntry per message, from start_sequence,
 	// following the live tail. Served by the leader.
@@ -254,7 +270,7 @@ type ReplicationServiceServer interface {
 	Heartbeat(context.Context, *HeartbeatRequest) (*HeartbeatResponse, error)
 	// Replication table (leader: every replica; replica: itself).
 	//
-	//	grpcurl -plaintext localhost:50051 sutra.replication.ReplicationService/GetReplicationStatus
+	//	grpcurl -cacert ca.crt -cert admin.crt -key admin.key localhost:50051 sutra.replication.ReplicationService/GetReplicationStatus
 	//
 	// Read-only and cheap; safe to poll.
 	GetReplicationStatus(context.Context, *ReplicationStatusRequest) (*ReplicationStatusResponse, error)

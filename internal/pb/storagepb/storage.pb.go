@@ -51,6 +51,10 @@
 //     whose log cannot accept writes.
 //   - RESOURCE_EXHAUSTED: a request larger than the server's maximum
 //     receive message size, rejected by gRPC before the handler runs.
+//   - UNAUTHENTICATED: no client certificate from the node's client CA and
+//     no bearer token, or a token the node does not know (docs/security.md).
+//   - PERMISSION_DENIED: the caller's identity may not call the method: a
+//     urn:sutra:reader:* identity writing, for example.
 //   - UNAVAILABLE: the node is starting or shutting down; retry.
 //   - Context cancellation and deadlines surface as CANCELLED and
 //     DEADLINE_EXCEEDED, unchanged.
