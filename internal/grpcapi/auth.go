@@ -61,12 +61,12 @@ func (s *Security) identify(ctx context.Context) (auth.Identity, error) {
 		}
 	}
 	md, _ := metadata.FromIncomingContext(ctx)
-	for _, v := range md.Get("authorization") {
-		token, ok := strings.CutPrefix(v, "Bearer ")
-		if !ok {
+	if v := md.Get("authorization"); len(v) > 0 {
+		token, ok := strings.CutPrefix(v[0], "Bearer ")
+		switch {
+		case !ok:
 			return auth.Identity{}, status.Error(codes.Unauthenticated, `the authorization header must be "Bearer <token>"`)
-		}
-		if s.Tokens == nil {
+		case s.Tokens == nil:
 			return auth.Identity{}, status.Error(codes.Unauthenticated, "this node accepts no bearer tokens (no SUTRA_AUTH_TOKENS_FILE): use a client certificate")
 		}
 		if id, ok := s.Tokens.Lookup(token); ok {

@@ -61,7 +61,9 @@ func dialAs(t *testing.T, addr string, opts ...grpc.DialOption) *grpc.ClientConn
 	return conn
 }
 
-func tlsAs(cfg *tls.Config) grpc.DialOption { return grpc.WithTransportCredentials(credentials.NewTLS(cfg)) }
+func tlsAs(cfg *tls.Config) grpc.DialOption {
+	return grpc.WithTransportCredentials(credentials.NewTLS(cfg))
+}
 
 // openStream starts StreamWal as replicaID and returns the first reply's
 // error (nil when the leader streams).
