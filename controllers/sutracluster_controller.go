@@ -50,8 +50,12 @@ type SutraClusterReconciler struct {
 	// Nil means its peer address, resources.PodAddress. Tests point it at
 	// local processes.
 	PodEndpoint func(c *sutrav1.SutraCluster, instance string) string
-	// Now is the clock; nil means time.Now.
+	// Now is the clock; nil means time.Now. Certificates are issued and
+	// renewed by it.
 	Now func() time.Time
+
+	// clientCerts are the operator's own client certificates, per cluster.
+	clientCerts clientCertCache
 }
 
 // phase is one step of a reconcile. It returns an error only for failures
@@ -66,8 +70,8 @@ type phase func(ctx context.Context, s *scope) error
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // Reconcile brings one SutraCluster towards its spec. Child objects are
-// applied in dependency order (Services, then the instances' claims,
-// topology and pods), then every node is asked its role and position, the
+// applied in dependency order (certificates, Services, then the instances'
+// claims, topology, certificates and pods), then every node is asked its role and position, the
 // leadership and the rollout take at most one step, and the status is
 // written once. A new targetLeader is written before anyone acts on it. It
 // requeues after spec.statusPollInterval so status keeps flowing without
@@ -77,6 +81,7 @@ func (r *SutraClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request
 	if err := r.Get(ctx, req.NamespacedName, cluster); err != nil {
 		if apierrors.IsNotFound(err) {
 			forgetMetrics(req.Namespace, req.Name)
+			r.clientCerts.forget(req.NamespacedName)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
@@ -90,6 +95,7 @@ func (r *SutraClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request
 
 	s := newScope(cluster, r.now())
 	for _, p := range []phase{
+		r.reconcileCertificates,
 		r.reconcileServices,
 		r.reconcileInstances,
 		r.reconcileVolumes,
@@ -100,6 +106,7 @@ func (r *SutraClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request
 			break
 		}
 	}
+	ctx = s.withTLS(ctx) // the calls to the nodes: mutual TLS unless disabled
 	if s.childErr == nil {
 		r.observeNodes(ctx, s)
 		r.observeReplication(ctx, s)
@@ -192,6 +199,7 @@ func (r *SutraClusterReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Owns(&corev1.Service{}).
 		Owns(&corev1.PersistentVolumeClaim{}).
 		Owns(&corev1.ConfigMap{}).
+		Owns(&corev1.Secret{}).
 		Owns(&policyv1.PodDisruptionBudget{}).
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(clusterOfPod)).
 		Watches(&corev1.Node{}, handler.EnqueueRequestsFromMapFunc(r.clustersOnNode)).
