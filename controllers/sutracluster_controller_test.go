@@ -359,6 +359,8 @@ var _ = Describe("SutraCluster validation", func() {
 			{[]string{"spec", "replication", "heartbeatIntervalMs"}, int64(5000), "heartbeatIntervalMs must be below replication.lagThresholdMs"},
 			{[]string{"spec", "ports", "metrics"}, int64(50051), "ports.grpc and ports.metrics must differ"},
 			{[]string{"spec", "image"}, "", "spec.image"},
+			{[]string{"spec", "tls", "duration"}, "30m", "tls.duration must be a duration of at least 1h"},
+			{[]string{"spec", "tls", "mode"}, "Strict", "spec.tls.mode"},
 		} {
 			u := &unstructured.Unstructured{Object: map[string]any{
 				"apiVersion": "storage.sutra.io/v1alpha1",
