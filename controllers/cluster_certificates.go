@@ -53,7 +53,10 @@ func (r *SutraClusterReconciler) reconcileCertificates(ctx context.Context, s *s
 	if problem != "" {
 		s.certs.condition = certCondition(metav1.ConditionFalse, sutrav1.ReasonCASecretInvalid, problem)
 		s.certs.certificates = c.Status.Certificates // the last known
-		s.requeue(30 * time.Second)                  // the Secret is not ours: nothing tells us it was fixed
+		// Running nodes keep the files they have: keep talking to them
+		// with the certificate the operator already holds.
+		s.certs.client = r.clientCerts.current(client.ObjectKeyFromObject(c), s.now)
+		s.requeue(30 * time.Second) // the Secret is not ours: nothing tells us it was fixed
 		return nil
 	}
 	s.certs.ca = ca
@@ -61,7 +64,7 @@ func (r *SutraClusterReconciler) reconcileCertificates(ctx context.Context, s *s
 		fmt.Sprintf("CA %s signs every certificate of the cluster", resources.CASecretName(c)))
 	s.certs.record(resources.CASecretName(c), "", ca.Cert, resources.OwnCA(c))
 	if resources.OwnCA(c) {
-		s.requeue(certs.RenewAt(ca.Cert.NotBefore, ca.Cert.NotAfter).Sub(s.now))
+		s.requeueAt(certs.RenewAt(ca.Cert.NotBefore, ca.Cert.NotAfter))
 	}
 	if err := r.ensureLeaf(ctx, s, resources.ClientSecretName(c), certs.Request{
 		CommonName: resources.ClientIdentity(c),
@@ -75,7 +78,7 @@ func (r *SutraClusterReconciler) reconcileCertificates(ctx context.Context, s *s
 		return err
 	}
 	s.certs.client = cfg
-	s.requeue(renewAt.Sub(s.now))
+	s.requeueAt(renewAt)
 	return nil
 }
 
@@ -103,6 +106,11 @@ func (r *SutraClusterReconciler) issueInstanceCertificates(ctx context.Context, 
 // podsBlocked reports whether pods must not be created: TLS is enabled and
 // there is no usable CA, so no instance has a certificate.
 func (s *scope) podsBlocked() bool { return s.certs != nil && s.certs.ca == nil }
+
+// requeueAt asks for a reconcile at t, or in a second when t has passed.
+func (s *scope) requeueAt(t time.Time) {
+	s.requeue(max(t.Sub(s.now), time.Second))
+}
 
 // withTLS makes the calls made with ctx use the operator's client
 // certificate; without TLS they stay plaintext.
@@ -214,7 +222,7 @@ func (r *SutraClusterReconciler) ensureLeaf(ctx context.Context, s *scope, name 
 		return err
 	}
 	s.certs.record(name, certs.Identity(parsed), parsed, true)
-	s.requeue(certs.RenewAt(parsed.NotBefore, parsed.NotAfter).Sub(s.now))
+	s.requeueAt(certs.RenewAt(parsed.NotBefore, parsed.NotAfter))
 	return nil
 }
 

@@ -98,7 +98,16 @@ func TestClientCertCache(t *testing.T) {
 			t.Errorf("%s: the new certificate is not signed by the current CA", tc.name)
 		}
 	}
+	if cc.current(key, testNow.Add(day)) != cfg {
+		t.Error("current: not the certificate last issued")
+	}
+	if cc.current(key, leaf.NotAfter.Add(time.Second)) != nil {
+		t.Error("current: an expired certificate")
+	}
 	cc.forget(key)
+	if cc.current(key, testNow) != nil {
+		t.Error("current: a forgotten cluster's certificate")
+	}
 	if again, _, _ := cc.config(key, ca1, 90*day, testNow); again == cfg {
 		t.Error("a forgotten cluster's certificate was reused")
 	}

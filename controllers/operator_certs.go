@@ -60,6 +60,17 @@ func (cc *clientCertCache) config(cluster types.NamespacedName, ca *certs.KeyPai
 	return e.cfg, certs.RenewAt(e.notBefore, e.notAfter), nil
 }
 
+// current is the cluster's certificate as last issued, while it has not
+// expired, whatever the CA is now; nil when there is none.
+func (cc *clientCertCache) current(cluster types.NamespacedName, now time.Time) *tls.Config {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	if e, ok := cc.m[cluster]; ok && now.Before(e.notAfter) {
+		return e.cfg
+	}
+	return nil
+}
+
 // forget drops a deleted cluster's certificate.
 func (cc *clientCertCache) forget(cluster types.NamespacedName) {
 	cc.mu.Lock()
