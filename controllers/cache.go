@@ -14,7 +14,8 @@ import (
 
 // CacheByObject limits the manager's informers for child kinds to objects
 // labelled app.kubernetes.io/managed-by=sutra-operator, so the operator does
-// not cache every ConfigMap, Service, PVC, Pod and NetworkPolicy of the cluster. Every object the
+// not cache every ConfigMap, Secret, Service, PVC, Pod and NetworkPolicy of
+// the cluster (a Secret spec.tls.caSecret names is read directly). Every object the
 // builders make carries that label (PVCs inherit it from the volume claim
 // templates). Use it in the manager's cache.Options.ByObject.
 func CacheByObject() map[client.Object]cache.ByObject {
@@ -23,6 +24,7 @@ func CacheByObject() map[client.Object]cache.ByObject {
 		&appsv1.StatefulSet{}:           managed,
 		&corev1.Service{}:               managed,
 		&corev1.ConfigMap{}:             managed,
+		&corev1.Secret{}:                managed,
 		&corev1.PersistentVolumeClaim{}: managed,
 		&corev1.Pod{}:                   managed,
 		&policyv1.PodDisruptionBudget{}: managed,

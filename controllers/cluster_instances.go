@@ -73,10 +73,15 @@ func (r *SutraClusterReconciler) reconcileInstances(ctx context.Context, s *scop
 	if len(add) > 0 || len(remove) > 0 {
 		r.event(c, c, corev1.EventTypeNormal, EventScaledReason, "Scale", "Scaled from %d to %d instances", len(have), len(s.instances))
 	}
+	if err := r.issueInstanceCertificates(ctx, s); err != nil {
+		return err
+	}
 	return r.createPods(ctx, s)
 }
 
-// createPods creates the pod of every instance that has none.
+// createPods creates the pod of every instance that has none, unless TLS
+// is enabled without a usable CA: a pod without its certificate could
+// not start.
 func (r *SutraClusterReconciler) createPods(ctx context.Context, s *scope) error {
 	c := s.cluster
 	pods := &corev1.PodList{}
@@ -88,7 +93,7 @@ func (r *SutraClusterReconciler) createPods(ctx context.Context, s *scope) error
 		s.pods[pods.Items[i].Name] = &pods.Items[i]
 	}
 	for _, in := range s.instances {
-		if s.pods[in] != nil {
+		if s.pods[in] != nil || s.podsBlocked() {
 			continue
 		}
 		pod := resources.Pod(c, in, roleFor(in, s.targetName), followAddress(c, in, s.targetName))
@@ -116,14 +121,19 @@ func followAddress(c *sutrav1.SutraCluster, instance, leader string) string {
 	return resources.PodAddress(c, leader)
 }
 
-// removeInstance deletes a scaled-away instance's pod, then deletes its
-// claim or, when claims are retained, takes it out of the instance list.
+// removeInstance deletes a scaled-away instance's pod and certificate
+// Secret, then deletes its claim or, when claims are retained, takes it out of the instance list.
 func (r *SutraClusterReconciler) removeInstance(ctx context.Context, s *scope, in string) error {
 	c := s.cluster
 	pod := &corev1.Pod{}
 	pod.Namespace, pod.Name = c.Namespace, in
 	if err := r.Delete(ctx, pod); err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("delete pod %s: %w", in, err)
+	}
+	secret := &corev1.Secret{}
+	secret.Namespace, secret.Name = c.Namespace, resources.InstanceTLSSecretName(in)
+	if err := r.Delete(ctx, secret); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("delete secret %s: %w", secret.Name, err)
 	}
 	pvc := &corev1.PersistentVolumeClaim{}
 	if err := r.Get(ctx, client.ObjectKey{Namespace: c.Namespace, Name: resources.ClaimName(in)}, pvc); err != nil {

@@ -86,7 +86,7 @@ var _ = Describe("Drain of the leader's node", Ordered, func() {
 			DeferCleanup(func() { _ = k8sClient.Delete(context.Background(), node) })
 		}
 
-		c := newCluster(name, 2)
+		c := plaintext(newCluster(name, 2))
 		c.Spec.StatusPollInterval = metav1.Duration{Duration: time.Second}
 		c.Spec.FailoverDelay = &metav1.Duration{Duration: time.Second}
 		c.Spec.Replication.LagThresholdMs = 5000

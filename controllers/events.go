@@ -37,6 +37,7 @@ func (r *SutraClusterReconciler) event(c *sutrav1.SutraCluster, related runtime.
 // transition gives one event.
 func (r *SutraClusterReconciler) recordTransitions(c *sutrav1.SutraCluster, before, after *sutrav1.SutraClusterStatus) {
 	r.recordVolumeExpansion(c, before, after)
+	r.recordCertificates(c, before, after)
 	r.recordInstances(c, before, after)
 	newlyDiverged := r.recordDiverged(c, before, after)
 	was := meta.FindStatusCondition(before.Conditions, sutrav1.ConditionReplicationHealthy)

@@ -208,7 +208,7 @@ var _ = Describe("Failover and switchover with real storage nodes", Ordered, fun
 		})
 		routeInstances(name, nodes...)
 
-		c := newCluster(name, 2)
+		c := plaintext(newCluster(name, 2))
 		c.Spec.StatusPollInterval = metav1.Duration{Duration: time.Second}
 		c.Spec.FailoverDelay = &metav1.Duration{Duration: time.Second}
 		c.Spec.Replication.LagThresholdMs = 5000

@@ -103,7 +103,7 @@ var _ = Describe("Upgrade from StatefulSets", Ordered, func() {
 		buildServer(dir)
 
 		By("creating the SutraCluster paused, so the operator leaves it alone")
-		c = newCluster(name, 2)
+		c = plaintext(newCluster(name, 2))
 		c.Annotations = map[string]string{sutrav1.AnnotationReconcile: sutrav1.ReconcilePaused}
 		c.Spec.StatusPollInterval = metav1.Duration{Duration: time.Second}
 		c.Spec.FailoverDelay = &metav1.Duration{Duration: time.Second}

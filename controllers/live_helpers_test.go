@@ -106,3 +106,10 @@ func startLedger(addrs ...string) *ledger {
 	Eventually(l.count).WithTimeout(timeout).Should(BeNumerically(">", 200))
 	return l
 }
+
+// plaintext sets spec.tls.mode Disabled: the live tests' storage nodes run
+// without certificates, and the operator must dial them in plaintext.
+func plaintext(c *sutrav1.SutraCluster) *sutrav1.SutraCluster {
+	c.Spec.TLS.Mode = sutrav1.TLSDisabled
+	return c
+}

@@ -48,6 +48,10 @@ type scope struct {
 	// volumes is what reconcileVolumes found; nil when it did not run.
 	volumes *volumeState
 
+	// certs is what reconcileCertificates found; nil when TLS is disabled
+	// (or the phase did not run).
+	certs *certState
+
 	// childErr is the first error of a phase that manages child objects; the
 	// status then keeps the previous observedGeneration.
 	childErr error

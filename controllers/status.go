@@ -101,6 +101,14 @@ func computeStatus(s *scope) *sutrav1.SutraClusterStatus {
 		st.Storage = &sutrav1.StorageStatus{PVCSize: s.volumes.pvcSize}
 		conds = append(conds, s.volumes.condition)
 	}
+	switch {
+	case s.certs != nil:
+		st.Certificates = sortCertificates(s.certs.certificates)
+		conds = append(conds, s.certs.condition)
+	case !resources.TLSEnabled(c):
+		st.Certificates = nil
+		meta.RemoveStatusCondition(&st.Conditions, sutrav1.ConditionCertificatesReady)
+	}
 	for _, cond := range conds {
 		cond.ObservedGeneration = c.Generation
 		cond.LastTransitionTime = now

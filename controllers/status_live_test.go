@@ -158,7 +158,7 @@ var _ = Describe("Status from real storage nodes", Ordered, func() {
 		routeInstances(name, all...)
 
 		By("creating the SutraCluster and marking its pods ready")
-		c := newCluster(name, 2)
+		c := plaintext(newCluster(name, 2))
 		c.Spec.StatusPollInterval = metav1.Duration{Duration: time.Second}
 		c.Spec.Replication.LagThresholdMs = 5000
 		Expect(k8sClient.Create(ctx, c)).To(Succeed())

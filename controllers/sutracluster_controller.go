@@ -55,8 +55,12 @@ type SutraClusterReconciler struct {
 	// cluster's NetworkPolicy admits these pods to the gRPC port. main
 	// fills it from --operator-namespace and --operator-pod-labels.
 	Operator resources.Operator
-	// Now is the clock; nil means time.Now.
+	// Now is the clock; nil means time.Now. Certificates are issued and
+	// renewed by it.
 	Now func() time.Time
+
+	// clientCerts are the operator's own client certificates, per cluster.
+	clientCerts clientCertCache
 }
 
 // phase is one step of a reconcile. It returns an error only for failures
@@ -71,10 +75,11 @@ type phase func(ctx context.Context, s *scope) error
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // Reconcile brings one SutraCluster towards its spec. Child objects are
-// applied in dependency order (Services and the NetworkPolicy, then the
-// instances' claims, topology and pods), then every node is asked its role
-// and position, the leadership and the rollout take at most one step, and
-// the status is written once. A new targetLeader is written before anyone acts on it. It
+// applied in dependency order (certificates, Services and the
+// NetworkPolicy, then the instances' claims, topology, certificates and
+// pods), then every node is asked its role and position, the leadership and
+// the rollout take at most one step, and the status is written once. A new
+// targetLeader is written before anyone acts on it. It
 // requeues after spec.statusPollInterval so status keeps flowing without
 // events, sooner while a failover or rollout waits.
 func (r *SutraClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
@@ -82,6 +87,7 @@ func (r *SutraClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request
 	if err := r.Get(ctx, req.NamespacedName, cluster); err != nil {
 		if apierrors.IsNotFound(err) {
 			forgetMetrics(req.Namespace, req.Name)
+			r.clientCerts.forget(req.NamespacedName)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
@@ -95,6 +101,7 @@ func (r *SutraClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request
 
 	s := newScope(cluster, r.now())
 	for _, p := range []phase{
+		r.reconcileCertificates,
 		r.reconcileServices,
 		r.reconcileNetworkPolicy,
 		r.reconcileInstances,
@@ -106,6 +113,7 @@ func (r *SutraClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request
 			break
 		}
 	}
+	ctx = s.withTLS(ctx) // the calls to the nodes: mutual TLS unless disabled
 	if s.childErr == nil {
 		r.observeNodes(ctx, s)
 		r.observeReplication(ctx, s)
@@ -198,6 +206,7 @@ func (r *SutraClusterReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Owns(&corev1.Service{}).
 		Owns(&corev1.PersistentVolumeClaim{}).
 		Owns(&corev1.ConfigMap{}).
+		Owns(&corev1.Secret{}).
 		Owns(&policyv1.PodDisruptionBudget{}).
 		Owns(&networkingv1.NetworkPolicy{}).
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(clusterOfPod)).

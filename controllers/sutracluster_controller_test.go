@@ -127,8 +127,9 @@ var _ = Describe("SutraCluster children", func() {
 		Expect(l.Spec).To(Equal(func() corev1.PodSpec {
 			s := r.Spec.DeepCopy()
 			s.Hostname, s.Volumes[0].PersistentVolumeClaim.ClaimName = l.Spec.Hostname, "data-"+n+"-1"
+			s.Volumes[1].Projected.Sources[1].Secret.Name = n + "-1-tls"
 			return *s
-		}()), "leader and replica pods differ only in name, labels and annotations")
+		}()), "leader and replica pods differ only in name, labels, annotations and their claim and certificate")
 
 		env := envOf(r)
 		Expect(env).To(HaveKeyWithValue("SUTRA_NODE_ROLE", "fieldRef:metadata.labels['storage.sutra.io/role']"))
@@ -137,7 +138,8 @@ var _ = Describe("SutraCluster children", func() {
 		Expect(env).To(HaveKeyWithValue("SUTRA_CLUSTER_ID", ns+"."+n))
 		Expect(env).To(HaveKeyWithValue("SUTRA_NODE_ID", "fieldRef:metadata.name"))
 		Expect(env).To(HaveKeyWithValue("SUTRA_ADVERTISE_ADDRESS", fmt.Sprintf("$(SUTRA_NODE_ID).%s-peers.%s.svc:50051", n, ns)))
-		Expect(l.Spec.Containers[0].ReadinessProbe.GRPC.Port).To(Equal(int32(50051)))
+		Expect(l.Spec.Containers[0].ReadinessProbe.HTTPGet.Path).To(Equal("/readyz"))
+		Expect(l.Spec.Containers[0].ReadinessProbe.HTTPGet.Port.IntValue()).To(Equal(9090))
 
 		for _, tc := range []struct {
 			name, role string
@@ -357,6 +359,8 @@ var _ = Describe("SutraCluster validation", func() {
 			{[]string{"spec", "replication", "heartbeatIntervalMs"}, int64(5000), "heartbeatIntervalMs must be below replication.lagThresholdMs"},
 			{[]string{"spec", "ports", "metrics"}, int64(50051), "ports.grpc and ports.metrics must differ"},
 			{[]string{"spec", "image"}, "", "spec.image"},
+			{[]string{"spec", "tls", "duration"}, "30m", "tls.duration must be a duration of at least 1h"},
+			{[]string{"spec", "tls", "mode"}, "Strict", "spec.tls.mode"},
 		} {
 			u := &unstructured.Unstructured{Object: map[string]any{
 				"apiVersion": "storage.sutra.io/v1alpha1",

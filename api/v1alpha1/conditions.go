@@ -172,3 +172,25 @@ const (
 	// InstanceTerminating: the pod has a deletionTimestamp.
 	InstanceTerminating = "Terminating"
 )
+
+// TLS conditions, reasons and events.
+const (
+	// ConditionCertificatesReady is True when spec.tls.mode is Enabled and
+	// the CA, the client Secret and every instance's Secret hold valid
+	// certificates; False when the CA cannot be used (the message says
+	// why). Absent when TLS is disabled.
+	ConditionCertificatesReady = "CertificatesReady"
+	// ReasonCertificatesIssued: every certificate is in place and current.
+	ReasonCertificatesIssued = "CertificatesIssued"
+	// ReasonCASecretInvalid: spec.tls.caSecret names a Secret that does not
+	// exist, lacks tls.crt or tls.key, or does not hold a CA. No pod is
+	// created until it is fixed.
+	ReasonCASecretInvalid = "CASecretInvalid"
+
+	// EventCertificateIssued (Normal): a certificate Secret was created or
+	// renewed; the message names it and why.
+	EventCertificateIssued = "CertificateIssued"
+	// EventCASecretInvalid (Warning): told when CertificatesReady turns
+	// False with ReasonCASecretInvalid.
+	EventCASecretInvalid = "CASecretInvalid"
+)

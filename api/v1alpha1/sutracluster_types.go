@@ -1,6 +1,8 @@
 package v1alpha1
 
 import (
+	"time"
+
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -120,6 +122,13 @@ type SutraClusterSpec struct {
 	// +kubebuilder:default={policy: Enabled}
 	// +optional
 	Network NetworkSpec `json:"network,omitzero"`
+
+	// TLS secures every gRPC connection of the cluster (clients, the
+	// operator, replication between nodes) with mutual TLS, with
+	// certificates the operator issues and renews. Enabled by default.
+	// +kubebuilder:default={mode: Enabled, duration: "2160h"}
+	// +optional
+	TLS TLSSpec `json:"tls,omitzero"`
 }
 
 // NetworkPolicyMode is Enabled or Disabled.
@@ -173,6 +182,50 @@ const (
 	// LeaderUpdateRestart deletes the leader pod; it comes back as leader.
 	LeaderUpdateRestart LeaderUpdateMethod = "restart"
 )
+
+// TLSMode is Enabled or Disabled.
+// +kubebuilder:validation:Enum=Enabled;Disabled
+type TLSMode string
+
+const (
+	// TLSEnabled: nodes serve and dial with mutual TLS; the operator
+	// issues every certificate.
+	TLSEnabled TLSMode = "Enabled"
+	// TLSDisabled: plaintext gRPC without authentication
+	// (SUTRA_INSECURE=true); no certificates are made.
+	TLSDisabled TLSMode = "Disabled"
+)
+
+// DefaultCertificateDuration is spec.tls.duration's default: 90 days.
+const DefaultCertificateDuration = 2160 * time.Hour
+
+// TLSSpec configures the cluster's certificates.
+type TLSSpec struct {
+	// Mode is Enabled (default) or Disabled. Changing it rolls every pod,
+	// and nodes on either side of the change cannot replicate to each
+	// other until the rollout ends.
+	// +kubebuilder:default=Enabled
+	// +optional
+	Mode TLSMode `json:"mode,omitempty"`
+
+	// CASecret names a Secret in the cluster's namespace holding a CA as
+	// tls.crt and tls.key (for example one cert-manager made from a
+	// Certificate with isCA: true). The operator then signs every leaf
+	// with it instead of making its own CA (the Secret NAME-ca). The
+	// operator reads it but never writes it.
+	// +kubebuilder:validation:MaxLength=253
+	// +optional
+	CASecret string `json:"caSecret,omitempty"`
+
+	// Duration is the lifetime of every leaf certificate (nodes, the
+	// client Secret, the operator's own), at least 1h; default 2160h (90
+	// days). Leaves are renewed when a third of it is left.
+	// +kubebuilder:default="2160h"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1h')",message="tls.duration must be a duration of at least 1h, such as 2160h"
+	// +optional
+	Duration *metav1.Duration `json:"duration,omitempty"`
+}
 
 // MonitoringSpec is the cluster's Prometheus Operator integration.
 type MonitoringSpec struct {
@@ -495,6 +548,34 @@ type SutraClusterStatus struct {
 	// +listType=map
 	// +listMapKey=name
 	Instances []InstanceStatus `json:"instances,omitempty"`
+
+	// Certificates lists the certificates the cluster's TLS uses, with
+	// their expiry: the CA first, then the client Secret and every
+	// instance's, by Secret name. Empty when spec.tls.mode is Disabled.
+	// +optional
+	// +listType=map
+	// +listMapKey=secretName
+	Certificates []CertificateStatus `json:"certificates,omitempty"`
+}
+
+// CertificateStatus is one certificate the operator issued or uses.
+type CertificateStatus struct {
+	// SecretName is the Secret that holds it.
+	SecretName string `json:"secretName"`
+	// Identity is the certificate's URI SAN, such as
+	// urn:sutra:node:NAME-1 or urn:sutra:writer:NAME; empty for the CA.
+	// +optional
+	Identity string `json:"identity,omitempty"`
+	// CA is true for the certificate authority that signs the others.
+	// +optional
+	CA bool `json:"ca,omitempty"`
+	// NotAfter is when the certificate expires.
+	NotAfter metav1.Time `json:"notAfter"`
+	// RenewalTime is when the operator replaces it (a third of its
+	// lifetime before notAfter). Absent for a CA the operator does not
+	// own (spec.tls.caSecret): whoever made it renews it.
+	// +optional
+	RenewalTime *metav1.Time `json:"renewalTime,omitempty"`
 }
 
 // InstanceStatus is one storage pod as Kubernetes reports it.

@@ -53,6 +53,11 @@ const (
 	ReplicasFile    = TopologyDir + "/" + TopologyKey
 	GRPCPortName    = "grpc"
 	MetricsPortName = "metrics"
+	// HealthzPath and ReadyzPath are the storage server's health endpoints
+	// on the metrics port: live while it serves, ready while its gRPC
+	// health status is SERVING.
+	HealthzPath = "/healthz"
+	ReadyzPath  = "/readyz"
 	// RunAsUser is the unprivileged user the storage server runs as.
 	RunAsUser int64 = 65532
 )

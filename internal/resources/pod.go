@@ -9,6 +9,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 
 	sutrav1 "github.com/sutra/sutra-operator/api/v1alpha1"
@@ -35,6 +36,7 @@ func Pod(c *sutrav1.SutraCluster, instance, role, leaderAddr string) *corev1.Pod
 	spec := podSpec(c)
 	spec.Hostname = instance
 	spec.Volumes[0].PersistentVolumeClaim.ClaimName = ClaimName(instance)
+	setInstanceSecret(&spec, instance)
 	spec.Subdomain = PeersServiceName(c)
 	return &corev1.Pod{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
@@ -90,9 +92,13 @@ func Claim(c *sutrav1.SutraCluster, instance string) *corev1.PersistentVolumeCla
 
 func podSpec(c *sutrav1.SutraCluster) corev1.PodSpec {
 	grpc := GRPCPort(c)
-	probe := func(period, failures int32) *corev1.Probe {
+	// The kubelet's gRPC probe cannot speak TLS: the probes ask the
+	// metrics port (plain HTTP), where /healthz answers while the process
+	// serves and /readyz reflects the gRPC health status.
+	probe := func(path string, period, failures int32) *corev1.Probe {
 		return &corev1.Probe{
-			ProbeHandler:     corev1.ProbeHandler{GRPC: &corev1.GRPCAction{Port: grpc}},
+			ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{
+				Path: path, Port: intstr.FromInt32(MetricsPort(c)), Scheme: corev1.URISchemeHTTP}},
 			PeriodSeconds:    period,
 			TimeoutSeconds:   1,
 			FailureThreshold: failures,
@@ -117,9 +123,9 @@ func podSpec(c *sutrav1.SutraCluster) corev1.PodSpec {
 			// The startup probe gives a node time to replay its log; the
 			// liveness probe only starts after it. Readiness is quick to
 			// drop (4 s) because the operator's failover waits for it.
-			StartupProbe:   probe(2, 150),
-			ReadinessProbe: probe(2, 2),
-			LivenessProbe:  probe(10, 6),
+			StartupProbe:   probe(ReadyzPath, 2, 150),
+			ReadinessProbe: probe(ReadyzPath, 2, 2),
+			LivenessProbe:  probe(HealthzPath, 10, 6),
 			VolumeMounts: []corev1.VolumeMount{
 				{Name: DataVolume, MountPath: DataDir},
 				{Name: TopologyVolume, MountPath: TopologyDir, ReadOnly: true},
@@ -136,9 +142,7 @@ func podSpec(c *sutrav1.SutraCluster) corev1.PodSpec {
 			{Name: DataVolume, VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{
 				ClaimName: "", // the instance's: set by Pod
 			}}},
-			{Name: TopologyVolume, VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
-				LocalObjectReference: corev1.LocalObjectReference{Name: TopologyConfigMapName(c)},
-			}}},
+			configVolume(c),
 		},
 		SecurityContext: &corev1.PodSecurityContext{
 			RunAsUser:      ptr.To(RunAsUser),
@@ -180,6 +184,7 @@ func Env(c *sutrav1.SutraCluster) []corev1.EnvVar {
 		{Name: "SUTRA_HEARTBEAT_INTERVAL_MS", Value: strconv.FormatInt(HeartbeatIntervalMs(c), 10)},
 		{Name: "SUTRA_LAG_THRESHOLD_MS", Value: strconv.FormatInt(LagThresholdMs(c), 10)},
 	}
+	env = append(env, tlsEnv(c)...)
 	if limit, ok := c.Spec.Resources.Limits[corev1.ResourceMemory]; ok && limit.Value() > 0 {
 		// The store lives on the Go heap: keep the collector under the
 		// container's limit, with 10% for stacks and buffers.

@@ -163,9 +163,22 @@ func TestPod(t *testing.T) {
 				"SUTRA_WAL_RETENTION_BYTES":   "1073741824",
 				"SUTRA_HEARTBEAT_INTERVAL_MS": "250",
 				"SUTRA_LAG_THRESHOLD_MS":      "1000",
+				"SUTRA_TLS_CERT":              "/etc/sutra/tls/tls.crt",
+				"SUTRA_TLS_KEY":               "/etc/sutra/tls/tls.key",
+				"SUTRA_TLS_CA":                "/etc/sutra/tls/ca.crt",
 			},
-			// Asynchronous unless spec.replication.synchronous is set.
-			noEnv: []string{"SUTRA_MEMORY_LIMIT", "SUTRA_SYNC_REPLICAS", "SUTRA_SYNC_MODE"},
+			// Asynchronous unless spec.replication.synchronous is set; TLS
+			// unless spec.tls.mode is Disabled.
+			noEnv: []string{"SUTRA_MEMORY_LIMIT", "SUTRA_SYNC_REPLICAS", "SUTRA_SYNC_MODE", "SUTRA_INSECURE"},
+		},
+		{
+			name:       "plaintext replica",
+			cluster:    cluster(func(c *sutrav1.SutraCluster) { c.Spec.TLS.Mode = sutrav1.TLSDisabled }),
+			instance:   "demo-2",
+			role:       RoleReplica,
+			leaderAddr: "demo-1.demo-peers.prod.svc:50051",
+			env:        map[string]string{"SUTRA_INSECURE": "true", "SUTRA_REPLICAS_FILE": "/etc/sutra/replicas"},
+			noEnv:      []string{"SUTRA_TLS_CERT", "SUTRA_TLS_KEY", "SUTRA_TLS_CA"},
 		},
 		{
 			name: "synchronous leader, durability defaulted to required",
@@ -268,9 +281,25 @@ func TestPod(t *testing.T) {
 			if idx["SUTRA_NODE_ID"] > idx["SUTRA_ADVERTISE_ADDRESS"] {
 				t.Error("SUTRA_NODE_ID must precede SUTRA_ADVERTISE_ADDRESS")
 			}
-			for _, pr := range []*corev1.Probe{ctr.ReadinessProbe, ctr.LivenessProbe, ctr.StartupProbe} {
-				if pr == nil || pr.GRPC == nil || pr.GRPC.Port != GRPCPort(tc.cluster) {
-					t.Errorf("probe %+v, want a gRPC probe on %d", pr, GRPCPort(tc.cluster))
+			// HTTP probes on the metrics port (the kubelet's gRPC probe
+			// cannot speak TLS), with the periods and thresholds of before.
+			for _, pr := range []struct {
+				name              string
+				probe             *corev1.Probe
+				path              string
+				period, threshold int32
+			}{
+				{"startup", ctr.StartupProbe, "/readyz", 2, 150},
+				{"readiness", ctr.ReadinessProbe, "/readyz", 2, 2},
+				{"liveness", ctr.LivenessProbe, "/healthz", 10, 6},
+			} {
+				h := pr.probe.HTTPGet
+				if h == nil || pr.probe.GRPC != nil || h.Path != pr.path || h.Port.IntVal != MetricsPort(tc.cluster) || h.Scheme != corev1.URISchemeHTTP {
+					t.Errorf("%s probe %+v, want GET %s on %d", pr.name, pr.probe.ProbeHandler, pr.path, MetricsPort(tc.cluster))
+				}
+				if pr.probe.PeriodSeconds != pr.period || pr.probe.FailureThreshold != pr.threshold || pr.probe.TimeoutSeconds != 1 {
+					t.Errorf("%s probe period %d threshold %d timeout %d, want %d %d 1", pr.name,
+						pr.probe.PeriodSeconds, pr.probe.FailureThreshold, pr.probe.TimeoutSeconds, pr.period, pr.threshold)
 				}
 			}
 			ports := map[string]int32{}
@@ -304,9 +333,7 @@ func TestPod(t *testing.T) {
 			if v := vols["data"]; v.PersistentVolumeClaim == nil || v.PersistentVolumeClaim.ClaimName != "data-"+tc.instance {
 				t.Errorf("data volume = %+v, want claim data-%s", v, tc.instance)
 			}
-			if v := vols["topology"]; v.ConfigMap == nil || v.ConfigMap.Name != "demo-topology" {
-				t.Errorf("topology volume = %+v", v)
-			}
+			checkConfigVolume(t, tc.cluster, tc.instance, vols["topology"], ctr.VolumeMounts)
 		})
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/sutra/sutra-operator/internal/pb/replicationpb"
@@ -59,7 +60,8 @@ type Client struct {
 	// Timeout bounds one call when the context has no earlier deadline.
 	// Zero means DefaultTimeout.
 	Timeout time.Duration
-	// DialOptions are added to the defaults (plaintext transport).
+	// DialOptions are added to the defaults: the transport credentials,
+	// TLS when the call's ctx carries WithTLS, plaintext otherwise.
 	DialOptions []grpc.DialOption
 }
 
@@ -81,15 +83,19 @@ func (c *Client) ReplicationStatus(ctx context.Context, endpoint string) (Snapsh
 	return FromProto(resp), nil
 }
 
-// open bounds ctx by the client's timeout and dials endpoint; done closes
-// both.
+// open bounds ctx by the client's timeout and dials endpoint, with TLS
+// when ctx carries WithTLS; done closes both.
 func (c *Client) open(ctx context.Context, endpoint string) (context.Context, *grpc.ClientConn, func(), error) {
 	timeout := c.Timeout
 	if timeout <= 0 {
 		timeout = DefaultTimeout
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
-	opts := append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, c.DialOptions...)
+	creds := insecure.NewCredentials()
+	if cfg := tlsFrom(ctx); cfg != nil {
+		creds = credentials.NewTLS(cfg)
+	}
+	opts := append([]grpc.DialOption{grpc.WithTransportCredentials(creds)}, c.DialOptions...)
 	conn, err := grpc.NewClient(endpoint, opts...)
 	if err != nil {
 		cancel()

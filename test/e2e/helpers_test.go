@@ -27,6 +27,8 @@ import (
 )
 
 // newCluster is a SutraCluster in the test namespace with the e2e image.
+// Its TLS is disabled: the suite's sutractl calls (stats, bench, ledger)
+// dial the nodes in plaintext.
 func newCluster(name string, replicas int32) *sutrav1.SutraCluster {
 	return &sutrav1.SutraCluster{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: testNS},
@@ -35,6 +37,7 @@ func newCluster(name string, replicas int32) *sutrav1.SutraCluster {
 			Image:              storageImage,
 			ImagePullPolicy:    corev1.PullIfNotPresent,
 			StatusPollInterval: metav1.Duration{Duration: 2 * time.Second},
+			TLS:                sutrav1.TLSSpec{Mode: sutrav1.TLSDisabled},
 		},
 	}
 }
