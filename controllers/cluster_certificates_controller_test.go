@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -139,13 +140,38 @@ func eventsFor(g Gomega, name, reason string) []eventsv1.Event {
 }
 
 var _ = Describe("SutraCluster TLS certificates", func() {
+	It("keeps plaintext for a cluster whose pods already run without TLS, and says so", func() {
+		c := newCluster(uniqueName("pre-tls"), 1)
+		c.Annotations = map[string]string{sutrav1.AnnotationReconcile: sutrav1.ReconcilePaused}
+		Expect(k8sClient.Create(ctx, c)).To(Succeed())
+		// A pod as an operator before TLS made it: no SUTRA_TLS_CERT.
+		old := resources.Pod(c, resources.InstanceName(c, 1), resources.RoleLeader, "")
+		ctr := &old.Spec.Containers[0]
+		ctr.Env = slices.DeleteFunc(ctr.Env, func(e corev1.EnvVar) bool { return strings.HasPrefix(e.Name, "SUTRA_TLS_") })
+		Expect(k8sClient.Create(ctx, old)).To(Succeed())
+		Expect(k8sClient.Get(ctx, key(c.Name), c)).To(Succeed())
+		delete(c.Annotations, sutrav1.AnnotationReconcile)
+		Expect(k8sClient.Update(ctx, c)).To(Succeed())
+		Eventually(func(g Gomega) {
+			g.Expect(k8sClient.Get(ctx, key(c.Name), c)).To(Succeed())
+			g.Expect(c.Spec.TLS.Mode).To(Equal(sutrav1.TLSDisabled))
+			g.Expect(eventsFor(g, c.Name, sutrav1.EventTLSKeptDisabled)).NotTo(BeEmpty())
+		}).Should(Succeed())
+		Consistently(func(g Gomega) {
+			g.Expect(clusterSecrets(g, c.Name)).To(BeEmpty(), "no certificates for a plaintext cluster")
+		}).WithTimeout(2 * time.Second).Should(Succeed())
+	})
+
 	It("issues a CA, every instance's certificate and the client certificate, and dials the nodes with its own", func() {
 		c := newCluster(uniqueName("tls"), 1)
 		Expect(k8sClient.Create(ctx, c)).To(Succeed())
 		n := c.Name
 		Expect(k8sClient.Get(ctx, key(n), c)).To(Succeed())
-		Expect(c.Spec.TLS.Mode).To(Equal(sutrav1.TLSEnabled), "the CRD defaults TLS on")
 		Expect(c.Spec.TLS.Duration.Duration).To(Equal(2160 * time.Hour))
+		Eventually(func(g Gomega) {
+			g.Expect(k8sClient.Get(ctx, key(n), c)).To(Succeed())
+			g.Expect(c.Spec.TLS.Mode).To(Equal(sutrav1.TLSEnabled), "the operator turns TLS on for a new cluster")
+		}).Should(Succeed())
 
 		var caSecret *corev1.Secret
 		Eventually(func(g Gomega) { caSecret = getSecret(g, n+"-ca") }).WithTimeout(timeout).WithPolling(poll).Should(Succeed())

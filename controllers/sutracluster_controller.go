@@ -67,7 +67,7 @@ type SutraClusterReconciler struct {
 // that should be retried with backoff.
 type phase func(ctx context.Context, s *scope) error
 
-// +kubebuilder:rbac:groups=storage.sutra.io,resources=sutraclusters,verbs=get;list;watch
+// +kubebuilder:rbac:groups=storage.sutra.io,resources=sutraclusters,verbs=get;list;watch;patch
 // +kubebuilder:rbac:groups=storage.sutra.io,resources=sutraclusters/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=storage.sutra.io,resources=sutraclusters/finalizers,verbs=update
 // +kubebuilder:rbac:groups="",resources=services;configmaps,verbs=get;list;watch;create;update;patch
@@ -97,6 +97,10 @@ func (r *SutraClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request
 	}
 	if cluster.Annotations[sutrav1.AnnotationReconcile] == sutrav1.ReconcilePaused {
 		return ctrl.Result{}, nil // removing the annotation is an event: it resumes then
+	}
+
+	if cluster.Spec.TLS.Mode == "" {
+		return ctrl.Result{}, r.settleTLSMode(ctx, cluster) // a spec change: it comes back
 	}
 
 	s := newScope(cluster, r.now())

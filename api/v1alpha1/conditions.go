@@ -193,4 +193,7 @@ const (
 	// EventCASecretInvalid (Warning): told when CertificatesReady turns
 	// False with ReasonCASecretInvalid.
 	EventCASecretInvalid = "CASecretInvalid"
+	// EventTLSKeptDisabled (Warning): a cluster that left spec.tls.mode
+	// unset and already ran without TLS got spec.tls.mode Disabled.
+	EventTLSKeptDisabled = "TLSKeptDisabled"
 )

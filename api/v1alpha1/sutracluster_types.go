@@ -125,8 +125,9 @@ type SutraClusterSpec struct {
 
 	// TLS secures every gRPC connection of the cluster (clients, the
 	// operator, replication between nodes) with mutual TLS, with
-	// certificates the operator issues and renews. Enabled by default.
-	// +kubebuilder:default={mode: Enabled, duration: "2160h"}
+	// certificates the operator issues and renews. Enabled for new
+	// clusters (see TLSSpec.Mode).
+	// +kubebuilder:default={duration: "2160h"}
 	// +optional
 	TLS TLSSpec `json:"tls,omitzero"`
 }
@@ -201,10 +202,12 @@ const DefaultCertificateDuration = 2160 * time.Hour
 
 // TLSSpec configures the cluster's certificates.
 type TLSSpec struct {
-	// Mode is Enabled (default) or Disabled. Changing it rolls every pod,
-	// and nodes on either side of the change cannot replicate to each
-	// other until the rollout ends.
-	// +kubebuilder:default=Enabled
+	// Mode is Enabled or Disabled. Left unset, the operator sets it once,
+	// at the cluster's first reconcile: Enabled for a new cluster,
+	// Disabled for one whose pods already run without TLS (made by an
+	// operator version before TLS), because nodes on either side of the
+	// change cannot replicate to each other during a rolling restart.
+	// Changing it rolls every pod, with that same gap.
 	// +optional
 	Mode TLSMode `json:"mode,omitempty"`
 

@@ -92,13 +92,19 @@ func Claim(c *sutrav1.SutraCluster, instance string) *corev1.PersistentVolumeCla
 
 func podSpec(c *sutrav1.SutraCluster) corev1.PodSpec {
 	grpc := GRPCPort(c)
-	// The kubelet's gRPC probe cannot speak TLS: the probes ask the
-	// metrics port (plain HTTP), where /healthz answers while the process
-	// serves and /readyz reflects the gRPC health status.
+	// The kubelet's gRPC probe cannot speak TLS: with TLS the probes ask
+	// the metrics port (plain HTTP), where /healthz answers while the
+	// process serves and /readyz reflects the gRPC health status. Without
+	// TLS they stay gRPC health checks, which storage servers from before
+	// /readyz also answer.
 	probe := func(path string, period, failures int32) *corev1.Probe {
+		handler := corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{
+			Path: path, Port: intstr.FromInt32(MetricsPort(c)), Scheme: corev1.URISchemeHTTP}}
+		if !TLSEnabled(c) {
+			handler = corev1.ProbeHandler{GRPC: &corev1.GRPCAction{Port: grpc}}
+		}
 		return &corev1.Probe{
-			ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{
-				Path: path, Port: intstr.FromInt32(MetricsPort(c)), Scheme: corev1.URISchemeHTTP}},
+			ProbeHandler:     handler,
 			PeriodSeconds:    period,
 			TimeoutSeconds:   1,
 			FailureThreshold: failures,

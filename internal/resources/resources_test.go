@@ -281,8 +281,9 @@ func TestPod(t *testing.T) {
 			if idx["SUTRA_NODE_ID"] > idx["SUTRA_ADVERTISE_ADDRESS"] {
 				t.Error("SUTRA_NODE_ID must precede SUTRA_ADVERTISE_ADDRESS")
 			}
-			// HTTP probes on the metrics port (the kubelet's gRPC probe
-			// cannot speak TLS), with the periods and thresholds of before.
+			// With TLS, HTTP probes on the metrics port (the kubelet's gRPC
+			// probe cannot speak TLS); without, gRPC health checks; with the
+			// periods and thresholds of before.
 			for _, pr := range []struct {
 				name              string
 				probe             *corev1.Probe
@@ -294,7 +295,12 @@ func TestPod(t *testing.T) {
 				{"liveness", ctr.LivenessProbe, "/healthz", 10, 6},
 			} {
 				h := pr.probe.HTTPGet
-				if h == nil || pr.probe.GRPC != nil || h.Path != pr.path || h.Port.IntVal != MetricsPort(tc.cluster) || h.Scheme != corev1.URISchemeHTTP {
+				switch {
+				case !TLSEnabled(tc.cluster):
+					if g := pr.probe.GRPC; g == nil || h != nil || g.Port != GRPCPort(tc.cluster) {
+						t.Errorf("%s probe %+v, want a gRPC health check on %d", pr.name, pr.probe.ProbeHandler, GRPCPort(tc.cluster))
+					}
+				case h == nil || pr.probe.GRPC != nil || h.Path != pr.path || h.Port.IntVal != MetricsPort(tc.cluster) || h.Scheme != corev1.URISchemeHTTP:
 					t.Errorf("%s probe %+v, want GET %s on %d", pr.name, pr.probe.ProbeHandler, pr.path, MetricsPort(tc.cluster))
 				}
 				if pr.probe.PeriodSeconds != pr.period || pr.probe.FailureThreshold != pr.threshold || pr.probe.TimeoutSeconds != 1 {
