@@ -13,6 +13,7 @@ import (
 	. "github.com/onsi/gomega"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/types"
@@ -130,6 +131,39 @@ var _ = Describe("A SutraCluster", Ordered, ContinueOnFailure, func() {
 			Expect(out).To(MatchRegexp(`(?m)^` + r + `\s+streaming\s`))
 		}
 	}, SpecTimeout(4*time.Minute))
+
+	It("streams over mutual TLS: plaintext and certificate-less clients are refused, and the NetworkPolicy bounds the gRPC port", func(ctx SpecContext) {
+		sc := getCluster(ctx, name)
+		Expect(sc.Spec.TLS.Mode).To(Equal(sutrav1.TLSEnabled), "a new cluster gets TLS")
+		Expect(sc.Status.Certificates).NotTo(BeEmpty())
+		for _, c := range sc.Status.Certificates {
+			Expect(c.NotAfter.Time).To(BeTemporally(">", time.Now().Add(30*24*time.Hour)), c.SecretName)
+		}
+		pod := replicaPods(ctx, name)[0]
+		leader := nodeAddr(name, leaderPod(ctx, name))
+		exec := func(args ...string) (string, error) {
+			return runErr(ctx, kubectl, append([]string{"-n", testNS, "exec", pod, "-c", "storage", "--", "/sutractl"}, args...)...)
+		}
+		out, err := exec("stats", "--addr", leader, "--timeout", "3s")
+		Expect(err).To(HaveOccurred(), "a plaintext client was served: %s", out)
+		refused, err := exec("stats", "--addr", leader, "--timeout", "3s", "--ca", "/etc/sutra/tls/ca.crt")
+		Expect(err).To(HaveOccurred(), refused)
+		Expect(refused).To(ContainSubstring("no client certificate"))
+		out, err = exec(append([]string{"stats", "--addr", leader}, nodeTLSFlags(ctx, name)...)...)
+		Expect(err).NotTo(HaveOccurred(), out)
+		out, err = exec(append([]string{"put", "--addr", leader, "--id", "x", "--content", "y", "--timeout", "3s"}, nodeTLSFlags(ctx, name)...)...)
+		Expect(err).To(HaveOccurred(), "a node identity wrote: %s", out)
+		Expect(out).To(ContainSubstring("needs write permission"))
+		printFigure("mutual TLS", "plaintext client refused; certificate-less client: %s", strings.TrimSpace(refused))
+
+		// The policy's content (the offline cluster's bridge CNI does not
+		// enforce NetworkPolicies; docs/security-network.md).
+		np := &networkingv1.NetworkPolicy{}
+		Expect(k8s.Get(ctx, types.NamespacedName{Namespace: testNS, Name: name}, np)).To(Succeed())
+		Expect(np.Spec.PolicyTypes).To(ConsistOf(networkingv1.PolicyTypeIngress))
+		Expect(np.Spec.PodSelector.MatchLabels).To(HaveKeyWithValue("storage.sutra.io/cluster", name))
+		Expect(np.Spec.Ingress).To(HaveLen(3))
+	}, SpecTimeout(2*time.Minute))
 
 	It("scales from 2 to 3 replicas and the new replica catches up", func(ctx SpecContext) {
 		kc(ctx, "-n", testNS, "scale", "sutracluster/"+name, "--replicas=3")
@@ -295,9 +329,10 @@ var _ = Describe("A SutraCluster", Ordered, ContinueOnFailure, func() {
 		}).WithContext(ctx).WithTimeout(2 * time.Minute).WithPolling(200 * time.Millisecond).Should(Succeed())
 		promoted := time.Since(cut)
 		Eventually(func(g Gomega) {
-			out, err := runErr(ctx, kubectl, "-n", testNS, "exec", old, "-c", "storage", "--",
-				"/sutractl", "put", "--addr", "127.0.0.1:50051", "--id", "partitioned", "--content", "x", "--timeout", "2s")
-			g.Expect(err).To(HaveOccurred(), out)
+			// The node's own certificate may read its admin status, not write.
+			out, err := runErr(ctx, kubectl, append([]string{"-n", testNS, "exec", old, "-c", "storage", "--",
+				"/sutractl", "nodes", "--addr", "127.0.0.1:50051", "--timeout", "2s"}, nodeTLSFlags(ctx, name)...)...)
+			g.Expect(err).NotTo(HaveOccurred(), out)
 			g.Expect(out).To(ContainSubstring("fenced"))
 		}).WithContext(ctx).WithTimeout(time.Minute).Should(Succeed())
 		heal()

@@ -26,9 +26,8 @@ import (
 	sutrav1 "github.com/sutra/sutra-operator/api/v1alpha1"
 )
 
-// newCluster is a SutraCluster in the test namespace with the e2e image.
-// Its TLS is disabled: the suite's sutractl calls (stats, bench, ledger)
-// dial the nodes in plaintext.
+// newCluster is a SutraCluster in the test namespace with the e2e image,
+// on mutual TLS (the default for a new cluster).
 func newCluster(name string, replicas int32) *sutrav1.SutraCluster {
 	return &sutrav1.SutraCluster{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: testNS},
@@ -37,7 +36,6 @@ func newCluster(name string, replicas int32) *sutrav1.SutraCluster {
 			Image:              storageImage,
 			ImagePullPolicy:    corev1.PullIfNotPresent,
 			StatusPollInterval: metav1.Duration{Duration: 2 * time.Second},
-			TLS:                sutrav1.TLSSpec{Mode: sutrav1.TLSDisabled},
 		},
 	}
 }
@@ -136,7 +134,7 @@ func runBenchAt(ctx context.Context, leader, cluster, job string, replicas []str
 		cmd = append(cmd, "--replicas", strings.Join(addrs, ","))
 	}
 	cmd = append(cmd, args...)
-	out := waitJob(ctx, startJob(ctx, job, cmd))
+	out := waitJob(ctx, startJob(ctx, cluster, job, cmd))
 	var res benchResult
 	Expect(json.Unmarshal([]byte(out[strings.Index(out, "{"):]), &res)).To(Succeed(), out)
 	return res
@@ -165,7 +163,7 @@ func startLedger(ctx context.Context, cluster, job string, duration time.Duratio
 	for i, p := range pods {
 		addrs[i] = nodeAddr(cluster, p)
 	}
-	return startJob(ctx, job, []string{"/sutractl", "ledger", "--json", "--addr", rwAddr(cluster),
+	return startJob(ctx, cluster, job, []string{"/sutractl", "ledger", "--json", "--addr", rwAddr(cluster),
 		"--check", strings.Join(addrs, ","), "--duration", duration.String(), "--connections", "4", "--settle", "2m"})
 }
 
@@ -177,25 +175,53 @@ func waitLedger(ctx context.Context, j *batchv1.Job) ledgerResult {
 	return res
 }
 
-// startJob starts a Job running cmd in the storage image.
-func startJob(ctx context.Context, job string, cmd []string) *batchv1.Job {
+// startJob starts a Job running cmd (a sutractl command) in the storage
+// image. For a cluster on TLS it mounts the cluster's NAME-client Secret
+// and gives sutractl its certificate: the Job is an application, identity
+// urn:sutra:writer:NAME.
+func startJob(ctx context.Context, cluster, job string, cmd []string) *batchv1.Job {
 	GinkgoHelper()
+	spec := corev1.PodSpec{
+		RestartPolicy: corev1.RestartPolicyNever,
+		Containers: []corev1.Container{{
+			Name: "bench", Image: storageImage, ImagePullPolicy: corev1.PullIfNotPresent,
+			Command: cmd,
+		}},
+	}
+	if onTLS(ctx, cluster) {
+		const dir = "/etc/sutra/client"
+		spec.Volumes = []corev1.Volume{{Name: "client", VolumeSource: corev1.VolumeSource{
+			Secret: &corev1.SecretVolumeSource{SecretName: cluster + "-client"}}}}
+		spec.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "client", MountPath: dir, ReadOnly: true}}
+		spec.Containers[0].Command = append(cmd, "--ca", dir+"/ca.crt", "--cert", dir+"/tls.crt", "--key", dir+"/tls.key")
+	}
 	j := &batchv1.Job{
 		ObjectMeta: metav1.ObjectMeta{Name: job, Namespace: testNS},
 		Spec: batchv1.JobSpec{
 			BackoffLimit:            ptr.To[int32](0),
 			TTLSecondsAfterFinished: ptr.To[int32](600),
-			Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
-				RestartPolicy: corev1.RestartPolicyNever,
-				Containers: []corev1.Container{{
-					Name: "bench", Image: storageImage, ImagePullPolicy: corev1.PullIfNotPresent,
-					Command: cmd,
-				}},
-			}},
+			Template:                corev1.PodTemplateSpec{Spec: spec},
 		},
 	}
 	Expect(k8s.Create(ctx, j)).To(Succeed())
 	return j
+}
+
+// onTLS says whether the cluster's nodes speak mutual TLS.
+func onTLS(ctx context.Context, cluster string) bool {
+	GinkgoHelper()
+	return getCluster(ctx, cluster).Spec.TLS.Mode == sutrav1.TLSEnabled
+}
+
+// nodeTLSFlags are the sutractl flags that present, from inside a storage
+// pod, that node's own certificate (identity urn:sutra:node:POD: it may
+// read, not write); none for a cluster without TLS.
+func nodeTLSFlags(ctx context.Context, cluster string) []string {
+	if !onTLS(ctx, cluster) {
+		return nil
+	}
+	const dir = "/etc/sutra/tls"
+	return []string{"--ca", dir + "/ca.crt", "--cert", dir + "/tls.crt", "--key", dir + "/tls.key"}
 }
 
 // waitJob waits for a Job to succeed and returns its logs.
@@ -228,8 +254,8 @@ func stats(ctx context.Context, cluster string, pods ...string) (map[string]node
 	for i, p := range pods {
 		addrs[i] = nodeAddr(cluster, p)
 	}
-	out, err := runErr(ctx, kubectl, "-n", testNS, "exec", pods[0], "-c", "storage", "--",
-		"/sutractl", "stats", "--addr", strings.Join(addrs, ","))
+	out, err := runErr(ctx, kubectl, append([]string{"-n", testNS, "exec", pods[0], "-c", "storage", "--",
+		"/sutractl", "stats", "--addr", strings.Join(addrs, ",")}, nodeTLSFlags(ctx, cluster)...)...)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s", err, out)
 	}
