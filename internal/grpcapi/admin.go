@@ -3,6 +3,7 @@ package grpcapi
 import (
 	"context"
 
+	"github.com/sutra/sutra-operator/internal/auth"
 	"github.com/sutra/sutra-operator/internal/history"
 	"github.com/sutra/sutra-operator/internal/pb/adminpb"
 )
@@ -15,6 +16,9 @@ type Admin interface {
 	Follow(ctx context.Context, leader string, epoch uint64) error
 	Fence(epoch uint64) error
 	Status() NodeStatus
+	// Contact records a call from an administrator, which holds off
+	// self-fencing (SUTRA_SELF_FENCE_AFTER_MS).
+	Contact()
 }
 
 // NodeStatus is a node's role and position (see adminpb.NodeStatus).
@@ -63,8 +67,14 @@ func (s *AdminServer) Fence(_ context.Context, req *adminpb.FenceRequest) (*admi
 	return s.status(), nil
 }
 
-// Status reports the node's role and position.
-func (s *AdminServer) Status(context.Context, *adminpb.StatusRequest) (*adminpb.NodeStatus, error) {
+// Status reports the node's role and position. Asked by an administrator
+// (or by anyone, on a node without authentication) it counts as operator
+// contact; a reader or a node polling it does not keep a partitioned
+// leader from fencing itself.
+func (s *AdminServer) Status(ctx context.Context, _ *adminpb.StatusRequest) (*adminpb.NodeStatus, error) {
+	if id, ok := auth.FromContext(ctx); !ok || id.Kind == auth.Admin {
+		s.Admin.Contact()
+	}
 	return s.status(), nil
 }
 

@@ -212,6 +212,10 @@ func (r *roles) Fence(epoch uint64) error {
 
 func (r *roles) touch() { r.admin.Store(time.Now().UnixNano()) }
 
+// Contact records a call from an administrator (the operator): it holds
+// off self-fencing like a replica's ack does.
+func (r *roles) Contact() { r.touch() }
+
 // fenced returns why writes are refused on a leader now, "" if they are
 // not: an admin fence, or self-fencing after hearing from no replica and
 // no admin caller for SelfFenceAfter.
@@ -268,7 +272,6 @@ func (r *roles) Write(ctx context.Context, ops []store.Op) (engine.Result, error
 
 // Status reports the node's role and position.
 func (r *roles) Status() grpcapi.NodeStatus {
-	r.touch()
 	st := r.cur.Load()
 	info := r.Info()
 	s := grpcapi.NodeStatus{NodeID: info.ID, ClusterID: info.ClusterID, Role: info.Role, Epoch: info.Epoch,

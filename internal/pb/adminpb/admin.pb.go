@@ -10,7 +10,7 @@
 // Runtime role changes of a Sutra storage node: the calls an operator (or a
 // person with grpcurl) makes to fail over and switch over.
 //
-//   grpcurl -plaintext localhost:50051 sutra.admin.AdminService/Status
+//   grpcurl -cacert ca.crt -cert admin.crt -key admin.key localhost:50051 sutra.admin.AdminService/Status
 //
 // # Epochs make calls safe to retry
 //

@@ -10,7 +10,7 @@
 // Runtime role changes of a Sutra storage node: the calls an operator (or a
 // person with grpcurl) makes to fail over and switch over.
 //
-//   grpcurl -plaintext localhost:50051 sutra.admin.AdminService/Status
+//   grpcurl -cacert ca.crt -cert admin.crt -key admin.key localhost:50051 sutra.admin.AdminService/Status
 //
 // # Epochs make calls safe to retry
 //
@@ -84,8 +84,10 @@ type AdminServiceClient interface {
 	Follow(ctx context.Context, in *FollowRequest, opts ...grpc.CallOption) (*NodeStatus, error)
 	// Stop accepting writes.
 	Fence(ctx context.Context, in *FenceRequest, opts ...grpc.CallOption) (*NodeStatus, error)
-	// The node's role and position. Read-only and cheap. Counts as contact
-	// from the operator for self-fencing (SUTRA_SELF_FENCE_AFTER_MS).
+	// The node's role and position. Read-only and cheap. Asked by an
+	// urn:sutra:admin:* identity (or by anyone, without TLS), it counts as
+	// contact from the operator for self-fencing (SUTRA_SELF_FENCE_AFTER_MS);
+	// asked by a reader or a node, it does not.
 	Status(ctx context.Context, in *StatusRequest, opts ...grpc.CallOption) (*NodeStatus, error)
 }
 
@@ -155,8 +157,10 @@ type AdminServiceServer interface {
 	Follow(context.Context, *FollowRequest) (*NodeStatus, error)
 	// Stop accepting writes.
 	Fence(context.Context, *FenceRequest) (*NodeStatus, error)
-	// The node's role and position. Read-only and cheap. Counts as contact
-	// from the operator for self-fencing (SUTRA_SELF_FENCE_AFTER_MS).
+	// The node's role and position. Read-only and cheap. Asked by an
+	// urn:sutra:admin:* identity (or by anyone, without TLS), it counts as
+	// contact from the operator for self-fencing (SUTRA_SELF_FENCE_AFTER_MS);
+	// asked by a reader or a node, it does not.
 	Status(context.Context, *StatusRequest) (*NodeStatus, error)
 	mustEmbedUnimplementedAdminServiceServer()
 }
