@@ -52,7 +52,6 @@ var _ = Describe("A SutraCluster", Ordered, ContinueOnFailure, func() {
 	It("runs a cluster made by the previous operator version, on StatefulSets", func(ctx SpecContext) {
 		installOperator(ctx, previousChart, previousOperatorImage)
 		sc := newCluster(upg, 1)
-		sc.Spec.Image = previousStorageImage // its pods set no TLS and no SUTRA_INSECURE
 		Expect(k8s.Create(ctx, sc)).To(Succeed())
 		Eventually(func(g Gomega) {
 			sts := &appsv1.StatefulSet{}
