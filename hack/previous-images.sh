@@ -2,10 +2,9 @@
 # Copyright 2026 The Sutra Authors.
 # SPDX-License-Identifier: Apache-2.0
 #
-# hack/previous-images.sh builds the operator and storage images of an
-# earlier version, for the e2e suite's upgrade test, and exports that
-# version's chart. It prints three lines: the operator image, the storage
-# image and the chart directory.
+# hack/previous-images.sh builds the operator image of an earlier version,
+# for the e2e suite's upgrade test, and exports that version's chart. It
+# prints two lines: the operator image and the chart directory.
 #
 #   E2E_PREVIOUS_REF   the git revision to build (default: the last version
 #                      whose operator ran StatefulSets)
@@ -27,8 +26,7 @@ DIR="${SUTRA_PREVIOUS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/sutra/previous}"
 rm -rf "${DIR}"
 mkdir -p "${DIR}"
 git -C "${ROOT}" archive "${REF}" | tar -x -C "${DIR}"
-# Both images: a storage server of this tree needs TLS or SUTRA_INSECURE,
-# which the previous operator's pods do not set.
+# Only the operator image: the storage server of this tree runs under both.
 images="$(SUTRA_IMAGE_TAG=previous "${DIR}/hack/images.sh")"
-sed -n 1,2p <<<"${images}"
+sed -n 1p <<<"${images}"
 echo "${DIR}/charts/sutra-operator"

@@ -30,7 +30,6 @@ var (
 	// The upgrade test's starting point; the suite builds it with
 	// hack/previous-images.sh when these are unset.
 	previousOperatorImage = os.Getenv("E2E_PREVIOUS_OPERATOR_IMAGE")
-	previousStorageImage  = os.Getenv("E2E_PREVIOUS_STORAGE_IMAGE")
 	previousChart         = os.Getenv("E2E_PREVIOUS_CHART")
 	storageImage          = envOr("E2E_STORAGE_IMAGE", "sutra-storage-server:e2e")
 	artifactsDir          = envOr("E2E_ARTIFACTS", filepath.Join(os.TempDir(), "sutra-e2e-artifacts"))
@@ -102,10 +101,10 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 
 	if previousOperatorImage == "" {
 		By("building the previous operator version for the upgrade test (hack/previous-images.sh)")
-		// stdout's last three lines (run also returns the script's log lines).
+		// stdout's last two lines (run also returns the script's log lines).
 		out := strings.Split(strings.TrimSpace(run(ctx, "hack/previous-images.sh")), "\n")
-		Expect(len(out)).To(BeNumerically(">=", 3))
-		previousOperatorImage, previousStorageImage, previousChart = out[len(out)-3], out[len(out)-2], out[len(out)-1]
+		Expect(len(out)).To(BeNumerically(">=", 2))
+		previousOperatorImage, previousChart = out[len(out)-2], out[len(out)-1]
 	}
 
 	By("installing the operator chart with " + operatorImage)
