@@ -53,6 +53,16 @@ var _ = Describe("A SutraCluster", Ordered, ContinueOnFailure, func() {
 		installOperator(ctx, previousChart, previousOperatorImage)
 		sc := newCluster(upg, 1)
 		Expect(k8s.Create(ctx, sc)).To(Succeed())
+		// That operator's pods set neither TLS nor SUTRA_INSECURE, which a
+		// storage server of this version needs: give them plaintext by
+		// choice, as a user running this image under it would. The operator
+		// applies its StatefulSets server-side, so the variable stays.
+		Eventually(func(g Gomega) {
+			for _, sts := range []string{upg + "-leader", upg + "-replica"} {
+				_, err := runErr(ctx, kubectl, "-n", testNS, "set", "env", "statefulset/"+sts, "-c", "storage", "SUTRA_INSECURE=true")
+				g.Expect(err).NotTo(HaveOccurred())
+			}
+		}).WithContext(ctx).WithTimeout(2 * time.Minute).Should(Succeed())
 		Eventually(func(g Gomega) {
 			sts := &appsv1.StatefulSet{}
 			g.Expect(k8s.Get(ctx, types.NamespacedName{Namespace: testNS, Name: upg + "-leader"}, sts)).To(Succeed())
