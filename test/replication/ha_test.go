@@ -202,11 +202,15 @@ func promoteMostAdvanced(t *testing.T, epoch uint64, candidates ...*node) (*node
 		return candidates[i].nodeStatus().GetDurableSequence() > candidates[j].nodeStatus().GetDurableSequence()
 	})
 	best := candidates[0]
-	durable := best.nodeStatus().GetDurableSequence()
 	start := time.Now()
-	if _, err := best.promote(epoch); err != nil {
+	// The position the new epoch starts from is the promoted node's when
+	// Promote answers: a replica resumed from SIGSTOP may still make
+	// durable records it had received, after the statuses were read.
+	st, err := best.promote(epoch)
+	if err != nil {
 		t.Fatalf("promote %s: %v", best.name, err)
 	}
+	durable := st.GetDurableSequence()
 	for _, n := range candidates[1:] {
 		n.mustFollow(best, epoch)
 	}
