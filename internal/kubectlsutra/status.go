@@ -131,6 +131,7 @@ func printStatus(out io.Writer, sc *sutrav1.SutraCluster, now time.Time) error {
 	fmt.Fprintf(tw, "Last failover:\t%s\n", lastFailover(st.LastFailover, now))
 	fmt.Fprintf(tw, "Replicas:\t%d desired, %d ready\n", desired, st.ReadyReplicas)
 	fmt.Fprintf(tw, "Replication:\t%s\n", replicationMode(sc))
+	fmt.Fprintf(tw, "TLS:\t%s\n", tlsSummary(sc, now))
 	fmt.Fprintf(tw, "Max lag:\t%s\n", orDash(st.MaxLag))
 	fmt.Fprintf(tw, "Status read:\t%s\n", ago(st.LastStatusTime, now))
 	if err := tw.Flush(); err != nil {
@@ -155,6 +156,30 @@ func printStatus(out io.Writer, sc *sutrav1.SutraCluster, now time.Time) error {
 		return err
 	}
 	return conditionTable(out, st.Conditions)
+}
+
+// tlsSummary is the cluster's TLS mode and, with TLS, the certificate that
+// expires first.
+func tlsSummary(sc *sutrav1.SutraCluster, now time.Time) string {
+	switch sc.Spec.TLS.Mode {
+	case sutrav1.TLSDisabled:
+		return "disabled (plaintext, no authentication)"
+	case "":
+		return "-"
+	}
+	certs := sc.Status.Certificates
+	if len(certs) == 0 {
+		return "mutual TLS; no certificates reported yet"
+	}
+	first := certs[0]
+	for _, c := range certs[1:] {
+		if c.NotAfter.Before(&first.NotAfter) {
+			first = c
+		}
+	}
+	left := first.NotAfter.Sub(now).Round(time.Hour)
+	return fmt.Sprintf("mutual TLS; %d %s; first to expire: %s in %s (%s)", len(certs), plural(int64(len(certs)), "certificate", "certificates"),
+		first.SecretName, left, first.NotAfter.UTC().Format(time.DateOnly))
 }
 
 // currentLeader is status.currentLeader or, from an operator that does not

@@ -111,6 +111,15 @@ func TestPrintStatus(t *testing.T) {
 		Spec: sutrav1.SutraClusterSpec{Image: "x",
 			Replication: sutrav1.ReplicationSpec{Synchronous: &sutrav1.SynchronousSpec{Replicas: 1, DataDurability: sutrav1.DataDurabilityPreferred}}},
 	}
+	onTLS := degradedCluster()
+	onTLS.Spec.TLS.Mode = sutrav1.TLSEnabled
+	onTLS.Status.Certificates = []sutrav1.CertificateStatus{
+		{SecretName: "demo-ca", CA: true, NotAfter: *at(-87600 * time.Hour)},
+		{SecretName: "demo-1-tls", Identity: "urn:sutra:node:demo-1", NotAfter: *at(-48 * time.Hour)},
+		{SecretName: "demo-client", Identity: "urn:sutra:writer:demo", NotAfter: *at(-2000 * time.Hour)},
+	}
+	plaintext := degradedCluster()
+	plaintext.Spec.TLS.Mode = sutrav1.TLSDisabled
 	oldOperator := degradedCluster() // writes status.leader but not currentLeader
 	oldOperator.Status.CurrentLeader, oldOperator.Status.TargetLeader = "", ""
 
@@ -213,6 +222,16 @@ func TestPrintStatus(t *testing.T) {
 				"sync-replica-0 streaming sync yes 7 0 0ms never",
 				"sync-replica-1 catchup async no 5 2 0ms never",
 			},
+		},
+		{
+			name:    "mutual TLS: the certificate that expires first",
+			cluster: onTLS,
+			want:    []string{"TLS: mutual TLS; 3 certificates; first to expire: demo-1-tls in 48h0m0s (" + testNow.Add(48*time.Hour).UTC().Format(time.DateOnly) + ")"},
+		},
+		{
+			name:    "plaintext by choice",
+			cluster: plaintext,
+			want:    []string{"TLS: disabled (plaintext, no authentication)"},
 		},
 		{
 			name:    "synchronous, not counted yet",

@@ -136,6 +136,7 @@ var _ = Describe("A SutraCluster", Ordered, ContinueOnFailure, func() {
 		}).WithContext(ctx).Should(Succeed())
 		out := kc(ctx, "sutra", "status", name, "-n", testNS)
 		GinkgoWriter.Println(out)
+		Expect(out).To(MatchRegexp(`(?m)^TLS:\s+mutual TLS; \d+ certificates; first to expire: `))
 		for _, r := range replicaPods(ctx, name) {
 			Expect(out).To(MatchRegexp(`(?m)^` + r + `\s+streaming\s`))
 		}
