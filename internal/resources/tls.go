@@ -8,6 +8,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	sutrav1 "github.com/sutra/sutra-operator/api/v1alpha1"
+	"github.com/sutra/sutra-operator/internal/auth"
 )
 
 // TLS layout of every instance (see /work/tls-contract.md, "In
@@ -25,14 +26,9 @@ const (
 	SecretTypeTLS = corev1.SecretTypeTLS
 )
 
-// Identities (URI SANs) of the certificates the operator issues.
-const (
-	// OperatorIdentity is the operator's own client certificate, kept in
-	// memory only.
-	OperatorIdentity = "urn:sutra:admin:sutra-operator"
-	identityNode     = "urn:sutra:node:"
-	identityWriter   = "urn:sutra:writer:"
-)
+// OperatorIdentity is the URI SAN of the operator's own client
+// certificate, kept in memory only. Identities are internal/auth's.
+var OperatorIdentity = auth.URI(auth.Admin, "sutra-operator")
 
 // TLSEnabled reports whether spec.tls.mode is Enabled (the default).
 func TLSEnabled(c *sutrav1.SutraCluster) bool { return c.Spec.TLS.Mode != sutrav1.TLSDisabled }
@@ -65,10 +61,10 @@ func InstanceTLSSecretName(instance string) string { return instance + "-tls" }
 func ClientSecretName(c *sutrav1.SutraCluster) string { return c.Name + "-client" }
 
 // NodeIdentity is urn:sutra:node:INSTANCE.
-func NodeIdentity(instance string) string { return identityNode + instance }
+func NodeIdentity(instance string) string { return auth.URI(auth.Node, instance) }
 
 // ClientIdentity is urn:sutra:writer:NAME, the identity of NAME-client.
-func ClientIdentity(c *sutrav1.SutraCluster) string { return identityWriter + c.Name }
+func ClientIdentity(c *sutrav1.SutraCluster) string { return auth.URI(auth.Writer, c.Name) }
 
 // ClientServiceNames are the Services clients reach the cluster by.
 func ClientServiceNames(c *sutrav1.SutraCluster) []string {
