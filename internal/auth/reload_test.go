@@ -5,12 +5,15 @@ import (
 	"crypto/x509"
 	"io"
 	"log/slog"
+	"net"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/sutra/sutra-operator/internal/auth"
 	"github.com/sutra/sutra-operator/internal/auth/authtest"
+	"github.com/sutra/sutra-operator/internal/certs"
 )
 
 func served(t *testing.T, s *auth.Source) *x509.Certificate {
@@ -75,5 +78,59 @@ func TestOpenRefusesBadMaterial(t *testing.T) {
 		if _, err := auth.Open(f, log); err == nil {
 			t.Errorf("%s: opened", name)
 		}
+	}
+}
+
+// TestClientConfigChecksTheDialedName: a node dialing a peer by IP
+// address verifies the peer's certificate for that address, although the
+// handshake records no server name for IPs.
+func TestClientConfigChecksTheDialedName(t *testing.T) {
+	dir := t.TempDir()
+	ca := authtest.NewCA(t, "test CA")
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	client, err := auth.Open(ca.WriteFiles(t, dir, auth.Node, "n1"), log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	serve := func(req certs.Request) string {
+		kp, err := certs.Issue(ca.KeyPair, req, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		pair, _ := kp.TLSCertificate()
+		l, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = l.Close() })
+		go func() {
+			for {
+				c, err := l.Accept()
+				if err != nil {
+					return
+				}
+				_ = c.(*tls.Conn).Handshake()
+				_ = c.Close()
+			}
+		}()
+		return l.Addr().String()
+	}
+	dial := func(addr, name string) error {
+		c, err := tls.Dial("tcp", addr, client.ClientConfig(name))
+		if err == nil {
+			_ = c.Close()
+		}
+		return err
+	}
+	good := serve(certs.Request{CommonName: "n2", IPs: []net.IP{net.IPv4(127, 0, 0, 1)}, URIs: []string{auth.URI(auth.Node, "n2")}, Validity: time.Hour})
+	if err := dial(good, "127.0.0.1"); err != nil {
+		t.Fatalf("a peer whose certificate holds the dialed IP: %v", err)
+	}
+	elsewhere := serve(certs.Request{CommonName: "n3", DNSNames: []string{"elsewhere"}, URIs: []string{auth.URI(auth.Node, "n3")}, Validity: time.Hour})
+	if err := dial(elsewhere, "127.0.0.1"); err == nil || !strings.Contains(err.Error(), "127.0.0.1") {
+		t.Fatalf("a peer whose certificate does not hold the dialed IP: %v", err)
+	}
+	if err := dial(good, ""); err == nil {
+		t.Fatal("a dial with no name to verify succeeded")
 	}
 }

@@ -87,34 +87,41 @@ func (s *Source) ServerConfig() *tls.Config {
 	}
 }
 
-// ClientConfig is how the node dials peers: it shows its current
-// certificate and verifies the server against the current CA. Go's own
-// verification reads a fixed RootCAs, so it is done here instead, with the
-// same rules (chain to a root, server usage, the dialed name).
-func (s *Source) ClientConfig() *tls.Config {
+// ClientConfig is how the node dials the peer serverName (the host it
+// dials: a DNS name or an IP address): it shows its current certificate
+// and verifies the server against the current CA. Go's own verification
+// reads a fixed RootCAs, so it is done here instead, with the same rules
+// (chain to a root, server usage, the dialed name). The name is given
+// here because the handshake's own record of it is empty for an IP
+// address, which would skip the name check.
+func (s *Source) ClientConfig(serverName string) *tls.Config {
 	return &tls.Config{
 		MinVersion: tls.VersionTLS12,
+		ServerName: serverName,
 		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
 			m := s.r.get()
 			return &m.cert, nil
 		},
 		InsecureSkipVerify: true, // verified by VerifyConnection against the reloaded CA
 		VerifyConnection: func(cs tls.ConnectionState) error {
-			return verifyServer(cs, s.r.get().roots)
+			return verifyServer(cs, serverName, s.r.get().roots)
 		},
 	}
 }
 
-func verifyServer(cs tls.ConnectionState, roots *x509.CertPool) error {
+func verifyServer(cs tls.ConnectionState, serverName string, roots *x509.CertPool) error {
 	if len(cs.PeerCertificates) == 0 {
 		return errors.New("auth: the server showed no certificate")
+	}
+	if serverName == "" {
+		return errors.New("auth: no server name to verify the server's certificate against")
 	}
 	inter := x509.NewCertPool()
 	for _, c := range cs.PeerCertificates[1:] {
 		inter.AddCert(c)
 	}
 	_, err := cs.PeerCertificates[0].Verify(x509.VerifyOptions{
-		DNSName: cs.ServerName, Roots: roots, Intermediates: inter,
+		DNSName: serverName, Roots: roots, Intermediates: inter,
 		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 	})
 	return err

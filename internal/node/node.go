@@ -203,7 +203,7 @@ func openSecurity(cfg Config, log *slog.Logger) (*grpcapi.Security, credentials.
 		}
 	}
 	log.Info("serving TLS; callers authenticate by certificate or token", "identity", id.String(), "tokens", cfg.TokensFile != "")
-	return sec, credentials.NewTLS(src.ClientConfig()), nil
+	return sec, grpcapi.PeerCredentials(src), nil
 }
 
 // handleHealth serves /healthz (the process answers) and /readyz (its gRPC
