@@ -70,13 +70,16 @@ func TestOpenRefusesBadMaterial(t *testing.T) {
 	files := ca.WriteFiles(t, dir, auth.Node, "n1")
 	other := ca.WriteFiles(t, dir, auth.Node, "n2")
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	for name, f := range map[string]auth.Files{
-		"key of another certificate": {Cert: files.Cert, Key: other.Key, CA: files.CA},
-		"missing CA":                 {Cert: files.Cert, Key: files.Key, CA: dir + "/nope.crt"},
-		"CA that is not PEM":         {Cert: files.Cert, Key: files.Key, CA: files.Key},
+	for name, tc := range map[string]struct {
+		f    auth.Files
+		want string // the file the error must name
+	}{
+		"key of another certificate": {auth.Files{Cert: files.Cert, Key: other.Key, CA: files.CA}, other.Key},
+		"missing CA":                 {auth.Files{Cert: files.Cert, Key: files.Key, CA: dir + "/nope.crt"}, dir + "/nope.crt"},
+		"CA that is not PEM":         {auth.Files{Cert: files.Cert, Key: files.Key, CA: files.Key}, "CA " + files.Key},
 	} {
-		if _, err := auth.Open(f, log); err == nil {
-			t.Errorf("%s: opened", name)
+		if _, err := auth.Open(tc.f, log); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want an error naming %s", name, err, tc.want)
 		}
 	}
 }

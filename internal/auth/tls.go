@@ -38,23 +38,24 @@ func Open(f Files, log *slog.Logger) (*Source, error) {
 	if f.ClientCA == "" {
 		f.ClientCA = f.CA
 	}
-	r, err := newReloader([]string{f.Cert, f.Key, f.CA, f.ClientCA}, parseMaterial, log)
+	r, err := newReloader([]string{f.Cert, f.Key, f.CA, f.ClientCA}, f.parse, log)
 	if err != nil {
 		return nil, fmt.Errorf("auth: %w", err)
 	}
 	return &Source{r: r}, nil
 }
 
-func parseMaterial(raw [][]byte) (*material, error) {
+// parse loads the contents of f's files; errors name the files.
+func (f Files) parse(raw [][]byte) (*material, error) {
 	cert, err := tls.X509KeyPair(raw[0], raw[1])
 	if err != nil {
-		return nil, fmt.Errorf("certificate and key: %w", err)
+		return nil, fmt.Errorf("certificate %s and key %s: %w", f.Cert, f.Key, err)
 	}
-	roots, err := pool(raw[2], "CA")
+	roots, err := pool(raw[2], "CA "+f.CA)
 	if err != nil {
 		return nil, err
 	}
-	clientCAs, err := pool(raw[3], "client CA")
+	clientCAs, err := pool(raw[3], "client CA "+f.ClientCA)
 	if err != nil {
 		return nil, err
 	}
