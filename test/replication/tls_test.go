@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -216,14 +217,7 @@ func (n *node) restartAsLeaderOf(replicas ...*node) {
 func TestTLSTokens(t *testing.T) {
 	c := newSecureCluster(t)
 	tokens := filepath.Join(c.dir, "tokens")
-	write := func(s string) {
-		if err := os.WriteFile(tokens+".tmp", []byte(s), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Rename(tokens+".tmp", tokens); err != nil {
-			t.Fatal(err)
-		}
-	}
+	write := func(s string) { authtest.WriteFile(t, tokens, []byte(s)) }
 	write("reader dash dash-token-0123456789\nwriter app app-token-0123456789\n")
 	leader := c.start("leader", "--role", "leader", "--auth-tokens-file", tokens)
 	as := func(token string) storagepb.StorageServiceClient {
@@ -274,7 +268,7 @@ func TestTLSRotationKeepsStreaming(t *testing.T) {
 	done := w.background(leader, 4, stop)
 	time.Sleep(time.Second)
 
-	old := servedSerial(t, c, leader.addr)
+	old := served(t, c.ca.Pool(), leader.addr).SerialNumber.String()
 	for _, n := range []string{"leader", "r1", "r2"} {
 		c.rotate(n)
 	}
@@ -284,7 +278,7 @@ func TestTLSRotationKeepsStreaming(t *testing.T) {
 			t.Errorf("%s is %s after rotation, not streaming", n.name, st.GetReplicas()[0].GetState())
 		}
 	}
-	if servedSerial(t, c, leader.addr) == old {
+	if served(t, c.ca.Pool(), leader.addr).SerialNumber.String() == old {
 		t.Errorf("the leader still serves its old certificate after rotation")
 	}
 	close(stop)
@@ -316,15 +310,15 @@ func TestTLSRotationKeepsStreaming(t *testing.T) {
 	}
 }
 
-// servedSerial is the serial of the certificate addr serves now.
-func servedSerial(t *testing.T, c *secureCluster, addr string) string {
+// served is the certificate addr serves now, verified against roots.
+func served(t *testing.T, roots *x509.CertPool, addr string) *x509.Certificate {
 	t.Helper()
-	conn, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: c.ca.Pool(), MinVersion: tls.VersionTLS12, NextProtos: []string{"h2"}})
+	conn, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12, NextProtos: []string{"h2"}})
 	if err != nil {
 		t.Fatalf("TLS to %s: %v", addr, err)
 	}
 	defer func() { _ = conn.Close() }()
-	return conn.ConnectionState().PeerCertificates[0].SerialNumber.String()
+	return conn.ConnectionState().PeerCertificates[0]
 }
 
 // TestTLSCARotationWithOverlap replaces the cluster's CA the way
@@ -339,15 +333,7 @@ func TestTLSCARotationWithOverlap(t *testing.T) {
 	leader.restartAsLeaderOf(r1)
 	w := newWriter(43)
 	newCA := authtest.NewCA(t, "new cluster CA")
-	writeCA := func(pems ...[]byte) {
-		path := filepath.Join(c.dir, "ca.crt")
-		if err := os.WriteFile(path+".tmp", bytes.Join(pems, nil), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Rename(path+".tmp", path); err != nil {
-			t.Fatal(err)
-		}
-	}
+	writeCA := func(pems ...[]byte) { authtest.WriteFile(t, filepath.Join(c.dir, "ca.crt"), bytes.Join(pems, nil)) }
 	// step writes for a second, restarts the leader so every connection
 	// is made again with the files as they are, and writes again.
 	step := func(what string) {
@@ -387,14 +373,8 @@ func TestTLSCARotationWithOverlap(t *testing.T) {
 	step("both CAs trusted")
 	for _, n := range []string{"leader", "r1"} {
 		cert, key := newCA.Issue(t, auth.Node, n)
-		for path, b := range map[string][]byte{filepath.Join(c.dir, n+".key"): key, filepath.Join(c.dir, n+".crt"): cert} {
-			if err := os.WriteFile(path+".tmp", b, 0o600); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.Rename(path+".tmp", path); err != nil {
-				t.Fatal(err)
-			}
-		}
+		authtest.WriteFile(t, filepath.Join(c.dir, n+".key"), key)
+		authtest.WriteFile(t, filepath.Join(c.dir, n+".crt"), cert)
 	}
 	step("leaves from the new CA")
 	writeCA(newCA.PEM)
@@ -410,19 +390,7 @@ func TestTLSCARotationWithOverlap(t *testing.T) {
 	if lost > 0 {
 		t.Fatalf("%d acknowledged writes lost", lost)
 	}
-	if servedIssuer(t, newCA, leader.addr) != newCA.Cert.Subject.CommonName {
+	if served(t, newCA.Pool(), leader.addr).Issuer.CommonName != newCA.Cert.Subject.CommonName {
 		t.Error("the leader does not serve a certificate from the new CA")
 	}
-}
-
-// servedIssuer is the issuer of the certificate addr serves, verified
-// against ca.
-func servedIssuer(t *testing.T, ca *authtest.CA, addr string) string {
-	t.Helper()
-	conn, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: ca.Pool(), MinVersion: tls.VersionTLS12, NextProtos: []string{"h2"}})
-	if err != nil {
-		t.Fatalf("TLS to %s: %v", addr, err)
-	}
-	defer func() { _ = conn.Close() }()
-	return conn.ConnectionState().PeerCertificates[0].Issuer.CommonName
 }

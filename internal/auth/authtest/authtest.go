@@ -53,15 +53,21 @@ func (ca *CA) WriteFiles(t testing.TB, dir string, kind auth.Kind, name string) 
 	c, k := ca.Issue(t, kind, name)
 	f := auth.Files{Cert: filepath.Join(dir, name+".crt"), Key: filepath.Join(dir, name+".key"), CA: filepath.Join(dir, "ca.crt")}
 	for path, b := range map[string][]byte{f.Cert: c, f.Key: k, f.CA: ca.PEM} {
-		tmp := path + ".tmp"
-		if err := os.WriteFile(tmp, b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Rename(tmp, path); err != nil {
-			t.Fatal(err)
-		}
+		WriteFile(t, path, b)
 	}
 	return f
+}
+
+// WriteFile replaces path with b by rename, the way a kubelet updates a
+// mounted Secret: a reader never sees half a file.
+func WriteFile(t testing.TB, path string, b []byte) {
+	t.Helper()
+	if err := os.WriteFile(path+".tmp", b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(path+".tmp", path); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // ClientTLS is a client configuration with the identity kind:name that
