@@ -17,17 +17,8 @@ import (
 // it stays as it runs until spec.tls.mode says otherwise.
 func initialTLSMode(pods []corev1.Pod) sutrav1.TLSMode {
 	for i := range pods {
-		for _, ctr := range pods[i].Spec.Containers {
-			if ctr.Name != resources.ContainerName {
-				continue
-			}
-			tls := false
-			for _, e := range ctr.Env {
-				tls = tls || e.Name == "SUTRA_TLS_CERT"
-			}
-			if !tls {
-				return sutrav1.TLSDisabled
-			}
+		if !resources.RunsTLS(&pods[i]) {
+			return sutrav1.TLSDisabled
 		}
 	}
 	return sutrav1.TLSEnabled

@@ -2,6 +2,7 @@ package resources
 
 import (
 	"net"
+	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -116,6 +117,19 @@ func tlsEnv(c *sutrav1.SutraCluster) []corev1.EnvVar {
 		{Name: "SUTRA_TLS_KEY", Value: TLSDir + "/" + TLSKeyKey},
 		{Name: "SUTRA_TLS_CA", Value: TLSDir + "/" + TLSCAKey},
 	}
+}
+
+// RunsTLS says whether pod's storage container is configured for TLS, as
+// tlsEnv makes it: a pod without that container says nothing, and counts
+// as TLS.
+func RunsTLS(pod *corev1.Pod) bool {
+	for _, ctr := range pod.Spec.Containers {
+		if ctr.Name != ContainerName {
+			continue
+		}
+		return slices.ContainsFunc(ctr.Env, func(e corev1.EnvVar) bool { return e.Name == "SUTRA_TLS_CERT" })
+	}
+	return true
 }
 
 // configVolume is the volume mounted at TopologyDir: the topology
