@@ -20,8 +20,10 @@
 #      applied sequence and digest;
 #   6. always tears the cluster down (containers, network, volumes).
 #
-# Host ports default to 45051-45053 (gRPC) and 45191-45193 (metrics) so the
-# test does not collide with hack/demo.sh; override with
+# Host ports default to 25051-25053 (gRPC) and 25191-25193 (metrics) so the
+# test does not collide with hack/demo.sh, and sit below Linux's ephemeral
+# port range (32768-60999), where a local connection or a test's random
+# listener can hold one; override with
 # SUTRA_COMPOSE_TEST_PORT=<base gRPC port>. Set KEEP_DOCKERD=1 to leave a
 # dockerd this script started running.
 set -euo pipefail
@@ -29,7 +31,7 @@ cd "$(dirname "$0")/.."
 root=$(pwd)
 
 project=${SUTRA_COMPOSE_PROJECT:-sutra-compose-test}
-base=${SUTRA_COMPOSE_TEST_PORT:-45051}
+base=${SUTRA_COMPOSE_TEST_PORT:-25051}
 compose_file="${root}/deploy/docker-compose.yml"
 export SUTRA_IMAGE=${SUTRA_IMAGE:-sutra-storage-server:dev}
 export SUTRA_LEADER_PORT=${base} SUTRA_REPLICA1_PORT=$((base + 1)) SUTRA_REPLICA2_PORT=$((base + 2))
