@@ -36,14 +36,48 @@ type Result struct {
 // endpoint a concurrent write deleted) is a no-op on every node and its
 // error is returned.
 func (e *Engine) Write(ops []store.Op) (Result, error) {
+	p, err := e.Begin(ops)
+	if err != nil {
+		return Result{}, err
+	}
+	return p.Wait()
+}
+
+// Pending is a write queued by Begin.
+type Pending struct {
+	e  *Engine
+	c  wal.Commit
+	ps []*pending
+}
+
+// Wait blocks until the write is durable and applied and returns what
+// Write would have.
+func (p Pending) Wait() (Result, error) {
+	if err := p.c.Wait(); err != nil {
+		return Result{}, err
+	}
+	p.e.applyDurable()
+	for _, op := range p.ps {
+		if op.err != nil {
+			return Result{First: p.c.First, Last: p.c.Last}, op.err
+		}
+	}
+	return Result{First: p.c.First, Last: p.c.Last}, nil
+}
+
+// Begin is Write without the wait: it validates ops and queues them for
+// the log's next group commit, so that one caller can have many writes in
+// flight (a pipelined stream) without a goroutine each. Writes are durable
+// and applied in the order Begin queued them.
+func (e *Engine) Begin(ops []store.Op) (Pending, error) {
 	if len(ops) == 0 {
-		return Result{}, ErrEmptyBatch
+		return Pending{}, ErrEmptyBatch
 	}
 	if len(ops) > MaxBatch {
-		return Result{}, fmt.Errorf("%w: %d > %d", ErrBatchTooLarge, len(ops), MaxBatch)
+		return Pending{}, fmt.Errorf("%w: %d > %d", ErrBatchTooLarge, len(ops), MaxBatch)
 	}
 	if err := e.validate(ops); err != nil {
-		return Result{}, err
+		return Pending{}, err
 	}
 	now := e.opts.Clock()
 	ts := now.UnixNano()
@@ -82,18 +116,9 @@ func (e *Engine) Write(ops []store.Op) (Result, error) {
 		return c, err
 	})
 	if err != nil {
-		return Result{}, err
+		return Pending{}, err
 	}
-	if err := c.Wait(); err != nil {
-		return Result{}, err
-	}
-	e.applyDurable()
-	for _, p := range ps {
-		if p.err != nil {
-			return Result{First: c.First, Last: c.Last}, p.err
-		}
-	}
-	return Result{First: c.First, Last: c.Last}, nil
+	return Pending{e: e, c: c, ps: ps}, nil
 }
 
 // validate checks ops against the limits and the current state. Concepts

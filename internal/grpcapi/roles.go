@@ -19,9 +19,11 @@ type Roles interface {
 	// Follower is the replication follower, nil unless the node is a
 	// replica.
 	Follower() *replication.Follower
-	// Write writes ops when the node accepts writes now and, under
-	// synchronous replication, returns once enough replicas confirmed
-	// them. A replica refuses with ErrReadOnly naming its leader, a fenced
-	// leader with replication.ErrFenced.
-	Write(ctx context.Context, ops []store.Op) (engine.Result, error)
+	// Begin queues ops when the node accepts writes now; a replica
+	// refuses with ErrReadOnly naming its leader, a fenced leader with
+	// replication.ErrFenced. The wait it returns must be called exactly
+	// once: it blocks until the write is durable and applied and, under
+	// synchronous replication, until enough replicas confirmed it. Writes
+	// are durable in the order Begin queued them.
+	Begin(ctx context.Context, ops []store.Op) (wait func() (engine.Result, error), err error)
 }

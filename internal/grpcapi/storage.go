@@ -8,7 +8,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 
 	"google.golang.org/grpc/status"
 
@@ -34,7 +33,11 @@ const (
 )
 
 func (s *StorageServer) write(ctx context.Context, ops []store.Op) (engine.Result, error) {
-	res, err := s.Roles.Write(ctx, ops)
+	wait, err := s.Roles.Begin(ctx, ops)
+	if err != nil {
+		return engine.Result{}, toStatus(err)
+	}
+	res, err := wait()
 	return res, toStatus(err)
 }
 
@@ -77,10 +80,19 @@ func (s *StorageServer) BatchWrite(ctx context.Context, req *storagepb.BatchWrit
 	return &storagepb.BatchWriteResponse{FirstSequence: res.First, LastSequence: res.Last}, nil
 }
 
-// batch converts and writes the ops of one BatchWrite or stream request.
+// batch converts and writes the ops of one BatchWrite request.
 func (s *StorageServer) batch(ctx context.Context, pbOps []*storagepb.WriteOp) (engine.Result, error) {
+	ops, err := opsFromPB(pbOps)
+	if err != nil {
+		return engine.Result{}, err
+	}
+	return s.write(ctx, ops)
+}
+
+// opsFromPB converts the ops of a BatchWrite or stream request.
+func opsFromPB(pbOps []*storagepb.WriteOp) ([]store.Op, error) {
 	if n := len(pbOps); n > engine.MaxBatch {
-		return engine.Result{}, toStatus(fmt.Errorf("%w: %d operations, at most %d", engine.ErrBatchTooLarge, n, engine.MaxBatch))
+		return nil, toStatus(fmt.Errorf("%w: %d operations, at most %d", engine.ErrBatchTooLarge, n, engine.MaxBatch))
 	}
 	ops := make([]store.Op, 0, len(pbOps))
 	for i, w := range pbOps {
@@ -97,28 +109,72 @@ func (s *StorageServer) batch(ctx context.Context, pbOps []*storagepb.WriteOp) (
 			err = fieldErr("op", store.ErrBadOp)
 		}
 		if err != nil {
-			return engine.Result{}, toStatus(fmt.Errorf("ops[%d]: %w", i, err))
+			return nil, toStatus(fmt.Errorf("ops[%d]: %w", i, err))
 		}
 		ops = append(ops, op)
 	}
-	return s.write(ctx, ops)
+	return ops, nil
 }
 
 // maxStreamInFlight bounds the requests of one WriteStream being written
 // at once; the stream is not read further until one of them is answered.
 const maxStreamInFlight = 1024
 
-// WriteStream serves pipelined writes: every request is written on its own
-// goroutine, so the requests in flight share group commits, and answered
-// with its id once durable and applied (proto/storage.proto). The handler
+// queuedWrite is one WriteStream request on its way to its result: the
+// wait of its queued write, or why it was not queued.
+type queuedWrite struct {
+	id   uint64
+	wait func() (engine.Result, error)
+	err  error
+}
+
+func (q queuedWrite) result() *storagepb.StreamWriteResult {
+	out := &storagepb.StreamWriteResult{Id: q.id}
+	err := q.err
+	if err == nil {
+		var res engine.Result
+		res, err = q.wait()
+		out.FirstSequence, out.LastSequence = res.First, res.Last
+	}
+	if err != nil {
+		st := status.Convert(toStatus(err))
+		out.Code, out.Message = int32(st.Code()), st.Message()
+		out.FirstSequence, out.LastSequence = 0, 0
+	}
+	return out
+}
+
+// WriteStream serves pipelined writes (proto/storage.proto) in three
+// stages of one goroutine each, with no goroutine per request: this one
+// reads requests and queues their writes in the engine, so the requests in
+// flight share group commits; a waiter waits for each write in queue order
+// (the order they become durable in); a sender answers each with its id.
+// Waiting apart from sending keeps a client that stops reading results
+// from holding writes in the engine, which a fence waits for. The handler
 // returns only after every result is sent or the stream has failed.
 func (s *StorageServer) WriteStream(stream storagepb.StorageService_WriteStreamServer) error {
 	ctx := stream.Context()
-	slots := make(chan struct{}, maxStreamInFlight)
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	var sendMu sync.Mutex
-	var sendErr error
+	slots := make(chan struct{}, maxStreamInFlight) // held from a request's arrival to its answer
+	queued := make(chan queuedWrite, maxStreamInFlight)
+	results := make(chan *storagepb.StreamWriteResult, maxStreamInFlight)
+	go func() {
+		defer close(results)
+		for q := range queued {
+			results <- q.result() // every wait is called, even after the stream failed
+		}
+	}()
+	sent := make(chan struct{})
+	go func() {
+		defer close(sent)
+		var err error
+		for out := range results {
+			if err == nil {
+				err = stream.Send(out)
+			}
+			<-slots
+		}
+	}()
+	defer func() { close(queued); <-sent }()
 	for {
 		req, err := stream.Recv()
 		if errors.Is(err, io.EOF) {
@@ -132,22 +188,12 @@ func (s *StorageServer) WriteStream(stream storagepb.StorageService_WriteStreamS
 		case <-ctx.Done():
 			return ctx.Err()
 		}
-		wg.Add(1)
-		go func() {
-			defer func() { <-slots; wg.Done() }()
-			out := &storagepb.StreamWriteResult{Id: req.GetId()}
-			if res, err := s.batch(ctx, req.GetOps()); err != nil {
-				st := status.Convert(err)
-				out.Code, out.Message = int32(st.Code()), st.Message()
-			} else {
-				out.FirstSequence, out.LastSequence = res.First, res.Last
-			}
-			sendMu.Lock()
-			defer sendMu.Unlock()
-			if sendErr == nil {
-				sendErr = stream.Send(out)
-			}
-		}()
+		q := queuedWrite{id: req.GetId()}
+		var ops []store.Op
+		if ops, q.err = opsFromPB(req.GetOps()); q.err == nil {
+			q.wait, q.err = s.Roles.Begin(ctx, ops)
+		}
+		queued <- q
 	}
 }
 

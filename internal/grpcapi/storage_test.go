@@ -26,23 +26,25 @@ type heldWrites struct {
 func (h *heldWrites) Info() NodeInfo                  { return NodeInfo{ID: "held", Role: "leader"} }
 func (h *heldWrites) Leader() *replication.Leader     { return nil }
 func (h *heldWrites) Follower() *replication.Follower { return nil }
-func (h *heldWrites) Write(ctx context.Context, ops []store.Op) (engine.Result, error) {
+func (h *heldWrites) Begin(ctx context.Context, ops []store.Op) (func() (engine.Result, error), error) {
 	n := h.inFlight.Add(1)
 	for p := h.peak.Load(); n > p && !h.peak.CompareAndSwap(p, n); p = h.peak.Load() {
 	}
-	defer h.inFlight.Add(-1)
-	select {
-	case <-h.release:
-	case <-ctx.Done():
-		return engine.Result{}, ctx.Err()
-	}
-	last := h.seq.Add(uint64(len(ops)))
-	return engine.Result{First: last - uint64(len(ops)) + 1, Last: last}, nil
+	return func() (engine.Result, error) {
+		defer h.inFlight.Add(-1)
+		select {
+		case <-h.release:
+		case <-ctx.Done():
+			return engine.Result{}, ctx.Err()
+		}
+		last := h.seq.Add(uint64(len(ops)))
+		return engine.Result{First: last - uint64(len(ops)) + 1, Last: last}, nil
+	}, nil
 }
 
-// TestWriteStreamBoundsWritesInFlight: a stream's requests are written
-// concurrently up to maxStreamInFlight, the server reads no more until
-// results are sent, and every request gets exactly one result with its id.
+// TestWriteStreamBoundsWritesInFlight: a stream's requests are queued up
+// to maxStreamInFlight, the server reads no more until results are sent,
+// and every request gets exactly one result with its id.
 func TestWriteStreamBoundsWritesInFlight(t *testing.T) {
 	held := &heldWrites{release: make(chan struct{})}
 	srv := grpc.NewServer()

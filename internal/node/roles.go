@@ -249,25 +249,45 @@ func (r *roles) Leader() *replication.Leader { return r.cur.Load().leader }
 // Follower is the replication follower, nil on a leader.
 func (r *roles) Follower() *replication.Follower { return r.cur.Load().follower }
 
-// Write writes ops if the node takes writes, then waits for the
-// synchronous replicas.
-func (r *roles) Write(ctx context.Context, ops []store.Op) (engine.Result, error) {
+// Begin checks that the node takes writes and queues ops in the engine;
+// the wait it returns blocks until they are durable and applied, then for
+// the synchronous replicas. The read lock on writes is held from the
+// check until the write is durable, released by wait, which the caller
+// must call exactly once (from any goroutine).
+func (r *roles) Begin(ctx context.Context, ops []store.Op) (func() (engine.Result, error), error) {
+	began := time.Now()
 	r.writes.RLock()
 	st := r.cur.Load()
 	if st.role != RoleLeader {
 		r.writes.RUnlock()
-		return engine.Result{}, fmt.Errorf("%w: %s refuses writes; leader=%s", grpcapi.ErrReadOnly, r.cfg.NodeID, st.following)
+		return nil, fmt.Errorf("%w: %s refuses writes; leader=%s", grpcapi.ErrReadOnly, r.cfg.NodeID, st.following)
 	}
 	if why := r.fenced(st.leader); why != "" {
 		r.writes.RUnlock()
-		return engine.Result{}, fmt.Errorf("%w: %s: %s", replication.ErrFenced, r.cfg.NodeID, why)
+		return nil, fmt.Errorf("%w: %s: %s", replication.ErrFenced, r.cfg.NodeID, why)
 	}
-	res, err := r.eng.Write(ops)
-	r.writes.RUnlock()
+	p, err := r.eng.Begin(ops)
 	if err != nil {
-		return res, err
+		r.writes.RUnlock()
+		return nil, err
 	}
-	return res, st.leader.WaitReplicated(ctx, res.Last)
+	return func() (engine.Result, error) {
+		res, err := p.Wait()
+		r.writes.RUnlock()
+		if err != nil {
+			return res, err
+		}
+		return res, st.leader.WaitReplicated(ctx, res.Last, began)
+	}, nil
+}
+
+// Write is Begin and its wait.
+func (r *roles) Write(ctx context.Context, ops []store.Op) (engine.Result, error) {
+	wait, err := r.Begin(ctx, ops)
+	if err != nil {
+		return engine.Result{}, err
+	}
+	return wait()
 }
 
 // Status reports the node's role and position.

@@ -779,10 +779,12 @@ func (l *Leader) heartbeatResult(addr string, reply HeartbeatReply, err error) {
 
 // WaitReplicated blocks until SyncReplicas replicas have reported seq
 // durable (PostgreSQL's ANY k), and returns at once when replication is
-// asynchronous. After SyncTimeout it fails with ErrSyncTimeout naming the
-// replicas that have not confirmed; with SyncPreferred it waits only for
-// as many replicas as are streaming and logs a timeout instead of failing.
-func (l *Leader) WaitReplicated(ctx context.Context, seq uint64) error {
+// asynchronous. SyncTimeout after began (when the write was submitted:
+// writes of a pipelined stream are waited for one after another, and each
+// gets the same bound) it fails with ErrSyncTimeout naming the replicas
+// that have not confirmed; with SyncPreferred it waits only for as many
+// replicas as are streaming and logs a timeout instead of failing.
+func (l *Leader) WaitReplicated(ctx context.Context, seq uint64, began time.Time) error {
 	k := l.opts.SyncReplicas
 	if k <= 0 {
 		return nil
@@ -812,7 +814,7 @@ func (l *Leader) WaitReplicated(ctx context.Context, seq uint64) error {
 			return nil
 		}
 		if timer == nil {
-			t := time.NewTimer(l.opts.SyncTimeout)
+			t := time.NewTimer(max(0, l.opts.SyncTimeout-time.Since(began)))
 			defer t.Stop()
 			timer = t.C
 		}
