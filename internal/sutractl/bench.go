@@ -337,8 +337,12 @@ func drive(ctx context.Context, c BenchConfig, t loadTarget, res *BenchResult) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		for n := uint64(1); runCtx.Err() == nil; n++ {
-			time.Sleep(c.MarkerInterval)
+		for n := uint64(1); ; n++ {
+			select {
+			case <-time.After(c.MarkerInterval):
+			case <-runCtx.Done():
+				return
+			}
 			if err := t.mark(ctx, n); err != nil {
 				continue
 			}
@@ -360,7 +364,7 @@ func drive(ctx context.Context, c BenchConfig, t loadTarget, res *BenchResult) {
 							time.Sleep(10 * time.Millisecond)
 							continue
 						}
-						time.Sleep(poll)
+						pause(poll)
 					}
 				}()
 			}
