@@ -94,6 +94,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr stri
 	}
 	bgCtx, stopBG := context.WithCancel(context.Background())
 	defer stopBG()
+	if cfg.GCPercent > 0 {
+		go paceGC(bgCtx, cfg.GCPercent, 100*time.Millisecond)
+	}
 	r = newRoles(bgCtx, cfg, eng, log, m.observeReplay, peerCreds)
 	switch cfg.Role {
 	case RoleLeader:
