@@ -1,6 +1,9 @@
 package grpcapi
 
 import (
+	"math"
+	"time"
+
 	"github.com/sutra/sutra-operator/internal/engine"
 	"github.com/sutra/sutra-operator/internal/history"
 	"github.com/sutra/sutra-operator/internal/pb/replicationpb"
@@ -49,7 +52,8 @@ func frameToPB(f *replication.Frame) *replicationpb.LeaderMessage {
 	case f.Hello != nil:
 		h := f.Hello
 		return &replicationpb.LeaderMessage{Kind: &replicationpb.LeaderMessage_Hello{Hello: &replicationpb.Hello{
-			LeaderId: h.LeaderID, Epoch: h.Epoch, History: HistoryToPB(h.History), Diverged: h.Diverged, ForkSequence: h.Fork}}}
+			LeaderId: h.LeaderID, Epoch: h.Epoch, History: HistoryToPB(h.History), Diverged: h.Diverged, ForkSequence: h.Fork,
+			AckDelayMicros: uint32(min(h.AckDelay.Microseconds(), math.MaxUint32))}}}
 	case f.Snapshot != nil:
 		c := f.Snapshot
 		return &replicationpb.LeaderMessage{Kind: &replicationpb.LeaderMessage_Snapshot{Snapshot: &replicationpb.SnapshotChunk{
@@ -88,7 +92,8 @@ func frameFromPB(m *replicationpb.LeaderMessage) *replication.Frame {
 	case *replicationpb.LeaderMessage_Hello:
 		h := k.Hello
 		return &replication.Frame{Hello: &replication.Hello{LeaderID: h.GetLeaderId(), Epoch: h.GetEpoch(),
-			History: HistoryFromPB(h.GetHistory()), Diverged: h.GetDiverged(), Fork: h.GetForkSequence()}}
+			History: HistoryFromPB(h.GetHistory()), Diverged: h.GetDiverged(), Fork: h.GetForkSequence(),
+			AckDelay: time.Duration(h.GetAckDelayMicros()) * time.Microsecond}}
 	default:
 		return &replication.Frame{}
 	}
@@ -116,13 +121,18 @@ func checkpointFromPB(seq uint64, digest []byte) engine.Checkpoint {
 // AckToPB converts a replica's progress report for the wire.
 func AckToPB(a replication.Ack) *replicationpb.ReplicaAck {
 	return &replicationpb.ReplicaAck{AppliedSequence: a.Applied, DurableSequence: a.Durable, VerifiedSequence: a.Verified,
-		MismatchSequence: a.Mismatch.Seq, MismatchDigest: checkDigest(a.Mismatch)}
+		MismatchSequence: a.Mismatch.Seq, MismatchDigest: checkDigest(a.Mismatch), HeldMicros: uint64(max(0, a.Held.Microseconds()))}
 }
+
+// maxAckHeld caps the hold an ack reports: a replica holds acks for
+// milliseconds, and a larger figure would only distort replay lag.
+const maxAckHeld = time.Minute
 
 // AckFromPB converts a replica's progress report from the wire.
 func AckFromPB(a *replicationpb.ReplicaAck) replication.Ack {
 	return replication.Ack{Applied: a.GetAppliedSequence(), Durable: a.GetDurableSequence(), Verified: a.GetVerifiedSequence(),
-		Mismatch: checkpointFromPB(a.GetMismatchSequence(), a.GetMismatchDigest())}
+		Mismatch: checkpointFromPB(a.GetMismatchSequence(), a.GetMismatchDigest()),
+		Held:     time.Duration(min(a.GetHeldMicros(), uint64(maxAckHeld/time.Microsecond))) * time.Microsecond}
 }
 
 func startFromPB(r *replicationpb.WalStreamRequest) replication.Start {

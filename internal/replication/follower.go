@@ -181,7 +181,8 @@ func (f *Follower) session(ctx context.Context) error {
 		return err
 	}
 	defer func() { _ = s.Close() }()
-	if err := f.hello(s); err != nil {
+	ackDelay, err := f.hello(s)
+	if err != nil {
 		return err
 	}
 	// A stream that goes silent is torn down so Recv returns.
@@ -203,7 +204,7 @@ func (f *Follower) session(ctx context.Context) error {
 			}
 		}
 	}()
-	ap := f.startApplier(s, cancel)
+	ap := f.startApplier(s, cancel, ackDelay)
 	defer ap.stop()
 	var snap *snapshotReceiver
 	defer func() {
@@ -295,18 +296,19 @@ func (f *Follower) session(ctx context.Context) error {
 }
 
 // hello reads the leader's first frame and checks that this replica's log
-// is a prefix of the leader's before anything is streamed into it.
-func (f *Follower) hello(s Stream) error {
+// is a prefix of the leader's before anything is streamed into it. It
+// returns how long acks may be held on the stream.
+func (f *Follower) hello(s Stream) (time.Duration, error) {
 	fr, err := s.Recv()
 	if err != nil {
-		return err
+		return 0, err
 	}
 	h := fr.Hello
 	if h == nil {
-		return fmt.Errorf("%w: the leader's first message is not a hello", ErrBadRequest)
+		return 0, fmt.Errorf("%w: the leader's first message is not a hello", ErrBadRequest)
 	}
 	if cur := f.epoch.Load(); h.Epoch < cur {
-		return fmt.Errorf("%w: leader %s is in epoch %d, this replica has seen %d", ErrStaleEpoch, h.LeaderID, h.Epoch, cur)
+		return 0, fmt.Errorf("%w: leader %s is in epoch %d, this replica has seen %d", ErrStaleEpoch, h.LeaderID, h.Epoch, cur)
 	}
 	if h.Diverged {
 		// Only the leader an admin Follow named may rewind this log.
@@ -315,22 +317,22 @@ func (f *Follower) hello(s Stream) error {
 			f.fork.Store(h.Fork)
 			// The refusal that follows names the fork point too.
 			if _, err := s.Recv(); err != nil {
-				return err
+				return 0, err
 			}
-			return &DivergedError{Replica: f.opts.NodeID, Fork: h.Fork, Detail: "the leader refused the stream"}
+			return 0, &DivergedError{Replica: f.opts.NodeID, Fork: h.Fork, Detail: "the leader refused the stream"}
 		}
 		if err := f.rewind(h.Fork, "the fork", "replication: log diverged from the new leader's; records past the fork set aside"); err != nil {
-			return err
+			return 0, err
 		}
-		return fmt.Errorf("replication: rewound to the fork at %d; reconnecting", h.Fork)
+		return 0, fmt.Errorf("replication: rewound to the fork at %d; reconnecting", h.Fork)
 	}
 	if err := f.eng.AdoptHistory(h.History); err != nil {
-		return err
+		return 0, err
 	}
 	f.diverged.Store(false)
 	f.fork.Store(0)
 	f.epoch.Store(h.Epoch)
-	return nil
+	return h.AckDelay, nil
 }
 
 // rewind discards the local records after seq (engine.Rewind), counts and
@@ -377,27 +379,78 @@ const maxInFlight = 64
 // ackEvery bounds how long acks wait while the applier works through
 // batches that are already durable (catching up): acks go out whenever it
 // is about to wait for the log or runs out of batches, and at least this
-// often.
+// often. A leader that allows it (Hello.AckDelay) has them held until that
+// long after the previous ack, so a replica sends at most one per delay
+// however many batches it applies.
 const ackEvery = 20 * time.Millisecond
 
-func (f *Follower) startApplier(s Stream, cancel context.CancelFunc) *applier {
+func (f *Follower) startApplier(s Stream, cancel context.CancelFunc, delay time.Duration) *applier {
 	a := &applier{q: make(chan batch, maxInFlight), done: make(chan struct{}), cancel: cancel}
 	go func() {
 		defer close(a.done)
 		var lastAck time.Time
-		unacked := false               // applied more than the last ack reported
+		unacked := false // applied more than the last ack reported
+		var applied uint64
+		var appliedAt time.Time        // when the store reached applied
+		var held *time.Timer           // a held ack's due time, while one is held
 		var checks []engine.Checkpoint // the leader's, not yet compared
+		defer func() {
+			if held != nil {
+				held.Stop()
+			}
+		}()
+		noteApplied := func() {
+			if seq := f.eng.AppliedSeq(); seq != applied {
+				applied, appliedAt = seq, time.Now()
+			}
+		}
 		ack := func() {
+			if held != nil {
+				held.Stop()
+				held = nil
+			}
 			if a.err() != nil {
 				return
 			}
-			if err := s.Ack(f.ack()); err != nil {
+			ak := f.ack()
+			if !appliedAt.IsZero() {
+				ak.Held = time.Since(appliedAt)
+			}
+			if err := s.Ack(ak); err != nil {
 				a.fail(err)
 				return
 			}
 			lastAck, unacked = time.Now(), false
 		}
-		for b := range a.q {
+		// report acks unacked progress now, or holds it until delay after
+		// the last ack.
+		report := func() {
+			if !unacked || held != nil {
+				return
+			}
+			if wait := delay - time.Since(lastAck); wait > 0 {
+				held = time.NewTimer(wait)
+				return
+			}
+			ack()
+		}
+		for {
+			var heldC <-chan time.Time
+			if held != nil {
+				heldC = held.C
+			}
+			var b batch
+			select {
+			case <-heldC:
+				held = nil
+				ack()
+				continue
+			case next, ok := <-a.q:
+				if !ok {
+					return
+				}
+				b = next
+			}
 			if b.synced != nil {
 				close(b.synced)
 				continue
@@ -410,13 +463,15 @@ func (f *Follower) startApplier(s Stream, cancel context.CancelFunc) *applier {
 			}
 			// Readers see the batch now; the local log syncs it meanwhile.
 			b.r.Show()
+			noteApplied()
 			if unacked && !b.r.Durable() {
-				ack() // report progress before waiting for the next sync
+				report() // report progress before waiting for the next sync
 			}
 			if err := b.r.Wait(); err != nil {
 				a.fail(fmt.Errorf("replication: apply batch at %d: %w", b.first, err))
 				continue
 			}
+			noteApplied()
 			if b.n > 0 {
 				f.lastApplyAt.Store(b.time)
 				f.entries.Add(b.n)
@@ -433,8 +488,11 @@ func (f *Follower) startApplier(s Stream, cancel context.CancelFunc) *applier {
 				ack()
 				continue
 			}
-			if len(a.q) == 0 || time.Since(lastAck) >= ackEvery {
+			switch {
+			case time.Since(lastAck) >= max(ackEvery, delay):
 				ack()
+			case len(a.q) == 0:
+				report()
 			}
 		}
 	}()

@@ -283,11 +283,34 @@ func TestLeaderReportsReplayLag(t *testing.T) {
 	}
 	select {
 	case o := <-seen:
-		if o.replica != "r1" || o.lag != 250*time.Millisecond {
-			t.Fatalf("replay lag %+v, want r1 250ms", o)
+		// Less the real time the replica held its ack after applying
+		// entry 11 (its fsync, and up to the stream's ack delay).
+		if o.replica != "r1" || o.lag > 250*time.Millisecond || o.lag < 250*time.Millisecond-time.Second {
+			t.Fatalf("replay lag %+v, want r1 250ms less the ack's hold", o)
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("no replay lag reported for entry 11")
+	}
+}
+
+// A replica that held its ack says for how long; replay lag counts to when
+// it applied the entry, not to when the ack arrived.
+func TestReplayLagLeavesOutTheAcksHold(t *testing.T) {
+	start := time.Unix(2000, 0)
+	now := start.Add(-time.Minute) // when the leader starts
+	var lags []time.Duration
+	l := NewLeader(openLeaderEngine(t, 1, engine.Options{}), LeaderOptions{NodeID: "leader", ClusterID: "c1", Epoch: 1,
+		Logger: quiet(), Clock: func() time.Time { return now }, OnReplayed: func(_ string, lag time.Duration) { lags = append(lags, lag) }})
+	now = start
+	l.Committed(10, now.Add(-time.Second))
+	l.Committed(11, now.Add(-100*time.Millisecond))
+	acks := make(chan Ack, 2)
+	acks <- Ack{Applied: 10}                              // the stream's baseline
+	acks <- Ack{Applied: 11, Held: 30 * time.Millisecond} // applied 30 ms before it was sent
+	close(acks)
+	l.consumeAcks(context.Background(), "r1", &liveStream{}, acks, func(error) {})
+	if len(lags) != 1 || lags[0] != 70*time.Millisecond {
+		t.Fatalf("replay lags %v, want [70ms]: written 100 ms before the ack, applied 30 ms before it", lags)
 	}
 }
 
@@ -437,4 +460,44 @@ func (e *endingStream) Recv() (*Frame, error) {
 func (e *endingStream) Close() error {
 	<-e.release
 	return e.Stream.Close()
+}
+
+// An asynchronous leader lets replicas hold acks for its AckDelay: one
+// write at a time then costs the leader one ack per delay, not one per
+// write, and the table still reaches the last write within the delay.
+func TestAsyncReplicasHoldAcks(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		delay time.Duration
+	}{{"held for 100ms", 100 * time.Millisecond}, {"at once", -1}} {
+		t.Run(c.name, func(t *testing.T) {
+			var leader *Leader
+			var acks atomic.Int64
+			le := openLeaderEngine(t, 1, engine.Options{OnQueued: func(s uint64, at time.Time) { leader.Committed(s, at) }})
+			leader = NewLeader(le, LeaderOptions{NodeID: "leader", ClusterID: "c1", Epoch: 1, Logger: quiet(), AckDelay: c.delay,
+				OnReplayed: func(string, time.Duration) { acks.Add(1) }})
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			go NewFollower(openEngine(t, engine.Options{}), memDialer(ctx, leader), FollowerOptions{NodeID: "r1", ClusterID: "c1", Logger: quiet()}).Run(ctx)
+			waitFor(t, "the stream", func() bool { st := leader.Status(); return len(st.Replicas) == 1 && st.Replicas[0].State == StateStreaming })
+			start := time.Now()
+			const writes = 60
+			for i := uint64(1); i <= writes; i++ {
+				if _, err := le.Write([]store.Op{putOp(i)}); err != nil {
+					t.Fatal(err)
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+			waitFor(t, "the last write in the table", func() bool { return leader.Status().Replicas[0].Durable == writes })
+			elapsed, n := time.Since(start), acks.Load()
+			t.Logf("%d writes over %v: %d acks advanced the replica", writes, elapsed.Round(time.Millisecond), n)
+			if c.delay > 0 {
+				if most := int64(elapsed/c.delay) + 2; n > most {
+					t.Fatalf("%d acks in %v, at most %d with a %v delay", n, elapsed, most, c.delay)
+				}
+			} else if n < writes/2 {
+				t.Fatalf("%d acks for %d writes %v apart with no delay", n, writes, 5*time.Millisecond)
+			}
+		})
+	}
 }

@@ -43,6 +43,12 @@ type LeaderOptions struct {
 	SyncReplicas int
 	// SyncTimeout bounds WaitReplicated; default 5s.
 	SyncTimeout time.Duration
+	// AckDelay is how long a replica may hold an ack with progress to
+	// report (Hello.AckDelay): it bounds how stale the table's positions
+	// are, and saves the leader reading an ack per write per replica.
+	// Default DefaultAckDelay, and 0 when SyncReplicas > 0 (the leader
+	// waits for the acks); negative: replicas ack at once.
+	AckDelay time.Duration
 	// SyncPreferred lets writes proceed when fewer than SyncReplicas
 	// replicas are streaming: it waits for the streaming ones only (none:
 	// no wait), and a timeout is logged instead of failing the write.
@@ -80,8 +86,18 @@ func (o LeaderOptions) withDefaults() LeaderOptions {
 	if o.SyncTimeout <= 0 {
 		o.SyncTimeout = 5 * time.Second
 	}
+	switch {
+	case o.AckDelay < 0 || o.SyncReplicas > 0:
+		o.AckDelay = 0
+	case o.AckDelay == 0:
+		o.AckDelay = DefaultAckDelay
+	}
 	return o
 }
+
+// DefaultAckDelay is LeaderOptions.AckDelay's default for asynchronous
+// replication: replicas report progress at most every 5 ms.
+const DefaultAckDelay = 5 * time.Millisecond
 
 // Sender delivers one frame to a replica; it may block (flow control).
 type Sender func(*Frame) error
@@ -228,7 +244,8 @@ func (l *Leader) Serve(ctx context.Context, start Start, send Sender, acks <-cha
 	if err != nil {
 		return err
 	}
-	hello := &Hello{LeaderID: l.opts.NodeID, Epoch: l.opts.Epoch, History: l.eng.History(), Diverged: m.diverged, Fork: m.fork}
+	hello := &Hello{LeaderID: l.opts.NodeID, Epoch: l.opts.Epoch, History: l.eng.History(), Diverged: m.diverged, Fork: m.fork,
+		AckDelay: l.opts.AckDelay}
 	if m.diverged {
 		derr := &DivergedError{Replica: start.ReplicaID, Fork: m.fork, Detail: m.detail}
 		l.diverged(start, derr)
@@ -481,7 +498,9 @@ func (l *Leader) consumeAcks(ctx context.Context, id string, ls *liveStream, ack
 			now := l.opts.Clock()
 			if !first && a.Applied > last && l.opts.OnReplayed != nil {
 				if at, ok := l.lag.writtenAt(a.Applied); ok {
-					l.opts.OnReplayed(id, max(0, time.Duration(now.UnixNano()-at)))
+					// Applied when the replica applied it, not when its ack
+					// was sent.
+					l.opts.OnReplayed(id, max(0, time.Duration(now.UnixNano()-at)-a.Held))
 				}
 			}
 			first, last = false, max(last, a.Applied)

@@ -96,6 +96,9 @@ type Hello struct {
 	History  history.History
 	Diverged bool
 	Fork     uint64
+	// AckDelay is how long the replica may hold an ack with progress to
+	// report (0: ack at once). A leader with synchronous replicas sends 0.
+	AckDelay time.Duration
 }
 
 // Ack reports a replica's progress on its stream.
@@ -107,6 +110,8 @@ type Ack struct {
 	// Mismatch, when its Seq is set, is the replica's own checkpoint that
 	// differs from the leader's at the same sequence.
 	Mismatch engine.Checkpoint
+	// Held is how long the replica held the ack after it applied Applied.
+	Held time.Duration
 }
 
 // Frame is one leader-to-replica message: a batch of entries, a snapshot

@@ -1095,8 +1095,12 @@ type ReplicaAck struct {
 	// both digests; the replica stops applying until an admin Follow.
 	MismatchSequence uint64 `protobuf:"varint,4,opt,name=mismatch_sequence,json=mismatchSequence,proto3" json:"mismatch_sequence,omitempty"`
 	MismatchDigest   []byte `protobuf:"bytes,5,opt,name=mismatch_digest,json=mismatchDigest,proto3" json:"mismatch_digest,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// How long, in microseconds, the replica held this ack after it applied
+	// applied_sequence (see Hello.ack_delay_micros): the leader subtracts it
+	// from the ack's arrival when it measures replay lag.
+	HeldMicros    uint64 `protobuf:"varint,6,opt,name=held_micros,json=heldMicros,proto3" json:"held_micros,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ReplicaAck) Reset() {
@@ -1162,6 +1166,13 @@ func (x *ReplicaAck) GetMismatchDigest() []byte {
 		return x.MismatchDigest
 	}
 	return nil
+}
+
+func (x *ReplicaAck) GetHeldMicros() uint64 {
+	if x != nil {
+		return x.HeldMicros
+	}
+	return 0
 }
 
 // LeaderMessage is a server message of StreamWal.
@@ -1293,9 +1304,15 @@ type Hello struct {
 	// then ends with FAILED_PRECONDITION.
 	Diverged bool `protobuf:"varint,4,opt,name=diverged,proto3" json:"diverged,omitempty"`
 	// The highest sequence up to which both logs agree.
-	ForkSequence  uint64 `protobuf:"varint,5,opt,name=fork_sequence,json=forkSequence,proto3" json:"fork_sequence,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	ForkSequence uint64 `protobuf:"varint,5,opt,name=fork_sequence,json=forkSequence,proto3" json:"fork_sequence,omitempty"`
+	// How long, in microseconds, the replica may hold an ack after it has
+	// progress to report, so that acks at a high write rate or one write at
+	// a time come at most this often. 0 (a leader with synchronous replicas,
+	// which waits for their acks, or one older than this field): ack as soon
+	// as there is progress. Acks reporting a state mismatch are never held.
+	AckDelayMicros uint32 `protobuf:"varint,6,opt,name=ack_delay_micros,json=ackDelayMicros,proto3" json:"ack_delay_micros,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *Hello) Reset() {
@@ -1359,6 +1376,13 @@ func (x *Hello) GetDiverged() bool {
 func (x *Hello) GetForkSequence() uint64 {
 	if x != nil {
 		return x.ForkSequence
+	}
+	return 0
+}
+
+func (x *Hello) GetAckDelayMicros() uint32 {
+	if x != nil {
+		return x.AckDelayMicros
 	}
 	return 0
 }
@@ -1716,26 +1740,29 @@ const file_replication_proto_rawDesc = "" +
 	"\x0eReplicaMessage\x12;\n" +
 	"\x05start\x18\x01 \x01(\v2#.sutra.replication.WalStreamRequestH\x00R\x05start\x121\n" +
 	"\x03ack\x18\x02 \x01(\v2\x1d.sutra.replication.ReplicaAckH\x00R\x03ackB\x06\n" +
-	"\x04kind\"\xe5\x01\n" +
+	"\x04kind\"\x86\x02\n" +
 	"\n" +
 	"ReplicaAck\x12)\n" +
 	"\x10applied_sequence\x18\x01 \x01(\x04R\x0fappliedSequence\x12)\n" +
 	"\x10durable_sequence\x18\x02 \x01(\x04R\x0fdurableSequence\x12+\n" +
 	"\x11verified_sequence\x18\x03 \x01(\x04R\x10verifiedSequence\x12+\n" +
 	"\x11mismatch_sequence\x18\x04 \x01(\x04R\x10mismatchSequence\x12'\n" +
-	"\x0fmismatch_digest\x18\x05 \x01(\fR\x0emismatchDigest\"\xfc\x01\n" +
+	"\x0fmismatch_digest\x18\x05 \x01(\fR\x0emismatchDigest\x12\x1f\n" +
+	"\vheld_micros\x18\x06 \x01(\x04R\n" +
+	"heldMicros\"\xfc\x01\n" +
 	"\rLeaderMessage\x123\n" +
 	"\x05batch\x18\x01 \x01(\v2\x1b.sutra.replication.WalBatchH\x00R\x05batch\x12>\n" +
 	"\bsnapshot\x18\x02 \x01(\v2 .sutra.replication.SnapshotChunkH\x00R\bsnapshot\x12<\n" +
 	"\tkeepalive\x18\x03 \x01(\v2\x1c.sutra.replication.KeepaliveH\x00R\tkeepalive\x120\n" +
 	"\x05hello\x18\x04 \x01(\v2\x18.sutra.replication.HelloH\x00R\x05helloB\x06\n" +
-	"\x04kind\"\xb4\x01\n" +
+	"\x04kind\"\xde\x01\n" +
 	"\x05Hello\x12\x1b\n" +
 	"\tleader_id\x18\x01 \x01(\tR\bleaderId\x12\x14\n" +
 	"\x05epoch\x18\x02 \x01(\x04R\x05epoch\x127\n" +
 	"\ahistory\x18\x03 \x03(\v2\x1d.sutra.replication.EpochEntryR\ahistory\x12\x1a\n" +
 	"\bdiverged\x18\x04 \x01(\bR\bdiverged\x12#\n" +
-	"\rfork_sequence\x18\x05 \x01(\x04R\fforkSequence\"\xb4\x01\n" +
+	"\rfork_sequence\x18\x05 \x01(\x04R\fforkSequence\x12(\n" +
+	"\x10ack_delay_micros\x18\x06 \x01(\rR\x0eackDelayMicros\"\xb4\x01\n" +
 	"\bWalBatch\x125\n" +
 	"\aentries\x18\x01 \x03(\v2\x1b.sutra.replication.WalEntryR\aentries\x12'\n" +
 	"\x0fleader_sequence\x18\x02 \x01(\x04R\x0eleaderSequence\x12%\n" +
