@@ -479,7 +479,10 @@ func TestAsyncReplicasHoldAcks(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			go NewFollower(openEngine(t, engine.Options{}), memDialer(ctx, leader), FollowerOptions{NodeID: "r1", ClusterID: "c1", Logger: quiet()}).Run(ctx)
-			waitFor(t, "the stream", func() bool { st := leader.Status(); return len(st.Replicas) == 1 && st.Replicas[0].State == StateStreaming })
+			waitFor(t, "the stream", func() bool {
+				st := leader.Status()
+				return len(st.Replicas) == 1 && st.Replicas[0].State == StateStreaming
+			})
 			start := time.Now()
 			const writes = 60
 			for i := uint64(1); i <= writes; i++ {
