@@ -43,6 +43,20 @@ func (e *Engine) Write(ops []store.Op) (Result, error) {
 	return p.Wait()
 }
 
+// Settle waits until every write queued so far is durable and applied,
+// and returns the error that kept one from becoming durable, if any. With
+// new writes held off, the engine then has none in flight.
+func (e *Engine) Settle() error {
+	e.orderMu.Lock() // no write half queued
+	c := e.log.Barrier()
+	e.orderMu.Unlock()
+	if err := c.Wait(); err != nil {
+		return err
+	}
+	e.applyDurable()
+	return nil
+}
+
 // Pending is a write queued by Begin.
 type Pending struct {
 	e  *Engine

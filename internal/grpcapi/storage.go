@@ -144,30 +144,25 @@ func (q queuedWrite) result() *storagepb.StreamWriteResult {
 	return out
 }
 
-// WriteStream serves pipelined writes (proto/storage.proto) in three
+// WriteStream serves pipelined writes (proto/storage.proto) in two
 // stages of one goroutine each, with no goroutine per request: this one
 // reads requests and queues their writes in the engine, so the requests in
-// flight share group commits; a waiter waits for each write in queue order
-// (the order they become durable in); a sender answers each with its id.
-// Waiting apart from sending keeps a client that stops reading results
-// from holding writes in the engine, which a fence waits for. The handler
-// returns only after every result is sent or the stream has failed.
+// flight share group commits; a replier waits for each write in queue
+// order (the order they become durable in) and answers it with its id. A
+// queued write holds nothing a role change or fence waits for (they settle
+// the engine themselves), so a client slow to read its results delays only
+// its own stream. The handler returns only after every result is sent or
+// the stream has failed.
 func (s *StorageServer) WriteStream(stream storagepb.StorageService_WriteStreamServer) error {
 	ctx := stream.Context()
 	slots := make(chan struct{}, maxStreamInFlight) // held from a request's arrival to its answer
 	queued := make(chan queuedWrite, maxStreamInFlight)
-	results := make(chan *storagepb.StreamWriteResult, maxStreamInFlight)
-	go func() {
-		defer close(results)
-		for q := range queued {
-			results <- q.result() // every wait is called, even after the stream failed
-		}
-	}()
 	sent := make(chan struct{})
 	go func() {
 		defer close(sent)
 		var err error
-		for out := range results {
+		for q := range queued {
+			out := q.result() // every wait is called, even after the stream failed
 			if err == nil {
 				err = stream.Send(out)
 			}

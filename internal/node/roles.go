@@ -20,10 +20,14 @@ import (
 // when the admin service says so. It implements grpcapi.Roles and
 // grpcapi.Admin.
 //
-// Writes pass a read lock on writes for as long as they are in the
-// engine; a role change takes the write lock, so no write of the old role
-// is half done when the new one starts (a follower appending replicated
-// records beside a leader's own write would break the log's order).
+// Writes hold a read lock on writes from the role and fence check until
+// the engine has queued them; a role change or a fence takes the write
+// lock, so that no write passes the check after it, then waits until the
+// engine has settled every queued write (engine.Settle): no write of the
+// old role is half done when the new one starts (a follower appending
+// replicated records beside a leader's own write would break the log's
+// order). The lock is not held while a write waits to become durable, so
+// a client slow to take its results holds up no role change.
 type roles struct {
 	cfg     Config
 	eng     *engine.Engine
@@ -31,7 +35,7 @@ type roles struct {
 	replay  func(replica string, lag time.Duration)
 	bg      context.Context
 	changes sync.Mutex   // one role change at a time
-	writes  sync.RWMutex // held for reading by writes in the engine
+	writes  sync.RWMutex // held for reading by writes being checked and queued
 	cur     atomic.Pointer[roleState]
 	fence   atomic.Pointer[string]           // why writes are fenced; nil when they are not
 	admin   atomic.Int64                     // last admin call, Unix nanoseconds
@@ -122,6 +126,7 @@ func (r *roles) view() roleView {
 func (r *roles) change(next func() (*roleState, error)) error {
 	r.writes.Lock()
 	defer r.writes.Unlock()
+	r.settle("role change")
 	old := r.cur.Load()
 	old.stop()
 	st, err := next()
@@ -204,10 +209,21 @@ func (r *roles) Fence(epoch uint64) error {
 		r.log.Warn("writes fenced", "epoch", epoch)
 	}
 	// Writes hold r.writes for reading from the fence check until they
-	// are durable: taking it waits for those already past the check.
+	// are queued: taking it waits for those already past the check, and
+	// settling the engine for them to be durable.
 	r.writes.Lock()
-	r.writes.Unlock() //nolint:staticcheck // an empty section is the point: it waits for in-flight writes
+	r.settle("fence")
+	r.writes.Unlock()
 	return nil
+}
+
+// settle waits for the writes in the engine (r.writes held). Writes that
+// fail to become durable are refused to their clients, never acknowledged,
+// so a failure is only logged: the role change or fence goes on.
+func (r *roles) settle(why string) {
+	if err := r.eng.Settle(); err != nil {
+		r.log.Error(why+": writes in flight did not become durable", "err", err)
+	}
 }
 
 func (r *roles) touch() { r.admin.Store(time.Now().UnixNano()) }
@@ -251,29 +267,24 @@ func (r *roles) Follower() *replication.Follower { return r.cur.Load().follower 
 
 // Begin checks that the node takes writes and queues ops in the engine;
 // the wait it returns blocks until they are durable and applied, then for
-// the synchronous replicas. The read lock on writes is held from the
-// check until the write is durable, released by wait, which the caller
-// must call exactly once (from any goroutine).
+// the synchronous replicas.
 func (r *roles) Begin(ctx context.Context, ops []store.Op) (func() (engine.Result, error), error) {
 	began := time.Now()
 	r.writes.RLock()
+	defer r.writes.RUnlock()
 	st := r.cur.Load()
 	if st.role != RoleLeader {
-		r.writes.RUnlock()
 		return nil, fmt.Errorf("%w: %s refuses writes; leader=%s", grpcapi.ErrReadOnly, r.cfg.NodeID, st.following)
 	}
 	if why := r.fenced(st.leader); why != "" {
-		r.writes.RUnlock()
 		return nil, fmt.Errorf("%w: %s: %s", replication.ErrFenced, r.cfg.NodeID, why)
 	}
 	p, err := r.eng.Begin(ops)
 	if err != nil {
-		r.writes.RUnlock()
 		return nil, err
 	}
 	return func() (engine.Result, error) {
 		res, err := p.Wait()
-		r.writes.RUnlock()
 		if err != nil {
 			return res, err
 		}

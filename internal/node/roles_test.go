@@ -86,3 +86,61 @@ func TestFenceWaitsForWritesInFlight(t *testing.T) {
 	}
 	t.Logf("the write in flight was acknowledged at %d; Fence reported durable %d", res.Last, durable)
 }
+
+// TestFenceWaitsForQueuedWritesToBeDurable: a write queued before Fence
+// but not yet durable (its fsync is slow, and no one waits for it yet: a
+// stream whose client is slow to take results) is durable by the time
+// Fence returns.
+func TestFenceWaitsForQueuedWritesToBeDurable(t *testing.T) {
+	var hold atomic.Bool
+	entered, release := make(chan struct{}), make(chan struct{})
+	log := slog.New(slog.DiscardHandler)
+	onSync := func(int, int, time.Duration) {
+		if hold.CompareAndSwap(true, false) {
+			close(entered)
+			<-release // the group commit is written and not yet released
+		}
+	}
+	eng, _, err := engine.Open(t.TempDir(), engine.Options{WAL: wal.Options{NoSync: true, Logger: log, OnSync: onSync}, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = eng.Close() })
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	cfg := Config{NodeID: "a", ClusterID: "c", Advertise: "127.0.0.1:1", HeartbeatInterval: time.Second, LagThreshold: time.Second}
+	r := newRoles(ctx, cfg, eng, log, nil, nil)
+	if err := eng.BeginEpoch(1); err != nil {
+		t.Fatal(err)
+	}
+	r.cur.Store(r.startLeader())
+	t.Cleanup(func() { r.cur.Load().stop() })
+	hold.Store(true)
+	wait, err := r.Begin(ctx, []store.Op{{Type: store.OpWriteConcept, Concept: store.Concept{ID: store.ConceptID{1}, Content: []byte("x"), Strength: 1, Confidence: 1}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-entered
+	fenced := make(chan uint64, 1)
+	go func() {
+		if err := r.Fence(1); err != nil {
+			t.Errorf("fence: %v", err)
+		}
+		fenced <- r.Status().Durable
+	}()
+	select {
+	case d := <-fenced:
+		close(release)
+		t.Fatalf("Fence returned (durable %d) while a queued write was not durable", d)
+	case <-time.After(200 * time.Millisecond):
+	}
+	close(release)
+	durable := <-fenced
+	res, err := wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if durable < res.Last {
+		t.Fatalf("after Fence the durable sequence is %d, but the queued write was acknowledged at %d", durable, res.Last)
+	}
+}

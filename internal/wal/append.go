@@ -128,6 +128,22 @@ func (l *Log) committed(first uint64) Commit {
 	return c
 }
 
+// Barrier returns the receipt for every record queued so far: its Wait
+// returns once all of them are durable, or with the error that kept them
+// from becoming so. Records queued after the call may share its commit.
+func (l *Log) Barrier() Commit {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	switch {
+	case l.pendingCount > 0:
+		return Commit{First: l.durable.Load() + 1, Last: l.nextSeq - 1, g: l.group}
+	case l.writing != nil:
+		return Commit{First: l.durable.Load() + 1, Last: l.nextSeq - 1, g: l.writing}
+	default:
+		return Commit{First: l.nextSeq, Last: l.nextSeq - 1, g: doneGroup}
+	}
+}
+
 var doneGroup = func() *group { g := &group{done: make(chan struct{})}; close(g.done); return g }()
 
 // queue encodes one record into the pending chunks, rolling to a new
@@ -213,6 +229,7 @@ func (l *Log) flusher() {
 			}
 			l.pending = spare[:0]
 			l.pendingCount = 0
+			l.writing = g
 			l.group = &group{done: make(chan struct{})}
 			l.mu.Unlock()
 

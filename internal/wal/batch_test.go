@@ -9,7 +9,9 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // Writes and batches: the More flag, and logs that end inside a write.
@@ -226,5 +228,54 @@ func TestReadersNeverSeeHalfAWrite(t *testing.T) {
 			finished = true
 		default:
 		}
+	}
+}
+
+// Barrier's receipt covers every record queued before it: those being
+// written and those still pending; on an idle log it is done at once.
+func TestBarrierCoversQueuedRecords(t *testing.T) {
+	var hold atomic.Bool
+	entered, release := make(chan struct{}), make(chan struct{})
+	l, err := Open(t.TempDir(), Options{NoSync: true, OnSync: func(int, int, time.Duration) {
+		if hold.CompareAndSwap(true, false) {
+			close(entered)
+			<-release
+		}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = l.Close() }()
+	if c := l.Barrier(); !c.Durable() {
+		t.Fatal("the barrier of an empty log is not done")
+	}
+	hold.Store(true)
+	first, err := l.Begin([]Entry{{Data: []byte("a")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-entered // the flusher holds the first group
+	writing := l.Barrier()
+	second, err := l.Begin([]Entry{{Data: []byte("b")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pending := l.Barrier()
+	time.Sleep(50 * time.Millisecond)
+	if writing.Durable() || pending.Durable() {
+		t.Fatal("a barrier is done while its records are not durable")
+	}
+	close(release)
+	if err := pending.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if err := writing.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if !first.Durable() || !second.Durable() || l.LastSeq() < second.Last {
+		t.Fatalf("barrier done at durable %d; records %d and %d", l.LastSeq(), first.Last, second.Last)
+	}
+	if c := l.Barrier(); !c.Durable() {
+		t.Fatal("the barrier after the last commit is not done")
 	}
 }

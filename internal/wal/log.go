@@ -25,6 +25,7 @@ type Log struct {
 	gatherWant   int           // wake the flusher when pendingCount reaches this (0: no one waits)
 	gathered     chan struct{} // signalled when gatherWant is reached
 	group        *group        // the group the next records join
+	writing      *group        // the group the flusher took last (done once it is durable)
 	err          error         // sticky write/sync failure
 	closed       bool
 	kick         chan struct{}
