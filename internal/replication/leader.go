@@ -535,7 +535,7 @@ func (l *Leader) stream(ctx context.Context, s Start, next uint64, send Sender) 
 	if s.MaxBatchBytes > 0 && s.MaxBatchBytes < limit {
 		limit = s.MaxBatchBytes
 	}
-	lastLen := 0 // records in the last frame, to size the next
+	lastLen, lastData := 0, 0 // records and data bytes in the last frame, to size the next
 	var sentCheck uint64
 	// check attaches the leader's newest digest checkpoint to a frame when
 	// this stream has not carried it yet.
@@ -547,8 +547,10 @@ func (l *Leader) stream(ctx context.Context, s Start, next uint64, send Sender) 
 	}
 	for {
 		// A fresh slice and data arena per frame: the sender may keep the
-		// frame. One arena instead of one allocation per record.
-		batch, size := make([]wal.Record, 0, max(64, lastLen)), 0
+		// frame. One arena instead of one allocation per record, both
+		// sized by the last frame: at the tail, one write at a time, a
+		// frame holds one record.
+		batch, size := make([]wal.Record, 0, max(4, lastLen)), 0
 		var arena []byte
 		for size < limit {
 			rec, ok, err := rd.NextShared()
@@ -562,7 +564,7 @@ func (l *Leader) stream(ctx context.Context, s Start, next uint64, send Sender) 
 				// Start small (a frame at the tail holds a few records)
 				// and double, so the arenas of a frame stay within
 				// twice its data.
-				arena = make([]byte, 0, max(min(2*cap(arena), limit), 4<<10, len(rec.Data)))
+				arena = make([]byte, 0, max(min(2*cap(arena), limit), lastData, len(rec.Data)))
 			}
 			start := len(arena)
 			arena = append(arena, rec.Data...)
@@ -571,7 +573,7 @@ func (l *Leader) stream(ctx context.Context, s Start, next uint64, send Sender) 
 			size += rec.Size()
 		}
 		leaderSeq := l.eng.Log().LastSeq()
-		lastLen = len(batch)
+		lastLen, lastData = len(batch), len(arena)
 		if len(batch) > 0 {
 			if err := send(check(&Frame{Entries: batch, LeaderSeq: leaderSeq})); err != nil {
 				return err
@@ -591,17 +593,14 @@ func (l *Leader) stream(ctx context.Context, s Start, next uint64, send Sender) 
 				r.State = StateStreaming
 			}
 		})
-		wctx, cancel := context.WithTimeout(ctx, l.opts.KeepaliveInterval)
-		err := rd.Wait(wctx)
-		cancel()
-		switch {
-		case err == nil:
-		case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
+		more, err := rd.WaitFor(ctx, l.opts.KeepaliveInterval)
+		if err != nil {
+			return err
+		}
+		if !more {
 			if err := send(check(&Frame{LeaderSeq: leaderSeq, Time: l.opts.Clock().UnixNano()})); err != nil {
 				return err
 			}
-		default:
-			return err
 		}
 	}
 }

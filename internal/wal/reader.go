@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"sort"
+	"time"
 )
 
 // Reader reads durable records in sequence order from a starting sequence,
@@ -26,6 +27,7 @@ type Reader struct {
 	buf        []byte   // buf[start:end] holds file bytes from base+start
 	base       int64
 	start, end int
+	timer      *time.Timer // WaitFor's, reused
 }
 
 // ReadFrom returns a reader whose first record is seq. seq may be one past
@@ -146,21 +148,41 @@ func (r *Reader) fill() (bool, error) {
 // Wait blocks until a record the reader has not returned is durable, the
 // context ends, or the log closes.
 func (r *Reader) Wait(ctx context.Context) error {
+	_, err := r.wait(ctx, nil)
+	return err
+}
+
+// WaitFor is Wait bounded by d: it reports false when d passed first. The
+// reader keeps one timer for all its calls, so a follower of the tail that
+// waits after every record allocates nothing to wait.
+func (r *Reader) WaitFor(ctx context.Context, d time.Duration) (bool, error) {
+	if r.timer == nil {
+		r.timer = time.NewTimer(d)
+	} else {
+		r.timer.Reset(d)
+	}
+	defer r.timer.Stop()
+	return r.wait(ctx, r.timer.C)
+}
+
+func (r *Reader) wait(ctx context.Context, timeout <-chan time.Time) (bool, error) {
 	for {
 		ch := r.l.changed()
 		if r.next <= r.l.durable.Load() {
-			return nil
+			return true, nil
 		}
 		r.l.mu.Lock()
 		closed := r.l.closed
 		r.l.mu.Unlock()
 		if closed {
-			return ErrClosed
+			return false, ErrClosed
 		}
 		select {
 		case <-ch:
+		case <-timeout:
+			return false, nil
 		case <-ctx.Done():
-			return ctx.Err()
+			return false, ctx.Err()
 		}
 	}
 }

@@ -281,6 +281,31 @@ func TestReaderFollowsTail(t *testing.T) {
 	if err := r.Wait(short); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("wait at the tail: %v", err)
 	}
+	// WaitFor: false once its time passes (twice, on the reused timer),
+	// true as soon as a record is durable, the context's error when it ends.
+	for i := 0; i < 2; i++ {
+		start := time.Now()
+		if more, err := r.WaitFor(ctx, 20*time.Millisecond); more || err != nil {
+			t.Fatalf("WaitFor at the tail: %v, %v", more, err)
+		}
+		if waited := time.Since(start); waited < 20*time.Millisecond {
+			t.Fatalf("WaitFor returned after %v, before its 20ms", waited)
+		}
+	}
+	if _, err := l.Append(Entry{Epoch: 1, Data: payload(301)}); err != nil {
+		t.Fatal(err)
+	}
+	if more, err := r.WaitFor(ctx, time.Hour); !more || err != nil {
+		t.Fatalf("WaitFor with a durable record unread: %v, %v", more, err)
+	}
+	done, cancel3 := context.WithCancel(context.Background())
+	cancel3()
+	if _, _, err := r.Next(); err != nil {
+		t.Fatal(err)
+	}
+	if more, err := r.WaitFor(done, time.Hour); more || !errors.Is(err, context.Canceled) {
+		t.Fatalf("WaitFor with its context ended: %v, %v", more, err)
+	}
 }
 
 func TestTruncateFrontAndBack(t *testing.T) {
