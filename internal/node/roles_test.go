@@ -30,21 +30,7 @@ func TestFenceWaitsForWritesInFlight(t *testing.T) {
 		}
 		return time.Now()
 	}
-	log := slog.New(slog.DiscardHandler)
-	eng, _, err := engine.Open(t.TempDir(), engine.Options{WAL: wal.Options{NoSync: true, Logger: log}, Clock: clock, Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = eng.Close() })
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	cfg := Config{NodeID: "a", ClusterID: "c", Advertise: "127.0.0.1:1", HeartbeatInterval: time.Second, LagThreshold: time.Second}
-	r := newRoles(ctx, cfg, eng, log, nil, nil)
-	if err := eng.BeginEpoch(1); err != nil {
-		t.Fatal(err)
-	}
-	r.cur.Store(r.startLeader())
-	t.Cleanup(func() { r.cur.Load().stop() })
+	ctx, r := leaderRoles(t, engine.Options{WAL: wal.Options{NoSync: true}, Clock: clock})
 
 	concept := func(n byte) []store.Op {
 		return []store.Op{{Type: store.OpWriteConcept, Concept: store.Concept{ID: store.ConceptID{n}, Content: []byte("x"), Strength: 1, Confidence: 1}}}
@@ -62,13 +48,7 @@ func TestFenceWaitsForWritesInFlight(t *testing.T) {
 		wrote <- res
 	}()
 	<-entered
-	fenced := make(chan uint64, 1)
-	go func() {
-		if err := r.Fence(1); err != nil {
-			t.Errorf("fence: %v", err)
-		}
-		fenced <- r.Status().Durable
-	}()
+	fenced := fenceAsync(t, r)
 	select {
 	case d := <-fenced:
 		close(release)
@@ -94,40 +74,20 @@ func TestFenceWaitsForWritesInFlight(t *testing.T) {
 func TestFenceWaitsForQueuedWritesToBeDurable(t *testing.T) {
 	var hold atomic.Bool
 	entered, release := make(chan struct{}), make(chan struct{})
-	log := slog.New(slog.DiscardHandler)
 	onSync := func(int, int, time.Duration) {
 		if hold.CompareAndSwap(true, false) {
 			close(entered)
 			<-release // the group commit is written and not yet released
 		}
 	}
-	eng, _, err := engine.Open(t.TempDir(), engine.Options{WAL: wal.Options{NoSync: true, Logger: log, OnSync: onSync}, Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = eng.Close() })
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	cfg := Config{NodeID: "a", ClusterID: "c", Advertise: "127.0.0.1:1", HeartbeatInterval: time.Second, LagThreshold: time.Second}
-	r := newRoles(ctx, cfg, eng, log, nil, nil)
-	if err := eng.BeginEpoch(1); err != nil {
-		t.Fatal(err)
-	}
-	r.cur.Store(r.startLeader())
-	t.Cleanup(func() { r.cur.Load().stop() })
+	ctx, r := leaderRoles(t, engine.Options{WAL: wal.Options{NoSync: true, OnSync: onSync}})
 	hold.Store(true)
 	wait, err := r.Begin(ctx, []store.Op{{Type: store.OpWriteConcept, Concept: store.Concept{ID: store.ConceptID{1}, Content: []byte("x"), Strength: 1, Confidence: 1}}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	<-entered
-	fenced := make(chan uint64, 1)
-	go func() {
-		if err := r.Fence(1); err != nil {
-			t.Errorf("fence: %v", err)
-		}
-		fenced <- r.Status().Durable
-	}()
+	fenced := fenceAsync(t, r)
 	select {
 	case d := <-fenced:
 		close(release)
@@ -143,4 +103,40 @@ func TestFenceWaitsForQueuedWritesToBeDurable(t *testing.T) {
 	if durable < res.Last {
 		t.Fatalf("after Fence the durable sequence is %d, but the queued write was acknowledged at %d", durable, res.Last)
 	}
+}
+
+// leaderRoles opens an engine with o in a test directory and runs a
+// leader in epoch 1 on it.
+func leaderRoles(t *testing.T, o engine.Options) (context.Context, *roles) {
+	t.Helper()
+	log := slog.New(slog.DiscardHandler)
+	o.Logger, o.WAL.Logger = log, log
+	eng, _, err := engine.Open(t.TempDir(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = eng.Close() })
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	cfg := Config{NodeID: "a", ClusterID: "c", Advertise: "127.0.0.1:1", HeartbeatInterval: time.Second, LagThreshold: time.Second}
+	r := newRoles(ctx, cfg, eng, log, nil, nil)
+	if err := eng.BeginEpoch(1); err != nil {
+		t.Fatal(err)
+	}
+	r.cur.Store(r.startLeader())
+	t.Cleanup(func() { r.cur.Load().stop() })
+	return ctx, r
+}
+
+// fenceAsync fences r for epoch 1 on another goroutine; the channel gets
+// the durable sequence r reports once Fence returned.
+func fenceAsync(t *testing.T, r *roles) <-chan uint64 {
+	fenced := make(chan uint64, 1)
+	go func() {
+		if err := r.Fence(1); err != nil {
+			t.Errorf("fence: %v", err)
+		}
+		fenced <- r.Status().Durable
+	}()
+	return fenced
 }
