@@ -25,7 +25,11 @@
 // all; a write returns once its own operations are applied, so a reader
 // that sees a write can never see it vanish after a crash. The records of one Write carry wal's More flag on
 // all but the last, so the log keeps or drops the write whole across a
-// crash (see package wal, "Writes and batches").
+// crash (see package wal, "Writes and batches"). Begin is Write's first
+// half, for a caller with many writes in flight (a pipelined stream): it
+// queues the write and returns a Pending whose Wait is the rest. Settle
+// waits until every write queued so far is durable and applied, which is
+// how a role change or fence knows none is left in flight.
 //
 // # Apply path (replica)
 //
