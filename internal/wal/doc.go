@@ -127,7 +127,9 @@
 // most 1 ms) for them so
 // that alternating cohorts merge into one group (see gather in append.go).
 // Options.NoSync skips the fsync; it
-// exists for tests and is never the default.
+// exists for tests and is never the default. Barrier returns a receipt for
+// everything queued so far (the group being written and the one filling),
+// without queueing anything itself.
 //
 // A failed write or fsync poisons the log: the in-memory view can no longer
 // be trusted to match the disk, so every later append fails with the same
@@ -138,7 +140,8 @@
 // ReadFrom returns a Reader positioned at any retained sequence. It seeks
 // through a sparse in-memory index of each segment, reads sequentially with
 // its own file handle and buffer, never past the published end of durable
-// data, and can wait for the tail to grow without polling the files.
+// data, and can wait for the tail to grow without polling the files
+// (Wait, or WaitFor with a bound, on one timer the reader keeps).
 //
 // # Opening and repair
 //
