@@ -346,6 +346,19 @@ func (w *writer) checkAcked(t *testing.T, n *node) {
 	}
 }
 
+// lostOn counts the acknowledged concepts missing on each of nodes, logs
+// what each holds, and returns the total missing.
+func (w *writer) lostOn(t *testing.T, nodes ...*node) int {
+	t.Helper()
+	lost := 0
+	for _, n := range nodes {
+		m, total := w.missing(t, n)
+		lost += len(m)
+		t.Logf("%s: %d of %d acknowledged writes present", n.name, total-len(m), total)
+	}
+	return lost
+}
+
 // missing returns the acknowledged concepts n cannot read, and how many
 // were acknowledged.
 func (w *writer) missing(t *testing.T, n *node) ([]uint64, int) {

@@ -45,6 +45,15 @@ func newSecureCluster(t *testing.T) *secureCluster {
 
 // start runs node name with its own certificate; the test dials it as an
 // admin.
+// leaderWithReplica starts a leader and a replica id following it, the
+// leader configured with the replica's address.
+func (c *secureCluster) leaderWithReplica(id string) (leader, replica *node) {
+	leader = c.start("leader", "--role", "leader")
+	replica = c.start(id, "--role", "replica", "--leader", leader.addr)
+	leader.restartAsLeaderOf(replica)
+	return leader, replica
+}
+
 func (c *secureCluster) start(name string, args ...string) *node {
 	f := c.ca.WriteFiles(c.t, c.dir, auth.Node, name)
 	tlsArgs := []string{"--tls-cert", f.Cert, "--tls-key", f.Key, "--tls-ca", f.CA}
@@ -101,9 +110,7 @@ func wantCode(t *testing.T, what string, err error, code codes.Code, text string
 // nothing. Every acknowledged write is then on both nodes.
 func TestTLSRefusesCallersWithoutTheRightIdentity(t *testing.T) {
 	c := newSecureCluster(t)
-	leader := c.start("leader", "--role", "leader")
-	replica := c.start("r1", "--role", "replica", "--leader", leader.addr)
-	leader.restartAsLeaderOf(replica)
+	leader, replica := c.leaderWithReplica("r1")
 	w := newWriter(41)
 	if n := w.write(leader, 200, 4); n != 200 {
 		t.Fatalf("only %d of 200 writes acknowledged over mTLS", n)
@@ -181,12 +188,7 @@ func TestTLSRefusesCallersWithoutTheRightIdentity(t *testing.T) {
 		t.Errorf("refused heartbeats changed the replica: epoch %d -> %d, leader %q -> %q", before.GetEpoch(), after.GetEpoch(),
 			before.GetLeaderAddress(), after.GetLeaderAddress())
 	}
-	lost := 0
-	for _, n := range []*node{leader, replica} {
-		m, total := w.missing(t, n)
-		lost += len(m)
-		t.Logf("%s: %d of %d acknowledged writes present", n.name, total-len(m), total)
-	}
+	lost := w.lostOn(t, leader, replica)
 	if lost > 0 {
 		t.Fatalf("%d acknowledged writes lost", lost)
 	}
@@ -293,12 +295,7 @@ func TestTLSRotationKeepsStreaming(t *testing.T) {
 	close(stop)
 	<-done
 	converged(t, leader, r1, r2)
-	lost := 0
-	for _, n := range []*node{leader, r1, r2} {
-		m, total := w.missing(t, n)
-		lost += len(m)
-		t.Logf("%s: %d of %d acknowledged writes present", n.name, total-len(m), total)
-	}
+	lost := w.lostOn(t, leader, r1, r2)
 	t.Logf("acknowledged writes lost: %d", lost)
 	if lost > 0 {
 		t.Fatalf("%d acknowledged writes lost across certificate rotation", lost)
@@ -328,9 +325,7 @@ func served(t *testing.T, roots *x509.CertPool, addr string) *x509.Certificate {
 // write is lost.
 func TestTLSCARotationWithOverlap(t *testing.T) {
 	c := newSecureCluster(t)
-	leader := c.start("leader", "--role", "leader")
-	r1 := c.start("r1", "--role", "replica", "--leader", leader.addr)
-	leader.restartAsLeaderOf(r1)
+	leader, r1 := c.leaderWithReplica("r1")
 	w := newWriter(43)
 	newCA := authtest.NewCA(t, "new cluster CA")
 	writeCA := func(pems ...[]byte) { authtest.WriteFile(t, filepath.Join(c.dir, "ca.crt"), bytes.Join(pems, nil)) }
@@ -380,12 +375,7 @@ func TestTLSCARotationWithOverlap(t *testing.T) {
 	writeCA(newCA.PEM)
 	redial(newCA.ClientTLS(t, auth.Admin, "test"))
 	step("the old CA dropped")
-	lost := 0
-	for _, n := range []*node{leader, r1} {
-		m, total := w.missing(t, n)
-		lost += len(m)
-		t.Logf("%s: %d of %d acknowledged writes present", n.name, total-len(m), total)
-	}
+	lost := w.lostOn(t, leader, r1)
 	t.Logf("acknowledged writes lost across the CA rotation: %d", lost)
 	if lost > 0 {
 		t.Fatalf("%d acknowledged writes lost", lost)
