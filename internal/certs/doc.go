@@ -9,8 +9,9 @@
 // openssl) can sign.
 //
 // Identities are URI SANs (urn:sutra:node:ID, urn:sutra:admin:NAME,
-// urn:sutra:writer:NAME, urn:sutra:reader:NAME); see /work/tls-contract.md
-// for what each allows on a storage node. Every leaf has ExtKeyUsage
+// urn:sutra:writer:NAME, urn:sutra:reader:NAME); internal/auth's policy
+// says what each may call on a storage node (docs/security-certificates.md,
+// "What each identity may do"). Every leaf has ExtKeyUsage
 // ServerAuth and ClientAuth: a node serves with it and presents it when it
 // dials its leader or its replicas.
 //

@@ -12,8 +12,8 @@ import (
 	"github.com/sutra/sutra-operator/internal/auth"
 )
 
-// TLS layout of every instance (see /work/tls-contract.md, "In
-// Kubernetes"). The instance's Secret INSTANCE-tls is projected into the
+// TLS layout of every instance (docs/security-certificates.md, "What the
+// operator creates"). The instance's Secret INSTANCE-tls is projected into the
 // topology volume under tls/, so its files appear read-only at TLSDir
 // without a mount nested in another volume; the kubelet updates them in
 // place when the Secret changes, and the node re-reads them.
