@@ -27,6 +27,8 @@ func gcPercentFor(live uint64, percent int, floor uint64) int {
 func paceGC(ctx context.Context, percent int, interval time.Duration) {
 	sample := []rtmetrics.Sample{{Name: "/gc/heap/live:bytes"}}
 	set := 0
+	t := time.NewTicker(interval)
+	defer t.Stop()
 	for {
 		rtmetrics.Read(sample)
 		if sample[0].Value.Kind() == rtmetrics.KindUint64 {
@@ -38,7 +40,7 @@ func paceGC(ctx context.Context, percent int, interval time.Duration) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(interval):
+		case <-t.C:
 		}
 	}
 }

@@ -292,15 +292,6 @@ func (r *roles) Begin(ctx context.Context, ops []store.Op) (func() (engine.Resul
 	}, nil
 }
 
-// Write is Begin and its wait.
-func (r *roles) Write(ctx context.Context, ops []store.Op) (engine.Result, error) {
-	wait, err := r.Begin(ctx, ops)
-	if err != nil {
-		return engine.Result{}, err
-	}
-	return wait()
-}
-
 // Status reports the node's role and position.
 func (r *roles) Status() grpcapi.NodeStatus {
 	st := r.cur.Load()

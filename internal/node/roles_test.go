@@ -35,13 +35,13 @@ func TestFenceWaitsForWritesInFlight(t *testing.T) {
 	concept := func(n byte) []store.Op {
 		return []store.Op{{Type: store.OpWriteConcept, Concept: store.Concept{ID: store.ConceptID{n}, Content: []byte("x"), Strength: 1, Confidence: 1}}}
 	}
-	if _, err := r.Write(ctx, concept(1)); err != nil {
+	if _, err := write(ctx, r, concept(1)); err != nil {
 		t.Fatal(err)
 	}
 	hold.Store(true)
 	wrote := make(chan engine.Result, 1)
 	go func() {
-		res, err := r.Write(ctx, concept(2))
+		res, err := write(ctx, r, concept(2))
 		if err != nil {
 			t.Errorf("the write in flight failed: %v", err)
 		}
@@ -61,7 +61,7 @@ func TestFenceWaitsForWritesInFlight(t *testing.T) {
 	if durable < res.Last {
 		t.Fatalf("after Fence the durable sequence is %d, but the write in flight was acknowledged at %d", durable, res.Last)
 	}
-	if _, err := r.Write(ctx, concept(3)); err == nil {
+	if _, err := write(ctx, r, concept(3)); err == nil {
 		t.Fatal("a fenced leader took a write")
 	}
 	t.Logf("the write in flight was acknowledged at %d; Fence reported durable %d", res.Last, durable)
@@ -139,4 +139,13 @@ func fenceAsync(t *testing.T, r *roles) <-chan uint64 {
 		fenced <- r.Status().Durable
 	}()
 	return fenced
+}
+
+// write is r.Begin and its wait.
+func write(ctx context.Context, r *roles, ops []store.Op) (engine.Result, error) {
+	wait, err := r.Begin(ctx, ops)
+	if err != nil {
+		return engine.Result{}, err
+	}
+	return wait()
 }
