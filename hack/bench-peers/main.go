@@ -11,7 +11,8 @@
 //     at acknowledgement, as Sutra is), no RDB snapshots;
 //   - Sutra: storage-server nodes with their defaults (fsync on), written
 //     by unary calls, then by the pipelined WriteStream (one stream per
-//     TCP connection, as many writes in flight as writers), and once more
+//     TCP connection, as many writes in flight as writers; replicas are
+//     polled through ReadStream), and once more
 //     by unary calls with --sync-replicas 1 unless --sync=false.
 //
 // The shapes, in this order on each fresh system after a second of

@@ -20,6 +20,7 @@ func TestPolicy(t *testing.T) {
 		may    []Kind
 	}{
 		{"/sutra.storage.StorageService/GetConcept", Read, []Kind{Reader, Writer, Admin, Node}},
+		{"/sutra.storage.StorageService/ReadStream", Read, []Kind{Reader, Writer, Admin, Node}},
 		{"/sutra.storage.StorageService/GetStats", Read, []Kind{Reader, Writer, Admin, Node}},
 		{"/sutra.storage.StorageService/WriteConcept", Write, []Kind{Writer, Admin}},
 		{"/sutra.storage.StorageService/WriteStream", Write, []Kind{Writer, Admin}},

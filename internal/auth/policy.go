@@ -21,6 +21,7 @@ var methods = map[string]Permission{
 	"/sutra.storage.StorageService/GetConcept":       Read,
 	"/sutra.storage.StorageService/GetNeighbors":     Read,
 	"/sutra.storage.StorageService/GetStats":         Read,
+	"/sutra.storage.StorageService/ReadStream":       Read,
 	"/sutra.storage.StorageService/WriteConcept":     Write,
 	"/sutra.storage.StorageService/DeleteConcept":    Write,
 	"/sutra.storage.StorageService/WriteAssociation": Write,

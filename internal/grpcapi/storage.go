@@ -194,7 +194,11 @@ func (s *StorageServer) WriteStream(stream storagepb.StorageService_WriteStreamS
 
 // GetConcept reads one concept.
 func (s *StorageServer) GetConcept(_ context.Context, req *storagepb.GetConceptRequest) (*storagepb.Concept, error) {
-	id, err := idFromPB(req.GetId(), "id")
+	return s.getConcept(req.GetId(), "id")
+}
+
+func (s *StorageServer) getConcept(pbID []byte, field string) (*storagepb.Concept, error) {
+	id, err := idFromPB(pbID, field)
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -203,6 +207,30 @@ func (s *StorageServer) GetConcept(_ context.Context, req *storagepb.GetConceptR
 		return nil, toStatus(fmt.Errorf("concept %s: %w", id, store.ErrNotFound))
 	}
 	return conceptToPB(&c), nil
+}
+
+// ReadStream serves pipelined reads (proto/storage.proto) on the stream's
+// own goroutine: each request is read, answered and sent before the next
+// one is received, so results go out in request order and a client that
+// stops reading its results stops the node reading its requests.
+func (s *StorageServer) ReadStream(stream storagepb.StorageService_ReadStreamServer) error {
+	for {
+		req, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		out := &storagepb.StreamReadResult{Id: req.GetId(), AppliedSequence: s.Engine.AppliedSeq()}
+		if out.Concept, err = s.getConcept(req.GetConceptId(), "concept_id"); err != nil {
+			st := status.Convert(err)
+			out.Code, out.Message = int32(st.Code()), st.Message()
+		}
+		if err := stream.Send(out); err != nil {
+			return err
+		}
+	}
 }
 
 // GetNeighbors lists a concept's outgoing associations.

@@ -38,7 +38,7 @@ type BenchConfig struct {
 	Workers        int           // concurrent writers
 	Conns          int           // TCP connections to the leader
 	Batch          int           // concepts per call; >1 uses BatchWrite
-	Stream         bool          // write through WriteStream, one stream per TCP connection
+	Stream         bool          // write through WriteStream, one stream per TCP connection, and poll markers through ReadStream
 	Size           int           // content bytes per concept
 	MarkerInterval time.Duration // how often a visibility marker is written
 	PollInterval   time.Duration // pause between a replica's marker reads; default 500µs
@@ -97,7 +97,7 @@ func bench(ctx context.Context, args []string, out io.Writer) error {
 	fs.IntVar(&c.Workers, "connections", 64, "concurrent writers")
 	fs.IntVar(&c.Conns, "tcp-connections", 8, "TCP connections to the leader shared by the writers")
 	fs.IntVar(&c.Batch, "batch", 1, "concepts per call (BatchWrite when > 1)")
-	fs.BoolVar(&c.Stream, "stream", false, "write through the pipelined WriteStream, one stream per TCP connection, instead of unary calls")
+	fs.BoolVar(&c.Stream, "stream", false, "write through the pipelined WriteStream, one stream per TCP connection, and poll replicas through ReadStream, instead of unary calls")
 	fs.IntVar(&c.Size, "size", 100, "content bytes per concept")
 	fs.DurationVar(&c.MarkerInterval, "marker-interval", 100*time.Millisecond, "interval between visibility markers")
 	fs.DurationVar(&c.PollInterval, "poll-interval", 500*time.Microsecond, "pause between a replica's reads of a marker it does not show yet")
@@ -232,6 +232,15 @@ func RunBench(ctx context.Context, c BenchConfig) (*BenchResult, error) {
 			}
 			defer func() { _ = sw.Close() }()
 			target.streams = append(target.streams, sw)
+		}
+		target.readers = map[string]*streamReader{}
+		for name, rc := range replicaClients {
+			sr, err := newStreamReader(ctx, rc)
+			if err != nil {
+				return nil, fmt.Errorf("sutractl: open a read stream to %s: %w", name, err)
+			}
+			defer func() { _ = sr.Close() }()
+			target.readers[name] = sr
 		}
 	}
 	// Leader-reported lag and leader memory, sampled while writing.
@@ -395,7 +404,8 @@ type sutraTarget struct {
 	batch    int
 	content  []byte
 	leader   []storagepb.StorageServiceClient
-	streams  []*streamWriter // with BenchConfig.Stream, one per leader connection
+	streams  []*streamWriter          // with BenchConfig.Stream, one per leader connection
+	readers  map[string]*streamReader // with BenchConfig.Stream, one per replica
 	replicas map[string]storagepb.StorageServiceClient
 }
 
@@ -428,7 +438,12 @@ func (s *sutraTarget) mark(ctx context.Context, n uint64) error {
 }
 
 func (s *sutraTarget) seen(ctx context.Context, replica string, n uint64) (bool, error) {
-	_, err := s.replicas[replica].GetConcept(ctx, &storagepb.GetConceptRequest{Id: markerID(s.seed, n)})
+	var err error
+	if r := s.readers[replica]; r != nil {
+		_, err = r.Read(markerID(s.seed, n))
+	} else {
+		_, err = s.replicas[replica].GetConcept(ctx, &storagepb.GetConceptRequest{Id: markerID(s.seed, n)})
+	}
 	if status.Code(err) == codes.NotFound {
 		return false, nil
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -133,5 +134,118 @@ func TestWriteStreamOnAReplica(t *testing.T) {
 	st, err := storagepb.NewStorageServiceClient(conn).GetStats(context.Background(), &storagepb.GetStatsRequest{})
 	if err != nil || st.GetAppliedSequence() != 0 {
 		t.Fatalf("replica stats %v, %v: something was written", st, err)
+	}
+}
+
+// TestReadStreamReflectsItsAppliedSequence: a replica's ReadStream answers
+// pipelined reads in request order, bad and missing ids with
+// GetConcept's codes without ending the stream, and every result whose
+// applied sequence covers a write shows that write, while the leader is
+// writing.
+func TestReadStreamReflectsItsAppliedSequence(t *testing.T) {
+	leader := startNode(t, "--role", "leader", "--node-id", "a")
+	replica := startNode(t, "--role", "replica", "--leader", leader, "--node-id", "b")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	lc, err := dial(ctx, leader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = lc.Close() }()
+	rc, err := dial(ctx, replica)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = rc.Close() }()
+
+	// The leader writes concepts 1..n one after another; seqs[i] is the
+	// sequence concept i was acknowledged at.
+	const n = 300
+	seqs := make([]atomic.Uint64, n+1)
+	written := make(chan error, 1)
+	go func() {
+		wc := storagepb.NewStorageServiceClient(lc)
+		for i := uint64(1); i <= n; i++ {
+			r, err := wc.WriteConcept(ctx, &storagepb.WriteConceptRequest{Concept: &storagepb.Concept{
+				Id: ledgerID(i), Content: []byte(fmt.Sprint(i)), Strength: 1, Confidence: 1}})
+			if err != nil {
+				written <- err
+				return
+			}
+			seqs[i].Store(r.GetSequence())
+		}
+		written <- nil
+	}()
+
+	stream, err := storagepb.NewStorageServiceClient(rc).ReadStream(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Requests are sent ahead of their results: rounds of every concept,
+	// with a short id and an id never written in each round.
+	type request struct {
+		concept uint64 // 0: the short id; n+1: never written
+	}
+	var sent []request
+	rounds := 0
+	checked, shown := 0, 0
+	for done := false; !done; rounds++ {
+		select {
+		case err := <-written:
+			if err != nil {
+				t.Fatal(err)
+			}
+			done = true // one more round once every write is acknowledged
+		default:
+		}
+		for i := uint64(0); i <= n+1; i++ {
+			id := ledgerID(i)
+			if i == 0 {
+				id = []byte("short")
+			}
+			if err := stream.Send(&storagepb.StreamReadRequest{Id: uint64(len(sent)), ConceptId: id}); err != nil {
+				t.Fatal(err)
+			}
+			sent = append(sent, request{i})
+		}
+		for len(sent) > checked {
+			res, err := stream.Recv()
+			if err != nil {
+				t.Fatalf("result %d: %v", checked, err)
+			}
+			if res.GetId() != uint64(checked) {
+				t.Fatalf("result %d carries id %d: out of order", checked, res.GetId())
+			}
+			want := sent[checked]
+			code := codes.Code(res.GetCode())
+			switch want.concept {
+			case 0:
+				if code != codes.InvalidArgument || !strings.Contains(res.GetMessage(), "concept_id") {
+					t.Fatalf("short id: %v %q, want INVALID_ARGUMENT naming concept_id", code, res.GetMessage())
+				}
+			case n + 1:
+				if code != codes.NotFound {
+					t.Fatalf("unwritten id: %v, want NOT_FOUND", code)
+				}
+			default:
+				seq := seqs[want.concept].Load()
+				covered := seq != 0 && res.GetAppliedSequence() >= seq
+				if covered && (code != codes.OK || string(res.GetConcept().GetContent()) != fmt.Sprint(want.concept)) {
+					t.Fatalf("concept %d, written at %d: %v %q at applied sequence %d", want.concept, seq, code,
+						res.GetConcept().GetContent(), res.GetAppliedSequence())
+				}
+				if code == codes.OK {
+					shown++
+				}
+			}
+			checked++
+		}
+	}
+	if err := stream.CloseSend(); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d reads in %d rounds, %d showed their concept", checked, rounds, shown)
+	if shown == 0 {
+		t.Fatal("no read showed a written concept")
 	}
 }

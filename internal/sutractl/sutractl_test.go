@@ -96,17 +96,21 @@ func TestCommandsAgainstALeaderAndAReplica(t *testing.T) {
 		t.Fatalf("get from the leader: %s", out)
 	}
 
-	res, err := RunBench(context.Background(), BenchConfig{Leader: replica + "," + leader, Replicas: []string{replica}, Rate: 400,
-		Duration: 1500 * time.Millisecond, Workers: 8, Conns: 2, Batch: 1, Size: 100, MarkerInterval: 20 * time.Millisecond,
-		Settle: 20 * time.Second, Seed: 7})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.Writes < 300 || res.Errors != 0 || !res.Converged || res.Visibility[replica].N == 0 {
-		t.Fatalf("bench result %+v", res)
-	}
-	if res.Leader != leader || res.Digests[leader] != res.Digests[replica] || res.RSS[leader] == 0 {
-		t.Fatalf("digests %v rss %v", res.Digests, res.RSS)
+	// Unary calls, then WriteStream and ReadStream.
+	var res *BenchResult
+	for i, stream := range []bool{false, true} {
+		res, err = RunBench(context.Background(), BenchConfig{Leader: replica + "," + leader, Replicas: []string{replica}, Rate: 400,
+			Duration: 1500 * time.Millisecond, Workers: 8, Conns: 2, Batch: 1, Size: 100, MarkerInterval: 20 * time.Millisecond,
+			Settle: 20 * time.Second, Seed: 7 + uint64(i), Stream: stream}) // fresh markers each run
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Writes < 300 || res.Errors != 0 || !res.Converged || res.Visibility[replica].N == 0 {
+			t.Fatalf("bench result (stream %v) %+v", stream, res)
+		}
+		if res.Leader != leader || res.Digests[leader] != res.Digests[replica] || res.RSS[leader] == 0 {
+			t.Fatalf("digests %v rss %v", res.Digests, res.RSS)
+		}
 	}
 
 	status := run(t, "status", "--addr", leader)

@@ -76,6 +76,143 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// StreamReadRequest is one read of a ReadStream.
+type StreamReadRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Echoed in the result; the client's to choose.
+	Id uint64 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	// The concept to read: exactly 16 bytes.
+	ConceptId     []byte `protobuf:"bytes,2,opt,name=concept_id,json=conceptId,proto3" json:"concept_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StreamReadRequest) Reset() {
+	*x = StreamReadRequest{}
+	mi := &file_storage_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StreamReadRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StreamReadRequest) ProtoMessage() {}
+
+func (x *StreamReadRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_storage_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StreamReadRequest.ProtoReflect.Descriptor instead.
+func (*StreamReadRequest) Descriptor() ([]byte, []int) {
+	return file_storage_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *StreamReadRequest) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *StreamReadRequest) GetConceptId() []byte {
+	if x != nil {
+		return x.ConceptId
+	}
+	return nil
+}
+
+// StreamReadResult answers the StreamReadRequest with the same id.
+type StreamReadResult struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	// A gRPC status code (0 OK) and its message, as GetConcept returns them.
+	Code    int32  `protobuf:"varint,2,opt,name=code,proto3" json:"code,omitempty"`
+	Message string `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
+	// The concept, when code is 0.
+	Concept *Concept `protobuf:"bytes,4,opt,name=concept,proto3" json:"concept,omitempty"`
+	// The answering node's applied sequence just before the read: the
+	// result reflects every write up to it (compare WriteResponse.sequence
+	// to read your own writes on a replica). Set whatever the code.
+	AppliedSequence uint64 `protobuf:"varint,5,opt,name=applied_sequence,json=appliedSequence,proto3" json:"applied_sequence,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *StreamReadResult) Reset() {
+	*x = StreamReadResult{}
+	mi := &file_storage_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StreamReadResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StreamReadResult) ProtoMessage() {}
+
+func (x *StreamReadResult) ProtoReflect() protoreflect.Message {
+	mi := &file_storage_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StreamReadResult.ProtoReflect.Descriptor instead.
+func (*StreamReadResult) Descriptor() ([]byte, []int) {
+	return file_storage_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *StreamReadResult) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *StreamReadResult) GetCode() int32 {
+	if x != nil {
+		return x.Code
+	}
+	return 0
+}
+
+func (x *StreamReadResult) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+func (x *StreamReadResult) GetConcept() *Concept {
+	if x != nil {
+		return x.Concept
+	}
+	return nil
+}
+
+func (x *StreamReadResult) GetAppliedSequence() uint64 {
+	if x != nil {
+		return x.AppliedSequence
+	}
+	return 0
+}
+
 // StreamWriteRequest is one write of a WriteStream.
 type StreamWriteRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -90,7 +227,7 @@ type StreamWriteRequest struct {
 
 func (x *StreamWriteRequest) Reset() {
 	*x = StreamWriteRequest{}
-	mi := &file_storage_proto_msgTypes[0]
+	mi := &file_storage_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -102,7 +239,7 @@ func (x *StreamWriteRequest) String() string {
 func (*StreamWriteRequest) ProtoMessage() {}
 
 func (x *StreamWriteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_storage_proto_msgTypes[0]
+	mi := &file_storage_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -115,7 +252,7 @@ func (x *StreamWriteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamWriteRequest.ProtoReflect.Descriptor instead.
 func (*StreamWriteRequest) Descriptor() ([]byte, []int) {
-	return file_storage_proto_rawDescGZIP(), []int{0}
+	return file_storage_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *StreamWriteRequest) GetId() uint64 {
@@ -148,7 +285,7 @@ type StreamWriteResult struct {
 
 func (x *StreamWriteResult) Reset() {
 	*x = StreamWriteResult{}
-	mi := &file_storage_proto_msgTypes[1]
+	mi := &file_storage_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -160,7 +297,7 @@ func (x *StreamWriteResult) String() string {
 func (*StreamWriteResult) ProtoMessage() {}
 
 func (x *StreamWriteResult) ProtoReflect() protoreflect.Message {
-	mi := &file_storage_proto_msgTypes[1]
+	mi := &file_storage_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -173,7 +310,7 @@ func (x *StreamWriteResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamWriteResult.ProtoReflect.Descriptor instead.
 func (*StreamWriteResult) Descriptor() ([]byte, []int) {
-	return file_storage_proto_rawDescGZIP(), []int{1}
+	return file_storage_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *StreamWriteResult) GetId() uint64 {
@@ -237,7 +374,7 @@ type Concept struct {
 
 func (x *Concept) Reset() {
 	*x = Concept{}
-	mi := &file_storage_proto_msgTypes[2]
+	mi := &file_storage_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -249,7 +386,7 @@ func (x *Concept) String() string {
 func (*Concept) ProtoMessage() {}
 
 func (x *Concept) ProtoReflect() protoreflect.Message {
-	mi := &file_storage_proto_msgTypes[2]
+	mi := &file_storage_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -262,7 +399,7 @@ func (x *Concept) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Concept.ProtoReflect.Descriptor instead.
 func (*Concept) Descriptor() ([]byte, []int) {
-	return file_storage_proto_rawDescGZIP(), []int{2}
+	return file_storage_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Concept) GetId() []byte {
@@ -324,7 +461,7 @@ type WriteConceptRequest struct {
 
 func (x *WriteConceptRequest) Reset() {
 	*x = WriteConceptRequest{}
-	mi := &file_storage_proto_msgTypes[3]
+	mi := &file_storage_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -336,7 +473,7 @@ func (x *WriteConceptRequest) String() string {
 func (*WriteConceptRequest) ProtoMessage() {}
 
 func (x *WriteConceptRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_storage_proto_msgTypes[3]
+	mi := &file_storage_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -349,7 +486,7 @@ func (x *WriteConceptRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteConceptRequest.ProtoReflect.Descriptor instead.
 func (*WriteConceptRequest) Descriptor() ([]byte, []int) {
-	return file_storage_proto_rawDescGZIP(), []int{3}
+	return file_storage_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *WriteConceptRequest) GetConcept() *Concept {
@@ -372,7 +509,7 @@ type WriteResponse struct {
 
 func (x *WriteResponse) Reset() {
 	*x = WriteResponse{}
-	mi := &file_storage_proto_msgTypes[4]
+	mi := &file_storage_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -384,7 +521,7 @@ func (x *WriteResponse) String() string {
 func (*WriteResponse) ProtoMessage() {}
 
 func (x *WriteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_storage_proto_msgTypes[4]
+	mi := &file_storage_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -397,7 +534,7 @@ func (x *WriteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteResponse.ProtoReflect.Descriptor instead.
 func (*WriteResponse) Descriptor() ([]byte, []int) {
-	return file_storage_proto_rawDescGZIP(), []int{4}
+	return file_storage_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *WriteResponse) GetSequence() uint64 {
@@ -417,7 +554,7 @@ type GetConceptRequest struct {
 
 func (x *GetConceptRequest) Reset() {
 	*x = GetConceptRequest{}
-	mi := &file_storage_proto_msgTypes[5]
+	mi := &file_storage_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -429,7 +566,7 @@ func (x *GetConceptRequest) String() string {
 func (*GetConceptRequest) ProtoMessage() {}
 
 func (x *GetConceptRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_storage_proto_msgTypes[5]
+	mi := &file_storage_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -442,7 +579,7 @@ func (x *GetConceptRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetConceptRequest.ProtoReflect.Descriptor instead.
 func (*GetConceptRequest) Descriptor() ([]byte, []int) {
-	return file_storage_proto_rawDescGZIP(), []int{5}
+	return file_storage_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *GetConceptRequest) GetId() []byte {
@@ -462,7 +599,7 @@ type DeleteConceptRequest struct {
 
 func (x *DeleteConceptRequest) Reset() {
 	*x = DeleteConceptRequest{}
-	mi := &file_storage_proto_msgTypes[6]
+	mi := &file_storage_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -474,7 +611,7 @@ func (x *DeleteConceptRequest) String() string {
 func (*DeleteConceptRequest) ProtoMessage() {}
 
 func (x *DeleteConceptRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_storage_proto_msgTypes[6]
+	mi := &file_storage_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -487,7 +624,7 @@ func (x *DeleteConceptRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteConceptRequest.ProtoReflect.Descriptor instead.
 func (*DeleteConceptRequest) Descriptor() ([]byte, []int) {
-	return file_storage_proto_rawDescGZIP(), []int{6}
+	return file_storage_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *DeleteConceptRequest) GetId() []byte {
@@ -515,7 +652,7 @@ type Association struct {
 
 func (x *Association) Reset() {
 	*x = Association{}
-	mi := &file_storage_proto_msgTypes[7]
+	mi := &file_storage_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -527,7 +664,7 @@ func (x *Association) String() string {
 func (*Association) ProtoMessage() {}
 
 func (x *Association) ProtoReflect() protoreflect.Message {
-	mi := &file_storage_proto_msgTypes[7]
+	mi := &file_storage_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -540,7 +677,7 @@ func (x *Association) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Association.ProtoReflect.Descriptor instead.
 func (*Association) Descriptor() ([]byte, []int) {
-	return file_storage_proto_rawDescGZIP(), []int{7}
+	return file_storage_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Association) GetSource() []byte {
@@ -581,7 +718,7 @@ type WriteAssociationRequest struct {
 
 func (x *WriteAssociationRequest) Reset() {
 	*x = WriteAssociationRequest{}
-	mi := &file_storage_proto_msgTypes[8]
+	mi := &file_storage_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -593,7 +730,7 @@ func (x *WriteAssociationRequest) String() string {
 func (*WriteAssociationRequest) ProtoMessage() {}
 
 func (x *WriteAssociationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_storage_proto_msgTypes[8]
+	mi := &file_storage_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -606,7 +743,7 @@ func (x *WriteAssociationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteAssociationRequest.ProtoReflect.Descriptor instead.
 func (*WriteAssociationRequest) Descriptor() ([]byte, []int) {
-	return file_storage_proto_rawDescGZIP(), []int{8}
+	return file_storage_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *WriteAssociationRequest) GetAssociation() *Association {
@@ -629,7 +766,7 @@ type GetNeighborsRequest struct {
 
 func (x *GetNeighborsRequest) Reset() {
 	*x = GetNeighborsRequest{}
-	mi := &file_storage_proto_msgTypes[9]
+	mi := &file_storage_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -641,7 +778,7 @@ func (x *GetNeighborsRequest) String() string {
 func (*GetNeighborsRequest) ProtoMessage() {}
 
 func (x *GetNeighborsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_storage_proto_msgTypes[9]
+	mi := &file_storage_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -654,7 +791,7 @@ func (x *GetNeighborsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetNeighborsRequest.ProtoReflect.Descriptor instead.
 func (*GetNeighborsRequest) Descriptor() ([]byte, []int) {
-	return file_storage_proto_rawDescGZIP(), []int{9}
+	return file_storage_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *GetNeighborsRequest) GetId() []byte {
@@ -683,7 +820,7 @@ type GetNeighborsResponse struct {
 
 func (x *GetNeighborsResponse) Reset() {
 	*x = GetNeighborsResponse{}
-	mi := &file_storage_proto_msgTypes[10]
+	mi := &file_storage_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -695,7 +832,7 @@ func (x *GetNeighborsResponse) String() string {
 func (*GetNeighborsResponse) ProtoMessage() {}
 
 func (x *GetNeighborsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_storage_proto_msgTypes[10]
+	mi := &file_storage_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -708,7 +845,7 @@ func (x *GetNeighborsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetNeighborsResponse.ProtoReflect.Descriptor instead.
 func (*GetNeighborsResponse) Descriptor() ([]byte, []int) {
-	return file_storage_proto_rawDescGZIP(), []int{10}
+	return file_storage_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *GetNeighborsResponse) GetAssociations() []*Association {
@@ -726,7 +863,7 @@ type GetStatsRequest struct {
 
 func (x *GetStatsRequest) Reset() {
 	*x = GetStatsRequest{}
-	mi := &file_storage_proto_msgTypes[11]
+	mi := &file_storage_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -738,7 +875,7 @@ func (x *GetStatsRequest) String() string {
 func (*GetStatsRequest) ProtoMessage() {}
 
 func (x *GetStatsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_storage_proto_msgTypes[11]
+	mi := &file_storage_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -751,7 +888,7 @@ func (x *GetStatsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetStatsRequest.ProtoReflect.Descriptor instead.
 func (*GetStatsRequest) Descriptor() ([]byte, []int) {
-	return file_storage_proto_rawDescGZIP(), []int{11}
+	return file_storage_proto_rawDescGZIP(), []int{13}
 }
 
 // Stats describes the answering node's store.
@@ -778,7 +915,7 @@ type Stats struct {
 
 func (x *Stats) Reset() {
 	*x = Stats{}
-	mi := &file_storage_proto_msgTypes[12]
+	mi := &file_storage_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -790,7 +927,7 @@ func (x *Stats) String() string {
 func (*Stats) ProtoMessage() {}
 
 func (x *Stats) ProtoReflect() protoreflect.Message {
-	mi := &file_storage_proto_msgTypes[12]
+	mi := &file_storage_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -803,7 +940,7 @@ func (x *Stats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Stats.ProtoReflect.Descriptor instead.
 func (*Stats) Descriptor() ([]byte, []int) {
-	return file_storage_proto_rawDescGZIP(), []int{12}
+	return file_storage_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Stats) GetConceptCount() uint64 {
@@ -872,7 +1009,7 @@ type BatchWriteRequest struct {
 
 func (x *BatchWriteRequest) Reset() {
 	*x = BatchWriteRequest{}
-	mi := &file_storage_proto_msgTypes[13]
+	mi := &file_storage_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -884,7 +1021,7 @@ func (x *BatchWriteRequest) String() string {
 func (*BatchWriteRequest) ProtoMessage() {}
 
 func (x *BatchWriteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_storage_proto_msgTypes[13]
+	mi := &file_storage_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -897,7 +1034,7 @@ func (x *BatchWriteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchWriteRequest.ProtoReflect.Descriptor instead.
 func (*BatchWriteRequest) Descriptor() ([]byte, []int) {
-	return file_storage_proto_rawDescGZIP(), []int{13}
+	return file_storage_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *BatchWriteRequest) GetOps() []*WriteOp {
@@ -922,7 +1059,7 @@ type WriteOp struct {
 
 func (x *WriteOp) Reset() {
 	*x = WriteOp{}
-	mi := &file_storage_proto_msgTypes[14]
+	mi := &file_storage_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -934,7 +1071,7 @@ func (x *WriteOp) String() string {
 func (*WriteOp) ProtoMessage() {}
 
 func (x *WriteOp) ProtoReflect() protoreflect.Message {
-	mi := &file_storage_proto_msgTypes[14]
+	mi := &file_storage_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -947,7 +1084,7 @@ func (x *WriteOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteOp.ProtoReflect.Descriptor instead.
 func (*WriteOp) Descriptor() ([]byte, []int) {
-	return file_storage_proto_rawDescGZIP(), []int{14}
+	return file_storage_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *WriteOp) GetOp() isWriteOp_Op {
@@ -1019,7 +1156,7 @@ type BatchWriteResponse struct {
 
 func (x *BatchWriteResponse) Reset() {
 	*x = BatchWriteResponse{}
-	mi := &file_storage_proto_msgTypes[15]
+	mi := &file_storage_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1031,7 +1168,7 @@ func (x *BatchWriteResponse) String() string {
 func (*BatchWriteResponse) ProtoMessage() {}
 
 func (x *BatchWriteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_storage_proto_msgTypes[15]
+	mi := &file_storage_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1044,7 +1181,7 @@ func (x *BatchWriteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchWriteResponse.ProtoReflect.Descriptor instead.
 func (*BatchWriteResponse) Descriptor() ([]byte, []int) {
-	return file_storage_proto_rawDescGZIP(), []int{15}
+	return file_storage_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *BatchWriteResponse) GetFirstSequence() uint64 {
@@ -1065,7 +1202,17 @@ var File_storage_proto protoreflect.FileDescriptor
 
 const file_storage_proto_rawDesc = "" +
 	"\n" +
-	"\rstorage.proto\x12\rsutra.storage\"N\n" +
+	"\rstorage.proto\x12\rsutra.storage\"B\n" +
+	"\x11StreamReadRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x1d\n" +
+	"\n" +
+	"concept_id\x18\x02 \x01(\fR\tconceptId\"\xad\x01\n" +
+	"\x10StreamReadResult\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x12\n" +
+	"\x04code\x18\x02 \x01(\x05R\x04code\x12\x18\n" +
+	"\amessage\x18\x03 \x01(\tR\amessage\x120\n" +
+	"\aconcept\x18\x04 \x01(\v2\x16.sutra.storage.ConceptR\aconcept\x12)\n" +
+	"\x10applied_sequence\x18\x05 \x01(\x04R\x0fappliedSequence\"N\n" +
 	"\x12StreamWriteRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12(\n" +
 	"\x03ops\x18\x02 \x03(\v2\x16.sutra.storage.WriteOpR\x03ops\"\x9d\x01\n" +
@@ -1124,7 +1271,7 @@ const file_storage_proto_rawDesc = "" +
 	"\x02op\"`\n" +
 	"\x12BatchWriteResponse\x12%\n" +
 	"\x0efirst_sequence\x18\x01 \x01(\x04R\rfirstSequence\x12#\n" +
-	"\rlast_sequence\x18\x02 \x01(\x04R\flastSequence2\x9e\x05\n" +
+	"\rlast_sequence\x18\x02 \x01(\x04R\flastSequence2\xf3\x05\n" +
 	"\x0eStorageService\x12P\n" +
 	"\fWriteConcept\x12\".sutra.storage.WriteConceptRequest\x1a\x1c.sutra.storage.WriteResponse\x12F\n" +
 	"\n" +
@@ -1135,7 +1282,9 @@ const file_storage_proto_rawDesc = "" +
 	"\bGetStats\x12\x1e.sutra.storage.GetStatsRequest\x1a\x14.sutra.storage.Stats\x12Q\n" +
 	"\n" +
 	"BatchWrite\x12 .sutra.storage.BatchWriteRequest\x1a!.sutra.storage.BatchWriteResponse\x12V\n" +
-	"\vWriteStream\x12!.sutra.storage.StreamWriteRequest\x1a .sutra.storage.StreamWriteResult(\x010\x01BAZ?github.com/sutra/sutra-operator/internal/pb/storagepb;storagepbb\x06proto3"
+	"\vWriteStream\x12!.sutra.storage.StreamWriteRequest\x1a .sutra.storage.StreamWriteResult(\x010\x01\x12S\n" +
+	"\n" +
+	"ReadStream\x12 .sutra.storage.StreamReadRequest\x1a\x1f.sutra.storage.StreamReadResult(\x010\x01BAZ?github.com/sutra/sutra-operator/internal/pb/storagepb;storagepbb\x06proto3"
 
 var (
 	file_storage_proto_rawDescOnce sync.Once
@@ -1149,54 +1298,59 @@ func file_storage_proto_rawDescGZIP() []byte {
 	return file_storage_proto_rawDescData
 }
 
-var file_storage_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_storage_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_storage_proto_goTypes = []any{
-	(*StreamWriteRequest)(nil),      // 0: sutra.storage.StreamWriteRequest
-	(*StreamWriteResult)(nil),       // 1: sutra.storage.StreamWriteResult
-	(*Concept)(nil),                 // 2: sutra.storage.Concept
-	(*WriteConceptRequest)(nil),     // 3: sutra.storage.WriteConceptRequest
-	(*WriteResponse)(nil),           // 4: sutra.storage.WriteResponse
-	(*GetConceptRequest)(nil),       // 5: sutra.storage.GetConceptRequest
-	(*DeleteConceptRequest)(nil),    // 6: sutra.storage.DeleteConceptRequest
-	(*Association)(nil),             // 7: sutra.storage.Association
-	(*WriteAssociationRequest)(nil), // 8: sutra.storage.WriteAssociationRequest
-	(*GetNeighborsRequest)(nil),     // 9: sutra.storage.GetNeighborsRequest
-	(*GetNeighborsResponse)(nil),    // 10: sutra.storage.GetNeighborsResponse
-	(*GetStatsRequest)(nil),         // 11: sutra.storage.GetStatsRequest
-	(*Stats)(nil),                   // 12: sutra.storage.Stats
-	(*BatchWriteRequest)(nil),       // 13: sutra.storage.BatchWriteRequest
-	(*WriteOp)(nil),                 // 14: sutra.storage.WriteOp
-	(*BatchWriteResponse)(nil),      // 15: sutra.storage.BatchWriteResponse
+	(*StreamReadRequest)(nil),       // 0: sutra.storage.StreamReadRequest
+	(*StreamReadResult)(nil),        // 1: sutra.storage.StreamReadResult
+	(*StreamWriteRequest)(nil),      // 2: sutra.storage.StreamWriteRequest
+	(*StreamWriteResult)(nil),       // 3: sutra.storage.StreamWriteResult
+	(*Concept)(nil),                 // 4: sutra.storage.Concept
+	(*WriteConceptRequest)(nil),     // 5: sutra.storage.WriteConceptRequest
+	(*WriteResponse)(nil),           // 6: sutra.storage.WriteResponse
+	(*GetConceptRequest)(nil),       // 7: sutra.storage.GetConceptRequest
+	(*DeleteConceptRequest)(nil),    // 8: sutra.storage.DeleteConceptRequest
+	(*Association)(nil),             // 9: sutra.storage.Association
+	(*WriteAssociationRequest)(nil), // 10: sutra.storage.WriteAssociationRequest
+	(*GetNeighborsRequest)(nil),     // 11: sutra.storage.GetNeighborsRequest
+	(*GetNeighborsResponse)(nil),    // 12: sutra.storage.GetNeighborsResponse
+	(*GetStatsRequest)(nil),         // 13: sutra.storage.GetStatsRequest
+	(*Stats)(nil),                   // 14: sutra.storage.Stats
+	(*BatchWriteRequest)(nil),       // 15: sutra.storage.BatchWriteRequest
+	(*WriteOp)(nil),                 // 16: sutra.storage.WriteOp
+	(*BatchWriteResponse)(nil),      // 17: sutra.storage.BatchWriteResponse
 }
 var file_storage_proto_depIdxs = []int32{
-	14, // 0: sutra.storage.StreamWriteRequest.ops:type_name -> sutra.storage.WriteOp
-	2,  // 1: sutra.storage.WriteConceptRequest.concept:type_name -> sutra.storage.Concept
-	7,  // 2: sutra.storage.WriteAssociationRequest.association:type_name -> sutra.storage.Association
-	7,  // 3: sutra.storage.GetNeighborsResponse.associations:type_name -> sutra.storage.Association
-	14, // 4: sutra.storage.BatchWriteRequest.ops:type_name -> sutra.storage.WriteOp
-	2,  // 5: sutra.storage.WriteOp.write_concept:type_name -> sutra.storage.Concept
-	7,  // 6: sutra.storage.WriteOp.write_association:type_name -> sutra.storage.Association
-	3,  // 7: sutra.storage.StorageService.WriteConcept:input_type -> sutra.storage.WriteConceptRequest
-	5,  // 8: sutra.storage.StorageService.GetConcept:input_type -> sutra.storage.GetConceptRequest
-	6,  // 9: sutra.storage.StorageService.DeleteConcept:input_type -> sutra.storage.DeleteConceptRequest
-	8,  // 10: sutra.storage.StorageService.WriteAssociation:input_type -> sutra.storage.WriteAssociationRequest
-	9,  // 11: sutra.storage.StorageService.GetNeighbors:input_type -> sutra.storage.GetNeighborsRequest
-	11, // 12: sutra.storage.StorageService.GetStats:input_type -> sutra.storage.GetStatsRequest
-	13, // 13: sutra.storage.StorageService.BatchWrite:input_type -> sutra.storage.BatchWriteRequest
-	0,  // 14: sutra.storage.StorageService.WriteStream:input_type -> sutra.storage.StreamWriteRequest
-	4,  // 15: sutra.storage.StorageService.WriteConcept:output_type -> sutra.storage.WriteResponse
-	2,  // 16: sutra.storage.StorageService.GetConcept:output_type -> sutra.storage.Concept
-	4,  // 17: sutra.storage.StorageService.DeleteConcept:output_type -> sutra.storage.WriteResponse
-	4,  // 18: sutra.storage.StorageService.WriteAssociation:output_type -> sutra.storage.WriteResponse
-	10, // 19: sutra.storage.StorageService.GetNeighbors:output_type -> sutra.storage.GetNeighborsResponse
-	12, // 20: sutra.storage.StorageService.GetStats:output_type -> sutra.storage.Stats
-	15, // 21: sutra.storage.StorageService.BatchWrite:output_type -> sutra.storage.BatchWriteResponse
-	1,  // 22: sutra.storage.StorageService.WriteStream:output_type -> sutra.storage.StreamWriteResult
-	15, // [15:23] is the sub-list for method output_type
-	7,  // [7:15] is the sub-list for method input_type
-	7,  // [7:7] is the sub-list for extension type_name
-	7,  // [7:7] is the sub-list for extension extendee
-	0,  // [0:7] is the sub-list for field type_name
+	4,  // 0: sutra.storage.StreamReadResult.concept:type_name -> sutra.storage.Concept
+	16, // 1: sutra.storage.StreamWriteRequest.ops:type_name -> sutra.storage.WriteOp
+	4,  // 2: sutra.storage.WriteConceptRequest.concept:type_name -> sutra.storage.Concept
+	9,  // 3: sutra.storage.WriteAssociationRequest.association:type_name -> sutra.storage.Association
+	9,  // 4: sutra.storage.GetNeighborsResponse.associations:type_name -> sutra.storage.Association
+	16, // 5: sutra.storage.BatchWriteRequest.ops:type_name -> sutra.storage.WriteOp
+	4,  // 6: sutra.storage.WriteOp.write_concept:type_name -> sutra.storage.Concept
+	9,  // 7: sutra.storage.WriteOp.write_association:type_name -> sutra.storage.Association
+	5,  // 8: sutra.storage.StorageService.WriteConcept:input_type -> sutra.storage.WriteConceptRequest
+	7,  // 9: sutra.storage.StorageService.GetConcept:input_type -> sutra.storage.GetConceptRequest
+	8,  // 10: sutra.storage.StorageService.DeleteConcept:input_type -> sutra.storage.DeleteConceptRequest
+	10, // 11: sutra.storage.StorageService.WriteAssociation:input_type -> sutra.storage.WriteAssociationRequest
+	11, // 12: sutra.storage.StorageService.GetNeighbors:input_type -> sutra.storage.GetNeighborsRequest
+	13, // 13: sutra.storage.StorageService.GetStats:input_type -> sutra.storage.GetStatsRequest
+	15, // 14: sutra.storage.StorageService.BatchWrite:input_type -> sutra.storage.BatchWriteRequest
+	2,  // 15: sutra.storage.StorageService.WriteStream:input_type -> sutra.storage.StreamWriteRequest
+	0,  // 16: sutra.storage.StorageService.ReadStream:input_type -> sutra.storage.StreamReadRequest
+	6,  // 17: sutra.storage.StorageService.WriteConcept:output_type -> sutra.storage.WriteResponse
+	4,  // 18: sutra.storage.StorageService.GetConcept:output_type -> sutra.storage.Concept
+	6,  // 19: sutra.storage.StorageService.DeleteConcept:output_type -> sutra.storage.WriteResponse
+	6,  // 20: sutra.storage.StorageService.WriteAssociation:output_type -> sutra.storage.WriteResponse
+	12, // 21: sutra.storage.StorageService.GetNeighbors:output_type -> sutra.storage.GetNeighborsResponse
+	14, // 22: sutra.storage.StorageService.GetStats:output_type -> sutra.storage.Stats
+	17, // 23: sutra.storage.StorageService.BatchWrite:output_type -> sutra.storage.BatchWriteResponse
+	3,  // 24: sutra.storage.StorageService.WriteStream:output_type -> sutra.storage.StreamWriteResult
+	1,  // 25: sutra.storage.StorageService.ReadStream:output_type -> sutra.storage.StreamReadResult
+	17, // [17:26] is the sub-list for method output_type
+	8,  // [8:17] is the sub-list for method input_type
+	8,  // [8:8] is the sub-list for extension type_name
+	8,  // [8:8] is the sub-list for extension extendee
+	0,  // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_storage_proto_init() }
@@ -1204,7 +1358,7 @@ func file_storage_proto_init() {
 	if File_storage_proto != nil {
 		return
 	}
-	file_storage_proto_msgTypes[14].OneofWrappers = []any{
+	file_storage_proto_msgTypes[16].OneofWrappers = []any{
 		(*WriteOp_WriteConcept)(nil),
 		(*WriteOp_WriteAssociation)(nil),
 		(*WriteOp_DeleteConcept)(nil),
@@ -1215,7 +1369,7 @@ func file_storage_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_storage_proto_rawDesc), len(file_storage_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   16,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

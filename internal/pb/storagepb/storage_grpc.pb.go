@@ -82,6 +82,7 @@ const (
 	StorageService_GetStats_FullMethodName         = "/sutra.storage.StorageService/GetStats"
 	StorageService_BatchWrite_FullMethodName       = "/sutra.storage.StorageService/BatchWrite"
 	StorageService_WriteStream_FullMethodName      = "/sutra.storage.StorageService/WriteStream"
+	StorageService_ReadStream_FullMethodName       = "/sutra.storage.StorageService/ReadStream"
 )
 
 // StorageServiceClient is the client API for StorageService service.
@@ -137,6 +138,15 @@ type StorageServiceClient interface {
 	// the leader reads no more until results are sent. Leader only: on a
 	// replica every result is FAILED_PRECONDITION with the leader token.
 	WriteStream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[StreamWriteRequest, StreamWriteResult], error)
+	// Pipelined reads on one stream: the client sends requests without
+	// waiting, each tagged with an id of its choosing, and the node answers
+	// them one by one, in the order they arrived, each with a
+	// StreamReadResult carrying that id: the concept GetConcept would
+	// return, or its code and message (a failed read does not end the
+	// stream). Every node serves it; a replica answers from what it has
+	// applied. The node reads the next request only once it has answered
+	// the previous one, so flow control bounds what is in flight.
+	ReadStream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[StreamReadRequest, StreamReadResult], error)
 }
 
 type storageServiceClient struct {
@@ -230,6 +240,19 @@ func (c *storageServiceClient) WriteStream(ctx context.Context, opts ...grpc.Cal
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type StorageService_WriteStreamClient = grpc.BidiStreamingClient[StreamWriteRequest, StreamWriteResult]
 
+func (c *storageServiceClient) ReadStream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[StreamReadRequest, StreamReadResult], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &StorageService_ServiceDesc.Streams[1], StorageService_ReadStream_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[StreamReadRequest, StreamReadResult]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type StorageService_ReadStreamClient = grpc.BidiStreamingClient[StreamReadRequest, StreamReadResult]
+
 // StorageServiceServer is the server API for StorageService service.
 // All implementations must embed UnimplementedStorageServiceServer
 // for forward compatibility.
@@ -283,6 +306,15 @@ type StorageServiceServer interface {
 	// the leader reads no more until results are sent. Leader only: on a
 	// replica every result is FAILED_PRECONDITION with the leader token.
 	WriteStream(grpc.BidiStreamingServer[StreamWriteRequest, StreamWriteResult]) error
+	// Pipelined reads on one stream: the client sends requests without
+	// waiting, each tagged with an id of its choosing, and the node answers
+	// them one by one, in the order they arrived, each with a
+	// StreamReadResult carrying that id: the concept GetConcept would
+	// return, or its code and message (a failed read does not end the
+	// stream). Every node serves it; a replica answers from what it has
+	// applied. The node reads the next request only once it has answered
+	// the previous one, so flow control bounds what is in flight.
+	ReadStream(grpc.BidiStreamingServer[StreamReadRequest, StreamReadResult]) error
 	mustEmbedUnimplementedStorageServiceServer()
 }
 
@@ -316,6 +348,9 @@ func (UnimplementedStorageServiceServer) BatchWrite(context.Context, *BatchWrite
 }
 func (UnimplementedStorageServiceServer) WriteStream(grpc.BidiStreamingServer[StreamWriteRequest, StreamWriteResult]) error {
 	return status.Error(codes.Unimplemented, "method WriteStream not implemented")
+}
+func (UnimplementedStorageServiceServer) ReadStream(grpc.BidiStreamingServer[StreamReadRequest, StreamReadResult]) error {
+	return status.Error(codes.Unimplemented, "method ReadStream not implemented")
 }
 func (UnimplementedStorageServiceServer) mustEmbedUnimplementedStorageServiceServer() {}
 func (UnimplementedStorageServiceServer) testEmbeddedByValue()                        {}
@@ -471,6 +506,13 @@ func _StorageService_WriteStream_Handler(srv interface{}, stream grpc.ServerStre
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type StorageService_WriteStreamServer = grpc.BidiStreamingServer[StreamWriteRequest, StreamWriteResult]
 
+func _StorageService_ReadStream_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(StorageServiceServer).ReadStream(&grpc.GenericServerStream[StreamReadRequest, StreamReadResult]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type StorageService_ReadStreamServer = grpc.BidiStreamingServer[StreamReadRequest, StreamReadResult]
+
 // StorageService_ServiceDesc is the grpc.ServiceDesc for StorageService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -511,6 +553,12 @@ var StorageService_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "WriteStream",
 			Handler:       _StorageService_WriteStream_Handler,
+			ServerStreams: true,
+			ClientStreams: true,
+		},
+		{
+			StreamName:    "ReadStream",
+			Handler:       _StorageService_ReadStream_Handler,
 			ServerStreams: true,
 			ClientStreams: true,
 		},
