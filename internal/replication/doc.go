@@ -36,11 +36,15 @@
 // acks its applied and its durable sequence on the same stream once the
 // log has synced the batch. Synchronous replication and retention count
 // the durable sequence, lag the applied one.
-// Receiving is pipelined with writing: one goroutine receives and queues
-// batches for the local log's group commit, another waits for them to be
-// durable, applies them in order and acks whenever it is about to wait for
-// the log or has nothing left (and at least every 20 ms while catching
-// up). An asynchronous leader lets it hold acks for Hello.AckDelay
+// Receiving is pipelined with writing: one goroutine receives each batch,
+// queues it for the local log's group commit and shows it to readers;
+// another waits for the batches to be durable, in order, and acks whenever
+// it is about to wait for the log or has nothing left (and at least every
+// 20 ms while catching up). A batch is therefore visible as soon as it is
+// received, never behind the local fsync of the batches before it. A
+// checkpoint that does not match stops the receiver from showing more;
+// batches it showed before the applier compared the checkpoint stay (they
+// are the leader's durable records all the same). An asynchronous leader lets it hold acks for Hello.AckDelay
 // (DefaultAckDelay, 5 ms) after the previous one, so one write at a time
 // costs the leader one ack per replica per 5 ms instead of one per write;
 // each ack says how long it was held, and replay lag leaves that out. A

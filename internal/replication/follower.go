@@ -89,6 +89,8 @@ type Follower struct {
 	leaderSeq   atomic.Uint64
 	lastApplyAt atomic.Int64  // leader timestamp of the last applied entry
 	lastFrame   atomic.Int64  // local time of the last frame, Unix nanoseconds
+	shownSeq    atomic.Uint64 // applied sequence after the receiver's last Show
+	shownAt     atomic.Int64  // when that Show returned, Unix nanoseconds
 	epoch       atomic.Uint64 // highest leader epoch seen
 	diverged    atomic.Bool
 	fork        atomic.Uint64
@@ -204,6 +206,7 @@ func (f *Follower) session(ctx context.Context) error {
 			}
 		}
 	}()
+	f.shownSeq.Store(0)
 	ap := f.startApplier(s, cancel, ackDelay)
 	defer ap.stop()
 	var snap *snapshotReceiver
@@ -283,6 +286,11 @@ func (f *Follower) session(ctx context.Context) error {
 			if err != nil {
 				return fmt.Errorf("replication: apply batch at %d: %w", first.Seq, err)
 			}
+			// Readers see the batch now, not once the applier is done
+			// waiting for the local log to sync the batches before it.
+			r.Show()
+			f.shownAt.Store(time.Now().UnixNano())
+			f.shownSeq.Store(f.eng.AppliedSeq())
 			next = last.Seq + 1
 			var size uint64
 			for i := range fr.Entries {
@@ -362,8 +370,8 @@ type batch struct {
 	synced chan struct{}
 }
 
-// applier waits for queued batches to become durable, applies them and acks
-// the leader, off the receiving goroutine.
+// applier waits for queued batches, which the receiver has shown already,
+// to become durable and acks the leader, off the receiving goroutine.
 type applier struct {
 	q      chan batch
 	done   chan struct{}
@@ -401,7 +409,13 @@ func (f *Follower) startApplier(s Stream, cancel context.CancelFunc, delay time.
 		}()
 		noteApplied := func() {
 			if seq := f.eng.AppliedSeq(); seq != applied {
-				applied, appliedAt = seq, time.Now()
+				// The receiver's Show reached seq at shownAt or, if
+				// shownSeq is not seq yet, just now.
+				at := time.Now()
+				if f.shownSeq.Load() == seq {
+					at = time.Unix(0, f.shownAt.Load())
+				}
+				applied, appliedAt = seq, at
 			}
 		}
 		ack := func() {
@@ -461,8 +475,6 @@ func (f *Follower) startApplier(s Stream, cancel context.CancelFunc, delay time.
 			if b.check.Seq != 0 && len(checks) < 64 {
 				checks = append(checks, b.check)
 			}
-			// Readers see the batch now; the local log syncs it meanwhile.
-			b.r.Show()
 			noteApplied()
 			if unacked && !b.r.Durable() {
 				report() // report progress before waiting for the next sync

@@ -2,6 +2,7 @@ package replication
 
 import (
 	"context"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -99,4 +100,46 @@ func TestFollowerSharesSyncsAcrossFrames(t *testing.T) {
 			}
 		}
 	})
+}
+
+// A batch is shown to readers as soon as it arrives, not once the local
+// log has synced the batches before it: with the replica's first sync
+// held, every later frame is applied, and only releasing the sync makes
+// them durable.
+func TestFollowerShowsBatchesBehindAHeldSync(t *testing.T) {
+	const frames = 20
+	s := &scriptStream{acks: make(chan Ack, 4*frames), closed: make(chan struct{}), frames: []*Frame{helloFrame(1)}}
+	for i := uint64(1); i <= frames; i++ {
+		op := putOp(i)
+		s.frames = append(s.frames, &Frame{Entries: []wal.Record{{Seq: i, Epoch: 1, Time: int64(i), Data: op.AppendBinary(nil)}}})
+	}
+	var hold atomic.Bool
+	hold.Store(true)
+	entered, release := make(chan struct{}), make(chan struct{})
+	e, _, err := engine.Open(t.TempDir(), engine.Options{Logger: quiet(), CheckpointBytes: -1, WAL: wal.Options{
+		NoSync: true,
+		OnSync: func(int, int, time.Duration) {
+			if hold.CompareAndSwap(true, false) {
+				close(entered)
+				<-release
+			}
+		},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = e.Close() }()
+	unblock := sync.OnceFunc(func() { close(release) })
+	defer unblock() // before Close, should the test fail with the sync held
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	f := NewFollower(e, func(context.Context, Start) (Stream, error) { return s, nil }, FollowerOptions{NodeID: "r", ClusterID: "c1", Logger: quiet()})
+	go f.Run(ctx)
+	<-entered
+	waitFor(t, "every frame shown while the first sync is held", func() bool { return e.AppliedSeq() == frames })
+	if d := e.DurableSeq(); d != 0 {
+		t.Fatalf("durable %d while the first sync is held", d)
+	}
+	unblock()
+	waitFor(t, "every frame durable", func() bool { return e.DurableSeq() == frames })
 }
