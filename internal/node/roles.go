@@ -73,6 +73,9 @@ func (r *roles) currentLeader() *replication.Leader {
 }
 
 func (r *roles) startLeader() *roleState {
+	// A follower spaces its log's syncs only while it follows; a leader
+	// never does (its writers wait for every sync).
+	r.eng.Log().SetSyncInterval(0)
 	ctx, cancel := context.WithCancel(r.bg)
 	l := replication.NewLeader(r.eng, replication.LeaderOptions{NodeID: r.cfg.NodeID, ClusterID: r.cfg.ClusterID,
 		Epoch: r.eng.Epoch(), HeartbeatInterval: r.cfg.HeartbeatInterval, LagThreshold: r.cfg.LagThreshold,

@@ -49,6 +49,9 @@
 // costs the leader one ack per replica per 5 ms instead of one per write;
 // each ack says how long it was held, and replay lag leaves that out. A
 // leader with synchronous replicas waits for acks and gets each at once.
+// A replica that may hold acks also spaces its log's group commits by half
+// the delay (wal.Log.SetSyncInterval): one sync per interval instead of
+// one per leader commit; it reports durable only what is synced.
 // Batches that arrive during an fsync share the next one, so a
 // replica recovers from a slow disk moment in one sync, not one per batch;
 // at most 64 batches are in flight. An idle stream carries a keepalive

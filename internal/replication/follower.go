@@ -206,6 +206,12 @@ func (f *Follower) session(ctx context.Context) error {
 			}
 		}
 	}()
+	if ackDelay > 0 {
+		// Acks are held for ackDelay: the local log may sync that
+		// seldom, too (readers see each batch on receipt regardless).
+		f.eng.Log().SetSyncInterval(ackDelay / 2)
+		defer f.eng.Log().SetSyncInterval(0)
+	}
 	f.shownSeq.Store(0)
 	ap := f.startApplier(s, cancel, ackDelay)
 	defer ap.stop()

@@ -143,3 +143,31 @@ func TestFollowerShowsBatchesBehindAHeldSync(t *testing.T) {
 	unblock()
 	waitFor(t, "every frame durable", func() bool { return e.DurableSeq() == frames })
 }
+
+// A replica of a leader that lets it hold acks spaces its log's syncs by
+// half the ack delay while it follows, and stops once the session ends; a
+// replica of a leader that waits for acks syncs each batch at once.
+func TestFollowerSpacesSyncsOnlyWhenAcksMayBeHeld(t *testing.T) {
+	for _, delay := range []time.Duration{0, 4 * time.Millisecond} {
+		hello := helloFrame(1)
+		hello.Hello.AckDelay = delay
+		s := &scriptStream{acks: make(chan Ack, 16), closed: make(chan struct{}), frames: []*Frame{hello}}
+		e := openEngine(t, engine.Options{})
+		ctx, cancel := context.WithCancel(context.Background())
+		f := NewFollower(e, func(context.Context, Start) (Stream, error) { return s, nil }, FollowerOptions{NodeID: "r", ClusterID: "c1", Logger: quiet()})
+		done := make(chan struct{})
+		go func() { defer close(done); f.Run(ctx) }()
+		waitFor(t, "the hello read", func() bool { return s.received.Load() == 1 })
+		waitFor(t, "the sync interval set", func() bool { return e.Log().SyncInterval() == delay/2 })
+		time.Sleep(20 * time.Millisecond)
+		if got := e.Log().SyncInterval(); got != delay/2 {
+			t.Fatalf("ack delay %v: sync interval %v while following, want %v", delay, got, delay/2)
+		}
+		cancel()
+		_ = s.Close()
+		<-done
+		if got := e.Log().SyncInterval(); got != 0 {
+			t.Fatalf("ack delay %v: sync interval %v after following, want 0", delay, got)
+		}
+	}
+}

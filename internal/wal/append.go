@@ -165,6 +165,10 @@ func (l *Log) queue(seq, epoch uint64, more bool, t int64, data []byte) {
 	c := &l.pending[len(l.pending)-1]
 	c.data, _ = appendRecord(c.data, seq, epoch, more, t, data)
 	l.pendingCount++
+	l.pendingBytes += int(size)
+	if l.pendingBytes >= spacedBytes {
+		l.endSpaceWait()
+	}
 	if l.gatherWant > 0 && l.pendingCount >= l.gatherWant {
 		l.gatherWant = 0
 		select {
@@ -213,8 +217,10 @@ func (l *Log) flusher() {
 	var released, arrived int // records in the last group; records queued while it was written
 	var lastSync time.Duration
 	var gs gatherState
+	var lastEnd time.Time // when the last group commit was released
 	for range l.kick {
 		for {
+			l.space(lastEnd)
 			l.gather(&gs, released, arrived, lastSync)
 			l.mu.Lock()
 			chunks, g, last, closed := l.pending, l.group, l.nextSeq-1, l.closed
@@ -228,7 +234,7 @@ func (l *Log) flusher() {
 				break
 			}
 			l.pending = spare[:0]
-			l.pendingCount = 0
+			l.pendingCount, l.pendingBytes = 0, 0
 			l.writing = g
 			l.group = &group{done: make(chan struct{})}
 			l.mu.Unlock()
@@ -262,6 +268,7 @@ func (l *Log) flusher() {
 				l.wake()
 			}
 			close(g.done)
+			lastEnd = time.Now()
 			for i := range chunks {
 				data := chunks[i].data[:0]
 				if cap(data) > maxKeptChunk {
@@ -273,6 +280,67 @@ func (l *Log) flusher() {
 				l.requestSpare()
 			}
 			spare = chunks
+		}
+	}
+}
+
+// SetSyncInterval spaces group commits: once one is released, the next
+// starts no sooner than d later, unless spacedBytes are pending or the log
+// is closing; 0 (the default) starts each as soon as records are queued.
+// Spacing trades the latency of Commit.Wait for fewer writes and syncs: a
+// replica whose acks are held anyway sets it, so it costs its disk and
+// CPU one sync per interval instead of one per leader commit (its readers
+// do not wait for its log, see engine.Replicated.Show). It may be changed
+// at any time and applies from the next group commit.
+func (l *Log) SetSyncInterval(d time.Duration) { l.spacing.Store(int64(max(d, 0))) }
+
+// SyncInterval is what SetSyncInterval set last.
+func (l *Log) SyncInterval() time.Duration { return time.Duration(l.spacing.Load()) }
+
+// spacedBytes ends a SetSyncInterval wait early: a replica catching up
+// writes full batches at once.
+const spacedBytes = 1 << 20
+
+// space waits until the sync interval has passed since last, when one is
+// set, or until spacedBytes are pending or the log closes.
+func (l *Log) space(last time.Time) {
+	d := time.Duration(l.spacing.Load())
+	if d <= 0 || last.IsZero() {
+		return
+	}
+	wait := d - time.Since(last)
+	if wait <= 0 {
+		return
+	}
+	l.mu.Lock()
+	if l.closed || l.pendingBytes >= spacedBytes {
+		l.mu.Unlock()
+		return
+	}
+	l.spaceWait = true
+	l.mu.Unlock()
+	t := time.NewTimer(wait)
+	select {
+	case <-l.spaced:
+	case <-t.C:
+	}
+	t.Stop()
+	l.mu.Lock()
+	l.spaceWait = false
+	l.mu.Unlock()
+	select { // drop a signal that raced with the timeout
+	case <-l.spaced:
+	default:
+	}
+}
+
+// endSpaceWait ends the flusher's wait in space. Called with l.mu held.
+func (l *Log) endSpaceWait() {
+	if l.spaceWait {
+		l.spaceWait = false
+		select {
+		case l.spaced <- struct{}{}:
+		default:
 		}
 	}
 }

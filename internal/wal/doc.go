@@ -127,7 +127,10 @@
 // most 1 ms) for them so
 // that alternating cohorts merge into one group (see gather in append.go).
 // Options.NoSync skips the fsync; it
-// exists for tests and is never the default. Barrier returns a receipt for
+// exists for tests and is never the default. SetSyncInterval spaces
+// group commits at least that far apart (a replica whose acks are held
+// sets it; 0, the default, starts each at once); a megabyte pending or
+// Close ends the wait. Barrier returns a receipt for
 // everything queued so far (the group being written and the one filling),
 // without queueing anything itself.
 //

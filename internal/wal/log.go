@@ -24,9 +24,12 @@ type Log struct {
 	lastBytes    int           // bytes of the last group commit, to size the next buffer
 	gatherWant   int           // wake the flusher when pendingCount reaches this (0: no one waits)
 	gathered     chan struct{} // signalled when gatherWant is reached
-	group        *group        // the group the next records join
-	writing      *group        // the group the flusher took last (done once it is durable)
-	err          error         // sticky write/sync failure
+	pendingBytes int           // bytes in pending
+	spaceWait    bool          // the flusher waits out the sync interval: signal spaced at spacedBytes or Close
+	spaced       chan struct{}
+	group        *group // the group the next records join
+	writing      *group // the group the flusher took last (done once it is durable)
+	err          error  // sticky write/sync failure
 	closed       bool
 	kick         chan struct{}
 	flushing     sync.WaitGroup
@@ -40,6 +43,7 @@ type Log struct {
 	notifyMu     sync.Mutex
 	notify       chan struct{} // closed and replaced each time durable advances
 	trunc        atomic.Uint64 // bumped by TruncateBack to invalidate readers
+	spacing      atomic.Int64  // SetSyncInterval, nanoseconds
 
 	repaired  []string
 	lost      uint64    // durable records accepted as lost at open
@@ -97,7 +101,7 @@ func Open(dir string, opts Options) (*Log, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &Log{dir: dir, opts: opts, kick: make(chan struct{}, 1), notify: make(chan struct{}), gathered: make(chan struct{}, 1),
+	l := &Log{dir: dir, opts: opts, kick: make(chan struct{}, 1), notify: make(chan struct{}), gathered: make(chan struct{}, 1), spaced: make(chan struct{}, 1),
 		spare: make(chan *os.File, 1), wantSpare: make(chan struct{}, 1), stopPrep: make(chan struct{}),
 		markKick: make(chan struct{}, 1), stopMark: make(chan struct{})}
 	removeSpares(dir)
@@ -240,6 +244,7 @@ func (l *Log) Close() error {
 		return ErrClosed
 	}
 	l.closed = true
+	l.endSpaceWait()
 	l.mu.Unlock()
 	l.signal()
 	l.flushing.Wait()

@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -452,5 +453,90 @@ func TestGatherStopsWhenWritersDoNotReturn(t *testing.T) {
 		if !g.try() {
 			t.Fatalf("round %d after a probe reached its target: not waiting", i)
 		}
+	}
+}
+
+// With a sync interval, group commits start at least that far apart, so
+// records appended one after another in between share one; a large
+// pending amount or Close does not wait, and every record appended before
+// Close is durable after it. Without one, each waits for no one.
+func TestSyncIntervalSpacesGroupCommits(t *testing.T) {
+	dir := t.TempDir()
+	var syncs atomic.Int64
+	l := openT(t, dir, Options{NoSync: true, OnSync: func(int, int, time.Duration) { syncs.Add(1) }})
+	entry := func(n int) Entry { return Entry{Epoch: 1, Data: payload(n)} }
+	if _, err := l.Append(entry(1)); err != nil { // the first commit is never held back
+		t.Fatal(err)
+	}
+	const interval = 100 * time.Millisecond
+	l.SetSyncInterval(interval)
+	if l.SyncInterval() != interval {
+		t.Fatalf("SyncInterval %v, want %v", l.SyncInterval(), interval)
+	}
+	start, before := time.Now(), syncs.Load()
+	var commits []Commit
+	for i := 2; i <= 11; i++ {
+		c, err := l.Begin([]Entry{entry(i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		commits = append(commits, c)
+		time.Sleep(2 * time.Millisecond)
+	}
+	for _, c := range commits {
+		if err := c.Wait(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if took, n := time.Since(start), syncs.Load()-before; n > 2 || took < interval/2 {
+		t.Fatalf("10 records 2 ms apart with a %v interval: %d group commits in %v, want at most 2 after about the interval", interval, n, took)
+	}
+	// A full batch pending is written at once.
+	big := make([]Entry, 0, 40)
+	for i := 0; i < cap(big); i++ {
+		big = append(big, Entry{Epoch: 1, Data: make([]byte, spacedBytes/32)})
+	}
+	start = time.Now()
+	if _, err := l.Append(big...); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took >= interval {
+		t.Fatalf("%d bytes pending waited %v for the interval", spacedBytes*40/32, took)
+	}
+	// Back to no interval: an append right after a commit does not wait.
+	l.SetSyncInterval(0)
+	if _, err := l.Append(entry(12)); err != nil {
+		t.Fatal(err)
+	}
+	start = time.Now()
+	if _, err := l.Append(entry(13)); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took >= interval/2 {
+		t.Fatalf("append without an interval took %v", took)
+	}
+	// Close flushes what is queued, interval or not.
+	l.SetSyncInterval(time.Hour)
+	c, err := l.Begin([]Entry{entry(14)}) // held for the hour
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- l.Close() }()
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close waited for the sync interval")
+	}
+	if err := c.Wait(); err != nil {
+		t.Fatalf("record queued before Close: %v", err)
+	}
+	l = openT(t, dir, Options{})
+	defer func() { _ = l.Close() }()
+	if last := l.LastSeq(); last != c.Last {
+		t.Fatalf("reopened log ends at %d, want %d", last, c.Last)
 	}
 }
