@@ -171,11 +171,8 @@ func (s *StorageServer) WriteStream(stream storagepb.StorageService_WriteStreamS
 	}()
 	defer func() { close(queued); <-sent }()
 	for {
-		req, err := stream.Recv()
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
+		req, done, err := next(stream.Recv)
+		if done {
 			return err
 		}
 		select {
@@ -190,6 +187,16 @@ func (s *StorageServer) WriteStream(stream storagepb.StorageService_WriteStreamS
 		}
 		queued <- q
 	}
+}
+
+// next receives a stream's next request; done when the client has ended
+// the stream (err nil) or the stream failed (err set).
+func next[T any](recv func() (T, error)) (req T, done bool, err error) {
+	req, err = recv()
+	if errors.Is(err, io.EOF) {
+		return req, true, nil
+	}
+	return req, err != nil, err
 }
 
 // GetConcept reads one concept.
@@ -215,11 +222,8 @@ func (s *StorageServer) getConcept(pbID []byte, field string) (*storagepb.Concep
 // stops reading its results stops the node reading its requests.
 func (s *StorageServer) ReadStream(stream storagepb.StorageService_ReadStreamServer) error {
 	for {
-		req, err := stream.Recv()
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
+		req, done, err := next(stream.Recv)
+		if done {
 			return err
 		}
 		out := &storagepb.StreamReadResult{Id: req.GetId(), AppliedSequence: s.Engine.AppliedSeq()}

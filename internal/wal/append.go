@@ -319,17 +319,27 @@ func (l *Log) space(last time.Time) {
 	}
 	l.spaceWait = true
 	l.mu.Unlock()
-	t := time.NewTimer(wait)
-	select {
-	case <-l.spaced:
-	case <-t.C:
-	}
-	t.Stop()
+	signalOrTimeout(l.spaced, wait)
 	l.mu.Lock()
 	l.spaceWait = false
 	l.mu.Unlock()
-	select { // drop a signal that raced with the timeout
-	case <-l.spaced:
+	drain(l.spaced)
+}
+
+// signalOrTimeout waits for a signal on ch or for d, whichever is first.
+func signalOrTimeout(ch <-chan struct{}, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ch:
+	case <-t.C:
+	}
+}
+
+// drain drops a signal on ch that raced with a timeout.
+func drain(ch <-chan struct{}) {
+	select {
+	case <-ch:
 	default:
 	}
 }
@@ -411,20 +421,12 @@ func (l *Log) gather(g *gatherState, released, arrived int, lastSync time.Durati
 	}
 	l.gatherWant = want
 	l.mu.Unlock()
-	t := time.NewTimer(wait)
-	select {
-	case <-l.gathered:
-	case <-t.C:
-	}
-	t.Stop()
+	signalOrTimeout(l.gathered, wait)
 	l.mu.Lock()
 	l.gatherWant = 0
 	g.result(l.pendingCount >= want)
 	l.mu.Unlock()
-	select { // drop a signal that raced with the timeout
-	case <-l.gathered:
-	default:
-	}
+	drain(l.gathered)
 }
 
 // write writes the chunks, rolling segments where they start one, syncs
