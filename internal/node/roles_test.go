@@ -2,7 +2,9 @@ package node
 
 import (
 	"context"
+	"errors"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -148,4 +150,63 @@ func write(ctx context.Context, r *roles, ops []store.Op) (engine.Result, error)
 		return engine.Result{}, err
 	}
 	return wait()
+}
+
+// TestFenceWithAFailingLog: a fence whose settle meets a failing log still
+// returns; the write queued when the disk failed is refused to its client,
+// never acknowledged; every write acknowledged before is durable at or
+// below the sequence read after the fence; and later writes are refused.
+func TestFenceWithAFailingLog(t *testing.T) {
+	var fail atomic.Bool
+	entered, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	fault := func() error {
+		if !fail.Load() {
+			return nil
+		}
+		once.Do(func() { close(entered); <-release }) // the failing commit is under way
+		return errors.New("injected disk failure")
+	}
+	ctx, r := leaderRoles(t, engine.Options{WAL: wal.Options{NoSync: true, SyncFault: fault}})
+	concept := func(n byte) []store.Op {
+		return []store.Op{{Type: store.OpWriteConcept, Concept: store.Concept{ID: store.ConceptID{n}, Content: []byte("x"), Strength: 1, Confidence: 1}}}
+	}
+	var acked []uint64 // the ledger: sequences acknowledged to a client
+	for n := byte(1); n <= 5; n++ {
+		res, err := write(ctx, r, concept(n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		acked = append(acked, res.Last)
+	}
+	fail.Store(true)
+	wait, err := r.Begin(ctx, concept(6))
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-entered
+	fenced := fenceAsync(t, r)
+	close(release)
+	var durable uint64
+	select {
+	case durable = <-fenced:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Fence did not return after the log failed")
+	}
+	if _, err := wait(); err == nil {
+		t.Fatal("the write whose commit failed was acknowledged")
+	}
+	lost := 0
+	for _, seq := range acked {
+		if seq > durable {
+			lost++
+		}
+	}
+	t.Logf("%d of %d acknowledged writes above the durable sequence %d after the fence", lost, len(acked), durable)
+	if lost != 0 {
+		t.Fatalf("%d acknowledged writes are not durable after the fence", lost)
+	}
+	if _, err := write(ctx, r, concept(7)); err == nil {
+		t.Fatal("a write after the fence on a failed log was acknowledged")
+	}
 }

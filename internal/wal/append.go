@@ -449,6 +449,11 @@ func (l *Log) write(chunks []chunk, first, last uint64) (int, error) {
 		n += len(c.data)
 	}
 	var took time.Duration
+	if l.opts.SyncFault != nil {
+		if err := l.opts.SyncFault(); err != nil {
+			return n, fmt.Errorf("sync %s: %w", l.active.Name(), err)
+		}
+	}
 	if !l.opts.NoSync {
 		start := time.Now()
 		if err := datasync(l.active); err != nil {

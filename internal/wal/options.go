@@ -34,6 +34,10 @@ type Options struct {
 	// OnSync, if set, is called by the flusher after every group commit
 	// with the records and bytes it made durable and the fsync duration.
 	OnSync func(records int, bytes int, fsync time.Duration)
+	// SyncFault, if set, is called by the flusher before every group
+	// commit's fsync; an error it returns fails the commit as a failed
+	// fsync would, poisoning the log. Fault-injection tests only.
+	SyncFault func() error
 }
 
 // DefaultOptions returns the defaults that Open fills into zero fields.
