@@ -183,10 +183,7 @@ func TestReadStreamReflectsItsAppliedSequence(t *testing.T) {
 	}
 	// Requests are sent ahead of their results: rounds of every concept,
 	// with a short id and an id never written in each round.
-	type request struct {
-		concept uint64 // 0: the short id; n+1: never written
-	}
-	var sent []request
+	var sent []uint64 // the concept each request reads: 0 the short id, n+1 one never written
 	rounds := 0
 	checked, shown := 0, 0
 	for done := false; !done; rounds++ {
@@ -206,7 +203,7 @@ func TestReadStreamReflectsItsAppliedSequence(t *testing.T) {
 			if err := stream.Send(&storagepb.StreamReadRequest{Id: uint64(len(sent)), ConceptId: id}); err != nil {
 				t.Fatal(err)
 			}
-			sent = append(sent, request{i})
+			sent = append(sent, i)
 		}
 		for len(sent) > checked {
 			res, err := stream.Recv()
@@ -218,7 +215,7 @@ func TestReadStreamReflectsItsAppliedSequence(t *testing.T) {
 			}
 			want := sent[checked]
 			code := codes.Code(res.GetCode())
-			switch want.concept {
+			switch want {
 			case 0:
 				if code != codes.InvalidArgument || !strings.Contains(res.GetMessage(), "concept_id") {
 					t.Fatalf("short id: %v %q, want INVALID_ARGUMENT naming concept_id", code, res.GetMessage())
@@ -228,10 +225,10 @@ func TestReadStreamReflectsItsAppliedSequence(t *testing.T) {
 					t.Fatalf("unwritten id: %v, want NOT_FOUND", code)
 				}
 			default:
-				seq := seqs[want.concept].Load()
+				seq := seqs[want].Load()
 				covered := seq != 0 && res.GetAppliedSequence() >= seq
-				if covered && (code != codes.OK || string(res.GetConcept().GetContent()) != fmt.Sprint(want.concept)) {
-					t.Fatalf("concept %d, written at %d: %v %q at applied sequence %d", want.concept, seq, code,
+				if covered && (code != codes.OK || string(res.GetConcept().GetContent()) != fmt.Sprint(want)) {
+					t.Fatalf("concept %d, written at %d: %v %q at applied sequence %d", want, seq, code,
 						res.GetConcept().GetContent(), res.GetAppliedSequence())
 				}
 				if code == codes.OK {
