@@ -19,7 +19,8 @@ import (
 type Stream interface {
 	// Recv returns the next frame from the leader.
 	Recv() (*Frame, error)
-	// Ack reports progress to the leader.
+	// Ack reports progress to the leader. Once the leader has ended the
+	// stream it returns io.EOF, and Recv returns why (gRPC's contract).
 	Ack(Ack) error
 	// Close ends the stream.
 	Close() error
@@ -437,6 +438,11 @@ func (f *Follower) startApplier(s Stream, cancel context.CancelFunc, delay time.
 				ak.Held = time.Since(appliedAt)
 			}
 			if err := s.Ack(ak); err != nil {
+				if errors.Is(err, io.EOF) {
+					// The leader ended the stream; the receiver's
+					// Recv returns why, so this is not the error.
+					return
+				}
 				a.fail(err)
 				return
 			}

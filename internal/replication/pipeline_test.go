@@ -2,6 +2,9 @@ package replication
 
 import (
 	"context"
+	"errors"
+	"io"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -169,5 +172,53 @@ func TestFollowerSpacesSyncsOnlyWhenAcksMayBeHeld(t *testing.T) {
 		if got := e.Log().SyncInterval(); got != 0 {
 			t.Fatalf("ack delay %v: sync interval %v after following, want 0", delay, got)
 		}
+	}
+}
+
+// endedStream plays its frames, then behaves as a stream the leader has
+// ended: Ack returns io.EOF, and Recv, once an ack has met that, returns
+// the leader's reason.
+type endedStream struct {
+	scriptStream
+	reason error
+	eof    chan struct{}
+	once   sync.Once
+}
+
+func (s *endedStream) Recv() (*Frame, error) {
+	if n := int(s.received.Load()); n < len(s.frames) {
+		return s.scriptStream.Recv()
+	}
+	<-s.eof
+	return nil, s.reason
+}
+
+func (s *endedStream) Ack(Ack) error {
+	if int(s.received.Load()) < len(s.frames) {
+		return nil
+	}
+	s.once.Do(func() { close(s.eof) })
+	return io.EOF
+}
+
+// When the leader ends a stream, an ack sent after that fails with io.EOF
+// before Recv returns the leader's reason: the follower reports the
+// reason, not the EOF.
+func TestFollowerReportsWhyTheLeaderEndedTheStream(t *testing.T) {
+	op := putOp(1)
+	s := &endedStream{
+		scriptStream: scriptStream{closed: make(chan struct{}), frames: []*Frame{helloFrame(1),
+			{Entries: []wal.Record{{Seq: 1, Epoch: 1, Time: 1, Data: op.AppendBinary(nil)}}}}},
+		reason: errors.New("leader leader is shutting down"),
+		eof:    make(chan struct{}),
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	f := NewFollower(openEngine(t, engine.Options{}), func(context.Context, Start) (Stream, error) { return s, nil },
+		FollowerOptions{NodeID: "r", ClusterID: "c1", Logger: quiet(), MinBackoff: time.Hour})
+	go f.Run(ctx)
+	waitFor(t, "the session to end", func() bool { return f.Status().LastError != "" })
+	if got := f.Status().LastError; !strings.Contains(got, s.reason.Error()) {
+		t.Fatalf("follower reports %q, want the leader's reason %q", got, s.reason)
 	}
 }
