@@ -25,8 +25,8 @@ import (
 // in the chunk in the low 32.
 type loc uint64
 
-// Chunks grow from minChunk to maxChunk bytes; a record larger than that
-// gets a chunk of its own. Records start at recAlign-byte offsets.
+// Chunk sizes are powers of two from minChunk to maxChunk: the
+// allocator's exact sizes. Records start at recAlign-byte offsets.
 const (
 	minChunk = 4 << 10
 	maxChunk = 64 << 10
@@ -37,26 +37,42 @@ const (
 // to modify it.
 type arena struct {
 	chunks     [][]byte
+	open       int // 1 + the index of the chunk records are appended to; 0: none yet
 	live, dead int // bytes held by live records and by replaced or deleted ones
 }
 
 // put copies a record into the arena and returns its location.
 func (a *arena) put(rec []byte) loc {
 	size := alignRec(len(rec))
-	k := len(a.chunks) - 1
-	if k < 0 || len(a.chunks[k])+size > cap(a.chunks[k]) {
-		c := minChunk
-		if k >= 0 {
-			c = min(2*cap(a.chunks[k]), maxChunk)
-		}
-		a.chunks = append(a.chunks, make([]byte, 0, max(c, size)))
-		k++
+	a.live += size
+	if 8*size > maxChunk {
+		// A large record gets a chunk of its own, and the open chunk
+		// stays open for the small records after it.
+		a.chunks = append(a.chunks, append(make([]byte, 0, size), rec...)[:size])
+		return loc(uint64(len(a.chunks)-1) << 32)
 	}
+	if a.open == 0 || len(a.chunks[a.open-1])+size > cap(a.chunks[a.open-1]) {
+		a.chunks = append(a.chunks, make([]byte, 0, chunkSize(a.live, size)))
+		a.open = len(a.chunks)
+	}
+	k := a.open - 1
 	ch := a.chunks[k]
 	off := len(ch)
 	a.chunks[k] = append(ch, rec...)[:off+size] // padding bytes are zero from make
-	a.live += size
 	return loc(uint64(k)<<32 | uint64(off))
+}
+
+// chunkSize is the capacity of a new chunk for an arena holding live bytes
+// whose next record takes size bytes: at most a sixteenth of what the
+// arena holds, so that the unused end of its open chunk stays a small part
+// of it in each of the 256 shards, but room for at least eight records, so
+// that the end a record does not fit in stays a small part of a chunk.
+func chunkSize(live, size int) int {
+	c := minChunk
+	for c < maxChunk && (2*c <= live/16 || c < 8*size) {
+		c *= 2
+	}
+	return c
 }
 
 // at returns the record at l.

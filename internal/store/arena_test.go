@@ -104,3 +104,41 @@ func TestArenaLargeRecord(t *testing.T) {
 	}
 	checkInvariants(t, s)
 }
+
+// An arena's chunks stay in proportion to what it holds: the unused end of
+// its open chunk is at most a sixteenth of its records (or one smallest
+// chunk), and a large record in between small ones leaves the open chunk
+// open instead of abandoning its unused end.
+func TestArenaChunksFitTheirRecords(t *testing.T) {
+	var a arena
+	small := bytes.Repeat([]byte{1}, 136)
+	for i := range 20_000 {
+		a.put(small)
+		if i%1000 == 999 {
+			if unused := arenaUnused(&a); unused > max(a.live/16, minChunk) {
+				t.Fatalf("%d records: %d bytes unused in %d chunks, more than a sixteenth of %d", i+1, unused, len(a.chunks), a.live)
+			}
+		}
+	}
+	before := arenaUnused(&a)
+	first := a.put(small)
+	a.put(bytes.Repeat([]byte{2}, maxChunk/4))
+	second := a.put(small)
+	if first>>32 != second>>32 {
+		t.Fatalf("the small records around a large one are in chunks %d and %d", first>>32, second>>32)
+	}
+	if got := arenaUnused(&a); got > before {
+		t.Fatalf("unused bytes grew from %d to %d around a large record", before, got)
+	}
+	if off := int(uint32(second)); !bytes.Equal(a.chunks[second>>32][off:off+len(small)], small) {
+		t.Fatal("the record after the large one reads back wrong")
+	}
+}
+
+func arenaUnused(a *arena) int {
+	n := 0
+	for _, c := range a.chunks {
+		n += cap(c) - len(c)
+	}
+	return n
+}

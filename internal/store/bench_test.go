@@ -112,6 +112,23 @@ func BenchmarkGet(b *testing.B) {
 	})
 }
 
+// BenchmarkConceptHeap reports the heap a store of n concepts of 100
+// bytes occupies per concept, at sizes where the arenas' last chunks and
+// the maps' growth weigh differently.
+func BenchmarkConceptHeap(b *testing.B) {
+	for _, n := range []int{100_000, 300_000, 1_000_000} {
+		b.Run(strconv.Itoa(n), func(b *testing.B) {
+			for range b.N {
+				before := heapInuse()
+				s := load(b, n)
+				after := heapInuse()
+				b.ReportMetric(float64(after-before)/float64(n), "heap-bytes/concept")
+				runtime.KeepAlive(s)
+			}
+		})
+	}
+}
+
 // BenchmarkMillionConcepts loads 1,000,000 concepts of 100 bytes and
 // reports the heap they occupy per concept. It then times a snapshot while
 // a prober keeps taking the write lock, reporting the longest time a write

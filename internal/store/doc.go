@@ -121,8 +121,11 @@
 //
 // A concept costs one map slot (its 16-byte ID and the 8-byte location of
 // its record) and its record, 32 bytes of header and the content, 8-byte
-// aligned, in its shard's arena of append-only chunks: about 200 bytes for
-// 100 bytes of content, depending on where the maps are in their growth.
+// aligned, in its shard's arena of append-only chunks: 180-200 bytes for
+// 100 bytes of content, depending on where the maps are in their growth
+// (BenchmarkConceptHeap). A new chunk holds at most a sixteenth of what its
+// shard holds (4-64 KiB), so the unused end of each shard's open chunk
+// stays small; a record over 8 KiB gets a chunk of its own.
 // Neither the maps nor the chunks hold pointers, so the garbage collector
 // does not trace the concepts; replaced and deleted records are dead space
 // until it exceeds half the live records and the shard is compacted (see
