@@ -2,7 +2,9 @@ package sutractl
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"sync"
 
 	"google.golang.org/grpc/codes"
@@ -81,13 +83,15 @@ func (w *streamWriter) Write(ops []*storagepb.WriteOp) (*storagepb.StreamWriteRe
 	w.sendMu.Lock()
 	err := w.stream.Send(&storagepb.StreamWriteRequest{Id: id, Ops: ops})
 	w.sendMu.Unlock()
-	if err != nil {
+	if err != nil && !errors.Is(err, io.EOF) {
 		// The result, if any, never comes: receive fails the rest.
 		w.mu.Lock()
 		delete(w.waiting, id)
 		w.mu.Unlock()
 		return nil, err
 	}
+	// On io.EOF the node has ended the stream: receive gets its status
+	// and fails this write with it.
 	r, ok := <-ch
 	if !ok {
 		w.mu.Lock()
@@ -135,9 +139,11 @@ func (r *streamReader) Read(id []byte) (*storagepb.StreamReadResult, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.next++
-	if err := r.stream.Send(&storagepb.StreamReadRequest{Id: r.next, ConceptId: id}); err != nil {
+	if err := r.stream.Send(&storagepb.StreamReadRequest{Id: r.next, ConceptId: id}); err != nil && !errors.Is(err, io.EOF) {
 		return nil, err
 	}
+	// After io.EOF from Send (the node ended the stream), Recv returns
+	// the stream's status.
 	res, err := r.stream.Recv()
 	if err != nil {
 		return nil, err

@@ -3,12 +3,14 @@ package sutractl
 import (
 	"context"
 	"fmt"
+	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -244,5 +246,68 @@ func TestReadStreamReflectsItsAppliedSequence(t *testing.T) {
 	t.Logf("%d reads in %d rounds, %d showed their concept", checked, rounds, shown)
 	if shown == 0 {
 		t.Fatal("no read showed a written concept")
+	}
+}
+
+// endedStreams is a node whose WriteStream and ReadStream end at once
+// with a status, as a node refusing the caller or going away does.
+type endedStreams struct {
+	storagepb.UnimplementedStorageServiceServer
+	ended chan struct{}
+}
+
+var errGoingAway = status.Error(codes.Unavailable, "node n1 is shutting down")
+
+func (e *endedStreams) WriteStream(storagepb.StorageService_WriteStreamServer) error {
+	e.ended <- struct{}{}
+	return errGoingAway
+}
+
+func (e *endedStreams) ReadStream(storagepb.StorageService_ReadStreamServer) error {
+	e.ended <- struct{}{}
+	return errGoingAway
+}
+
+// A write or read on a stream the node has ended fails with the node's
+// status, not with the io.EOF gRPC's Send returns once the stream is over.
+func TestStreamsReportWhyTheNodeEndedThem(t *testing.T) {
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpc.NewServer()
+	e := &endedStreams{ended: make(chan struct{}, 2)}
+	storagepb.RegisterStorageServiceServer(srv, e)
+	go func() { _ = srv.Serve(lis) }()
+	defer srv.Stop()
+	conn, err := dial(context.Background(), lis.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = conn.Close() }()
+	ctx := context.Background()
+	c := storagepb.NewStorageServiceClient(conn)
+	// Each stream is used only once the node has ended it, so that Send
+	// meets the end (the status reaches the client within the pause).
+	sw, err := newStreamWriter(ctx, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = sw.Close() }()
+	sr, err := newStreamReader(ctx, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = sr.Close() }()
+	<-e.ended
+	<-e.ended
+	time.Sleep(100 * time.Millisecond)
+	_, werr := sw.Write([]*storagepb.WriteOp{{Op: &storagepb.WriteOp_WriteConcept{WriteConcept: &storagepb.Concept{
+		Id: ledgerID(1), Content: []byte("x"), Strength: 1, Confidence: 1}}}})
+	_, rerr := sr.Read(ledgerID(1))
+	for name, err := range map[string]error{"write": werr, "read": rerr} {
+		if status.Code(err) != codes.Unavailable || !strings.Contains(err.Error(), "shutting down") {
+			t.Errorf("%s on an ended stream: %v, want %v", name, err, errGoingAway)
+		}
 	}
 }
