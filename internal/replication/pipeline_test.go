@@ -175,9 +175,9 @@ func TestFollowerSpacesSyncsOnlyWhenAcksMayBeHeld(t *testing.T) {
 	}
 }
 
-// endedStream plays its frames, then behaves as a stream the leader has
-// ended: Ack returns io.EOF, and Recv, once an ack has met that, returns
-// the leader's reason.
+// endedStream is a stream the leader ended once it had sent its frames:
+// every Ack returns io.EOF, while Recv still returns the frames received
+// before the end, then (once an ack has met the end) the leader's reason.
 type endedStream struct {
 	scriptStream
 	reason error
@@ -194,31 +194,36 @@ func (s *endedStream) Recv() (*Frame, error) {
 }
 
 func (s *endedStream) Ack(Ack) error {
-	if int(s.received.Load()) < len(s.frames) {
-		return nil
-	}
 	s.once.Do(func() { close(s.eof) })
 	return io.EOF
 }
 
-// When the leader ends a stream, an ack sent after that fails with io.EOF
-// before Recv returns the leader's reason: the follower reports the
-// reason, not the EOF.
+// When the leader ends a stream, an ack fails with io.EOF before Recv has
+// returned the frames received before the end and then the leader's
+// reason: the follower applies those frames and reports the reason, not
+// the EOF.
 func TestFollowerReportsWhyTheLeaderEndedTheStream(t *testing.T) {
-	op := putOp(1)
+	const entries = 50
 	s := &endedStream{
-		scriptStream: scriptStream{closed: make(chan struct{}), frames: []*Frame{helloFrame(1),
-			{Entries: []wal.Record{{Seq: 1, Epoch: 1, Time: 1, Data: op.AppendBinary(nil)}}}}},
-		reason: errors.New("leader leader is shutting down"),
-		eof:    make(chan struct{}),
+		scriptStream: scriptStream{closed: make(chan struct{}), frames: []*Frame{helloFrame(1)}},
+		reason:       errors.New("leader leader is shutting down"),
+		eof:          make(chan struct{}),
+	}
+	for i := uint64(1); i <= entries; i++ {
+		op := putOp(i)
+		s.frames = append(s.frames, &Frame{Entries: []wal.Record{{Seq: i, Epoch: 1, Time: int64(i), Data: op.AppendBinary(nil)}}})
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	f := NewFollower(openEngine(t, engine.Options{}), func(context.Context, Start) (Stream, error) { return s, nil },
+	e := openEngine(t, engine.Options{})
+	f := NewFollower(e, func(context.Context, Start) (Stream, error) { return s, nil },
 		FollowerOptions{NodeID: "r", ClusterID: "c1", Logger: quiet(), MinBackoff: time.Hour})
 	go f.Run(ctx)
 	waitFor(t, "the session to end", func() bool { return f.Status().LastError != "" })
 	if got := f.Status().LastError; !strings.Contains(got, s.reason.Error()) {
 		t.Fatalf("follower reports %q, want the leader's reason %q", got, s.reason)
+	}
+	if got := e.AppliedSeq(); got != entries {
+		t.Fatalf("applied %d of the %d records received before the stream ended", got, entries)
 	}
 }

@@ -227,15 +227,19 @@ func promoteMostAdvanced(t *testing.T, epoch uint64, candidates ...*node) (*node
 // the most advanced replica, points the others and the restarted old
 // leader at it, and counts the acknowledged writes lost.
 //
-// Before each kill the replicas are paused (SIGSTOP) for a moment while the
-// writers go on, so that asynchronously the leader acknowledges writes no
-// replica has, and synchronously the writers must wait.
-func failoverRounds(t *testing.T, rounds int, extra ...string) (lost []int, promotion []time.Duration) {
+// Before each kill the replicas are paused (SIGSTOP) for load.pause while
+// the writers go on, so that synchronously the writers must wait, and
+// asynchronously the leader acknowledges writes no replica has: with
+// load.pad bytes in each write, the paused replicas' 4 MiB stream windows
+// fill, and the leader cannot even send what it acknowledges after that
+// (what it did send, a replica reads from its socket once resumed).
+func failoverRounds(t *testing.T, rounds int, load failoverLoad, extra ...string) (lost []int, promotion []time.Duration) {
 	nodes := []*node{startLeader(t, "n0", extra...)}
 	nodes = append(nodes, startReplica(t, "n1", nodes[0].addr, extra...), startReplica(t, "n2", nodes[0].addr, extra...))
 	leader := nodes[0]
 	epoch := leader.nodeStatus().GetEpoch()
 	w := newWriter(30)
+	w.pad = make([]byte, load.pad)
 	w.write(leader, 100, 4)
 	converged(t, leader, nodes[1], nodes[2])
 	for round := 0; round < rounds; round++ {
@@ -251,7 +255,7 @@ func failoverRounds(t *testing.T, rounds int, extra ...string) (lost []int, prom
 		for _, n := range others {
 			n.signal(syscall.SIGSTOP)
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(load.pause)
 		leader.kill()
 		for _, n := range others {
 			n.signal(syscall.SIGCONT)
@@ -265,6 +269,14 @@ func failoverRounds(t *testing.T, rounds int, extra ...string) (lost []int, prom
 		// The old leader comes back as a replica and is told to follow.
 		leader.restartAs(append([]string{"--role", "replica", "--leader", next.addr}, extra...)...)
 		leader.mustFollow(next, epoch)
+		// Until its rewind has set aside its records past the fork (a
+		// copy of them), the old leader is ahead of the new one.
+		eventually(t, 30*time.Second, leader.name+" to rewind to the fork", func() error {
+			if a, d := leader.nodeStatus().GetAppliedSequence(), next.nodeStatus().GetDurableSequence(); a > d {
+				return fmt.Errorf("%s applied %d, past %s's durable %d", leader.name, a, next.name, d)
+			}
+			return nil
+		})
 		missing, total := w.missing(t, next)
 		t.Logf("round %d: %s promoted at durable %d in %v; %d of %d acknowledged writes lost (expected %d beyond its position)",
 			round+1, next.name, durable, took.Round(time.Millisecond), len(missing), total, expectLost)
@@ -289,6 +301,12 @@ func failoverRounds(t *testing.T, rounds int, extra ...string) (lost []int, prom
 	return lost, promotion
 }
 
+// failoverLoad shapes failoverRounds' writes before each kill.
+type failoverLoad struct {
+	pause time.Duration // how long the replicas are paused before the kill
+	pad   int           // bytes added to each write
+}
+
 func summarize(t *testing.T, lost []int, promotion []time.Duration) {
 	total := 0
 	for _, n := range lost {
@@ -302,7 +320,7 @@ func summarize(t *testing.T, lost []int, promotion []time.Duration) {
 // With one synchronous replica, killing the leader loses no acknowledged
 // write: the most advanced replica has every one of them.
 func TestFailoverSyncLosesNothing(t *testing.T) {
-	lost, promotion := failoverRounds(t, 20, "--sync-replicas", "1", "--sync-timeout", "2s")
+	lost, promotion := failoverRounds(t, 20, failoverLoad{pause: 100 * time.Millisecond}, "--sync-replicas", "1", "--sync-timeout", "2s")
 	summarize(t, lost, promotion)
 	for i, n := range lost {
 		if n != 0 {
@@ -314,7 +332,7 @@ func TestFailoverSyncLosesNothing(t *testing.T) {
 // Asynchronously, what is lost is exactly what the leader acknowledged past
 // the promoted replica's durable position.
 func TestFailoverAsyncLosesOnlyUnreplicated(t *testing.T) {
-	lost, promotion := failoverRounds(t, 5)
+	lost, promotion := failoverRounds(t, 5, failoverLoad{pause: 500 * time.Millisecond, pad: 16 << 10})
 	summarize(t, lost, promotion)
 	total := 0
 	for _, n := range lost {

@@ -241,6 +241,7 @@ type writer struct {
 	seqs  map[uint64]uint64 // concept number -> sequence the leader acknowledged it at
 	next  uint64
 	run   uint64
+	pad   []byte // appended to every concept's content
 }
 
 func newWriter(run uint64) *writer {
@@ -292,7 +293,7 @@ func (w *writer) put(leader *node, i uint64) bool {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	resp, err := leader.store.WriteConcept(ctx, &storagepb.WriteConceptRequest{Concept: &storagepb.Concept{
-		Id: conceptID(w.run, i), Content: []byte(fmt.Sprintf("concept %d of run %d, with some padding to look real", i, w.run)),
+		Id: conceptID(w.run, i), Content: fmt.Appendf(nil, "concept %d of run %d, with some padding to look real%s", i, w.run, w.pad),
 		Strength: 1, Confidence: 0.5}})
 	if err != nil {
 		return false
