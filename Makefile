@@ -100,7 +100,7 @@ fuzz: ## Fuzz the record, operation, epoch-history and handshake decoders for 30
 .PHONY: bench
 bench: ## Run the WAL, store, recovery and replica benchmarks and print figures.
 	$(GO) test -run '^$$' -bench . -benchtime=3s ./internal/wal/
-	$(GO) test -run '^$$' -bench 'Apply|Get|Million' -benchtime=1x ./internal/store/
+	$(GO) test -run '^$$' -bench 'Apply|Get|Million|ConceptHeap' -benchtime=1x ./internal/store/
 	$(GO) test -run '^$$' -bench Recovery1M -benchtime=1x ./internal/engine/
 	$(GO) test -run '^$$' -bench ReplicaApply -benchtime=1000000x ./internal/replication/
 

@@ -36,8 +36,12 @@ const (
 // arena is one shard's record storage. Callers hold the store's write lock
 // to modify it.
 type arena struct {
+	// chunks are allocated at their full size and an entry never changes
+	// once appended, so a snapshot's view shares the list: what is
+	// appended later lies past the view's length.
 	chunks     [][]byte
 	open       int // 1 + the index of the chunk records are appended to; 0: none yet
+	fill       int // bytes used in the open chunk
 	live, dead int // bytes held by live records and by replaced or deleted ones
 }
 
@@ -48,18 +52,19 @@ func (a *arena) put(rec []byte) loc {
 	if 8*size > maxChunk {
 		// A large record gets a chunk of its own, and the open chunk
 		// stays open for the small records after it.
-		a.chunks = append(a.chunks, append(make([]byte, 0, size), rec...)[:size])
+		c := make([]byte, size)
+		copy(c, rec)
+		a.chunks = append(a.chunks, c)
 		return loc(uint64(len(a.chunks)-1) << 32)
 	}
-	if a.open == 0 || len(a.chunks[a.open-1])+size > cap(a.chunks[a.open-1]) {
-		a.chunks = append(a.chunks, make([]byte, 0, chunkSize(a.live, size)))
-		a.open = len(a.chunks)
+	if a.open == 0 || a.fill+size > len(a.chunks[a.open-1]) {
+		a.chunks = append(a.chunks, make([]byte, chunkSize(a.live, size)))
+		a.open, a.fill = len(a.chunks), 0
 	}
-	k := a.open - 1
-	ch := a.chunks[k]
-	off := len(ch)
-	a.chunks[k] = append(ch, rec...)[:off+size] // padding bytes are zero from make
-	return loc(uint64(k)<<32 | uint64(off))
+	off := a.fill
+	copy(a.chunks[a.open-1][off:], rec) // padding bytes are zero from make
+	a.fill += size
+	return loc(uint64(a.open-1)<<32 | uint64(off))
 }
 
 // chunkSize is the capacity of a new chunk for an arena holding live bytes

@@ -135,10 +135,11 @@ func TestArenaChunksFitTheirRecords(t *testing.T) {
 	}
 }
 
+// arenaUnused is the bytes of a's chunks that hold no record, live or dead.
 func arenaUnused(a *arena) int {
-	n := 0
+	n := -a.live - a.dead
 	for _, c := range a.chunks {
-		n += cap(c) - len(c)
+		n += len(c)
 	}
 	return n
 }

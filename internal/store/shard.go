@@ -3,7 +3,6 @@ package store
 import (
 	"encoding/binary"
 	"maps"
-	"slices"
 )
 
 // shardCount is the number of shards the maps are split into. Sharding
@@ -106,8 +105,9 @@ func (s *Store) writable(id ConceptID) *shard {
 }
 
 // frozenView is one shard's maps as a snapshot captured them; nobody
-// modifies them while the snapshot's freeze lasts. chunks is a copy of the
-// arena's chunk list: the records it locates never change.
+// modifies them while the snapshot's freeze lasts. chunks is the arena's
+// chunk list as it was: its entries, and the records they hold, never
+// change.
 type frozenView struct {
 	concepts map[ConceptID]loc
 	chunks   [][]byte
@@ -127,7 +127,7 @@ func (s *Store) freeze() (SnapshotInfo, []frozenView) {
 	s.freezers++
 	for i := range s.shards {
 		sh := &s.shards[i]
-		views[i] = frozenView{sh.concepts, slices.Clone(sh.records.chunks), sh.out}
+		views[i] = frozenView{sh.concepts, sh.records.chunks, sh.out}
 	}
 	return SnapshotInfo{
 		Seq:          s.lastApplied,
