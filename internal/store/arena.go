@@ -67,11 +67,12 @@ func (a *arena) put(rec []byte) loc {
 	return loc(uint64(a.open-1)<<32 | uint64(off))
 }
 
-// chunkSize is the capacity of a new chunk for an arena holding live bytes
-// whose next record takes size bytes: at most a sixteenth of what the
-// arena holds, so that the unused end of its open chunk stays a small part
-// of it in each of the 256 shards, but room for at least eight records, so
-// that the end a record does not fit in stays a small part of a chunk.
+// chunkSize is the capacity of a new chunk opened for a record of size
+// bytes in an arena holding live bytes, that record included: at most a
+// sixteenth of what the arena holds, so that the unused end of its open
+// chunk stays a small part of it in each of the 256 shards, but room for
+// at least eight records, so that the end a record does not fit in stays
+// a small part of a chunk.
 func chunkSize(live, size int) int {
 	c := minChunk
 	for c < maxChunk && (2*c <= live/16 || c < 8*size) {
