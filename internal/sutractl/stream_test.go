@@ -25,11 +25,7 @@ import (
 func TestWriteStreamAcknowledgesEveryWrite(t *testing.T) {
 	leader := startNode(t, "--role", "leader", "--node-id", "a")
 	replica := startNode(t, "--role", "replica", "--leader", leader, "--node-id", "b")
-	conn, err := dial(context.Background(), leader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = conn.Close() }()
+	conn := dialNode(t, leader)
 	ctx := context.Background()
 	sw, err := newStreamWriter(ctx, storagepb.NewStorageServiceClient(conn))
 	if err != nil {
@@ -116,11 +112,7 @@ func TestWriteStreamAcknowledgesEveryWrite(t *testing.T) {
 func TestWriteStreamOnAReplica(t *testing.T) {
 	leader := startNode(t, "--role", "leader", "--node-id", "a")
 	replica := startNode(t, "--role", "replica", "--leader", leader, "--node-id", "b")
-	conn, err := dial(context.Background(), replica)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = conn.Close() }()
+	conn := dialNode(t, replica)
 	sw, err := newStreamWriter(context.Background(), storagepb.NewStorageServiceClient(conn))
 	if err != nil {
 		t.Fatal(err)
@@ -149,16 +141,8 @@ func TestReadStreamReflectsItsAppliedSequence(t *testing.T) {
 	replica := startNode(t, "--role", "replica", "--leader", leader, "--node-id", "b")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	lc, err := dial(ctx, leader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = lc.Close() }()
-	rc, err := dial(ctx, replica)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = rc.Close() }()
+	lc := dialNode(t, leader)
+	rc := dialNode(t, replica)
 
 	// The leader writes concepts 1..n one after another; seqs[i] is the
 	// sequence concept i was acknowledged at.
@@ -280,11 +264,7 @@ func TestStreamsReportWhyTheNodeEndedThem(t *testing.T) {
 	storagepb.RegisterStorageServiceServer(srv, e)
 	go func() { _ = srv.Serve(lis) }()
 	defer srv.Stop()
-	conn, err := dial(context.Background(), lis.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = conn.Close() }()
+	conn := dialNode(t, lis.Addr().String())
 	ctx := context.Background()
 	c := storagepb.NewStorageServiceClient(conn)
 	// Each stream is used only once the node has ended it, so that Send
@@ -310,4 +290,15 @@ func TestStreamsReportWhyTheNodeEndedThem(t *testing.T) {
 			t.Errorf("%s on an ended stream: %v, want %v", name, err, errGoingAway)
 		}
 	}
+}
+
+// dialNode connects to addr for the rest of the test.
+func dialNode(t *testing.T, addr string) *grpc.ClientConn {
+	t.Helper()
+	conn, err := dial(context.Background(), addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	return conn
 }
