@@ -18,8 +18,12 @@
 // silently. The file "durable" holds the durable high-water mark.
 //
 // Segments are preallocated: a background goroutine prepares the next one
-// as next-segment-<n>.tmp, filled with zeros to Options.SegmentSize and
-// synced; at a roll it gets its header, is synced and renamed. Records then
+// as next-segment-<n>.tmp, filled with zeros to Options.SegmentSize in
+// synced 256 KiB steps 5 ms apart (so that its flushes never hold the disk
+// for long: every node of a cluster fills its spare at the same point of
+// the log), from the middle of the first segment and from each roll on; at
+// a roll it gets its header, is synced and renamed. A roll that finds no
+// spare ready starts an unfilled segment. Records then
 // overwrite allocated blocks, so a group commit's fdatasync has no file-size
 // change to journal. A segment therefore usually ends in zeros after its
 // last record; zeros are never a valid record (a zero length with a zero

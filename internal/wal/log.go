@@ -169,7 +169,7 @@ func (l *Log) startEmpty(first uint64) error {
 	var err error
 	if l.opts.NoPreallocate {
 		f, err = createSegmentFile(l.dir, first, l.opts.NoSync)
-	} else if f, err = l.zeroFilled(); err == nil {
+	} else if f, err = l.zeroFilled(false); err == nil {
 		f, err = l.adoptSpare(f, seg)
 	}
 	if err != nil {

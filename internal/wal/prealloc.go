@@ -1,6 +1,7 @@
 package wal
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -39,7 +40,10 @@ func (l *Log) prepare() {
 		if len(l.spare) > 0 {
 			continue
 		}
-		f, err := l.zeroFilled()
+		f, err := l.zeroFilled(true)
+		if errors.Is(err, ErrClosed) {
+			return
+		}
 		if err != nil {
 			l.opts.Logger.Warn("wal: cannot prepare the next segment; it will be created on demand", "err", err)
 			continue
@@ -54,7 +58,24 @@ func (l *Log) prepare() {
 	}
 }
 
-func (l *Log) zeroFilled() (f *os.File, err error) {
+// Background spares are filled in spareStep writes, each synced before a
+// sparePause: a step's fdatasync holds the device for a fraction of a
+// millisecond, so the group commits of this log and of every other log on
+// the disk wait behind it for no longer than that. (Synced 4 MiB at a time,
+// each flush took 16 ms on the development machine's disk, and every node
+// of a cluster fills its spare at the same point of the log: replicas
+// stopped receiving for 10-37 ms at a time while the fill ran.) A 64 MiB
+// spare takes about 1.5 s, well within the time the active segment takes
+// to fill at any rate the node sustains; should a roll come first, it
+// starts an unfilled segment and nothing waits.
+const (
+	spareStep  = 256 << 10
+	sparePause = 5 * time.Millisecond
+)
+
+// zeroFilled creates a spare segment file of Options.SegmentSize zeros,
+// synced; paced spreads the writes as described at spareStep.
+func (l *Log) zeroFilled(paced bool) (f *os.File, err error) {
 	path := filepath.Join(l.dir, fmt.Sprintf("%s%d.tmp", sparePrefix, l.spares.Add(1)))
 	f, err = os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
 	if err != nil {
@@ -67,23 +88,31 @@ func (l *Log) zeroFilled() (f *os.File, err error) {
 			f = nil
 		}
 	}()
-	// Fill in 1 MiB writes, flushing every 4 MiB with a short pause, so the
-	// disk never holds a segment's worth of dirty pages that would stall
-	// the group commits of this and other nodes' logs.
-	zero := make([]byte, 1<<20)
-	for off := int64(0); off < l.opts.SegmentSize; off += int64(len(zero)) {
-		n := min(int64(len(zero)), l.opts.SegmentSize-off)
+	step := int64(spareStep)
+	if !paced {
+		step = 1 << 20
+	}
+	zero := make([]byte, step)
+	for off := int64(0); off < l.opts.SegmentSize; off += step {
+		n := min(step, l.opts.SegmentSize-off)
 		if _, err := f.WriteAt(zero[:n], off); err != nil {
 			return nil, fmt.Errorf("wal: fill spare segment: %w", err)
 		}
-		if !l.opts.NoSync && (off+n)%(4<<20) == 0 {
-			if err := datasync(f); err != nil {
-				return nil, fmt.Errorf("wal: sync spare segment: %w", err)
+		if !paced || l.opts.NoSync {
+			continue
+		}
+		if err := datasync(f); err != nil {
+			return nil, fmt.Errorf("wal: sync spare segment: %w", err)
+		}
+		if off+n < l.opts.SegmentSize {
+			select {
+			case <-time.After(sparePause):
+			case <-l.stopPrep:
+				return nil, ErrClosed // the log is closing: no roll needs it
 			}
-			time.Sleep(2 * time.Millisecond)
 		}
 	}
-	if !l.opts.NoSync {
+	if !paced && !l.opts.NoSync {
 		if err := datasync(f); err != nil {
 			return nil, fmt.Errorf("wal: sync spare segment: %w", err)
 		}
