@@ -73,6 +73,39 @@ func frameToPB(f *replication.Frame) *replicationpb.LeaderMessage {
 	}
 }
 
+// frameEncoder converts one stream's frames for the wire, reusing a single
+// message for its batches: the leader sends a small batch on every commit,
+// and Send has encoded the message by the time it returns (see
+// replication.Sender). Other frames are rare and converted afresh.
+type frameEncoder struct {
+	msg   replicationpb.LeaderMessage
+	kind  replicationpb.LeaderMessage_Batch
+	batch replicationpb.WalBatch
+	ptrs  []*replicationpb.WalEntry
+	all   []replicationpb.WalEntry
+}
+
+func (e *frameEncoder) toPB(f *replication.Frame) *replicationpb.LeaderMessage {
+	if f.Hello != nil || f.Snapshot != nil || len(f.Entries) == 0 {
+		return frameToPB(f)
+	}
+	n := len(f.Entries)
+	if cap(e.all) < n {
+		e.all, e.ptrs = make([]replicationpb.WalEntry, n), make([]*replicationpb.WalEntry, n)
+		for i := range e.all {
+			e.ptrs[i] = &e.all[i]
+		}
+	}
+	for i := range f.Entries {
+		fillEntryPB(&e.all[i], &f.Entries[i])
+	}
+	e.batch.Entries = e.ptrs[:n]
+	e.batch.LeaderSequence, e.batch.CheckSequence, e.batch.CheckDigest = f.LeaderSeq, f.Check.Seq, checkDigest(f.Check)
+	e.kind.Batch = &e.batch
+	e.msg.Kind = &e.kind
+	return &e.msg
+}
+
 func frameFromPB(m *replicationpb.LeaderMessage) *replication.Frame {
 	switch k := m.Kind.(type) {
 	case *replicationpb.LeaderMessage_Batch:

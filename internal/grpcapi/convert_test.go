@@ -3,6 +3,9 @@ package grpcapi
 import (
 	"testing"
 
+	"google.golang.org/protobuf/proto"
+
+	"github.com/sutra/sutra-operator/internal/engine"
 	"github.com/sutra/sutra-operator/internal/replication"
 	"github.com/sutra/sutra-operator/internal/wal"
 )
@@ -29,6 +32,30 @@ func TestEntryCarriesMore(t *testing.T) {
 		}
 		if wal.Checksum(r.Seq, r.Epoch, r.More, r.Time, r.Data) != r.CRC {
 			t.Fatalf("entry %d: CRC does not verify after the wire", i)
+		}
+	}
+}
+
+// TestFrameEncoderReusesItsBatch: a stream's encoder gives the message
+// frameToPB gives for every frame, whatever the frames before it held.
+func TestFrameEncoderReusesItsBatch(t *testing.T) {
+	rec := func(seq uint64, data string) wal.Record {
+		return wal.Record{Seq: seq, Epoch: 2, Time: int64(seq), Data: []byte(data), CRC: uint32(seq)}
+	}
+	var check engine.Checkpoint
+	check.Seq, check.Digest[0] = 4, 0xab
+	frames := []*replication.Frame{
+		{Entries: []wal.Record{rec(1, "a"), rec(2, "bb"), rec(3, "ccc")}, LeaderSeq: 3},
+		{Entries: []wal.Record{rec(4, "d")}, LeaderSeq: 9, Check: check},
+		{LeaderSeq: 9, Time: 77},
+		{Entries: []wal.Record{rec(5, "e"), rec(6, ""), rec(7, "g"), rec(8, "h"), rec(9, "i")}, LeaderSeq: 9},
+		{Entries: []wal.Record{rec(10, "j")}, LeaderSeq: 10},
+	}
+	var enc frameEncoder
+	for i, f := range frames {
+		got, want := enc.toPB(f), frameToPB(f)
+		if !proto.Equal(got, want) {
+			t.Fatalf("frame %d: encoder gives %v, want %v", i, got, want)
 		}
 	}
 }

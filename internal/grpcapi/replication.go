@@ -83,8 +83,9 @@ func (s *ReplicationServer) StreamWal(stream grpc.BidiStreamingServer[replicatio
 			}
 		}
 	}()
+	var enc frameEncoder
 	err = leader.Serve(stream.Context(), startFromPB(start), func(f *replication.Frame) error {
-		return stream.Send(frameToPB(f))
+		return stream.Send(enc.toPB(f))
 	}, acks)
 	return toStatus(err)
 }

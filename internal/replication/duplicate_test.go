@@ -71,7 +71,7 @@ func zombieDialer(ctx context.Context, l *Leader, served chan<- error) Dialer {
 	return func(sctx context.Context, start Start) (Stream, error) {
 		m := &memStream{frames: make(chan *Frame, 1024), acks: make(chan Ack, 16), errc: make(chan error, 1), cancel: func() {}}
 		go func() {
-			served <- l.Serve(ctx, start, func(f *Frame) error { m.frames <- f; return nil }, m.acks)
+			served <- l.Serve(ctx, start, func(f *Frame) error { m.frames <- keep(f); return nil }, m.acks)
 		}()
 		return &zombieStream{memStream: m, ctx: sctx}, nil
 	}

@@ -1,6 +1,7 @@
 package replication
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -62,7 +63,7 @@ func memDialer(ctx context.Context, l *Leader) Dialer {
 		go func() {
 			err := l.Serve(sctx, start, func(f *Frame) error {
 				select {
-				case m.frames <- f:
+				case m.frames <- keep(f):
 					return nil
 				case <-sctx.Done():
 					return sctx.Err()
@@ -75,6 +76,23 @@ func memDialer(ctx context.Context, l *Leader) Dialer {
 		}()
 		return m, nil
 	}
+}
+
+// keep copies a frame that a test transport queues: the leader reuses a
+// frame and its slices once its Sender returns.
+func keep(f *Frame) *Frame {
+	c := *f
+	c.Entries = make([]wal.Record, len(f.Entries))
+	for i, r := range f.Entries {
+		r.Data = bytes.Clone(r.Data)
+		c.Entries[i] = r
+	}
+	if f.Snapshot != nil {
+		ch := *f.Snapshot
+		ch.Data = bytes.Clone(ch.Data)
+		c.Snapshot = &ch
+	}
+	return &c
 }
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
