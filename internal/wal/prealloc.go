@@ -69,12 +69,15 @@ func (l *Log) prepare() {
 // to fill at any rate the node sustains; should a roll come first, it
 // starts an unfilled segment and nothing waits.
 const (
-	spareStep  = 256 << 10
-	sparePause = 5 * time.Millisecond
+	spareStep  int64 = 256 << 10
+	sparePause       = 5 * time.Millisecond
 )
 
-// zeroFilled creates a spare segment file of Options.SegmentSize zeros,
-// synced; paced spreads the writes as described at spareStep.
+// zeroFilled creates a spare segment file of Options.SegmentSize zeros.
+// Paced, it writes and syncs spareStep at a time with a sparePause after
+// each step; unpaced (a new log's first segment, which only Open waits
+// for), 4 MiB at a time with no pause, so that no single flush of the
+// whole segment holds a disk other nodes share.
 func (l *Log) zeroFilled(paced bool) (f *os.File, err error) {
 	path := filepath.Join(l.dir, fmt.Sprintf("%s%d.tmp", sparePrefix, l.spares.Add(1)))
 	f, err = os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
@@ -88,9 +91,9 @@ func (l *Log) zeroFilled(paced bool) (f *os.File, err error) {
 			f = nil
 		}
 	}()
-	step := int64(spareStep)
+	step := spareStep
 	if !paced {
-		step = 1 << 20
+		step = 4 << 20
 	}
 	zero := make([]byte, step)
 	for off := int64(0); off < l.opts.SegmentSize; off += step {
@@ -98,23 +101,17 @@ func (l *Log) zeroFilled(paced bool) (f *os.File, err error) {
 		if _, err := f.WriteAt(zero[:n], off); err != nil {
 			return nil, fmt.Errorf("wal: fill spare segment: %w", err)
 		}
-		if !paced || l.opts.NoSync {
-			continue
+		if !l.opts.NoSync {
+			if err := datasync(f); err != nil {
+				return nil, fmt.Errorf("wal: sync spare segment: %w", err)
+			}
 		}
-		if err := datasync(f); err != nil {
-			return nil, fmt.Errorf("wal: sync spare segment: %w", err)
-		}
-		if off+n < l.opts.SegmentSize {
+		if paced && off+n < l.opts.SegmentSize {
 			select {
 			case <-time.After(sparePause):
 			case <-l.stopPrep:
 				return nil, ErrClosed // the log is closing: no roll needs it
 			}
-		}
-	}
-	if !paced && !l.opts.NoSync {
-		if err := datasync(f); err != nil {
-			return nil, fmt.Errorf("wal: sync spare segment: %w", err)
 		}
 	}
 	return f, nil
