@@ -278,6 +278,7 @@ var _ = Describe("SutraCluster TLS certificates", func() {
 				g.Expect(now.CheckSignatureFrom(secretCert(g, ca))).To(Succeed(), "%s signed by the same CA", s)
 			}
 			st := clusterNamed(g, n).Status
+			g.Expect(st.Certificates).NotTo(BeEmpty(), "status lists the certificates")
 			for _, cs := range st.Certificates[1:] {
 				g.Expect(cs.NotAfter.Time).To(BeTemporally(">", before[cs.SecretName].NotAfter), cs.SecretName)
 			}

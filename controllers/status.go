@@ -228,6 +228,8 @@ func replicaStatuses(c *sutrav1.SutraCluster, names []string, snap *statusclient
 			LastAppliedSequence: int64(r.LastAppliedSequence),
 			LagEntries:          int64(r.LagEntries),
 			LagMs:               int64(r.LagMs),
+			LastDurableSequence: int64(r.DurableSequence),
+			FlushLagMs:          int64(r.FlushLagMs),
 			State:               r.State,
 			SyncState:           r.SyncState,
 			Healthy:             r.Healthy && r.State == StateStreaming && int64(r.LagMs) <= threshold,

@@ -208,7 +208,9 @@ var _ = Describe("Status from real storage nodes", Ordered, func() {
 				g.Expect(r.State).To(Equal("streaming"))
 				g.Expect(r.Healthy).To(BeTrue(), "replica %s", r.Name)
 				g.Expect(r.LastAppliedSequence).To(BeNumerically(">=", int64(last)))
+				g.Expect(r.LastDurableSequence).To(BeNumerically(">=", int64(last)), "replica %s made everything durable", r.Name)
 				g.Expect(r.LagEntries).To(BeZero())
+				g.Expect(r.FlushLagMs).To(BeNumerically("<", 5000))
 				g.Expect(r.LastHeartbeat).NotTo(BeNil())
 			}
 			g.Expect(st.MaxLagMs).To(BeNumerically("<", 5000))

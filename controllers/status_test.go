@@ -87,8 +87,8 @@ func withReplication(s *scope, snap *statusclient.Snapshot, err error) *scope {
 }
 
 func streaming(id string, lag uint64) statusclient.Replica {
-	return statusclient.Replica{ID: id, Healthy: true, State: "streaming", LagMs: lag, LastAppliedSequence: 10,
-		LastHeartbeat: testNow.Add(-1500 * time.Millisecond)}
+	return statusclient.Replica{ID: id, Healthy: true, State: "streaming", LagMs: lag, LastAppliedSequence: 10, DurableSequence: 9,
+		FlushLagMs: lag + 2, LastHeartbeat: testNow.Add(-1500 * time.Millisecond)}
 }
 
 func diverged(id string, fork uint64) statusclient.Replica {
@@ -263,7 +263,8 @@ func TestReplicaStatusesDetails(t *testing.T) {
 		t.Fatalf("statuses = %+v (want desired replicas only, in instance order)", st.ReplicaStatuses)
 	}
 	r1 := st.ReplicaStatuses[1]
-	if !r1.Healthy || r1.LagMs != 7 || r1.LastAppliedSequence != 10 || r1.LastHeartbeat == nil || !r1.LastHeartbeat.Time.Equal(testNow.Add(-2*time.Second)) {
+	if !r1.Healthy || r1.LagMs != 7 || r1.LastAppliedSequence != 10 || r1.LastDurableSequence != 9 || r1.FlushLagMs != 9 ||
+		r1.LastHeartbeat == nil || !r1.LastHeartbeat.Time.Equal(testNow.Add(-2*time.Second)) {
 		t.Errorf("s-3 = %+v (heartbeat truncated to seconds as the API stores it)", r1)
 	}
 	if st.MaxLagMs != 7 {
@@ -347,7 +348,7 @@ func TestReplicaStatusesCopyForkAndSyncState(t *testing.T) {
 	stale := statusclient.Replica{ID: "s-4", State: "catchup", ForkSequence: 9, SyncState: "async"}
 	got := replicaStatuses(c, []string{"s-2", "s-3", "s-4"}, snap(syncRow, diverged("s-3", 120), stale))
 	want := []sutrav1.ReplicaStatus{
-		{Name: "s-2", State: "streaming", SyncState: "sync", Healthy: true, LastAppliedSequence: 10},
+		{Name: "s-2", State: "streaming", SyncState: "sync", Healthy: true, LastAppliedSequence: 10, LastDurableSequence: 9, FlushLagMs: 2},
 		{Name: "s-3", State: "diverged", SyncState: "async", ForkSequence: 120, LastAppliedSequence: 125, LagEntries: 3},
 		{Name: "s-4", State: "catchup", SyncState: "async"}, // a fork point only with the diverged state
 	}

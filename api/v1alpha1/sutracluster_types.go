@@ -428,9 +428,21 @@ type ReplicaStatus struct {
 	// LagEntries is how many log entries the replica is behind the leader.
 	// +optional
 	LagEntries int64 `json:"lagEntries"`
-	// LagMs is the replica's lag in milliseconds as the leader measures it.
+	// LagMs is the replica's lag in milliseconds as the leader measures it:
+	// how long ago the leader wrote the oldest entry the replica has not
+	// applied (its replay lag).
 	// +optional
 	LagMs int64 `json:"lagMs"`
+	// LastDurableSequence is the last log sequence the replica's own log
+	// made durable: what it keeps if it crashes. A replica applies a batch
+	// on receipt while its log syncs it, so this trails
+	// lastAppliedSequence by up to one sync.
+	// +optional
+	LastDurableSequence int64 `json:"lastDurableSequence"`
+	// FlushLagMs is lagMs for lastDurableSequence: how long ago the leader
+	// wrote the oldest entry the replica has not made durable.
+	// +optional
+	FlushLagMs int64 `json:"flushLagMs"`
 	// Healthy is true when the replica streams within the lag threshold.
 	Healthy bool `json:"healthy"`
 	// State is the replication state the leader reports: streaming,

@@ -245,6 +245,15 @@ func (r Replicated) Show() {
 // Durable reports, without blocking, whether Wait would return at once.
 func (r Replicated) Durable() bool { return r.e == nil || r.c.Durable() }
 
+// Synced is closed once Wait would return at once. Nil for an empty
+// batch, which is durable already.
+func (r Replicated) Synced() <-chan struct{} {
+	if r.e == nil {
+		return nil
+	}
+	return r.c.Done()
+}
+
 // Wait blocks until the batch is durable, applies every durable queued
 // write in order, and returns the error that kept the batch from becoming
 // durable, if any. The records of a write the batch does not finish stay

@@ -154,18 +154,26 @@ func checkpointFromPB(seq uint64, digest []byte) engine.Checkpoint {
 // AckToPB converts a replica's progress report for the wire.
 func AckToPB(a replication.Ack) *replicationpb.ReplicaAck {
 	return &replicationpb.ReplicaAck{AppliedSequence: a.Applied, DurableSequence: a.Durable, VerifiedSequence: a.Verified,
-		MismatchSequence: a.Mismatch.Seq, MismatchDigest: checkDigest(a.Mismatch), HeldMicros: uint64(max(0, a.Held.Microseconds()))}
+		MismatchSequence: a.Mismatch.Seq, MismatchDigest: checkDigest(a.Mismatch), HeldMicros: micros(a.Held),
+		DurableHeldMicros: micros(a.DurableHeld)}
 }
 
+func micros(d time.Duration) uint64 { return uint64(max(0, d.Microseconds())) }
+
 // maxAckHeld caps the hold an ack reports: a replica holds acks for
-// milliseconds, and a larger figure would only distort replay lag.
+// milliseconds, and a larger figure would only distort replay and flush
+// lag.
 const maxAckHeld = time.Minute
+
+func heldFromPB(us uint64) time.Duration {
+	return time.Duration(min(us, uint64(maxAckHeld/time.Microsecond))) * time.Microsecond
+}
 
 // AckFromPB converts a replica's progress report from the wire.
 func AckFromPB(a *replicationpb.ReplicaAck) replication.Ack {
 	return replication.Ack{Applied: a.GetAppliedSequence(), Durable: a.GetDurableSequence(), Verified: a.GetVerifiedSequence(),
 		Mismatch: checkpointFromPB(a.GetMismatchSequence(), a.GetMismatchDigest()),
-		Held:     time.Duration(min(a.GetHeldMicros(), uint64(maxAckHeld/time.Microsecond))) * time.Microsecond}
+		Held:     heldFromPB(a.GetHeldMicros()), DurableHeld: heldFromPB(a.GetDurableHeldMicros())}
 }
 
 func startFromPB(r *replicationpb.WalStreamRequest) replication.Start {
@@ -190,7 +198,8 @@ func replicaToPB(r *replication.ReplicaStatus) *replicationpb.ReplicaInfo {
 	return &replicationpb.ReplicaInfo{Id: r.ID, Lag: r.LagMs, Healthy: r.Healthy, LastAppliedSequence: r.Applied,
 		LagEntries: r.LagEntries, LagMs: r.LagMs, LastHeartbeat: hb, State: string(r.State), Address: r.Address,
 		BytesStreamed: r.BytesStreamed, EntriesStreamed: r.EntriesStreamed, Reconnects: r.Reconnects,
-		LastError: r.LastError, DurableSequence: r.Durable, SyncState: r.SyncState, ForkSequence: r.Fork, VerifiedSequence: r.Verified}
+		LastError: r.LastError, DurableSequence: r.Durable, SyncState: r.SyncState, ForkSequence: r.Fork, VerifiedSequence: r.Verified,
+		SentSequence: r.Sent, FlushLagMs: r.FlushLagMs}
 }
 
 func idFromPB(b []byte, field string) (store.ConceptID, error) {

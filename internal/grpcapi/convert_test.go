@@ -2,6 +2,7 @@ package grpcapi
 
 import (
 	"testing"
+	"time"
 
 	"google.golang.org/protobuf/proto"
 
@@ -57,5 +58,31 @@ func TestFrameEncoderReusesItsBatch(t *testing.T) {
 		if !proto.Equal(got, want) {
 			t.Fatalf("frame %d: encoder gives %v, want %v", i, got, want)
 		}
+	}
+}
+
+// An ack's holds cross the wire in microseconds, negative ones as 0 and
+// absurd ones capped, and a replica row carries its three positions and
+// both lags.
+func TestAckAndReplicaRowOnTheWire(t *testing.T) {
+	tests := []struct {
+		held, durableHeld         time.Duration
+		wantHeld, wantDurableHeld time.Duration
+	}{
+		{held: 3 * time.Millisecond, durableHeld: 1500 * time.Microsecond, wantHeld: 3 * time.Millisecond, wantDurableHeld: 1500 * time.Microsecond},
+		{held: -time.Second, durableHeld: -1, wantHeld: 0, wantDurableHeld: 0},
+		{held: time.Hour, durableHeld: 2 * time.Hour, wantHeld: maxAckHeld, wantDurableHeld: maxAckHeld},
+	}
+	for _, tt := range tests {
+		in := replication.Ack{Applied: 9, Durable: 7, Verified: 5, Held: tt.held, DurableHeld: tt.durableHeld}
+		got := AckFromPB(AckToPB(in))
+		if got.Applied != 9 || got.Durable != 7 || got.Verified != 5 || got.Held != tt.wantHeld || got.DurableHeld != tt.wantDurableHeld {
+			t.Errorf("ack %+v came back as %+v, want holds %v and %v", in, got, tt.wantHeld, tt.wantDurableHeld)
+		}
+	}
+	row := replicaToPB(&replication.ReplicaStatus{ID: "r1", Sent: 12, Applied: 10, Durable: 8, LagMs: 4, FlushLagMs: 6})
+	if row.GetSentSequence() != 12 || row.GetLastAppliedSequence() != 10 || row.GetDurableSequence() != 8 ||
+		row.GetLagMs() != 4 || row.GetFlushLagMs() != 6 {
+		t.Errorf("replica row on the wire: %v", row)
 	}
 }

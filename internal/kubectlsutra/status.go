@@ -140,13 +140,16 @@ func printStatus(out io.Writer, sc *sutrav1.SutraCluster, now time.Time) error {
 
 	fmt.Fprintln(out)
 	tw = tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "REPLICA\tSTATE\tSYNC\tHEALTHY\tAPPLIED\tLAG ENTRIES\tLAG\tLAST HEARTBEAT")
+	// LAG is the replay lag (to APPLIED), FLUSH LAG the flush lag (to
+	// DURABLE, what the replica keeps if it crashes).
+	fmt.Fprintln(tw, "REPLICA\tSTATE\tSYNC\tHEALTHY\tAPPLIED\tDURABLE\tLAG ENTRIES\tLAG\tFLUSH LAG\tLAST HEARTBEAT")
 	if len(st.ReplicaStatuses) == 0 {
-		fmt.Fprintln(tw, "(none reported)\t\t\t\t\t\t\t")
+		fmt.Fprintln(tw, "(none reported)\t\t\t\t\t\t\t\t\t")
 	}
 	for _, r := range st.ReplicaStatuses {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%dms\t%s\n",
-			r.Name, orDash(r.State), orDash(r.SyncState), yesNo(r.Healthy), r.LastAppliedSequence, r.LagEntries, r.LagMs, ago(r.LastHeartbeat, now))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%dms\t%dms\t%s\n",
+			r.Name, orDash(r.State), orDash(r.SyncState), yesNo(r.Healthy), r.LastAppliedSequence, r.LastDurableSequence, r.LagEntries,
+			r.LagMs, r.FlushLagMs, ago(r.LastHeartbeat, now))
 	}
 	if err := tw.Flush(); err != nil {
 		return err

@@ -44,8 +44,10 @@ func degradedCluster() *sutrav1.SutraCluster {
 			MaxLag:             "1.5s",
 			LastStatusTime:     at(4 * time.Second),
 			ReplicaStatuses: []sutrav1.ReplicaStatus{
-				{Name: "demo-replica-0", State: "streaming", Healthy: true, LastAppliedSequence: 1042, LagMs: 3, LastHeartbeat: at(time.Second)},
-				{Name: "demo-replica-1", State: "disconnected", LastAppliedSequence: 900, LagEntries: 142, LagMs: 1500, LastHeartbeat: at(2 * time.Minute)},
+				{Name: "demo-replica-0", State: "streaming", Healthy: true, LastAppliedSequence: 1042, LastDurableSequence: 1040, LagMs: 3, FlushLagMs: 4,
+					LastHeartbeat: at(time.Second)},
+				{Name: "demo-replica-1", State: "disconnected", LastAppliedSequence: 900, LastDurableSequence: 880, LagEntries: 142, LagMs: 1500,
+					FlushLagMs: 1620, LastHeartbeat: at(2 * time.Minute)},
 			},
 			Conditions: []metav1.Condition{
 				{Type: sutrav1.ConditionAvailable, Status: metav1.ConditionTrue, Reason: sutrav1.ReasonLeaderReady},
@@ -101,8 +103,8 @@ func TestPrintStatus(t *testing.T) {
 			Phase:       sutrav1.PhaseRunning,
 			Synchronous: &sutrav1.SynchronousStatus{Replicas: 2, DataDurability: sutrav1.DataDurabilityRequired, SyncReplicas: 1},
 			ReplicaStatuses: []sutrav1.ReplicaStatus{
-				{Name: "sync-replica-0", State: "streaming", SyncState: "sync", Healthy: true, LastAppliedSequence: 7},
-				{Name: "sync-replica-1", State: "catchup", SyncState: "async", LastAppliedSequence: 5, LagEntries: 2},
+				{Name: "sync-replica-0", State: "streaming", SyncState: "sync", Healthy: true, LastAppliedSequence: 7, LastDurableSequence: 7},
+				{Name: "sync-replica-1", State: "catchup", SyncState: "async", LastAppliedSequence: 5, LastDurableSequence: 4, LagEntries: 2, FlushLagMs: 9},
 			},
 		},
 	}
@@ -144,9 +146,9 @@ func TestPrintStatus(t *testing.T) {
 				"Replication: asynchronous",
 				"Max lag: 1.5s",
 				"Status read: 4s ago",
-				"REPLICA STATE SYNC HEALTHY APPLIED LAG ENTRIES LAG LAST HEARTBEAT",
-				"demo-replica-0 streaming - yes 1042 0 3ms 1s ago",
-				"demo-replica-1 disconnected - no 900 142 1500ms 2m ago",
+				"REPLICA STATE SYNC HEALTHY APPLIED DURABLE LAG ENTRIES LAG FLUSH LAG LAST HEARTBEAT",
+				"demo-replica-0 streaming - yes 1042 1040 0 3ms 4ms 1s ago",
+				"demo-replica-1 disconnected - no 900 880 142 1500ms 1620ms 2m ago",
 				"CONDITION STATUS REASON MESSAGE",
 				"ReplicationHealthy False ReplicaNotStreaming 1 replica is not streaming from the leader: demo-replica-1 (disconnected)",
 				"POD ROLE NODE READY RESTARTS IMAGE UP-TO-DATE REASON",
@@ -219,8 +221,8 @@ func TestPrintStatus(t *testing.T) {
 			cluster: synchronous,
 			want: []string{
 				"Replication: synchronous, each write confirmed by 2 replicas (required), in sync: 1",
-				"sync-replica-0 streaming sync yes 7 0 0ms never",
-				"sync-replica-1 catchup async no 5 2 0ms never",
+				"sync-replica-0 streaming sync yes 7 7 0 0ms 0ms never",
+				"sync-replica-1 catchup async no 5 4 2 0ms 9ms never",
 			},
 		},
 		{

@@ -20,6 +20,7 @@ type metrics struct {
 	groupSize prometheus.Histogram
 	rpc       *prometheus.HistogramVec
 	replay    *prometheus.HistogramVec
+	flush     *prometheus.HistogramVec
 	refused   *prometheus.CounterVec
 }
 
@@ -38,11 +39,14 @@ func newMetrics() *metrics {
 		replay: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "sutra_replication_replay_lag_seconds", Help: "On the leader: time from writing an entry to a replica's ack that it applied it, per ack that advances the replica.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}, []string{"replica"}),
+		flush: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "sutra_replication_flush_lag_seconds", Help: "On the leader: time from writing an entry to a replica's ack that its log made it durable, per ack that advances the replica.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}, []string{"replica"}),
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sutra_auth_refused_total", Help: "Calls refused for their credentials (code Unauthenticated) or identity (PermissionDenied), by method."},
 			[]string{"method", "code"}),
 	}
-	m.reg.MustRegister(m.fsync, m.groupSize, m.rpc, m.replay, m.refused,
+	m.reg.MustRegister(m.fsync, m.groupSize, m.rpc, m.replay, m.flush, m.refused,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -66,6 +70,10 @@ func (m *metrics) observeReplay(replica string, lag time.Duration) {
 	m.replay.WithLabelValues(replica).Observe(lag.Seconds())
 }
 
+func (m *metrics) observeFlush(replica string, lag time.Duration) {
+	m.flush.WithLabelValues(replica).Observe(lag.Seconds())
+}
+
 func (m *metrics) register(eng *engine.Engine, r *roles) {
 	m.reg.MustRegister(&statusCollector{eng: eng, roles: r})
 }
@@ -80,6 +88,8 @@ var (
 	descIsLeader    = prometheus.NewDesc("sutra_node_is_leader", "1 on the leader, 0 on replicas.", nil, nil)
 	descLagEntries  = prometheus.NewDesc("sutra_replication_lag_entries", "Leader sequence minus the replica's applied sequence.", []string{"replica"}, nil)
 	descLagSeconds  = prometheus.NewDesc("sutra_replication_lag_seconds", "Age on the leader's clock of the oldest entry the replica has not applied.", []string{"replica"}, nil)
+	descFlushLag    = prometheus.NewDesc("sutra_replication_durable_lag_seconds", "Age on the leader's clock of the oldest entry the replica has not made durable: its flush lag now.", []string{"replica"}, nil)
+	descReplicaSeq  = prometheus.NewDesc("sutra_replica_sequence", "On the leader, per replica: the last sequence sent to it, applied by it and made durable by it.", []string{"replica", "position"}, nil)
 	descHealthy     = prometheus.NewDesc("sutra_replica_healthy", "1 when the replica is streaming, recently heard from and under the lag threshold.", []string{"replica"}, nil)
 	descStreaming   = prometheus.NewDesc("sutra_replica_streaming", "1 while the replica has an open stream.", []string{"replica", "state"}, nil)
 	descBytes       = prometheus.NewDesc("sutra_replication_streamed_bytes_total", "Bytes of WAL and snapshot sent (leader) or received (replica).", []string{"replica"}, nil)
@@ -130,6 +140,10 @@ func (c *statusCollector) Collect(ch chan<- prometheus.Metric) {
 		for _, r := range s.Replicas {
 			g(descLagEntries, float64(r.LagEntries), r.ID)
 			g(descLagSeconds, float64(r.LagMs)/1000, r.ID)
+			g(descFlushLag, float64(r.FlushLagMs)/1000, r.ID)
+			g(descReplicaSeq, float64(r.Sent), r.ID, "sent")
+			g(descReplicaSeq, float64(r.Applied), r.ID, "applied")
+			g(descReplicaSeq, float64(r.Durable), r.ID, "durable")
 			g(descHealthy, b2f(r.Healthy), r.ID)
 			streaming := r.State == "streaming" || r.State == "catchup" || r.State == "snapshot"
 			g(descStreaming, b2f(streaming), r.ID, string(r.State))

@@ -97,7 +97,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr stri
 	if cfg.GCPercent > 0 {
 		go paceGC(bgCtx, cfg.GCPercent, 100*time.Millisecond)
 	}
-	r = newRoles(bgCtx, cfg, eng, log, m.observeReplay, peerCreds)
+	r = newRoles(bgCtx, cfg, eng, log, lagObservers{replay: m.observeReplay, flush: m.observeFlush}, peerCreds)
 	switch cfg.Role {
 	case RoleLeader:
 		if why := newEpochReason(rec, eng); why != "" {

@@ -32,7 +32,7 @@ type roles struct {
 	cfg     Config
 	eng     *engine.Engine
 	log     *slog.Logger
-	replay  func(replica string, lag time.Duration)
+	lags    lagObservers
 	bg      context.Context
 	changes sync.Mutex   // one role change at a time
 	writes  sync.RWMutex // held for reading by writes being checked and queued
@@ -57,9 +57,15 @@ type roleState struct {
 var _ grpcapi.Roles = (*roles)(nil)
 var _ grpcapi.Admin = (*roles)(nil)
 
-func newRoles(bg context.Context, cfg Config, eng *engine.Engine, log *slog.Logger, replay func(string, time.Duration),
+// lagObservers are told each replica's replay and flush lag, per ack that
+// advances it (replication.LeaderOptions.OnReplayed and OnFlushed).
+type lagObservers struct {
+	replay, flush func(replica string, lag time.Duration)
+}
+
+func newRoles(bg context.Context, cfg Config, eng *engine.Engine, log *slog.Logger, lags lagObservers,
 	creds credentials.TransportCredentials) *roles {
-	r := &roles{cfg: cfg, eng: eng, log: log, replay: replay, bg: bg, incarn: replication.NewIncarnation(), creds: creds}
+	r := &roles{cfg: cfg, eng: eng, log: log, lags: lags, bg: bg, incarn: replication.NewIncarnation(), creds: creds}
 	r.admin.Store(time.Now().UnixNano())
 	return r
 }
@@ -79,7 +85,7 @@ func (r *roles) startLeader() *roleState {
 	ctx, cancel := context.WithCancel(r.bg)
 	l := replication.NewLeader(r.eng, replication.LeaderOptions{NodeID: r.cfg.NodeID, ClusterID: r.cfg.ClusterID,
 		Epoch: r.eng.Epoch(), HeartbeatInterval: r.cfg.HeartbeatInterval, LagThreshold: r.cfg.LagThreshold,
-		RetentionBytes: r.cfg.RetentionBytes, Logger: r.log, OnReplayed: r.replay, SyncReplicas: r.cfg.SyncReplicas,
+		RetentionBytes: r.cfg.RetentionBytes, Logger: r.log, OnReplayed: r.lags.replay, OnFlushed: r.lags.flush, SyncReplicas: r.cfg.SyncReplicas,
 		SyncTimeout: r.cfg.SyncTimeout, SyncPreferred: r.cfg.SyncMode == SyncPreferred})
 	l.SetReplicas(r.cfg.peers(nil))
 	call, closeConns := grpcapi.HeartbeatCaller(r.creds)

@@ -121,7 +121,7 @@ func leaderRoles(t *testing.T, o engine.Options) (context.Context, *roles) {
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	cfg := Config{NodeID: "a", ClusterID: "c", Advertise: "127.0.0.1:1", HeartbeatInterval: time.Second, LagThreshold: time.Second}
-	r := newRoles(ctx, cfg, eng, log, nil, nil)
+	r := newRoles(ctx, cfg, eng, log, lagObservers{}, nil)
 	if err := eng.BeginEpoch(1); err != nil {
 		t.Fatal(err)
 	}

@@ -405,8 +405,10 @@ func (f *Follower) startApplier(s Stream, cancel context.CancelFunc, delay time.
 		defer close(a.done)
 		var lastAck time.Time
 		unacked := false // applied more than the last ack reported
-		var applied uint64
-		var appliedAt time.Time        // when the store reached applied
+		var applied, ackedApplied uint64
+		var appliedAt time.Time // when the store reached applied
+		var durable uint64
+		var durableAt time.Time        // when the log was seen to reach durable
 		var held *time.Timer           // a held ack's due time, while one is held
 		var checks []engine.Checkpoint // the leader's, not yet compared
 		defer func() {
@@ -425,6 +427,11 @@ func (f *Follower) startApplier(s Stream, cancel context.CancelFunc, delay time.
 				applied, appliedAt = seq, at
 			}
 		}
+		noteDurable := func(now time.Time) {
+			if seq := f.eng.DurableSeq(); seq != durable {
+				durable, durableAt = seq, now
+			}
+		}
 		ack := func() {
 			if held != nil {
 				held.Stop()
@@ -433,9 +440,15 @@ func (f *Follower) startApplier(s Stream, cancel context.CancelFunc, delay time.
 			if a.err() != nil {
 				return
 			}
+			noteApplied()
+			now := time.Now()
+			noteDurable(now)
 			ak := f.ack()
 			if !appliedAt.IsZero() {
-				ak.Held = time.Since(appliedAt)
+				ak.Held = now.Sub(appliedAt)
+			}
+			if ak.Durable == durable && !durableAt.IsZero() {
+				ak.DurableHeld = now.Sub(durableAt)
 			}
 			if err := s.Ack(ak); err != nil {
 				if errors.Is(err, io.EOF) {
@@ -446,7 +459,7 @@ func (f *Follower) startApplier(s Stream, cancel context.CancelFunc, delay time.
 				a.fail(err)
 				return
 			}
-			lastAck, unacked = time.Now(), false
+			lastAck, unacked, ackedApplied = time.Now(), false, ak.Applied
 		}
 		// report acks unacked progress now, or holds it until delay after
 		// the last ack.
@@ -459,6 +472,28 @@ func (f *Follower) startApplier(s Stream, cancel context.CancelFunc, delay time.
 				return
 			}
 			ack()
+		}
+		// waitSynced waits for b's local sync while it acks, at report's
+		// pace, what the store shows already: a replica whose disk is slow
+		// still reports what its readers see, and its durable sequence
+		// apart.
+		waitSynced := func(b batch) {
+			for !b.r.Durable() {
+				if applied > ackedApplied {
+					unacked = true
+				}
+				report()
+				var heldC <-chan time.Time
+				if held != nil {
+					heldC = held.C
+				}
+				select {
+				case <-b.r.Synced():
+				case <-heldC:
+					held = nil
+					ack()
+				}
+			}
 		}
 		for {
 			var heldC <-chan time.Time
@@ -488,14 +523,13 @@ func (f *Follower) startApplier(s Stream, cancel context.CancelFunc, delay time.
 				checks = append(checks, b.check)
 			}
 			noteApplied()
-			if unacked && !b.r.Durable() {
-				report() // report progress before waiting for the next sync
-			}
+			waitSynced(b)
 			if err := b.r.Wait(); err != nil {
 				a.fail(fmt.Errorf("replication: apply batch at %d: %w", b.first, err))
 				continue
 			}
 			noteApplied()
+			noteDurable(time.Now())
 			if b.n > 0 {
 				f.lastApplyAt.Store(b.time)
 				f.entries.Add(b.n)

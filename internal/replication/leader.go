@@ -38,6 +38,10 @@ type LeaderOptions struct {
 	// was written: its replay lag, as PostgreSQL reports for a standby.
 	// The first ack of a stream only sets the baseline.
 	OnReplayed func(replica string, lag time.Duration)
+	// OnFlushed is OnReplayed for the replica's durable sequence: how long
+	// before the ack the newest entry its log made durable was written,
+	// its flush lag.
+	OnFlushed func(replica string, lag time.Duration)
 	// SyncReplicas is how many replicas must have made a write durable
 	// before WaitReplicated returns for it (0: asynchronous).
 	SyncReplicas int
@@ -428,9 +432,9 @@ func (l *Leader) connect(s Start) {
 	// what it holds, whatever an earlier stream or heartbeat reported
 	// (a log rewound after diverging is shorter than before).
 	if s.StartSeq > 0 {
-		r.Applied, r.Durable = s.StartSeq-1, s.StartSeq-1
+		r.Sent, r.Applied, r.Durable = s.StartSeq-1, s.StartSeq-1, s.StartSeq-1
 	} else {
-		r.Applied, r.Durable = 0, 0
+		r.Sent, r.Applied, r.Durable = 0, 0, 0
 	}
 	r.lastHeard = l.opts.Clock()
 	r.LastHeartbeat = r.lastHeard
@@ -489,7 +493,7 @@ func (l *Leader) update(id string, f func(r *replica)) {
 // consumeAcks records a replica's acks; one reporting a state mismatch
 // ends the stream through end.
 func (l *Leader) consumeAcks(ctx context.Context, id string, ls *liveStream, acks <-chan Ack, end context.CancelCauseFunc) {
-	var last uint64 // applied sequence of the previous ack on this stream
+	var applied, durable uint64 // sequences of the previous ack on this stream
 	first := true
 	for {
 		select {
@@ -500,14 +504,13 @@ func (l *Leader) consumeAcks(ctx context.Context, id string, ls *liveStream, ack
 				return
 			}
 			now := l.opts.Clock()
-			if !first && a.Applied > last && l.opts.OnReplayed != nil {
-				if at, ok := l.lag.writtenAt(a.Applied); ok {
-					// Applied when the replica applied it, not when its ack
-					// was sent.
-					l.opts.OnReplayed(id, max(0, time.Duration(now.UnixNano()-at)-a.Held))
-				}
+			if !first {
+				// Timed when the replica applied or synced it, not when
+				// its ack was sent.
+				l.observeLag(l.opts.OnReplayed, id, a.Applied, applied, a.Held, now)
+				l.observeLag(l.opts.OnFlushed, id, a.Durable, durable, a.DurableHeld, now)
 			}
-			first, last = false, max(last, a.Applied)
+			first, applied, durable = false, max(applied, a.Applied), max(durable, a.Durable)
 			l.heard(now)
 			l.update(id, func(r *replica) {
 				if a.Applied > r.Applied {
@@ -525,6 +528,17 @@ func (l *Leader) consumeAcks(ctx context.Context, id string, ls *liveStream, ack
 				}
 			})
 		}
+	}
+}
+
+// observeLag tells observe, when seq advances past prev, how long before
+// now, less held, the leader wrote seq.
+func (l *Leader) observeLag(observe func(string, time.Duration), id string, seq, prev uint64, held time.Duration, now time.Time) {
+	if observe == nil || seq <= prev {
+		return
+	}
+	if at, ok := l.lag.writtenAt(seq); ok {
+		observe(id, max(0, time.Duration(now.UnixNano()-at)-held))
 	}
 }
 
@@ -584,7 +598,9 @@ func (l *Leader) stream(ctx context.Context, s Start, next uint64, send Sender) 
 				return err
 			}
 			caughtUp := rd.Position() > leaderSeq
+			sent := batch[len(batch)-1].Seq
 			l.update(s.ReplicaID, func(r *replica) {
+				r.Sent = sent
 				r.BytesStreamed += uint64(size)
 				r.EntriesStreamed += uint64(len(batch))
 				if caughtUp && r.State != StateDiverged {
@@ -641,7 +657,12 @@ func (l *Leader) sendSnapshot(ctx context.Context, id string, send Sender) (uint
 			return 0, err
 		}
 		off += uint64(n)
-		l.update(id, func(r *replica) { r.BytesStreamed += uint64(n) })
+		l.update(id, func(r *replica) {
+			r.BytesStreamed += uint64(n)
+			if last {
+				r.Sent = snap.Seq
+			}
+		})
 		if last {
 			return snap.Seq, nil
 		}
@@ -665,6 +686,7 @@ func (l *Leader) Status() Status {
 			rs.LagEntries = leaderSeq - rs.Applied
 		}
 		rs.LagMs = l.lag.lagMs(rs.Applied, leaderSeq, now)
+		rs.FlushLagMs = l.lag.lagMs(rs.Durable, leaderSeq, now)
 		heard := !r.lastHeard.IsZero() && now.Sub(r.lastHeard) < l.opts.UnhealthyAfter
 		rs.Healthy = r.streams > 0 && heard &&
 			(rs.State == StateStreaming || rs.State == StateCatchup) &&

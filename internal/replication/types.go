@@ -112,6 +112,9 @@ type Ack struct {
 	Mismatch engine.Checkpoint
 	// Held is how long the replica held the ack after it applied Applied.
 	Held time.Duration
+	// DurableHeld is how long the replica held the ack after its log made
+	// Durable durable.
+	DurableHeld time.Duration
 }
 
 // Frame is one leader-to-replica message: a batch of entries, a snapshot
@@ -177,13 +180,24 @@ const (
 
 // ReplicaStatus is one row of the leader's replication table.
 type ReplicaStatus struct {
-	ID              string
-	Address         string
-	State           ReplicaState
-	Applied         uint64
-	Durable         uint64
-	LagEntries      uint64
+	ID      string
+	Address string
+	State   ReplicaState
+	// Sent is the last sequence the leader sent on the replica's stream,
+	// Applied the last the replica applied (its readers see it), Durable
+	// the last its log made durable: PostgreSQL's sent, replay and flush
+	// positions. A replica applies a batch on receipt, while its log
+	// syncs it, so Durable trails Applied by up to a sync.
+	Sent       uint64
+	Applied    uint64
+	Durable    uint64
+	LagEntries uint64
+	// LagMs is how long ago, on the leader's clock, the leader wrote the
+	// oldest entry the replica has not applied (replay lag); FlushLagMs
+	// the same for the oldest entry it has not made durable (flush lag).
+	// Both are 0 when the replica is caught up.
 	LagMs           uint64
+	FlushLagMs      uint64
 	Healthy         bool
 	LastHeartbeat   time.Time // last time the replica was heard from (ack or heartbeat)
 	BytesStreamed   uint64

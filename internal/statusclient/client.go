@@ -37,10 +37,21 @@ type Replica struct {
 	// State is streaming, catchup, snapshot, disconnected, configured or
 	// diverged (its log forked from the leader's; the leader refuses to
 	// stream into it).
-	State               string
+	State string
+	// SentSequence, LastAppliedSequence and DurableSequence are the last
+	// sequence the leader sent the replica, the last it applied (its
+	// readers see it) and the last its log made durable (what it keeps if
+	// it crashes); SentSequence is 0 from leaders that predate it.
+	SentSequence        uint64
 	LastAppliedSequence uint64
+	DurableSequence     uint64
 	LagEntries          uint64
-	LagMs               uint64
+	// LagMs is the replica's replay lag: how long ago, on the leader's
+	// clock, the leader wrote the oldest entry it has not applied.
+	// FlushLagMs is the same for the oldest entry it has not made durable
+	// (0 from leaders that predate it).
+	LagMs      uint64
+	FlushLagMs uint64
 	// LastHeartbeat is zero when the leader never heard from the replica.
 	LastHeartbeat time.Time
 	LastError     string
@@ -121,9 +132,12 @@ func FromProto(r *replicationpb.ReplicationStatusResponse) Snapshot {
 			Address:             ri.GetAddress(),
 			Healthy:             ri.GetHealthy(),
 			State:               ri.GetState(),
+			SentSequence:        ri.GetSentSequence(),
 			LastAppliedSequence: ri.GetLastAppliedSequence(),
+			DurableSequence:     ri.GetDurableSequence(),
 			LagEntries:          ri.GetLagEntries(),
 			LagMs:               ri.GetLagMs(),
+			FlushLagMs:          ri.GetFlushLagMs(),
 			LastError:           ri.GetLastError(),
 			SyncState:           ri.GetSyncState(),
 			ForkSequence:        ri.GetForkSequence(),

@@ -43,7 +43,8 @@ func TestReplicationStatus(t *testing.T) {
 	c := serve(t, &fakeLeader{resp: &replicationpb.ReplicationStatusResponse{
 		NodeId: "s-leader-0", Role: "leader", ClusterId: "ns.s", Epoch: 3, LeaderSequence: 42, MaxLagMs: 12,
 		Replicas: []*replicationpb.ReplicaInfo{
-			{Id: "s-replica-0", Healthy: true, State: "streaming", LastAppliedSequence: 42, LagMs: 0, LastHeartbeat: uint64(hb.UnixMilli()), SyncState: "sync"},
+			{Id: "s-replica-0", Healthy: true, State: "streaming", SentSequence: 42, LastAppliedSequence: 42, DurableSequence: 41, LagMs: 0,
+				FlushLagMs: 3, LastHeartbeat: uint64(hb.UnixMilli()), SyncState: "sync"},
 			{Id: "s-replica-1", State: "configured", Lag: 12, LagEntries: 5, LastError: "connection refused", SyncState: "async"},
 			{Id: "s-replica-2", State: "diverged", LastAppliedSequence: 45, ForkSequence: 40, SyncState: "async",
 				LastError: "replication: diverged from the leader's log fork=40"},
@@ -60,7 +61,8 @@ func TestReplicationStatus(t *testing.T) {
 		t.Fatalf("replicas = %d, want 3", len(got.Replicas))
 	}
 	r0, r1, r2 := got.Replicas[0], got.Replicas[1], got.Replicas[2]
-	if !r0.Healthy || r0.State != "streaming" || r0.LastAppliedSequence != 42 || !r0.LastHeartbeat.Equal(hb) || r0.SyncState != "sync" || r0.ForkSequence != 0 {
+	if !r0.Healthy || r0.State != "streaming" || r0.LastAppliedSequence != 42 || !r0.LastHeartbeat.Equal(hb) || r0.SyncState != "sync" || r0.ForkSequence != 0 ||
+		r0.SentSequence != 42 || r0.DurableSequence != 41 || r0.FlushLagMs != 3 {
 		t.Errorf("replica 0 = %+v", r0)
 	}
 	if r1.Healthy || r1.LagMs != 12 || r1.LagEntries != 5 || !r1.LastHeartbeat.IsZero() || r1.LastError != "connection refused" || r1.SyncState != "async" {

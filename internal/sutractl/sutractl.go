@@ -199,14 +199,17 @@ func PrintStatus(out io.Writer, st *replicationpb.ReplicationStatusResponse) {
 		st.GetNodeId(), st.GetRole(), st.GetClusterId(), st.GetEpoch(), st.GetLeaderSequence(), st.GetAppliedSequence(),
 		st.GetFirstRetainedSequence(), st.GetMaxLagMs())
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "REPLICA\tSTATE\tHEALTHY\tAPPLIED\tLAG (ENTRIES)\tLAG (MS)\tLAST HEARD\tADDRESS\tLAST ERROR")
+	// SENT, APPLIED and DURABLE are PostgreSQL's sent, replay and flush
+	// positions; LAG (MS) is the replay lag, FLUSH LAG (MS) the flush lag.
+	fmt.Fprintln(tw, "REPLICA\tSTATE\tHEALTHY\tSENT\tAPPLIED\tDURABLE\tLAG (ENTRIES)\tLAG (MS)\tFLUSH LAG (MS)\tLAST HEARD\tADDRESS\tLAST ERROR")
 	for _, r := range st.GetReplicas() {
 		heard := "-"
 		if r.GetLastHeartbeat() > 0 {
 			heard = time.Since(time.UnixMilli(int64(r.GetLastHeartbeat()))).Round(time.Millisecond).String() + " ago"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%t\t%d\t%d\t%d\t%s\t%s\t%s\n", r.GetId(), r.GetState(), r.GetHealthy(),
-			r.GetLastAppliedSequence(), r.GetLagEntries(), r.GetLagMs(), heard, r.GetAddress(), r.GetLastError())
+		fmt.Fprintf(tw, "%s\t%s\t%t\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\n", r.GetId(), r.GetState(), r.GetHealthy(),
+			r.GetSentSequence(), r.GetLastAppliedSequence(), r.GetDurableSequence(), r.GetLagEntries(), r.GetLagMs(), r.GetFlushLagMs(),
+			heard, r.GetAddress(), r.GetLastError())
 	}
 	_ = tw.Flush()
 }

@@ -22,6 +22,10 @@ func (c Commit) Wait() error {
 	return c.g.err
 }
 
+// Done is closed once the records are durable or failed to become so:
+// when Wait would return at once.
+func (c Commit) Done() <-chan struct{} { return c.g.done }
+
 // Durable reports, without blocking, whether the records are durable (or
 // failed to become so): whether Wait would return at once.
 func (c Commit) Durable() bool {

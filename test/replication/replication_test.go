@@ -3,6 +3,7 @@ package replication
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -169,8 +170,29 @@ func TestThrottledReplicaDoesNotSlowOthers(t *testing.T) {
 	if slowRow == nil || slowRow.GetLagEntries() == 0 || slowRow.GetLagMs() == 0 {
 		t.Fatalf("leader does not report the slow replica's lag: %v", slowRow)
 	}
+	// What the leader sent is held up on the wire: sent runs ahead of
+	// applied, which runs ahead of durable or meets it.
+	if r := slowRow; r.GetSentSequence() <= r.GetLastAppliedSequence() || r.GetDurableSequence() > r.GetLastAppliedSequence() ||
+		r.GetFlushLagMs() < r.GetLagMs() {
+		t.Fatalf("slow replica's positions: sent %d, applied %d, durable %d, lag %d ms, flush lag %d ms",
+			r.GetSentSequence(), r.GetLastAppliedSequence(), r.GetDurableSequence(), r.GetLagMs(), r.GetFlushLagMs())
+	}
 	p.throttle(0)
 	converged(t, leader, slow, fast)
+	eventually(t, 10*time.Second, "every replica's positions at the leader's", func() error {
+		st := leader.status()
+		for _, r := range st.GetReplicas() {
+			seq := st.GetLeaderSequence()
+			if r.GetSentSequence() != seq || r.GetLastAppliedSequence() != seq || r.GetDurableSequence() != seq ||
+				r.GetLagMs() != 0 || r.GetFlushLagMs() != 0 {
+				return fmt.Errorf("%s: leader %d, sent %d, applied %d, durable %d, lag %d ms, flush lag %d ms", r.GetId(), seq,
+					r.GetSentSequence(), r.GetLastAppliedSequence(), r.GetDurableSequence(), r.GetLagMs(), r.GetFlushLagMs())
+			}
+		}
+		return nil
+	})
+	w.checkAcked(t, slow)
+	w.checkAcked(t, fast)
 }
 
 func TestBadInput(t *testing.T) {

@@ -828,8 +828,19 @@ type ReplicaInfo struct {
 	// ("heartbeat: ...") when a heartbeat succeeds again while its stream is
 	// up.
 	LastError string `protobuf:"bytes,13,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
-	// Latest durable sequence the replica reported.
+	// Latest durable sequence the replica reported: what it would keep if
+	// it crashed now (PostgreSQL's flush_lsn). A replica applies a batch on
+	// receipt, while its WAL syncs it, so this trails
+	// last_applied_sequence (replay_lsn) by up to one sync.
 	DurableSequence uint64 `protobuf:"varint,14,opt,name=durable_sequence,json=durableSequence,proto3" json:"durable_sequence,omitempty"`
+	// Last sequence the leader sent on the replica's stream (sent_lsn);
+	// sent_sequence minus last_applied_sequence is in flight. On a replica's
+	// own row, 0.
+	SentSequence uint64 `protobuf:"varint,18,opt,name=sent_sequence,json=sentSequence,proto3" json:"sent_sequence,omitempty"`
+	// lag_ms for durable_sequence: how long ago, on the leader's clock, the
+	// leader wrote the oldest entry this replica has not made durable; 0
+	// when caught up (PostgreSQL's flush_lag; lag_ms is its replay_lag).
+	FlushLagMs uint64 `protobuf:"varint,19,opt,name=flush_lag_ms,json=flushLagMs,proto3" json:"flush_lag_ms,omitempty"`
 	// The newest checkpoint at which the replica proved its state digest
 	// equal to the leader's (continuous verification, see WalBatch); 0 if
 	// none yet.
@@ -973,6 +984,20 @@ func (x *ReplicaInfo) GetDurableSequence() uint64 {
 	return 0
 }
 
+func (x *ReplicaInfo) GetSentSequence() uint64 {
+	if x != nil {
+		return x.SentSequence
+	}
+	return 0
+}
+
+func (x *ReplicaInfo) GetFlushLagMs() uint64 {
+	if x != nil {
+		return x.FlushLagMs
+	}
+	return 0
+}
+
 func (x *ReplicaInfo) GetVerifiedSequence() uint64 {
 	if x != nil {
 		return x.VerifiedSequence
@@ -1098,9 +1123,12 @@ type ReplicaAck struct {
 	// How long, in microseconds, the replica held this ack after it applied
 	// applied_sequence (see Hello.ack_delay_micros): the leader subtracts it
 	// from the ack's arrival when it measures replay lag.
-	HeldMicros    uint64 `protobuf:"varint,6,opt,name=held_micros,json=heldMicros,proto3" json:"held_micros,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	HeldMicros uint64 `protobuf:"varint,6,opt,name=held_micros,json=heldMicros,proto3" json:"held_micros,omitempty"`
+	// The same for durable_sequence: how long, in microseconds, the replica
+	// held this ack after its WAL made durable_sequence durable (flush lag).
+	DurableHeldMicros uint64 `protobuf:"varint,7,opt,name=durable_held_micros,json=durableHeldMicros,proto3" json:"durable_held_micros,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *ReplicaAck) Reset() {
@@ -1171,6 +1199,13 @@ func (x *ReplicaAck) GetMismatchDigest() []byte {
 func (x *ReplicaAck) GetHeldMicros() uint64 {
 	if x != nil {
 		return x.HeldMicros
+	}
+	return 0
+}
+
+func (x *ReplicaAck) GetDurableHeldMicros() uint64 {
+	if x != nil {
+		return x.DurableHeldMicros
 	}
 	return 0
 }
@@ -1712,7 +1747,7 @@ const file_replication_proto_rawDesc = "" +
 	"\ttimestamp\x18\n" +
 	" \x01(\x04R\ttimestamp\x12\x1c\n" +
 	"\n" +
-	"max_lag_ms\x18\v \x01(\x04R\bmaxLagMs\"\xb9\x04\n" +
+	"max_lag_ms\x18\v \x01(\x04R\bmaxLagMs\"\x80\x05\n" +
 	"\vReplicaInfo\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x10\n" +
 	"\x03lag\x18\x02 \x01(\x04R\x03lag\x12\x18\n" +
@@ -1732,7 +1767,10 @@ const file_replication_proto_rawDesc = "" +
 	"reconnects\x12\x1d\n" +
 	"\n" +
 	"last_error\x18\r \x01(\tR\tlastError\x12)\n" +
-	"\x10durable_sequence\x18\x0e \x01(\x04R\x0fdurableSequence\x12+\n" +
+	"\x10durable_sequence\x18\x0e \x01(\x04R\x0fdurableSequence\x12#\n" +
+	"\rsent_sequence\x18\x12 \x01(\x04R\fsentSequence\x12 \n" +
+	"\fflush_lag_ms\x18\x13 \x01(\x04R\n" +
+	"flushLagMs\x12+\n" +
 	"\x11verified_sequence\x18\x11 \x01(\x04R\x10verifiedSequence\x12\x1d\n" +
 	"\n" +
 	"sync_state\x18\x0f \x01(\tR\tsyncState\x12#\n" +
@@ -1740,7 +1778,7 @@ const file_replication_proto_rawDesc = "" +
 	"\x0eReplicaMessage\x12;\n" +
 	"\x05start\x18\x01 \x01(\v2#.sutra.replication.WalStreamRequestH\x00R\x05start\x121\n" +
 	"\x03ack\x18\x02 \x01(\v2\x1d.sutra.replication.ReplicaAckH\x00R\x03ackB\x06\n" +
-	"\x04kind\"\x86\x02\n" +
+	"\x04kind\"\xb6\x02\n" +
 	"\n" +
 	"ReplicaAck\x12)\n" +
 	"\x10applied_sequence\x18\x01 \x01(\x04R\x0fappliedSequence\x12)\n" +
@@ -1749,7 +1787,8 @@ const file_replication_proto_rawDesc = "" +
 	"\x11mismatch_sequence\x18\x04 \x01(\x04R\x10mismatchSequence\x12'\n" +
 	"\x0fmismatch_digest\x18\x05 \x01(\fR\x0emismatchDigest\x12\x1f\n" +
 	"\vheld_micros\x18\x06 \x01(\x04R\n" +
-	"heldMicros\"\xfc\x01\n" +
+	"heldMicros\x12.\n" +
+	"\x13durable_held_micros\x18\a \x01(\x04R\x11durableHeldMicros\"\xfc\x01\n" +
 	"\rLeaderMessage\x123\n" +
 	"\x05batch\x18\x01 \x01(\v2\x1b.sutra.replication.WalBatchH\x00R\x05batch\x12>\n" +
 	"\bsnapshot\x18\x02 \x01(\v2 .sutra.replication.SnapshotChunkH\x00R\bsnapshot\x12<\n" +
