@@ -3,7 +3,6 @@ package replication
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -121,9 +120,7 @@ func openLeaderEngine(t *testing.T, epoch uint64, o engine.Options) *engine.Engi
 }
 
 func putOp(n uint64) store.Op {
-	var id store.ConceptID
-	binary.BigEndian.PutUint64(id[8:], n)
-	return store.Op{Type: store.OpWriteConcept, Concept: store.Concept{ID: id, Content: []byte("replicated content"), Strength: 1, Confidence: 1}}
+	return store.Op{Type: store.OpWriteConcept, Concept: store.Concept{ID: conceptID(n), Content: []byte("replicated content"), Strength: 1, Confidence: 1}}
 }
 
 func waitFor(t *testing.T, what string, cond func() bool) {
