@@ -477,8 +477,12 @@ func (f *Follower) startApplier(s Stream, cancel context.CancelFunc, delay time.
 		// pace, what the store shows already: a replica whose disk is slow
 		// still reports what its readers see, and its durable sequence
 		// apart.
+		// Batches the receiver shows meanwhile are noted every ackEvery.
+		recheck := time.NewTimer(ackEvery)
+		defer recheck.Stop()
 		waitSynced := func(b batch) {
 			for !b.r.Durable() {
+				noteApplied()
 				if applied > ackedApplied {
 					unacked = true
 				}
@@ -487,11 +491,13 @@ func (f *Follower) startApplier(s Stream, cancel context.CancelFunc, delay time.
 				if held != nil {
 					heldC = held.C
 				}
+				recheck.Reset(ackEvery)
 				select {
 				case <-b.r.Synced():
 				case <-heldC:
 					held = nil
 					ack()
+				case <-recheck.C:
 				}
 			}
 		}
