@@ -426,6 +426,9 @@ func (f *Follower) startApplier(s Stream, cancel context.CancelFunc, delay time.
 				}
 				applied, appliedAt = seq, at
 			}
+			if applied > ackedApplied {
+				unacked = true
+			}
 		}
 		noteDurable := func(now time.Time) {
 			if seq := f.eng.DurableSeq(); seq != durable {
@@ -473,28 +476,28 @@ func (f *Follower) startApplier(s Stream, cancel context.CancelFunc, delay time.
 			}
 			ack()
 		}
+		// heldC is the held ack's timer channel, nil when none is held.
+		heldC := func() <-chan time.Time {
+			if held == nil {
+				return nil
+			}
+			return held.C
+		}
 		// waitSynced waits for b's local sync while it acks, at report's
-		// pace, what the store shows already: a replica whose disk is slow
-		// still reports what its readers see, and its durable sequence
-		// apart.
-		// Batches the receiver shows meanwhile are noted every ackEvery.
+		// pace, what the store shows already (noting the batches the
+		// receiver shows meanwhile every ackEvery): a replica whose disk is
+		// slow still reports what its readers see, and its durable
+		// sequence apart.
 		recheck := time.NewTimer(ackEvery)
 		defer recheck.Stop()
 		waitSynced := func(b batch) {
 			for !b.r.Durable() {
 				noteApplied()
-				if applied > ackedApplied {
-					unacked = true
-				}
 				report()
-				var heldC <-chan time.Time
-				if held != nil {
-					heldC = held.C
-				}
 				recheck.Reset(ackEvery)
 				select {
 				case <-b.r.Synced():
-				case <-heldC:
+				case <-heldC():
 					held = nil
 					ack()
 				case <-recheck.C:
@@ -502,13 +505,9 @@ func (f *Follower) startApplier(s Stream, cancel context.CancelFunc, delay time.
 			}
 		}
 		for {
-			var heldC <-chan time.Time
-			if held != nil {
-				heldC = held.C
-			}
 			var b batch
 			select {
-			case <-heldC:
+			case <-heldC():
 				held = nil
 				ack()
 				continue
