@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/sutra/sutra-operator/internal/node"
+	"github.com/sutra/sutra-operator/internal/pb/replicationpb"
 )
 
 // startNode runs a storage node in process on a free port and returns its
@@ -306,5 +307,20 @@ func TestWaitForServingAndStreaming(t *testing.T) {
 	err = Run(context.Background(), []string{"get", "--addr", replica, "--id", "never", "--wait", "300ms"}, io.Discard, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "still not found after waiting 300ms") {
 		t.Fatalf("get --wait of a missing concept: %v", err)
+	}
+}
+
+// The replication table shows each replica's three positions and both
+// lags, as docs/replication.md says.
+func TestPrintStatusPositions(t *testing.T) {
+	var out strings.Builder
+	PrintStatus(&out, &replicationpb.ReplicationStatusResponse{NodeId: "leader", Role: "leader", LeaderSequence: 42,
+		Replicas: []*replicationpb.ReplicaInfo{{Id: "r1", State: "streaming", Healthy: true, SentSequence: 42,
+			LastAppliedSequence: 40, DurableSequence: 37, LagEntries: 2, LagMs: 3, FlushLagMs: 8}}})
+	lines := strings.Split(out.String(), "\n")
+	if len(lines) < 3 || strings.Join(strings.Fields(lines[1]), " ") !=
+		"REPLICA STATE HEALTHY SENT APPLIED DURABLE LAG (ENTRIES) LAG (MS) FLUSH LAG (MS) LAST HEARD ADDRESS LAST ERROR" ||
+		strings.Join(strings.Fields(lines[2]), " ") != "r1 streaming true 42 40 37 2 3 8 -" {
+		t.Fatalf("status table:\n%s", out.String())
 	}
 }
