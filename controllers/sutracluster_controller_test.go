@@ -225,22 +225,30 @@ var _ = Describe("SutraCluster children", func() {
 				Replicas: 1, DataDurability: sutrav1.DataDurabilityRequired})))
 		}).WithTimeout(timeout).WithPolling(poll).Should(Succeed())
 
-		// A change of the setting makes every pod out of date (the
-		// rollout, which needs answering nodes, replaces them).
+		// A change of the setting makes every pod out of date. Replicas
+		// that do not serve (no kubelet here) are made again at once with
+		// the new setting; the leader waits for a whole cluster.
+		leader := getPod(n + "-1")(Default)
 		updateCluster(n, func(c *sutrav1.SutraCluster) {
 			c.Spec.Replication.Synchronous.DataDurability = sutrav1.DataDurabilityPreferred
 		})
 		Eventually(func(g Gomega) {
+			for _, pod := range []string{n + "-2", n + "-3"} {
+				g.Expect(envOf(getPod(pod)(g))).To(HaveKeyWithValue("SUTRA_SYNC_MODE", "preferred"), pod)
+			}
 			got := &sutrav1.SutraCluster{}
 			g.Expect(k8sClient.Get(ctx, key(n), got)).To(Succeed())
+			g.Expect(got.Status.CurrentLeader).To(Equal(n + "-1"))
 			g.Expect(got.Status.Instances).To(HaveLen(3))
 			for _, in := range got.Status.Instances {
-				g.Expect(in.UpToDate).To(BeFalse(), in.Name)
+				g.Expect(in.UpToDate).To(Equal(in.Name != n+"-1"), in.Name)
 			}
 			cond := findCondition(got, sutrav1.ConditionProgressing)
 			g.Expect(cond).NotTo(BeNil())
 			g.Expect(cond.Reason).To(Equal(sutrav1.ReasonRollingOut))
+			g.Expect(cond.Message).To(ContainSubstring(n + "-1 to update"))
 		}).WithTimeout(timeout).WithPolling(poll).Should(Succeed())
+		Expect(getPod(n+"-1")(Default).UID).To(Equal(leader.UID), "the leader's pod is not touched")
 	})
 
 	It("scales 2 -> 3 -> 1 without touching the leader's pod", func() {
