@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Sutra beside durable Redis on this machine: installs Debian's redis-server
 # when it is missing, builds the storage node, and runs hack/bench-peers
-# (Redis with appendfsync always, then Sutra asynchronous, then Sutra with
-# --sync-replicas 1; three replicas each on 127.0.0.1). It prints one table
-# with the ratios; it does not judge them.
+# (Redis with appendfsync always, then Sutra asynchronous by unary calls and
+# through WriteStream, then Sutra with --sync-replicas 1, and WriteStream once
+# more with Go's default GOMAXPROCS on the replicas; three replicas each on
+# 127.0.0.1). It prints one table with the ratios; it does not judge them.
 #
-#   hack/bench-peers.sh                 # the full run, about 6 minutes
+#   hack/bench-peers.sh                 # the full run, about 10 minutes
 #   SHORT=1 hack/bench-peers.sh         # every shape for 1-3 s (a smoke run)
 #   BENCH_PEERS_ARGS="--sync=false" hack/bench-peers.sh
+#   BENCH_PEERS_ARGS="--leader-procs=1" hack/bench-peers.sh   # the leader on one P too
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -15,6 +15,17 @@
 //     polled through ReadStream), and once more
 //     by unary calls with --sync-replicas 1 unless --sync=false.
 //
+// Sutra's replicas run with GOMAXPROCS=--replica-procs (1 by default), its
+// leader with --leader-procs (0: Go's default, one per CPU). A replica
+// applies one stream, as a Redis replica does from one thread, and a pod
+// with a CPU limit of one core gets the same from Go; four Go processes
+// that each schedule onto every core of a shared machine spend CPU handing
+// goroutines between threads that then queue for the same cores. The
+// leader keeps every core: with one, unary calls from 64 writers lost 12-60%
+// of their throughput. The last column ("stream, default procs", unless
+// --procs-reference=false) runs WriteStream once more with Go's default on
+// every node, so that both are measured in the same run.
+//
 // The shapes, in this order on each fresh system after a second of
 // unrecorded writes: open loop at 10,000
 // writes/s (CPU seconds of every process and the primary's PSS are read
@@ -36,6 +47,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -46,11 +58,14 @@ import (
 )
 
 type options struct {
-	bin, redis string
-	replicas   int
-	port       int
-	short      bool
-	sync       bool
+	bin, redis   string
+	replicas     int
+	port         int
+	short        bool
+	sync         bool
+	leaderProcs  int  // GOMAXPROCS of Sutra's leader; 0 leaves Go's default
+	replicaProcs int  // and of each replica
+	procsRef     bool // also run WriteStream with Go's default GOMAXPROCS
 }
 
 func main() {
@@ -63,6 +78,9 @@ func main() {
 	flag.IntVar(&o.port, "port", 27200, "first port; each system uses the next replicas+1")
 	flag.BoolVar(&o.short, "short", false, "run every shape briefly (a smoke run: figures are not comparable)")
 	flag.BoolVar(&o.sync, "sync", true, "also run Sutra with --sync-replicas 1")
+	flag.IntVar(&o.leaderProcs, "leader-procs", 0, "GOMAXPROCS of Sutra's leader (0: Go's default, one per CPU)")
+	flag.IntVar(&o.replicaProcs, "replica-procs", 1, "GOMAXPROCS of each Sutra replica (0: Go's default)")
+	flag.BoolVar(&o.procsRef, "procs-reference", true, "also run Sutra through WriteStream with Go's default GOMAXPROCS on every node, when a -procs flag is set")
 	flag.Parse()
 	if err := run(context.Background(), o, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "bench-peers:", err)
@@ -132,21 +150,25 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		name  string
 		start func(dir string, port int) (*cluster, error)
 	}
+	sutra := func(name string, n node) system {
+		return system{name, func(d string, p int) (*cluster, error) { return startSutra(ctx, o, d, p, n) }}
+	}
+	unary := node{leaderProcs: o.leaderProcs, replicaProcs: o.replicaProcs}
+	stream, sync := unary, unary
+	stream.stream, sync.sync = true, 1
 	systems := []system{
 		{"Redis fsync", func(d string, p int) (*cluster, error) { return startRedis(o, d, p) }},
-		{"Sutra", func(d string, p int) (*cluster, error) { return startSutra(ctx, o, d, p, 0) }},
-		{"Sutra stream", func(d string, p int) (*cluster, error) {
-			c, err := startSutra(ctx, o, d, p, 0)
-			if c != nil {
-				c.stream = true
-			}
-			return c, err
-		}},
+		sutra("Sutra", unary),
+		sutra("Sutra stream", stream),
 	}
 	if o.sync {
-		systems = append(systems, system{"Sutra sync=1", func(d string, p int) (*cluster, error) { return startSutra(ctx, o, d, p, 1) }})
+		systems = append(systems, sutra("Sutra sync=1", sync))
 	}
-	fmt.Fprintf(out, "bench-peers: %d replicas each, 100-byte values, markers every 20 ms; %s\n", o.replicas, machine())
+	if (o.leaderProcs > 0 || o.replicaProcs > 0) && o.procsRef {
+		systems = append(systems, sutra("stream, default procs", node{stream: true}))
+	}
+	fmt.Fprintf(out, "bench-peers: %d replicas each, 100-byte values, markers every 20 ms, Sutra's GOMAXPROCS leader %s and replicas %s; %s\n",
+		o.replicas, procsName(o.leaderProcs), procsName(o.replicaProcs), machine())
 	var all []measured
 	for i, s := range systems {
 		d := filepath.Join(dir, fmt.Sprintf("system-%d", i))
@@ -305,8 +327,16 @@ func startRedis(o options, dir string, port int) (*cluster, error) {
 	return c, nil
 }
 
-func startSutra(ctx context.Context, o options, dir string, port, sync int) (*cluster, error) {
-	c := &cluster{primary: fmt.Sprintf("127.0.0.1:%d", port), bench: sutractl.RunBench}
+// node is how startSutra runs a Sutra cluster.
+type node struct {
+	sync         int  // --sync-replicas of the leader
+	leaderProcs  int  // GOMAXPROCS of the leader; 0 leaves Go's default
+	replicaProcs int  // and of each replica
+	stream       bool // written through WriteStream
+}
+
+func startSutra(ctx context.Context, o options, dir string, port int, n node) (*cluster, error) {
+	c := &cluster{primary: fmt.Sprintf("127.0.0.1:%d", port), bench: sutractl.RunBench, stream: n.stream}
 	for i := 1; i <= o.replicas; i++ {
 		c.replicas = append(c.replicas, fmt.Sprintf("127.0.0.1:%d", port+i))
 	}
@@ -316,7 +346,7 @@ func startSutra(ctx context.Context, o options, dir string, port, sync int) (*cl
 		args := []string{"--listen", fmt.Sprintf("127.0.0.1:%d", port+i), "--data-dir", d, "--cluster-id", "bench-peers", "--metrics-addr", "", "--insecure"}
 		if i == 0 {
 			args = append(args, "--role", "leader", "--node-id", "leader", "--replicas", strings.Join(c.replicas, ","),
-				"--sync-replicas", strconv.Itoa(sync))
+				"--sync-replicas", strconv.Itoa(n.sync))
 		} else {
 			args = append(args, "--role", "replica", "--node-id", fmt.Sprintf("replica-%d", i), "--leader", c.primary)
 		}
@@ -325,6 +355,10 @@ func startSutra(ctx context.Context, o options, dir string, port, sync int) (*cl
 			return nil, err
 		}
 		p := command(bin, args...)
+		p.Env = procsEnv(n.replicaProcs)
+		if i == 0 {
+			p.Env = procsEnv(n.leaderProcs)
+		}
 		log, err := os.Create(d + ".log")
 		if err != nil {
 			c.stop()
@@ -360,6 +394,28 @@ func logTails(dir string, replicas int) string {
 		fmt.Fprintf(&b, "%s (last lines):\n  %s\n", name, strings.Join(lines[max(0, len(lines)-3):], "\n  "))
 	}
 	return b.String()
+}
+
+func procsName(procs int) string {
+	if procs == 0 {
+		return fmt.Sprintf("Go's default (%d)", runtime.NumCPU())
+	}
+	return strconv.Itoa(procs)
+}
+
+// procsEnv is this process's environment with GOMAXPROCS set to procs, or
+// left out when procs is 0 (Go's default: one per CPU the process may use).
+func procsEnv(procs int) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "GOMAXPROCS=") {
+			env = append(env, kv)
+		}
+	}
+	if procs > 0 {
+		env = append(env, "GOMAXPROCS="+strconv.Itoa(procs))
+	}
+	return env
 }
 
 // command runs a node that ends with this process, should it be killed.
