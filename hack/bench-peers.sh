@@ -3,7 +3,7 @@
 # when it is missing, builds the storage node, and runs hack/bench-peers
 # (Redis with appendfsync always, then Sutra asynchronous by unary calls and
 # through WriteStream, then Sutra with --sync-replicas 1, and WriteStream once
-# more with Go's default GOMAXPROCS on the replicas; three replicas each on
+# more with Go's default GOMAXPROCS on every node; three replicas each on
 # 127.0.0.1). It prints one table with the ratios; it does not judge them.
 #
 #   hack/bench-peers.sh                 # the full run, about 10 minutes

@@ -396,6 +396,7 @@ func logTails(dir string, replicas int) string {
 	return b.String()
 }
 
+// procsName names a GOMAXPROCS setting for the run's header.
 func procsName(procs int) string {
 	if procs == 0 {
 		return fmt.Sprintf("Go's default (%d)", runtime.NumCPU())
