@@ -4,20 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
-	"math/rand/v2"
 	"net"
-	"regexp"
 	"strings"
-	"sync"
-	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/sutra/sutra-operator/internal/pb/replicationpb"
+	"github.com/sutra/sutra-operator/internal/discovery"
 )
 
 // Finding the leader.
@@ -40,12 +34,6 @@ import (
 
 // maxAttempts bounds the writes tried for one command.
 const maxAttempts = 8
-
-// retryBackoff paces rediscovery; see backoffDelay.
-var retryBackoff = backoff.Config{BaseDelay: 50 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 2 * time.Second}
-
-// probeTimeout bounds one GetReplicationStatus call.
-const probeTimeout = 2 * time.Second
 
 // DefaultPort is the port of an --addr entry given without one: a node's
 // default gRPC port (SUTRA_STORAGE_SERVER 0.0.0.0:50051).
@@ -82,72 +70,6 @@ func ParseAddrs(s string) ([]string, error) {
 	return out, nil
 }
 
-// nodeStatus is one node's answer to GetReplicationStatus.
-type nodeStatus struct {
-	addr   string // the address asked
-	role   string // "leader" or "replica"
-	epoch  uint64
-	leader string // a replica's leader, "" if it does not know
-	err    error  // the call failed; the other fields are zero
-}
-
-// chooseLeader picks the node to write to: among the nodes that answered
-// with role "leader", the one with the highest epoch (the first listed on a
-// tie), since a deposed leader that has not noticed yet has a lower one.
-// Without a leader among them, the leader named by the replica with the
-// highest epoch. "" if neither.
-func chooseLeader(sts []nodeStatus) string {
-	var best, hint *nodeStatus
-	for i := range sts {
-		s := &sts[i]
-		switch {
-		case s.err != nil:
-		case s.role == "leader":
-			if best == nil || s.epoch > best.epoch {
-				best = s
-			}
-		case s.leader != "":
-			if hint == nil || s.epoch > hint.epoch {
-				hint = s
-			}
-		}
-	}
-	if best != nil {
-		return best.addr
-	}
-	if hint != nil {
-		return hint.leader
-	}
-	return ""
-}
-
-// firstAnswering returns the first node that answered at all, "" if none.
-func firstAnswering(sts []nodeStatus) string {
-	for _, s := range sts {
-		if s.err == nil {
-			return s.addr
-		}
-	}
-	return ""
-}
-
-var leaderToken = regexp.MustCompile(`leader=(\S*)`)
-
-// leaderHint returns the address in the leader=<addr> token of a
-// FAILED_PRECONDITION error, and whether the token is there at all (it may
-// be empty: the replica does not know its leader).
-func leaderHint(err error) (string, bool) {
-	st, ok := status.FromError(err)
-	if !ok || st.Code() != codes.FailedPrecondition {
-		return "", false
-	}
-	m := leaderToken.FindStringSubmatch(st.Message())
-	if m == nil {
-		return "", false
-	}
-	return m[1], true
-}
-
 // action is what to do after a write attempt.
 type action int
 
@@ -167,7 +89,7 @@ func afterWrite(addr string, err error) (action, string) {
 	if err == nil {
 		return done, addr
 	}
-	if hint, ok := leaderHint(err); ok {
+	if hint, ok := discovery.LeaderHint(err); ok {
 		if hint != "" && hint != addr {
 			return redirect, hint
 		}
@@ -178,16 +100,6 @@ func afterWrite(addr string, err error) (action, string) {
 		return rediscover, "" // down, starting, shutting down, or unreachable
 	}
 	return giveUp, ""
-}
-
-// backoffDelay is the wait before rediscovery number retries (from 0),
-// following the exponential strategy that cfg describes for gRPC's own
-// reconnects: BaseDelay·Multiplier^retries, capped at MaxDelay, ±Jitter.
-func backoffDelay(cfg backoff.Config, retries int) time.Duration {
-	d := float64(cfg.BaseDelay) * math.Pow(cfg.Multiplier, float64(retries))
-	d = min(d, float64(cfg.MaxDelay))
-	d *= 1 + cfg.Jitter*(rand.Float64()*2-1)
-	return time.Duration(d)
 }
 
 // cluster is the set of nodes a command was given, with one connection per
@@ -222,46 +134,8 @@ func (c *cluster) Close() {
 }
 
 // statuses asks every node for its replication status, in parallel.
-func (c *cluster) statuses(ctx context.Context) []nodeStatus {
-	out := make([]nodeStatus, len(c.addrs))
-	conns := make([]*grpc.ClientConn, len(c.addrs))
-	for i, a := range c.addrs {
-		out[i].addr = a
-		conns[i], out[i].err = c.conn(a)
-	}
-	var wg sync.WaitGroup
-	for i := range out {
-		if out[i].err != nil {
-			continue
-		}
-		wg.Add(1)
-		go func(s *nodeStatus, cc *grpc.ClientConn) {
-			defer wg.Done()
-			pctx, cancel := context.WithTimeout(ctx, probeTimeout)
-			defer cancel()
-			st, err := replicationpb.NewReplicationServiceClient(cc).GetReplicationStatus(pctx, &replicationpb.ReplicationStatusRequest{})
-			if err != nil {
-				s.err = err
-				return
-			}
-			s.role, s.epoch, s.leader = st.GetRole(), st.GetEpoch(), st.GetLeaderAddress()
-		}(&out[i], conns[i])
-	}
-	wg.Wait()
-	return out
-}
-
-// describe summarises statuses for an error message.
-func describe(sts []nodeStatus) string {
-	parts := make([]string, len(sts))
-	for i, s := range sts {
-		if s.err != nil {
-			parts[i] = fmt.Sprintf("%s: %v", s.addr, status.Convert(s.err).Message())
-		} else {
-			parts[i] = fmt.Sprintf("%s: %s (epoch %d)", s.addr, s.role, s.epoch)
-		}
-	}
-	return strings.Join(parts, "; ")
+func (c *cluster) statuses(ctx context.Context) []discovery.Status {
+	return discovery.Probe(ctx, c.addrs, c.conn)
 }
 
 // findLeader asks every node and returns the leader, retrying with backoff
@@ -269,11 +143,11 @@ func describe(sts []nodeStatus) string {
 func (c *cluster) findLeader(ctx context.Context) (string, error) {
 	for retries := 0; ; retries++ {
 		sts := c.statuses(ctx)
-		if l := chooseLeader(sts); l != "" {
+		if l := discovery.Choose(sts); l != "" {
 			return l, nil
 		}
-		if err := sleepCtx(ctx, backoffDelay(retryBackoff, retries)); err != nil {
-			return "", fmt.Errorf("sutractl: no leader found among %s", describe(sts))
+		if err := discovery.Sleep(ctx, discovery.Delay(retries)); err != nil {
+			return "", fmt.Errorf("sutractl: no leader found among %s", discovery.Describe(sts))
 		}
 	}
 }
@@ -290,12 +164,12 @@ func (c *cluster) write(ctx context.Context, fn func(context.Context, *grpc.Clie
 	for attempt := 0; attempt < maxAttempts; attempt++ {
 		if target == "" {
 			sts := c.statuses(ctx)
-			if target = chooseLeader(sts); target == "" {
-				target = firstAnswering(sts) // it will name the leader if it knows
+			if target = discovery.Choose(sts); target == "" {
+				target = discovery.FirstAnswering(sts) // it will name the leader if it knows
 			}
 			if target == "" {
-				lastErr = fmt.Errorf("no node answered: %s", describe(sts))
-				if err := sleepCtx(ctx, backoffDelay(retryBackoff, retries)); err != nil {
+				lastErr = fmt.Errorf("no node answered: %s", discovery.Describe(sts))
+				if err := discovery.Sleep(ctx, discovery.Delay(retries)); err != nil {
 					break
 				}
 				retries++
@@ -316,7 +190,7 @@ func (c *cluster) write(ctx context.Context, fn func(context.Context, *grpc.Clie
 		lastErr = fmt.Errorf("%s: %w", target, err)
 		target = addr
 		if next == rediscover {
-			if sleepCtx(ctx, backoffDelay(retryBackoff, retries)) != nil {
+			if discovery.Sleep(ctx, discovery.Delay(retries)) != nil {
 				break
 			}
 			retries++
@@ -360,15 +234,4 @@ func (c *cluster) readLeader(ctx context.Context, fn func(context.Context, *grpc
 		return l, err
 	}
 	return l, fn(ctx, cc)
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }

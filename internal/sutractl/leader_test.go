@@ -19,31 +19,6 @@ import (
 	"github.com/sutra/sutra-operator/internal/pb/storagepb"
 )
 
-func TestChooseLeader(t *testing.T) {
-	down := errors.New("connection refused")
-	for _, c := range []struct {
-		name string
-		sts  []nodeStatus
-		want string
-	}{
-		{"none", nil, ""},
-		{"one leader", []nodeStatus{{addr: "a", role: "replica", epoch: 1, leader: "b"}, {addr: "b", role: "leader", epoch: 1}}, "b"},
-		{"highest epoch wins", []nodeStatus{{addr: "a", role: "leader", epoch: 2}, {addr: "b", role: "leader", epoch: 5}, {addr: "c", role: "leader", epoch: 3}}, "b"},
-		{"tie: first listed", []nodeStatus{{addr: "a", role: "leader", epoch: 4}, {addr: "b", role: "leader", epoch: 4}}, "a"},
-		{"failed answers ignored", []nodeStatus{{addr: "a", role: "leader", epoch: 9, err: down}, {addr: "b", role: "leader", epoch: 1}}, "b"},
-		{"leader beats a replica's hint", []nodeStatus{{addr: "a", role: "replica", epoch: 7, leader: "x"}, {addr: "b", role: "leader", epoch: 7}}, "b"},
-		{"only replicas: their leader", []nodeStatus{{addr: "a", role: "replica", epoch: 1, leader: "old"}, {addr: "b", role: "replica", epoch: 2, leader: "new"}}, "new"},
-		{"replica without a leader", []nodeStatus{{addr: "a", role: "replica", epoch: 1}}, ""},
-		{"nobody answers", []nodeStatus{{addr: "a", err: down}, {addr: "b", err: down}}, ""},
-	} {
-		t.Run(c.name, func(t *testing.T) {
-			if got := chooseLeader(c.sts); got != c.want {
-				t.Errorf("chooseLeader = %q, want %q", got, c.want)
-			}
-		})
-	}
-}
-
 func TestAfterWrite(t *testing.T) {
 	refused := func(msg string) error { return status.Error(codes.FailedPrecondition, msg) }
 	for _, c := range []struct {
@@ -82,19 +57,6 @@ func TestParseAddrs(t *testing.T) {
 	}
 	if _, err := ParseAddrs(" , "); err == nil {
 		t.Error("empty list accepted")
-	}
-}
-
-func TestBackoffDelayGrowsAndIsCapped(t *testing.T) {
-	cfg := retryBackoff
-	lo := func(d time.Duration) time.Duration { return time.Duration(float64(d) * (1 - cfg.Jitter)) }
-	hi := func(d time.Duration) time.Duration { return time.Duration(float64(d) * (1 + cfg.Jitter)) }
-	for retries, base := range map[int]time.Duration{0: cfg.BaseDelay, 1: 80 * time.Millisecond, 30: cfg.MaxDelay} {
-		for range 20 {
-			if d := backoffDelay(cfg, retries); d < lo(base)-time.Millisecond || d > hi(base)+time.Millisecond {
-				t.Fatalf("retry %d: %v, want %v ±%.0f%%", retries, d, base, cfg.Jitter*100)
-			}
-		}
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/sutra/sutra-operator/internal/discovery"
 	"github.com/sutra/sutra-operator/internal/pb/storagepb"
 )
 
@@ -121,7 +122,7 @@ func TestWriteStreamOnAReplica(t *testing.T) {
 	for i := 0; i < 3; i++ {
 		_, err := sw.Write([]*storagepb.WriteOp{{Op: &storagepb.WriteOp_WriteConcept{WriteConcept: &storagepb.Concept{
 			Id: ledgerID(uint64(i + 1)), Strength: 1, Confidence: 1}}}})
-		if hint, ok := leaderHint(err); status.Code(err) != codes.FailedPrecondition || !ok || hint != leader {
+		if hint, ok := discovery.LeaderHint(err); status.Code(err) != codes.FailedPrecondition || !ok || hint != leader {
 			t.Fatalf("write on a replica: %v (leader hint %q, want %q)", err, hint, leader)
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sutra/sutra-operator/internal/discovery"
 	"github.com/sutra/sutra-operator/internal/pb/replicationpb"
 )
 
@@ -48,7 +49,7 @@ func waitCmd(ctx context.Context, args []string, out io.Writer) error {
 	start := time.Now()
 	deadline := start.Add(*timeout)
 	for {
-		probeEnd := time.Now().Add(probeTimeout)
+		probeEnd := time.Now().Add(discovery.ProbeTimeout)
 		if deadline.Before(probeEnd) {
 			probeEnd = deadline
 		}
@@ -73,7 +74,7 @@ func waitCmd(ctx context.Context, args []string, out io.Writer) error {
 func serving(ctx context.Context, list []string) error {
 	var errs []error
 	for _, a := range list {
-		if _, err := nodeStats(ctx, a, probeTimeout); err != nil {
+		if _, err := nodeStats(ctx, a, discovery.ProbeTimeout); err != nil {
 			errs = append(errs, fmt.Errorf("%s not serving: %w", a, err))
 		}
 	}

@@ -292,15 +292,26 @@ func (w *writer) claim(limit uint64) (uint64, bool) {
 func (w *writer) put(leader *node, i uint64) bool {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	resp, err := leader.store.WriteConcept(ctx, &storagepb.WriteConceptRequest{Concept: &storagepb.Concept{
+	resp, err := leader.store.WriteConcept(ctx, &storagepb.WriteConceptRequest{Concept: w.concept(i)})
+	return w.record(i, resp.GetSequence(), err)
+}
+
+// concept is concept number i of the run.
+func (w *writer) concept(i uint64) *storagepb.Concept {
+	return &storagepb.Concept{
 		Id: conceptID(w.run, i), Content: fmt.Appendf(nil, "concept %d of run %d, with some padding to look real%s", i, w.run, w.pad),
-		Strength: 1, Confidence: 0.5}})
+		Strength: 1, Confidence: 0.5}
+}
+
+// record enters concept i in the ledger when its write was acknowledged
+// (err nil) at sequence seq, and reports whether it was.
+func (w *writer) record(i, seq uint64, err error) bool {
 	if err != nil {
 		return false
 	}
 	w.mu.Lock()
 	w.acked[i] = true
-	w.seqs[i] = resp.GetSequence()
+	w.seqs[i] = seq
 	w.mu.Unlock()
 	return true
 }

@@ -1,0 +1,341 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/sutra/sutra-operator/internal/discovery"
+	"github.com/sutra/sutra-operator/internal/grpcapi"
+	"github.com/sutra/sutra-operator/internal/pb/storagepb"
+)
+
+// Concept and Association are the messages of proto/storage.proto.
+type (
+	Concept     = storagepb.Concept
+	Association = storagepb.Association
+)
+
+// Op is one operation of a write.
+type Op struct{ op *storagepb.WriteOp }
+
+// PutConcept creates or replaces a concept.
+func PutConcept(c *Concept) Op {
+	return Op{&storagepb.WriteOp{Op: &storagepb.WriteOp_WriteConcept{WriteConcept: c}}}
+}
+
+// PutAssociation creates or replaces an association.
+func PutAssociation(a *Association) Op {
+	return Op{&storagepb.WriteOp{Op: &storagepb.WriteOp_WriteAssociation{WriteAssociation: a}}}
+}
+
+// DeleteConcept deletes the concept with the 16-byte id and its
+// associations.
+func DeleteConcept(id []byte) Op {
+	return Op{&storagepb.WriteOp{Op: &storagepb.WriteOp_DeleteConcept{DeleteConcept: id}}}
+}
+
+// Result is an acknowledged write: its operations got the leader's log
+// sequences First to Last, in order.
+type Result struct{ First, Last uint64 }
+
+// ErrUnknownOutcome wraps the error of a write that was sent but whose
+// result never came (the stream broke or the caller's context ended): the
+// leader may or may not have applied it. Such a write is never retried.
+var ErrUnknownOutcome = errors.New("client: the write was sent but its result was lost; it may or may not have been applied")
+
+// Defaults of Config.
+const (
+	DefaultStreams    = 4
+	DefaultLeaderWait = 30 * time.Second
+)
+
+// Config says where a cluster is and how to reach it.
+type Config struct {
+	// Addrs are node addresses (host:port, any gRPC target). The
+	// leader is found among them; it may also be a node a replica
+	// names.
+	Addrs []string
+	// DialOptions are added to every connection's, after the client's
+	// own: transport credentials (plaintext without any), per-call
+	// credentials such as a bearer token.
+	DialOptions []grpc.DialOption
+	// Streams is the number of TCP connections to the leader, each
+	// with one write stream shared by every caller; DefaultStreams
+	// when 0.
+	Streams int
+	// LeaderWait bounds how long one Write looks for a leader that
+	// takes it (during a failover, say) before it fails UNAVAILABLE;
+	// DefaultLeaderWait when 0. The caller's context bounds it too.
+	LeaderWait time.Duration
+}
+
+// Client writes to a cluster's leader and reads from it. It is safe for
+// concurrent use; the writes of concurrent callers travel together.
+type Client struct {
+	cfg  Config
+	next atomic.Uint64 // round robin over the streams
+
+	findMu sync.Mutex // one leader search at a time
+
+	mu     sync.Mutex
+	sess   *session // nil: no leader known
+	hint   string   // where a replica said the leader is
+	probes map[string]*grpc.ClientConn
+	closed bool
+}
+
+// session is the connections to one leader and a stream on each.
+type session struct {
+	leader  string
+	conns   []*grpc.ClientConn
+	streams []*writeStream // guarded by Client.mu; replaced when broken
+}
+
+// New checks cfg and returns a client. It connects on first use.
+func New(cfg Config) (*Client, error) {
+	if len(cfg.Addrs) == 0 {
+		return nil, errors.New("client: Config.Addrs needs at least one node address")
+	}
+	if cfg.Streams < 0 || cfg.LeaderWait < 0 {
+		return nil, fmt.Errorf("client: negative Streams (%d) or LeaderWait (%s)", cfg.Streams, cfg.LeaderWait)
+	}
+	if cfg.Streams == 0 {
+		cfg.Streams = DefaultStreams
+	}
+	if cfg.LeaderWait == 0 {
+		cfg.LeaderWait = DefaultLeaderWait
+	}
+	return &Client{cfg: cfg, probes: map[string]*grpc.ClientConn{}}, nil
+}
+
+// Write applies ops as one atomic write on the leader (at most 10,000; see
+// BatchWrite in proto/storage.proto) and returns once it is durable and
+// applied there, and on the synchronous replicas when the cluster has any.
+//
+// A write is retried, on the leader found anew, only when it provably was
+// not applied: a replica refused it naming the leader, or it never left
+// because the stream had ended. An error the leader returned for the write
+// (INVALID_ARGUMENT, say) is returned as a gRPC status error. A write that
+// was sent and whose result was lost fails with ErrUnknownOutcome.
+func (c *Client) Write(ctx context.Context, ops ...Op) (Result, error) {
+	pb := make([]*storagepb.WriteOp, len(ops))
+	for i, op := range ops {
+		if op.op == nil {
+			return Result{}, status.Errorf(codes.InvalidArgument, "client: op %d is empty", i)
+		}
+		pb[i] = op.op
+	}
+	deadline := time.Now().Add(c.cfg.LeaderWait)
+	slot := int(c.next.Add(1) % uint64(c.cfg.Streams))
+	var last error
+	for retries := 0; ; retries++ {
+		if retries > 0 {
+			wait := discovery.Delay(retries - 1)
+			if time.Until(deadline) < wait {
+				return Result{}, status.Errorf(codes.Unavailable, "client: no leader took the write within %s: %v", c.cfg.LeaderWait, last)
+			}
+			if err := discovery.Sleep(ctx, wait); err != nil {
+				return Result{}, status.FromContextError(err).Err()
+			}
+		}
+		s, w, err := c.stream(ctx, slot)
+		if err != nil {
+			if errors.Is(err, errClosed) || ctx.Err() != nil {
+				return Result{}, err
+			}
+			last = err
+			continue
+		}
+		r, sent, err := w.write(ctx, pb)
+		switch {
+		case err == nil:
+			return Result{First: r.GetFirstSequence(), Last: r.GetLastSequence()}, nil
+		case !sent:
+			last = err // the stream ended: open another
+			continue
+		}
+		if hint, ok := discovery.LeaderHint(err); ok {
+			c.lost(s, hint) // refused by a replica: nothing was applied
+			last = err
+			continue
+		}
+		if status.Code(err) == codes.Unavailable {
+			c.lost(s, "") // a fenced or stopping leader: look again next time
+		}
+		return Result{}, err
+	}
+}
+
+// Get reads a concept from the leader, so it shows every write
+// acknowledged before it.
+func (c *Client) Get(ctx context.Context, id []byte) (*Concept, error) {
+	s, _, err := c.stream(ctx, 0)
+	if err != nil {
+		return nil, err
+	}
+	return storagepb.NewStorageServiceClient(s.conns[0]).GetConcept(ctx, &storagepb.GetConceptRequest{Id: id})
+}
+
+// Leader is the address of the leader the client writes to, found now if
+// none is known.
+func (c *Client) Leader(ctx context.Context) (string, error) {
+	s, _, err := c.stream(ctx, 0)
+	if err != nil {
+		return "", err
+	}
+	return s.leader, nil
+}
+
+// Close closes every connection. Writes in flight fail.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	s, probes := c.sess, c.probes
+	c.sess, c.probes, c.closed = nil, nil, true
+	c.mu.Unlock()
+	s.close()
+	for _, cc := range probes {
+		_ = cc.Close()
+	}
+	return nil
+}
+
+var errClosed = status.Error(codes.Canceled, "client: closed")
+
+// stream returns the current session and its stream in slot, finding the
+// leader and opening the stream as needed.
+func (c *Client) stream(ctx context.Context, slot int) (*session, *writeStream, error) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil, nil, errClosed
+	}
+	s := c.sess
+	if s != nil {
+		if w := s.streams[slot]; w != nil && !w.broken() {
+			c.mu.Unlock()
+			return s, w, nil
+		}
+	}
+	c.mu.Unlock()
+	if s == nil {
+		var err error
+		if s, err = c.connect(ctx); err != nil {
+			return nil, nil, err
+		}
+	}
+	w, err := openWriteStream(s.conns[slot])
+	if err != nil {
+		c.lost(s, "")
+		return nil, nil, fmt.Errorf("client: open a write stream to %s: %w", s.leader, err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.sess != s || c.closed {
+		w.close() // the session was replaced meanwhile
+		return nil, nil, status.Errorf(codes.Unavailable, "client: leader %s was replaced", s.leader)
+	}
+	if old := s.streams[slot]; old != nil && !old.broken() {
+		w.close() // another caller opened it first
+		return s, old, nil
+	}
+	s.streams[slot] = w
+	return s, w, nil
+}
+
+// connect finds the leader and opens the session to it, unless another
+// caller did meanwhile.
+func (c *Client) connect(ctx context.Context) (*session, error) {
+	c.findMu.Lock()
+	defer c.findMu.Unlock()
+	c.mu.Lock()
+	if s := c.sess; s != nil || c.closed {
+		c.mu.Unlock()
+		if s == nil {
+			return nil, errClosed
+		}
+		return s, nil
+	}
+	hint := c.hint
+	c.mu.Unlock()
+	leader := hint
+	if leader == "" {
+		sts := discovery.Probe(ctx, c.cfg.Addrs, c.probe)
+		if leader = discovery.Choose(sts); leader == "" {
+			return nil, status.Errorf(codes.Unavailable, "client: no leader among %s", discovery.Describe(sts))
+		}
+	}
+	s := &session{leader: leader, streams: make([]*writeStream, c.cfg.Streams)}
+	for range c.cfg.Streams {
+		cc, err := grpcapi.Dial(leader, nil, c.cfg.DialOptions...)
+		if err != nil {
+			s.close()
+			return nil, fmt.Errorf("client: %s: %w", leader, err)
+		}
+		s.conns = append(s.conns, cc)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		s.close()
+		return nil, errClosed
+	}
+	c.sess, c.hint = s, ""
+	return s, nil
+}
+
+// probe is the connection used to ask addr for its status.
+func (c *Client) probe(addr string) (*grpc.ClientConn, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if cc, ok := c.probes[addr]; ok {
+		return cc, nil
+	}
+	if c.closed {
+		return nil, errClosed
+	}
+	cc, err := grpcapi.Dial(addr, nil, c.cfg.DialOptions...)
+	if err != nil {
+		return nil, err
+	}
+	c.probes[addr] = cc
+	return cc, nil
+}
+
+// lost drops session s, if it is still the current one: its node no longer
+// takes writes. hint, when not empty (and not s's own node), is where the
+// next search starts.
+func (c *Client) lost(s *session, hint string) {
+	c.mu.Lock()
+	if c.sess != s {
+		c.mu.Unlock()
+		return
+	}
+	c.sess = nil
+	if hint != s.leader {
+		c.hint = hint
+	}
+	c.mu.Unlock()
+	s.close()
+}
+
+func (s *session) close() {
+	if s == nil {
+		return
+	}
+	for _, w := range s.streams {
+		if w != nil {
+			w.close()
+		}
+	}
+	for _, cc := range s.conns {
+		_ = cc.Close()
+	}
+}
