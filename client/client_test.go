@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -85,5 +86,45 @@ func TestWriteRefusesEmptyOpAndClosedClient(t *testing.T) {
 	_ = c.Close()
 	if _, err := c.Write(context.Background(), DeleteConcept(make([]byte, 16))); status.Code(err) != codes.Canceled {
 		t.Errorf("write after Close: %v, want CANCELED", err)
+	}
+}
+
+// pick fills the first stream up to spillAt writes in flight, then the
+// next; a slot not open or ended is opened before any busy one is used;
+// when every stream is full, the least busy takes the write.
+func TestPickFillsOneStreamBeforeTheNext(t *testing.T) {
+	const absent, ended = -1, -2
+	for _, c := range []struct {
+		name     string
+		inflight []int32
+		slot     int
+		open     bool // the slot's stream is open and is used as it is
+	}{
+		{"nothing open", []int32{absent, absent, absent}, 0, false},
+		{"first has room", []int32{spillAt - 1, absent, absent}, 0, true},
+		{"first full: open the second", []int32{spillAt, absent, absent}, 1, false},
+		{"first ended", []int32{ended, 3, absent}, 0, false},
+		{"second has room", []int32{spillAt, 5, absent}, 1, true},
+		{"all full: least busy", []int32{spillAt + 9, spillAt + 2, spillAt + 4}, 1, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s := &session{streams: make([]atomic.Pointer[writeStream], len(c.inflight))}
+			for i, n := range c.inflight {
+				if n == absent {
+					continue
+				}
+				w := &writeStream{}
+				if n == ended {
+					w.dead.Store(true)
+				} else {
+					w.inflight.Store(n)
+				}
+				s.streams[i].Store(w)
+			}
+			slot, w := s.pick()
+			if slot != c.slot || (w != nil) != c.open {
+				t.Fatalf("pick = slot %d, stream %v; want slot %d, open %t", slot, w != nil, c.slot, c.open)
+			}
+		})
 	}
 }

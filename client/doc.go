@@ -7,7 +7,8 @@
 // Write is one call per write, as a unary call would be, but it does not
 // make one: every write goes on one of a few WriteStreams to the leader
 // (proto/storage.proto; Config.Streams, one TCP connection each), tagged
-// with an id and matched with its result. Concurrent callers' writes are
+// with an id and matched with its result. Writes fill the first stream up
+// to 128 in flight before they spread to the next. Concurrent callers' writes are
 // therefore in flight together and share the leader's group commits,
 // without the per-call cost of gRPC (new HTTP/2 stream, headers, trailers)
 // on the client or on the node. A write returns once the leader has made

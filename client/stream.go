@@ -2,8 +2,11 @@ package client
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"sync"
+	"sync/atomic"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -24,7 +27,11 @@ type writeStream struct {
 	mu      sync.Mutex
 	next    uint64
 	waiting map[uint64]chan *storagepb.StreamWriteResult
-	err     error // why the stream ended; set once
+	err     error         // why the stream ended; set once
+	ended   chan struct{} // closed when err is set
+	dead    atomic.Bool   // err is set, read without the lock
+
+	inflight atomic.Int32 // writes between the start of write and its return
 }
 
 func openWriteStream(conn *grpc.ClientConn) (*writeStream, error) {
@@ -34,7 +41,7 @@ func openWriteStream(conn *grpc.ClientConn) (*writeStream, error) {
 		cancel()
 		return nil, err
 	}
-	w := &writeStream{conn: conn, stream: stream, cancel: cancel, waiting: map[uint64]chan *storagepb.StreamWriteResult{}}
+	w := &writeStream{conn: conn, stream: stream, cancel: cancel, waiting: map[uint64]chan *storagepb.StreamWriteResult{}, ended: make(chan struct{})}
 	go w.receive()
 	return w, nil
 }
@@ -64,6 +71,8 @@ func (w *writeStream) receive() {
 func (w *writeStream) end(err error) {
 	if w.err == nil {
 		w.err = err
+		w.dead.Store(true)
+		close(w.ended)
 	}
 	for id, ch := range w.waiting {
 		close(ch)
@@ -72,17 +81,15 @@ func (w *writeStream) end(err error) {
 }
 
 // broken reports whether the stream has ended.
-func (w *writeStream) broken() bool {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.err != nil
-}
+func (w *writeStream) broken() bool { return w.dead.Load() }
 
 // write sends ops as one write and waits for its result. sent is false
 // when the request never left (the stream had ended): the write was not
 // applied. With sent true, an error is either the node's refusal (a
 // status error from the result) or ErrUnknownOutcome.
 func (w *writeStream) write(ctx context.Context, ops []*storagepb.WriteOp) (res *storagepb.StreamWriteResult, sent bool, err error) {
+	w.inflight.Add(1)
+	defer w.inflight.Add(-1)
 	ch := make(chan *storagepb.StreamWriteResult, 1)
 	w.mu.Lock()
 	if w.err != nil {
@@ -98,13 +105,22 @@ func (w *writeStream) write(ctx context.Context, ops []*storagepb.WriteOp) (res 
 	err = w.stream.Send(&storagepb.StreamWriteRequest{Id: id, Ops: ops})
 	w.sendMu.Unlock()
 	if err != nil {
-		// gRPC queues nothing when Send fails (io.EOF: the node has
-		// ended the stream).
+		// gRPC queues nothing when Send fails. io.EOF means the node
+		// has ended the stream: receive is about to get its status.
 		w.mu.Lock()
 		delete(w.waiting, id)
-		w.end(err)
+		if !errors.Is(err, io.EOF) {
+			w.end(err)
+		}
 		w.mu.Unlock()
-		return nil, false, err
+		select {
+		case <-w.ended:
+		case <-ctx.Done():
+			return nil, false, status.FromContextError(ctx.Err()).Err()
+		}
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		return nil, false, w.err
 	}
 	select {
 	case r, ok := <-ch:

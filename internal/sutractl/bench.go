@@ -21,6 +21,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/sutra/sutra-operator/client"
 	"github.com/sutra/sutra-operator/internal/pb/replicationpb"
 	"github.com/sutra/sutra-operator/internal/pb/storagepb"
 )
@@ -225,14 +226,16 @@ func RunBench(ctx context.Context, c BenchConfig) (*BenchResult, error) {
 	content := benchContent(c.Size)
 	target := &sutraTarget{seed: c.Seed, batch: c.Batch, content: content, leader: leaderConns, replicas: replicaClients}
 	if c.Stream {
-		for _, lc := range leaderConns {
-			sw, err := newStreamWriter(ctx, lc)
-			if err != nil {
-				return nil, fmt.Errorf("sutractl: open a write stream to %s: %w", c.Leader, err)
-			}
-			defer func() { _ = sw.Close() }()
-			target.streams = append(target.streams, sw)
+		opts, err := dialOpts(ctx)
+		if err != nil {
+			return nil, err
 		}
+		cl, err := client.New(client.Config{Addrs: []string{c.Leader}, Streams: c.Conns, DialOptions: opts})
+		if err != nil {
+			return nil, fmt.Errorf("sutractl: %w", err)
+		}
+		defer func() { _ = cl.Close() }()
+		target.client = cl
 		target.readers = map[string]*streamReader{}
 		for name, rc := range replicaClients {
 			sr, err := newStreamReader(ctx, rc)
@@ -404,7 +407,7 @@ type sutraTarget struct {
 	batch    int
 	content  []byte
 	leader   []storagepb.StorageServiceClient
-	streams  []*streamWriter          // with BenchConfig.Stream, one per leader connection
+	client   *client.Client           // with BenchConfig.Stream: writes on its streams
 	readers  map[string]*streamReader // with BenchConfig.Stream, one per replica
 	replicas map[string]storagepb.StorageServiceClient
 }
@@ -412,8 +415,8 @@ type sutraTarget struct {
 func (s *sutraTarget) write(ctx context.Context, w int, first uint64) error {
 	var err error
 	switch {
-	case s.streams != nil:
-		_, err = s.streams[w%len(s.streams)].Write(s.ops(first))
+	case s.client != nil:
+		_, err = s.client.Write(ctx, s.clientOps(first)...)
 	case s.batch == 1:
 		_, err = s.leader[w%len(s.leader)].WriteConcept(ctx, &storagepb.WriteConceptRequest{Concept: benchConcept(s.seed, first, s.content)})
 	default:
@@ -427,6 +430,15 @@ func (s *sutraTarget) ops(first uint64) []*storagepb.WriteOp {
 	ops := make([]*storagepb.WriteOp, s.batch)
 	for i := range ops {
 		ops[i] = &storagepb.WriteOp{Op: &storagepb.WriteOp_WriteConcept{WriteConcept: benchConcept(s.seed, first+uint64(i), s.content)}}
+	}
+	return ops
+}
+
+// clientOps are the writes numbered first to first+batch-1, for the client.
+func (s *sutraTarget) clientOps(first uint64) []client.Op {
+	ops := make([]client.Op, s.batch)
+	for i := range ops {
+		ops[i] = client.PutConcept(benchConcept(s.seed, first+uint64(i), s.content))
 	}
 	return ops
 }

@@ -163,18 +163,26 @@ func dialOptions(c Context) ([]grpc.DialOption, error) {
 
 // dial opens a connection to addr the way the run's flags say.
 func dial(ctx context.Context, addr string) (*grpc.ClientConn, error) {
-	var opts []grpc.DialOption
-	if t := transportFrom(ctx); t != nil {
-		var err error
-		if _, opts, err = t.resolve(); err != nil {
-			return nil, err
-		}
+	opts, err := dialOpts(ctx)
+	if err != nil {
+		return nil, err
 	}
 	conn, err := grpcapi.Dial(addr, nil, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("sutractl: %s: %w", addr, err)
 	}
 	return conn, nil
+}
+
+// dialOpts are the run's dial options: credentials from the context file
+// and flags; none (plaintext) when a command is run without Run.
+func dialOpts(ctx context.Context) ([]grpc.DialOption, error) {
+	t := transportFrom(ctx)
+	if t == nil {
+		return nil, nil
+	}
+	_, opts, err := t.resolve()
+	return opts, err
 }
 
 // contextAddress is the context file's address, used when --addr was not

@@ -3,6 +3,7 @@ package replication
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -58,7 +59,8 @@ func (w *writer) putVia(c *client.Client, i uint64, n *clientWrites) bool {
 // The client finds the leader from a replica's address alone, many
 // goroutines share its streams, and every write it acknowledged is on both
 // nodes, which end with one digest. A write the leader refuses fails alone
-// with the leader's code and is not retried.
+// with the unary calls' code and is not retried; each acknowledged write
+// has its own sequence.
 func TestClientWritesThroughTheLeaderItFinds(t *testing.T) {
 	leader := startLeader(t, "n0")
 	replica := startReplica(t, "n1", leader.addr)
@@ -85,11 +87,30 @@ func TestClientWritesThroughTheLeaderItFinds(t *testing.T) {
 			}
 		}()
 	}
-	_, err = c.Write(context.Background(), client.PutConcept(&client.Concept{Id: []byte("short"), Strength: 1, Confidence: 1}))
-	if status.Code(err) != codes.InvalidArgument || errors.Is(err, client.ErrUnknownOutcome) {
-		t.Errorf("a concept with a 5-byte id: %v, want INVALID_ARGUMENT", err)
+	// Bad writes in between: each fails alone, with the unary calls' code.
+	for _, bad := range []struct {
+		ops  []client.Op
+		code codes.Code
+		msg  string
+	}{
+		{nil, codes.InvalidArgument, "empty"},
+		{[]client.Op{client.PutConcept(&client.Concept{Id: []byte("short"), Strength: 1, Confidence: 1})}, codes.InvalidArgument, "want 16"},
+		{[]client.Op{{}}, codes.InvalidArgument, "op 0 is empty"},
+		{[]client.Op{client.DeleteConcept(conceptID(41, 1<<40))}, codes.NotFound, ""},
+	} {
+		_, err := c.Write(context.Background(), bad.ops...)
+		if status.Code(err) != bad.code || !strings.Contains(err.Error(), bad.msg) || errors.Is(err, client.ErrUnknownOutcome) {
+			t.Errorf("bad write %v: got %v, want %v containing %q", bad.ops, err, bad.code, bad.msg)
+		}
 	}
 	wg.Wait()
+	seqs := map[uint64]bool{}
+	for _, seq := range w.seqs {
+		if seqs[seq] {
+			t.Fatalf("sequence %d acknowledged twice", seq)
+		}
+		seqs[seq] = true
+	}
 	t.Logf("%d writes acknowledged through the client, %d refused, %d with an unknown outcome", n.acked.Load(), n.refused.Load(), n.unknown.Load())
 	converged(t, leader, replica)
 	lost := w.lostOn(t, leader, replica)
