@@ -14,7 +14,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/sutra/sutra-operator/internal/discovery"
-	"github.com/sutra/sutra-operator/internal/grpcapi"
+	"github.com/sutra/sutra-operator/internal/grpcdial"
 	"github.com/sutra/sutra-operator/internal/pb/storagepb"
 )
 
@@ -298,7 +298,7 @@ func (c *Client) connect(ctx context.Context) (*session, error) {
 	}
 	s := &session{leader: leader, streams: make([]atomic.Pointer[writeStream], c.cfg.Streams)}
 	for range c.cfg.Streams {
-		cc, err := grpcapi.Dial(leader, nil, c.cfg.DialOptions...)
+		cc, err := grpcdial.Dial(leader, nil, c.cfg.DialOptions...)
 		if err != nil {
 			s.close()
 			return nil, fmt.Errorf("client: %s: %w", leader, err)
@@ -326,7 +326,7 @@ func (c *Client) probe(addr string) (*grpc.ClientConn, error) {
 	if c.closed.Load() {
 		return nil, errClosed
 	}
-	cc, err := grpcapi.Dial(addr, nil, c.cfg.DialOptions...)
+	cc, err := grpcdial.Dial(addr, nil, c.cfg.DialOptions...)
 	if err != nil {
 		return nil, err
 	}

@@ -11,7 +11,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/sutra/sutra-operator/internal/grpcapi"
+	"github.com/sutra/sutra-operator/internal/grpcdial"
 	"github.com/sutra/sutra-operator/internal/pb/storagepb"
 )
 
@@ -42,7 +42,7 @@ func TestWriteOnAnEndedStreamReportsWhy(t *testing.T) {
 	storagepb.RegisterStorageServiceServer(srv, e)
 	go func() { _ = srv.Serve(lis) }()
 	defer srv.Stop()
-	conn, err := grpcapi.Dial(lis.Addr().String(), nil)
+	conn, err := grpcdial.Dial(lis.Addr().String(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

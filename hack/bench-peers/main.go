@@ -10,10 +10,10 @@
 //   - Redis: every node with appendonly yes, appendfsync always (durable
 //     at acknowledgement, as Sutra is), no RDB snapshots;
 //   - Sutra: storage-server nodes with their defaults (fsync on), written
-//     by unary calls, then by the pipelined WriteStream (one stream per
-//     TCP connection, as many writes in flight as writers; replicas are
-//     polled through ReadStream), and once more
-//     by unary calls with --sync-replicas 1 unless --sync=false.
+//     by unary gRPC calls, then through the Go client (package client:
+//     one call per write, carried on WriteStream, as many writes in
+//     flight as writers; replicas are polled through ReadStream), and
+//     once more by unary calls with --sync-replicas 1 unless --sync=false.
 //
 // Sutra's replicas run with GOMAXPROCS=--replica-procs (1 by default), its
 // leader with --leader-procs (0: Go's default, one per CPU). A replica
@@ -22,9 +22,9 @@
 // that each schedule onto every core of a shared machine spend CPU handing
 // goroutines between threads that then queue for the same cores. The
 // leader keeps every core: with one, unary calls from 64 writers lost 12-60%
-// of their throughput. The last column ("stream, default procs", unless
-// --procs-reference=false) runs WriteStream once more with Go's default on
-// every node, so that both are measured in the same run.
+// of their throughput. The last column ("client, default procs", unless
+// --procs-reference=false) writes through the client once more with Go's
+// default on every node, so that both are measured in the same run.
 //
 // The shapes, in this order on each fresh system after a second of
 // unrecorded writes: open loop at 10,000
@@ -127,7 +127,7 @@ type cluster struct {
 	primary  string
 	replicas []string
 	procs    []*exec.Cmd // primary first
-	stream   bool        // Sutra: write through WriteStream
+	stream   bool        // Sutra: write through the Go client
 	bench    func(context.Context, sutractl.BenchConfig) (*sutractl.BenchResult, error)
 }
 
@@ -159,13 +159,13 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	systems := []system{
 		{"Redis fsync", func(d string, p int) (*cluster, error) { return startRedis(o, d, p) }},
 		sutra("Sutra", unary),
-		sutra("Sutra stream", stream),
+		sutra("Sutra client", stream),
 	}
 	if o.sync {
 		systems = append(systems, sutra("Sutra sync=1", sync))
 	}
 	if (o.leaderProcs > 0 || o.replicaProcs > 0) && o.procsRef {
-		systems = append(systems, sutra("stream, default procs", node{stream: true}))
+		systems = append(systems, sutra("client, default procs", node{stream: true}))
 	}
 	fmt.Fprintf(out, "bench-peers: %d replicas each, 100-byte values, markers every 20 ms, Sutra's GOMAXPROCS leader %s and replicas %s; %s\n",
 		o.replicas, procsName(o.leaderProcs), procsName(o.replicaProcs), machine())
@@ -332,7 +332,7 @@ type node struct {
 	sync         int  // --sync-replicas of the leader
 	leaderProcs  int  // GOMAXPROCS of the leader; 0 leaves Go's default
 	replicaProcs int  // and of each replica
-	stream       bool // written through WriteStream
+	stream       bool // written through the Go client
 }
 
 func startSutra(ctx context.Context, o options, dir string, port int, n node) (*cluster, error) {

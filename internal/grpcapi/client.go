@@ -3,44 +3,21 @@ package grpcapi
 import (
 	"context"
 	"sync"
-	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/status"
 
+	"github.com/sutra/sutra-operator/internal/grpcdial"
 	"github.com/sutra/sutra-operator/internal/pb/replicationpb"
 	"github.com/sutra/sutra-operator/internal/replication"
 )
 
-// connectBackoff paces a connection's own reconnect attempts. gRPC's
-// default (1s growing by 1.6 up to 120s) would leave a peer that came back
-// unreached for up to two minutes; this caps the wait at the 5s a follower
-// backs off at most (replication.FollowerOptions.MaxBackoff).
-var connectBackoff = grpc.ConnectParams{
-	Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 5 * time.Second},
-	MinConnectTimeout: 5 * time.Second,
-}
-
-// Dial opens a client connection with the node's message limits, keepalive
-// and reconnect settings. Connections are lazy: errors surface on first use.
-// addr is resolved with gRPC's dns resolver. creds nil means plaintext.
+// Dial opens a client connection with the settings every Sutra client
+// shares (grpcdial.Dial).
 func Dial(addr string, creds credentials.TransportCredentials, opts ...grpc.DialOption) (*grpc.ClientConn, error) {
-	if creds == nil {
-		creds = insecure.NewCredentials()
-	}
-	return grpc.NewClient(addr, append([]grpc.DialOption{
-		grpc.WithConnectParams(connectBackoff),
-		grpc.WithTransportCredentials(creds),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxMessageBytes), grpc.MaxCallSendMsgSize(MaxMessageBytes)),
-		grpc.WithInitialWindowSize(4 << 20),
-		grpc.WithInitialConnWindowSize(16 << 20),
-		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: keepaliveTime, Timeout: keepaliveTimeout, PermitWithoutStream: true}),
-	}, opts...)...)
+	return grpcdial.Dial(addr, creds, opts...)
 }
 
 // StreamDialer returns a replication.Dialer that opens StreamWal on conn.

@@ -15,20 +15,14 @@ import (
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
 
+	"github.com/sutra/sutra-operator/internal/grpcdial"
 	"github.com/sutra/sutra-operator/internal/pb/adminpb"
 	"github.com/sutra/sutra-operator/internal/pb/replicationpb"
 	"github.com/sutra/sutra-operator/internal/pb/storagepb"
 )
 
 // MaxMessageBytes bounds any single request or response message.
-const MaxMessageBytes = 16 << 20
-
-// Keepalive settings shared by servers and clients, so that neither side
-// closes the other for pinging too often.
-const (
-	keepaliveTime    = 10 * time.Second
-	keepaliveTimeout = 5 * time.Second
-)
+const MaxMessageBytes = grpcdial.MaxMessageBytes
 
 // streamWorkers is the number of long-lived goroutines that handle
 // incoming calls. A call handled on a fresh goroutine grows its stack from
@@ -62,10 +56,10 @@ func NewServer(repl *ReplicationServer, stor *StorageServer, admin *AdminServer,
 	s := grpc.NewServer(append(creds,
 		grpc.MaxRecvMsgSize(MaxMessageBytes),
 		grpc.MaxSendMsgSize(MaxMessageBytes),
-		grpc.InitialWindowSize(4<<20),
-		grpc.InitialConnWindowSize(16<<20),
-		grpc.KeepaliveParams(keepalive.ServerParameters{Time: keepaliveTime, Timeout: keepaliveTimeout}),
-		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: keepaliveTime / 2, PermitWithoutStream: true}),
+		grpc.InitialWindowSize(grpcdial.StreamWindow),
+		grpc.InitialConnWindowSize(grpcdial.ConnWindow),
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: grpcdial.KeepaliveTime, Timeout: grpcdial.KeepaliveTimeout}),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: grpcdial.KeepaliveTime / 2, PermitWithoutStream: true}),
 		grpc.ChainUnaryInterceptor(unary...),
 		grpc.ChainStreamInterceptor(stream...),
 		grpc.NumStreamWorkers(streamWorkers),

@@ -39,7 +39,7 @@ type BenchConfig struct {
 	Workers        int           // concurrent writers
 	Conns          int           // TCP connections to the leader
 	Batch          int           // concepts per call; >1 uses BatchWrite
-	Stream         bool          // write through WriteStream, one stream per TCP connection, and poll markers through ReadStream
+	Stream         bool          // write through the Go client (package client, on WriteStream), and poll markers through ReadStream
 	Size           int           // content bytes per concept
 	MarkerInterval time.Duration // how often a visibility marker is written
 	PollInterval   time.Duration // pause between a replica's marker reads; default 500µs
@@ -98,7 +98,7 @@ func bench(ctx context.Context, args []string, out io.Writer) error {
 	fs.IntVar(&c.Workers, "connections", 64, "concurrent writers")
 	fs.IntVar(&c.Conns, "tcp-connections", 8, "TCP connections to the leader shared by the writers")
 	fs.IntVar(&c.Batch, "batch", 1, "concepts per call (BatchWrite when > 1)")
-	fs.BoolVar(&c.Stream, "stream", false, "write through the pipelined WriteStream, one stream per TCP connection, and poll replicas through ReadStream, instead of unary calls")
+	fs.BoolVar(&c.Stream, "stream", false, "write through the Go client (one call per write, carried on WriteStream; --tcp-connections streams at most) and poll replicas through ReadStream, instead of unary calls")
 	fs.IntVar(&c.Size, "size", 100, "content bytes per concept")
 	fs.DurationVar(&c.MarkerInterval, "marker-interval", 100*time.Millisecond, "interval between visibility markers")
 	fs.DurationVar(&c.PollInterval, "poll-interval", 500*time.Microsecond, "pause between a replica's reads of a marker it does not show yet")
