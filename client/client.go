@@ -159,7 +159,7 @@ func (c *Client) Write(ctx context.Context, ops ...Op) (Result, error) {
 		switch {
 		case err == nil:
 			return Result{First: r.GetFirstSequence(), Last: r.GetLastSequence()}, nil
-		case !sent:
+		case !sent && !refusedStream(err):
 			last = err // the stream ended: open another
 			continue
 		}

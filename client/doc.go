@@ -34,8 +34,10 @@
 // a blind retry could overwrite a later write. Any other error is the
 // leader's answer for that write, as a gRPC status error: INVALID_ARGUMENT
 // for a bad concept, UNAVAILABLE from a fenced leader or when the
-// synchronous replicas did not confirm in time; after UNAVAILABLE the
-// client looks for the leader again on the next write.
+// synchronous replicas did not confirm in time (after UNAVAILABLE the
+// client looks for the leader again on the next write), PERMISSION_DENIED
+// or UNAUTHENTICATED when the caller may not write (the node refuses the
+// whole stream before it reads a request, so nothing was applied).
 //
 // # Security
 //

@@ -127,6 +127,9 @@ func (w *writeStream) write(ctx context.Context, ops []*storagepb.WriteOp) (res 
 		if !ok {
 			w.mu.Lock()
 			defer w.mu.Unlock()
+			if refusedStream(w.err) {
+				return nil, true, w.err // the node ran none of the stream's writes
+			}
 			return nil, true, fmt.Errorf("%w: %w", ErrUnknownOutcome, w.err)
 		}
 		if c := codes.Code(r.GetCode()); c != codes.OK {
@@ -145,4 +148,17 @@ func (w *writeStream) close() {
 	_ = w.stream.CloseSend()
 	w.sendMu.Unlock()
 	w.cancel()
+}
+
+// refusedStream reports whether err ended a stream before the node ran
+// any of its writes, and would end another the same way: the caller may
+// not write (PERMISSION_DENIED, UNAUTHENTICATED) or the node has no
+// WriteStream (UNIMPLEMENTED). The node checks these when the stream
+// opens, before it reads a request.
+func refusedStream(err error) bool {
+	switch status.Code(err) {
+	case codes.PermissionDenied, codes.Unauthenticated, codes.Unimplemented:
+		return true
+	}
+	return false
 }

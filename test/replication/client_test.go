@@ -9,10 +9,12 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	"github.com/sutra/sutra-operator/client"
+	"github.com/sutra/sutra-operator/internal/auth"
 )
 
 func newClient(t *testing.T, streams int, nodes ...*node) *client.Client {
@@ -212,5 +214,44 @@ func TestClientFollowsSwitchover(t *testing.T) {
 		n.acked.Load(), n.refused.Load(), n.unknown.Load(), lost)
 	if lost != 0 || n.acked.Load() != 200 {
 		t.Fatalf("%d of 200 writes acknowledged, %d lost", n.acked.Load(), lost)
+	}
+}
+
+// Over mutual TLS, the client writes as a writer; a reader's write is
+// refused PERMISSION_DENIED at once, as a refusal and not an unknown
+// outcome, and nothing of it is written.
+func TestClientOverTLS(t *testing.T) {
+	c := newSecureCluster(t)
+	leader, replica := c.leaderWithReplica("n1")
+	addrs := []string{replica.addr, leader.addr}
+	as := func(kind auth.Kind) *client.Client {
+		cl, err := client.New(client.Config{Addrs: addrs, DialOptions: []grpc.DialOption{tlsAs(c.ca.ClientTLS(t, kind, "app"))}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = cl.Close() })
+		return cl
+	}
+	w := newWriter(44)
+	var n clientWrites
+	writer := as(auth.Writer)
+	for i := uint64(1); i <= 50; i++ {
+		if !w.putVia(writer, i, &n) {
+			t.Fatalf("write %d as a writer not acknowledged", i)
+		}
+	}
+	start := time.Now()
+	_, err := as(auth.Reader).Write(context.Background(), client.PutConcept(w.concept(51)))
+	if status.Code(err) != codes.PermissionDenied || errors.Is(err, client.ErrUnknownOutcome) || time.Since(start) > 5*time.Second {
+		t.Fatalf("write as a reader: %v after %v, want PERMISSION_DENIED at once", err, time.Since(start))
+	}
+	converged(t, leader, replica)
+	lost := w.lostOn(t, leader, replica)
+	t.Logf("50 writes acknowledged over TLS; acknowledged writes lost: %d; the reader's write refused in %v", lost, time.Since(start).Round(time.Millisecond))
+	if lost != 0 {
+		t.Fatalf("%d acknowledged writes lost", lost)
+	}
+	if _, err := writer.Get(context.Background(), conceptID(44, 51)); status.Code(err) != codes.NotFound {
+		t.Fatalf("the refused write: %v, want NOT_FOUND", err)
 	}
 }
