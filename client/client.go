@@ -235,9 +235,11 @@ func (c *Client) stream(ctx context.Context) (*session, *writeStream, error) {
 	if w != nil {
 		return s, w, nil
 	}
-	w, err := openWriteStream(s.conns[slot])
+	w, err := openWriteStream(ctx, s.conns[slot])
 	if err != nil {
-		c.lost(s, "")
+		if ctx.Err() == nil {
+			c.lost(s, "") // the caller's end says nothing of the leader
+		}
 		return nil, nil, fmt.Errorf("client: open a write stream to %s: %w", s.leader, err)
 	}
 	c.mu.Lock()

@@ -34,9 +34,15 @@ type writeStream struct {
 	inflight atomic.Int32 // writes between the start of write and its return
 }
 
-func openWriteStream(conn *grpc.ClientConn) (*writeStream, error) {
-	ctx, cancel := context.WithCancel(context.Background())
-	stream, err := storagepb.NewStorageServiceClient(conn).WriteStream(ctx)
+// openWriteStream opens a stream on conn that outlives the caller's ctx;
+// ctx bounds only the opening (a connection still being made).
+func openWriteStream(ctx context.Context, conn *grpc.ClientConn) (*writeStream, error) {
+	sctx, cancel := context.WithCancel(context.Background())
+	stop := context.AfterFunc(ctx, cancel)
+	stream, err := storagepb.NewStorageServiceClient(conn).WriteStream(sctx)
+	if !stop() {
+		err = status.FromContextError(ctx.Err()).Err() // ctx ended while opening
+	}
 	if err != nil {
 		cancel()
 		return nil, err

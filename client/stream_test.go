@@ -47,7 +47,7 @@ func TestWriteOnAnEndedStreamReportsWhy(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = conn.Close() }()
-	w, err := openWriteStream(conn)
+	w, err := openWriteStream(context.Background(), conn)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,5 +60,30 @@ func TestWriteOnAnEndedStreamReportsWhy(t *testing.T) {
 	}
 	if !w.broken() {
 		t.Fatal("the stream does not say it ended")
+	}
+}
+
+// Opening a stream to a node that accepts the connection and never speaks
+// ends with the caller's context, not gRPC's connect timeout.
+func TestOpenWriteStreamStopsWithItsContext(t *testing.T) {
+	lis, err := net.Listen("tcp", "127.0.0.1:0") // the kernel accepts; nobody answers
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = lis.Close() }()
+	conn, err := grpcdial.Dial(lis.Addr().String(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = conn.Close() }()
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	w, err := openWriteStream(ctx, conn)
+	if err == nil {
+		w.close()
+	}
+	if took := time.Since(start); status.Code(err) != codes.DeadlineExceeded || took > 3*time.Second {
+		t.Fatalf("open on a silent node: %v after %v, want DEADLINE_EXCEEDED after about 300ms", err, took)
 	}
 }
