@@ -2,8 +2,8 @@
 # Sutra beside durable Redis on this machine: installs Debian's redis-server
 # when it is missing, builds the storage node, and runs hack/bench-peers
 # (Redis with appendfsync always, then Sutra asynchronous by unary gRPC calls
-# and through the Go client, then Sutra with --sync-replicas 1, and the client
-# once more with Go's default GOMAXPROCS on every node; three replicas each on
+# and through the Go client, then the client with --sync-replicas 1, and once
+# more with Go's default GOMAXPROCS on every node; three replicas each on
 # 127.0.0.1). It prints one table with the ratios; it does not judge them.
 #
 #   hack/bench-peers.sh                 # the full run, about 10 minutes

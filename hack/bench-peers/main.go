@@ -13,7 +13,8 @@
 //     by unary gRPC calls, then through the Go client (package client:
 //     one call per write, carried on WriteStream, as many writes in
 //     flight as writers; replicas are polled through ReadStream), and
-//     once more by unary calls with --sync-replicas 1 unless --sync=false.
+//     once more through the client with --sync-replicas 1 unless
+//     --sync=false.
 //
 // Sutra's replicas run with GOMAXPROCS=--replica-procs (1 by default), its
 // leader with --leader-procs (0: Go's default, one per CPU). A replica
@@ -77,7 +78,7 @@ func main() {
 	// connection of an earlier system holds a port a node needs.
 	flag.IntVar(&o.port, "port", 27200, "first port; each system uses the next replicas+1")
 	flag.BoolVar(&o.short, "short", false, "run every shape briefly (a smoke run: figures are not comparable)")
-	flag.BoolVar(&o.sync, "sync", true, "also run Sutra with --sync-replicas 1")
+	flag.BoolVar(&o.sync, "sync", true, "also run Sutra with --sync-replicas 1, through the client")
 	flag.IntVar(&o.leaderProcs, "leader-procs", 0, "GOMAXPROCS of Sutra's leader (0: Go's default, one per CPU)")
 	flag.IntVar(&o.replicaProcs, "replica-procs", 1, "GOMAXPROCS of each Sutra replica (0: Go's default)")
 	flag.BoolVar(&o.procsRef, "procs-reference", true, "also run Sutra through WriteStream with Go's default GOMAXPROCS on every node, when a -procs flag is set")
@@ -154,15 +155,17 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		return system{name, func(d string, p int) (*cluster, error) { return startSutra(ctx, o, d, p, n) }}
 	}
 	unary := node{leaderProcs: o.leaderProcs, replicaProcs: o.replicaProcs}
-	stream, sync := unary, unary
-	stream.stream, sync.sync = true, 1
+	stream := unary
+	stream.stream = true
+	sync := stream
+	sync.sync = 1
 	systems := []system{
 		{"Redis fsync", func(d string, p int) (*cluster, error) { return startRedis(o, d, p) }},
 		sutra("Sutra", unary),
 		sutra("Sutra client", stream),
 	}
 	if o.sync {
-		systems = append(systems, sutra("Sutra sync=1", sync))
+		systems = append(systems, sutra("client sync=1", sync))
 	}
 	if (o.leaderProcs > 0 || o.replicaProcs > 0) && o.procsRef {
 		systems = append(systems, sutra("client, default procs", node{stream: true}))
