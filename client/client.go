@@ -148,10 +148,12 @@ func (c *Client) Write(ctx context.Context, ops ...Op) (Result, error) {
 			}
 		}
 		s, w, err := c.stream(ctx)
-		if err != nil {
-			if errors.Is(err, errClosed) || ctx.Err() != nil {
-				return Result{}, err
-			}
+		switch {
+		case ctx.Err() != nil:
+			return Result{}, status.FromContextError(ctx.Err()).Err()
+		case errors.Is(err, errClosed):
+			return Result{}, err
+		case err != nil:
 			last = err
 			continue
 		}

@@ -60,18 +60,29 @@ func TestWriteWithoutLeaderFailsAfterLeaderWait(t *testing.T) {
 	}
 }
 
-// The caller's context bounds the search for a leader too.
+// The caller's context bounds the search for a leader too: between
+// attempts (nothing listens) and during one (a node that accepts the
+// connection and never answers).
 func TestWriteStopsWithItsContext(t *testing.T) {
-	c, err := New(Config{Addrs: []string{deadAddr(t)}})
+	silent, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer func() { _ = c.Close() }()
-	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-	defer cancel()
-	_, err = c.Write(ctx, DeleteConcept(make([]byte, 16)))
-	if status.Code(err) != codes.DeadlineExceeded {
-		t.Fatalf("write with an ending context: %v, want DEADLINE_EXCEEDED", err)
+	defer func() { _ = silent.Close() }()
+	for name, addr := range map[string]string{"nothing listens": deadAddr(t), "silent node": silent.Addr().String()} {
+		c, err := New(Config{Addrs: []string{addr}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		start := time.Now()
+		_, err = c.Write(ctx, DeleteConcept(make([]byte, 16)))
+		took := time.Since(start)
+		cancel()
+		_ = c.Close()
+		if status.Code(err) != codes.DeadlineExceeded || took > time.Second {
+			t.Errorf("%s: write with an ending context: %v after %v, want DEADLINE_EXCEEDED after about 200ms", name, err, took)
+		}
 	}
 }
 
