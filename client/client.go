@@ -52,6 +52,13 @@ type Result struct{ First, Last uint64 }
 // leader may or may not have applied it. Such a write is never retried.
 var ErrUnknownOutcome = errors.New("client: the write was sent but its result was lost; it may or may not have been applied")
 
+// WithToken is the dial option that sends token as a bearer token with
+// every call (docs/security.md: the node's token file). gRPC sends it only
+// over TLS, so it goes with transport credentials in Config.DialOptions.
+func WithToken(token string) grpc.DialOption {
+	return grpc.WithPerRPCCredentials(grpcdial.TokenCredentials(token, true))
+}
+
 // Defaults of Config.
 const (
 	DefaultStreams    = 4

@@ -42,7 +42,7 @@
 // # Security
 //
 // Config.DialOptions carries the credentials: grpc.WithTransportCredentials
-// with the cluster CA and a client certificate, grpc.WithPerRPCCredentials
-// for a bearer token (docs/security.md). Without transport credentials the
-// client speaks plaintext, for nodes started with --insecure.
+// with the cluster CA and a client certificate, WithToken for a bearer
+// token (docs/security.md). Without transport credentials the client
+// speaks plaintext, for nodes started with --insecure.
 package client

@@ -14,12 +14,6 @@ import (
 	"github.com/sutra/sutra-operator/internal/replication"
 )
 
-// Dial opens a client connection with the settings every Sutra client
-// shares (grpcdial.Dial).
-func Dial(addr string, creds credentials.TransportCredentials, opts ...grpc.DialOption) (*grpc.ClientConn, error) {
-	return grpcdial.Dial(addr, creds, opts...)
-}
-
 // StreamDialer returns a replication.Dialer that opens StreamWal on conn.
 func StreamDialer(conn *grpc.ClientConn) replication.Dialer {
 	return streamDialer(conn, nil)
@@ -71,7 +65,7 @@ type leaderDialer struct {
 
 // redial replaces the connection; d.mu is held or d is not shared yet.
 func (d *leaderDialer) redial() error {
-	conn, err := Dial(d.addr, d.creds)
+	conn, err := grpcdial.Dial(d.addr, d.creds)
 	if err != nil {
 		return err
 	}
@@ -149,7 +143,7 @@ func HeartbeatCaller(creds credentials.TransportCredentials) (replication.Heartb
 		conn, ok := conns[addr]
 		if !ok {
 			var err error
-			if conn, err = Dial(addr, creds); err != nil {
+			if conn, err = grpcdial.Dial(addr, creds); err != nil {
 				mu.Unlock()
 				return replication.HeartbeatReply{}, err
 			}

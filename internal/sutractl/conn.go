@@ -16,7 +16,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	"sigs.k8s.io/yaml"
 
-	"github.com/sutra/sutra-operator/internal/grpcapi"
+	"github.com/sutra/sutra-operator/internal/grpcdial"
 )
 
 // Context is a context file (--context, SUTRA_CONTEXT): where a cluster is
@@ -156,7 +156,7 @@ func dialOptions(c Context) ([]grpc.DialOption, error) {
 		if token == "" {
 			return nil, fmt.Errorf("sutractl: --token-file %s is empty", c.TokenFile)
 		}
-		opts = append(opts, grpc.WithPerRPCCredentials(grpcapi.TokenCredentials(token, true)))
+		opts = append(opts, grpc.WithPerRPCCredentials(grpcdial.TokenCredentials(token, true)))
 	}
 	return opts, nil
 }
@@ -167,7 +167,7 @@ func dial(ctx context.Context, addr string) (*grpc.ClientConn, error) {
 	if err != nil {
 		return nil, err
 	}
-	conn, err := grpcapi.Dial(addr, nil, opts...)
+	conn, err := grpcdial.Dial(addr, nil, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("sutractl: %s: %w", addr, err)
 	}

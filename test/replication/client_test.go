@@ -2,7 +2,9 @@ package replication
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -15,6 +17,7 @@ import (
 
 	"github.com/sutra/sutra-operator/client"
 	"github.com/sutra/sutra-operator/internal/auth"
+	"github.com/sutra/sutra-operator/internal/auth/authtest"
 )
 
 func newClient(t *testing.T, streams int, nodes ...*node) *client.Client {
@@ -219,7 +222,7 @@ func TestClientFollowsSwitchover(t *testing.T) {
 
 // Over mutual TLS, the client writes as a writer; a reader's write is
 // refused PERMISSION_DENIED at once, as a refusal and not an unknown
-// outcome, and nothing of it is written.
+// outcome, and nothing of it is written. The same with bearer tokens.
 func TestClientOverTLS(t *testing.T) {
 	c := newSecureCluster(t)
 	leader, replica := c.leaderWithReplica("n1")
@@ -253,5 +256,25 @@ func TestClientOverTLS(t *testing.T) {
 	}
 	if _, err := writer.Get(context.Background(), conceptID(44, 51)); status.Code(err) != codes.NotFound {
 		t.Fatalf("the refused write: %v, want NOT_FOUND", err)
+	}
+	// Bearer tokens from the node's token file, with client.WithToken.
+	tokens := filepath.Join(c.dir, "tokens")
+	authtest.WriteFile(t, tokens, []byte("reader dash dash-token-0123456789\nwriter app app-token-0123456789\n"))
+	tl := c.start("token-leader", "--role", "leader", "--auth-tokens-file", tokens)
+	byToken := func(token string) *client.Client {
+		cl, err := client.New(client.Config{Addrs: []string{tl.addr},
+			DialOptions: []grpc.DialOption{tlsAs(&tls.Config{RootCAs: c.ca.Pool(), MinVersion: tls.VersionTLS12}), client.WithToken(token)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = cl.Close() })
+		return cl
+	}
+	if _, err := byToken("app-token-0123456789").Write(context.Background(), client.PutConcept(w.concept(52))); err != nil {
+		t.Fatalf("write with a writer's token: %v", err)
+	}
+	_, err = byToken("dash-token-0123456789").Write(context.Background(), client.PutConcept(w.concept(53)))
+	if status.Code(err) != codes.PermissionDenied || errors.Is(err, client.ErrUnknownOutcome) {
+		t.Fatalf("write with a reader's token: %v, want PERMISSION_DENIED", err)
 	}
 }

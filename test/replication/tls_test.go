@@ -22,7 +22,7 @@ import (
 
 	"github.com/sutra/sutra-operator/internal/auth"
 	"github.com/sutra/sutra-operator/internal/auth/authtest"
-	"github.com/sutra/sutra-operator/internal/grpcapi"
+	"github.com/sutra/sutra-operator/internal/grpcdial"
 	"github.com/sutra/sutra-operator/internal/pb/adminpb"
 	"github.com/sutra/sutra-operator/internal/pb/replicationpb"
 	"github.com/sutra/sutra-operator/internal/pb/storagepb"
@@ -224,7 +224,7 @@ func TestTLSTokens(t *testing.T) {
 	leader := c.start("leader", "--role", "leader", "--auth-tokens-file", tokens)
 	as := func(token string) storagepb.StorageServiceClient {
 		return storagepb.NewStorageServiceClient(dialAs(t, leader.addr, tlsAs(&tls.Config{RootCAs: c.ca.Pool(), MinVersion: tls.VersionTLS12}),
-			grpc.WithPerRPCCredentials(grpcapi.TokenCredentials(token, true))))
+			grpc.WithPerRPCCredentials(grpcdial.TokenCredentials(token, true))))
 	}
 	put := func(cl storagepb.StorageServiceClient, i uint64) error {
 		_, err := cl.WriteConcept(context.Background(), &storagepb.WriteConceptRequest{
