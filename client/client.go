@@ -168,7 +168,9 @@ func (c *Client) Write(ctx context.Context, ops ...Op) (Result, error) {
 		switch {
 		case err == nil:
 			return Result{First: r.GetFirstSequence(), Last: r.GetLastSequence()}, nil
-		case !sent && !refusedStream(err):
+		case refusedStream(err):
+			return Result{}, err // nothing applied; another stream would be refused too
+		case !sent:
 			last = err // the stream ended: open another
 			continue
 		}
@@ -187,7 +189,7 @@ func (c *Client) Write(ctx context.Context, ops ...Op) (Result, error) {
 // Get reads a concept from the leader, so it shows every write
 // acknowledged before it.
 func (c *Client) Get(ctx context.Context, id []byte) (*Concept, error) {
-	s, _, err := c.stream(ctx)
+	s, err := c.session(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -197,7 +199,7 @@ func (c *Client) Get(ctx context.Context, id []byte) (*Concept, error) {
 // Leader is the address of the leader the client writes to, found now if
 // none is known.
 func (c *Client) Leader(ctx context.Context) (string, error) {
-	s, _, err := c.stream(ctx)
+	s, err := c.session(ctx)
 	if err != nil {
 		return "", err
 	}
@@ -227,24 +229,30 @@ var errClosed = status.Error(codes.Canceled, "client: closed")
 // two cores, one stream gave 10-20% more writes per second than eight).
 const spillAt = 128
 
+// session returns the session to the current leader, finding the leader
+// if none is known.
+func (c *Client) session(ctx context.Context) (*session, error) {
+	if c.closed.Load() {
+		return nil, errClosed
+	}
+	if s := c.sess.Load(); s != nil {
+		return s, nil
+	}
+	return c.connect(ctx)
+}
+
 // stream returns the current session and the stream the next write goes
 // on, finding the leader and opening the stream as needed.
 func (c *Client) stream(ctx context.Context) (*session, *writeStream, error) {
-	if c.closed.Load() {
-		return nil, nil, errClosed
-	}
-	s := c.sess.Load()
-	if s == nil {
-		var err error
-		if s, err = c.connect(ctx); err != nil {
-			return nil, nil, err
-		}
+	s, err := c.session(ctx)
+	if err != nil {
+		return nil, nil, err
 	}
 	slot, w := s.pick()
 	if w != nil {
 		return s, w, nil
 	}
-	w, err := openWriteStream(ctx, s.conns[slot])
+	w, err = openWriteStream(ctx, s.conns[slot])
 	if err != nil {
 		if ctx.Err() == nil {
 			c.lost(s, "") // the caller's end says nothing of the leader

@@ -124,9 +124,9 @@ func TestPickFillsOneStreamBeforeTheNext(t *testing.T) {
 				if n == absent {
 					continue
 				}
-				w := &writeStream{}
+				w := &writeStream{ended: make(chan struct{})}
 				if n == ended {
-					w.dead.Store(true)
+					close(w.ended)
 				} else {
 					w.inflight.Store(n)
 				}

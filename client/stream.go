@@ -19,7 +19,6 @@ import (
 // WriteStream (proto/storage.proto): each write is a request tagged with a
 // fresh id, answered by the result with that id.
 type writeStream struct {
-	conn   *grpc.ClientConn // not owned: the session closes it
 	stream storagepb.StorageService_WriteStreamClient
 	cancel context.CancelFunc
 	sendMu sync.Mutex // one Send at a time, as gRPC requires
@@ -29,7 +28,6 @@ type writeStream struct {
 	waiting map[uint64]chan *storagepb.StreamWriteResult
 	err     error         // why the stream ended; set once
 	ended   chan struct{} // closed when err is set
-	dead    atomic.Bool   // err is set, read without the lock
 
 	inflight atomic.Int32 // writes between the start of write and its return
 }
@@ -47,7 +45,7 @@ func openWriteStream(ctx context.Context, conn *grpc.ClientConn) (*writeStream, 
 		cancel()
 		return nil, err
 	}
-	w := &writeStream{conn: conn, stream: stream, cancel: cancel, waiting: map[uint64]chan *storagepb.StreamWriteResult{}, ended: make(chan struct{})}
+	w := &writeStream{stream: stream, cancel: cancel, waiting: map[uint64]chan *storagepb.StreamWriteResult{}, ended: make(chan struct{})}
 	go w.receive()
 	return w, nil
 }
@@ -77,7 +75,6 @@ func (w *writeStream) receive() {
 func (w *writeStream) end(err error) {
 	if w.err == nil {
 		w.err = err
-		w.dead.Store(true)
 		close(w.ended)
 	}
 	for id, ch := range w.waiting {
@@ -87,7 +84,14 @@ func (w *writeStream) end(err error) {
 }
 
 // broken reports whether the stream has ended.
-func (w *writeStream) broken() bool { return w.dead.Load() }
+func (w *writeStream) broken() bool {
+	select {
+	case <-w.ended:
+		return true
+	default:
+		return false
+	}
+}
 
 // write sends ops as one write and waits for its result. sent is false
 // when the request never left (the stream had ended): the write was not
