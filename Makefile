@@ -121,7 +121,7 @@ demo: ## Run a leader and two replicas on 127.0.0.1, write data, show the replic
 	hack/demo.sh
 
 .PHONY: demo-test
-demo-test: ## Check that hack/demo.sh refuses ports another process holds (a few seconds).
+demo-test: ## Check that hack/demo.sh refuses ports another server holds and waits for ones a connection holds (half a minute).
 	hack/demo-test.sh
 
 .PHONY: docs-check

@@ -5,7 +5,10 @@
 # hack/demo-test.sh: hack/demo.sh must refuse ports another process holds
 # instead of using whatever answers there. Holds each of the demo's ports in
 # turn (gRPC and metrics) with a plain listener and checks that the demo
-# exits non-zero, names the port, and starts no node. A few seconds.
+# exits non-zero, names the port, and starts no node. Then holds one gRPC
+# port with an outgoing connection (as an ephemeral port or one in TIME_WAIT
+# would be held) for a few seconds and checks that the demo waits for its
+# release and then runs to the end. About half a minute.
 #
 #   SUTRA_DEMO_TEST_PORT   base gRPC port of the run (default 27151; metrics +140)
 set -euo pipefail
@@ -29,7 +32,7 @@ s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(8); print("ready", flush=True)
 		sleep 0.1
 	done
 	rc=0
-	out=$(SUTRA_DEMO_PORT=${base} timeout 60 hack/demo.sh 2>&1) || rc=$?
+	out=$(SUTRA_DEMO_PORT=${base} timeout 600 hack/demo.sh 2>&1) || rc=$?
 	kill "${holder}" 2>/dev/null || true
 	wait "${holder}" 2>/dev/null || true
 	rm -f "/tmp/demo-test-$$.ready"
@@ -44,3 +47,29 @@ ${out}"
 	fi
 	printf 'demo-test: ok: with 127.0.0.1:%s taken, hack/demo.sh exits %d: %s\n' "${port}" "${rc}" "$(grep 'already in use' <<<"${out}")"
 done
+
+# An outgoing connection whose local port is the first replica's, closed
+# with a reset (no TIME_WAIT) after 3 s.
+port=$((base + 1))
+python3 -c '
+import socket, struct, sys, time
+srv = socket.socket(); srv.bind(("127.0.0.1", 0)); srv.listen(1)
+c = socket.socket(); c.bind(("127.0.0.1", int(sys.argv[1]))); c.connect(srv.getsockname())
+a, _ = srv.accept(); print("ready", flush=True); time.sleep(3)
+c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)); c.close(); a.close()
+' "${port}" >"/tmp/demo-test-$$.ready" &
+holder=$!
+for _ in $(seq 50); do
+	grep -q ready "/tmp/demo-test-$$.ready" 2>/dev/null && break
+	sleep 0.1
+done
+rc=0
+out=$(SUTRA_DEMO_PORT=${base} timeout 600 hack/demo.sh 2>&1) || rc=$?
+wait "${holder}" 2>/dev/null || true
+rm -f "/tmp/demo-test-$$.ready"
+((rc == 0)) || fail "hack/demo.sh exited ${rc} after 127.0.0.1:${port} was released:
+${out}"
+grep -q "waiting for a closed connection to release port ${port}" <<<"${out}" ||
+	fail "hack/demo.sh did not wait for 127.0.0.1:${port}, held by a connection:
+${out}"
+printf 'demo-test: ok: with 127.0.0.1:%s held by a connection for 3 s, hack/demo.sh waits and runs to the end\n' "${port}"

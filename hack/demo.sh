@@ -5,10 +5,11 @@
 # cleanly. Needs only Go.
 #
 #   hack/demo.sh                  ports 50051-50053 (gRPC), 9191-9193 (metrics)
-#   SUTRA_DEMO_PORT=60051 hack/demo.sh   gRPC 60051-60053, metrics 60191-60193
+#   SUTRA_DEMO_PORT=28051 hack/demo.sh   gRPC 28051-28053, metrics 28191-28193
 #
-# It refuses to start when one of its ports is already taken (a cluster left
-# running, another demo) instead of talking to whatever answers there, and
+# It refuses to start when a server listens on one of its ports (a cluster
+# left running, another demo) instead of talking to whatever answers there,
+# waits for a port a connection still holds (see below), and
 # checks that the nodes answering are the ones it started: processes alive,
 # node ids leader/replica-1/replica-2 and cluster id demo-<pid>.
 set -euo pipefail
@@ -34,17 +35,37 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# port_busy PORT: something accepts connections on 127.0.0.1:PORT.
-port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-for p in "${base}" $((base + 1)) $((base + 2)) "${metrics_base}" $((metrics_base + 1)) $((metrics_base + 2)); do
-	if port_busy "$p"; then
+echo "==> building storage-server and sutractl"
+CGO_ENABLED=0 go build -o "${bin}/" ./cmd/storage-server ./cmd/sutractl
+
+# A port another server listens on is refused. A port held only by a
+# connection (an outgoing one given it as its local port, or one in
+# TIME_WAIT, up to 60 s after it closed) would fail the node's bind just the
+# same, so the demo waits for it to be released. The check runs after the
+# build, just before the nodes start, to keep the window short.
+ports=("${base}" $((base + 1)) $((base + 2)) "${metrics_base}" $((metrics_base + 1)) $((metrics_base + 2)))
+# port_listening PORT: something accepts connections on 127.0.0.1:PORT.
+port_listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+# port_held PORT: a socket of any state has PORT as its local port.
+port_held() { command -v ss >/dev/null && [[ -n "$(ss -Htan "sport = :$1" 2>/dev/null)" ]]; }
+for p in "${ports[@]}"; do
+	if port_listening "$p"; then
 		echo "demo: port 127.0.0.1:${p} is already in use (a cluster left running? stop it, or pick other ports with SUTRA_DEMO_PORT=...)" >&2
 		exit 1
 	fi
 done
-
-echo "==> building storage-server and sutractl"
-CGO_ENABLED=0 go build -o "${bin}/" ./cmd/storage-server ./cmd/sutractl
+for p in "${ports[@]}"; do
+	for ((waited = 0; waited <= 65; waited++)); do
+		port_held "$p" || break
+		((waited > 0)) || echo "==> waiting for a closed connection to release port ${p} (TIME_WAIT lasts up to 60 s)"
+		((waited < 65)) || {
+			echo "demo: port 127.0.0.1:${p} is still held by a connection after 65 s; pick other ports with SUTRA_DEMO_PORT=..." >&2
+			ss -tan "sport = :${p}" >&2 || true
+			exit 1
+		}
+		sleep 1
+	done
+done
 
 echo "==> making a CA and certificates (sutractl certs)"
 certs="${data}/certs"
