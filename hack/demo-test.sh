@@ -20,22 +20,33 @@ fail() {
 	exit 1
 }
 
-for port in $((base + 1)) $((base + 141)); do
-	python3 -c '
-import socket, sys, time
-s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(8); print("ready", flush=True); time.sleep(120)
-' "${port}" >"/tmp/demo-test-$$.ready" &
+# hold_and_run PYTHON PORT: runs the Python program (its argument: PORT) in
+# the background, and once it prints "ready", the demo on this test's ports;
+# sets rc and out to the demo's exit status and output, then stops the
+# program.
+hold_and_run() {
+	local ready="/tmp/demo-test-$$.ready" holder
+	python3 -c "$1" "$2" >"${ready}" &
 	holder=$!
 	for _ in $(seq 50); do
-		grep -q ready "/tmp/demo-test-$$.ready" 2>/dev/null && break
+		grep -q ready "${ready}" 2>/dev/null && break
 		sleep 0.1
 	done
 	rc=0
 	out=$(SUTRA_DEMO_PORT=${base} timeout 600 hack/demo.sh 2>&1) || rc=$?
 	kill "${holder}" 2>/dev/null || true
 	wait "${holder}" 2>/dev/null || true
-	rm -f "/tmp/demo-test-$$.ready"
+	rm -f "${ready}"
+}
+
+# A server listening on one of the demo's ports.
+listener='
+import socket, sys, time
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(8); print("ready", flush=True); time.sleep(120)
+'
+for port in $((base + 1)) $((base + 141)); do
+	hold_and_run "${listener}" "${port}"
 	((rc != 0)) || fail "hack/demo.sh exited 0 with 127.0.0.1:${port} taken:
 ${out}"
 	grep -q "demo: port 127.0.0.1:${port} is already in use" <<<"${out}" ||
@@ -50,23 +61,15 @@ done
 
 # An outgoing connection whose local port is the first replica's, closed
 # with a reset (no TIME_WAIT) after 3 s.
-port=$((base + 1))
-python3 -c '
+connection='
 import socket, struct, sys, time
 srv = socket.socket(); srv.bind(("127.0.0.1", 0)); srv.listen(1)
 c = socket.socket(); c.bind(("127.0.0.1", int(sys.argv[1]))); c.connect(srv.getsockname())
 a, _ = srv.accept(); print("ready", flush=True); time.sleep(3)
 c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)); c.close(); a.close()
-' "${port}" >"/tmp/demo-test-$$.ready" &
-holder=$!
-for _ in $(seq 50); do
-	grep -q ready "/tmp/demo-test-$$.ready" 2>/dev/null && break
-	sleep 0.1
-done
-rc=0
-out=$(SUTRA_DEMO_PORT=${base} timeout 600 hack/demo.sh 2>&1) || rc=$?
-wait "${holder}" 2>/dev/null || true
-rm -f "/tmp/demo-test-$$.ready"
+'
+port=$((base + 1))
+hold_and_run "${connection}" "${port}"
 ((rc == 0)) || fail "hack/demo.sh exited ${rc} after 127.0.0.1:${port} was released:
 ${out}"
 grep -q "waiting for a closed connection to release port ${port}" <<<"${out}" ||
