@@ -55,6 +55,10 @@ func TestParseConfigRejectsBadConfiguration(t *testing.T) {
 		{"insecure and TLS", map[string]string{"SUTRA_NODE_ROLE": "leader", "SUTRA_INSECURE": "true"}, []string{"--tls-cert", "c.pem"},
 			"SUTRA_INSECURE (--insecure) is set together with TLS"},
 		{"insecure with tokens", nil, []string{"--role", "leader", "--insecure", "--auth-tokens-file", "t"}, "choose one"},
+		{"negative replica sync interval", nil, []string{"--role", "leader", "--insecure", "--replica-sync-interval", "-1ms"},
+			"SUTRA_REPLICA_SYNC_INTERVAL_MS must be 0 to 1000 (--replica-sync-interval 0 to 1s), got -1ms"},
+		{"replica sync interval over a second", map[string]string{"SUTRA_NODE_ROLE": "leader", "SUTRA_INSECURE": "true", "SUTRA_REPLICA_SYNC_INTERVAL_MS": "5000"}, nil,
+			"SUTRA_REPLICA_SYNC_INTERVAL_MS must be 0 to 1000 (--replica-sync-interval 0 to 1s), got 5s"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -87,6 +91,31 @@ func TestGCPercentDefault(t *testing.T) {
 		c, err := ParseConfig(tc.args, env(tc.env))
 		if err != nil || c.GCPercent != tc.want {
 			t.Errorf("env %v args %v: GCPercent %d, %v; want %d", tc.env, tc.args, c.GCPercent, err, tc.want)
+		}
+	}
+}
+
+// TestReplicaSyncInterval: 10 ms unless set; 0 (each batch synced at once)
+// reaches the follower as its "at once", not as its default.
+func TestReplicaSyncInterval(t *testing.T) {
+	for _, tc := range []struct {
+		env            map[string]string
+		args           []string
+		want, follower time.Duration
+	}{
+		{map[string]string{}, nil, 10 * time.Millisecond, 10 * time.Millisecond},
+		{map[string]string{"SUTRA_REPLICA_SYNC_INTERVAL_MS": "0"}, nil, 0, -1},
+		{map[string]string{"SUTRA_REPLICA_SYNC_INTERVAL_MS": "40"}, nil, 40 * time.Millisecond, 40 * time.Millisecond},
+		{map[string]string{"SUTRA_REPLICA_SYNC_INTERVAL_MS": "40"}, []string{"--replica-sync-interval", "2500us"}, 2500 * time.Microsecond, 2500 * time.Microsecond},
+	} {
+		tc.env["SUTRA_NODE_ROLE"] = "leader"
+		tc.env["SUTRA_INSECURE"] = "true"
+		c, err := ParseConfig(tc.args, env(tc.env))
+		if err != nil || c.ReplicaSyncInterval != tc.want {
+			t.Errorf("env %v args %v: ReplicaSyncInterval %v, %v; want %v", tc.env, tc.args, c.ReplicaSyncInterval, err, tc.want)
+		}
+		if got := followerSyncInterval(c.ReplicaSyncInterval); got != tc.follower {
+			t.Errorf("env %v args %v: follower's SyncInterval %v, want %v", tc.env, tc.args, got, tc.follower)
 		}
 	}
 }

@@ -114,7 +114,7 @@ func (r *roles) startFollower(addr string, minEpoch uint64, rewind bool) (*roleS
 	f := replication.NewFollower(r.eng, dial, replication.FollowerOptions{NodeID: r.cfg.NodeID,
 		ClusterID: r.cfg.ClusterID, Address: r.cfg.Advertise, Leader: addr, Logger: r.log, MinEpoch: minEpoch,
 		Rewind: rewind, OnRewind: func(rw engine.Rewound) { r.aside.Add(rw.SetAside) }, Incarnation: r.incarn,
-		Timeout: silentTimeout(r.cfg.HeartbeatInterval)})
+		Timeout: silentTimeout(r.cfg.HeartbeatInterval), SyncInterval: followerSyncInterval(r.cfg.ReplicaSyncInterval)})
 	ctx, cancel := context.WithCancel(r.bg)
 	done := make(chan struct{})
 	go func() { defer close(done); f.Run(ctx) }()
@@ -325,4 +325,13 @@ func (r *roles) Status() grpcapi.NodeStatus {
 // streaming is what tells the operator a leader is cut off.
 func silentTimeout(heartbeat time.Duration) time.Duration {
 	return min(max(12*heartbeat, 3*time.Second), 10*time.Second)
+}
+
+// followerSyncInterval maps the node's setting (0: each batch at once) to
+// FollowerOptions.SyncInterval (0: the default, negative: at once).
+func followerSyncInterval(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }

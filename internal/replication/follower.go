@@ -55,7 +55,19 @@ type FollowerOptions struct {
 	// Start.Incarnation): draw it once per process. Default: drawn by
 	// NewFollower.
 	Incarnation uint64
+	// SyncInterval spaces the local log's syncs while the leader lets
+	// acks be held (an asynchronous leader, Hello.AckDelay > 0): records
+	// received meanwhile wait at most this long and share one sync. Readers
+	// see each batch on receipt regardless, and acks report only what is
+	// synced. Default DefaultSyncInterval; negative: each batch is synced
+	// at once. A leader that waits for acks always has each batch synced
+	// at once.
+	SyncInterval time.Duration
 }
+
+// DefaultSyncInterval is FollowerOptions.SyncInterval's default: a replica
+// of an asynchronous leader syncs its log at most every 10 ms.
+const DefaultSyncInterval = 10 * time.Millisecond
 
 func (o FollowerOptions) withDefaults() FollowerOptions {
 	if o.MinBackoff <= 0 {
@@ -72,6 +84,12 @@ func (o FollowerOptions) withDefaults() FollowerOptions {
 	}
 	if o.Incarnation == 0 {
 		o.Incarnation = NewIncarnation()
+	}
+	switch {
+	case o.SyncInterval < 0:
+		o.SyncInterval = 0
+	case o.SyncInterval == 0:
+		o.SyncInterval = DefaultSyncInterval
 	}
 	return o
 }
@@ -207,10 +225,10 @@ func (f *Follower) session(ctx context.Context) error {
 			}
 		}
 	}()
-	if ackDelay > 0 {
-		// Acks are held for ackDelay: the local log may sync that
-		// seldom, too (readers see each batch on receipt regardless).
-		f.eng.Log().SetSyncInterval(ackDelay / 2)
+	if ackDelay > 0 && f.opts.SyncInterval > 0 {
+		// The leader does not wait for acks: the local log may sync
+		// seldom (readers see each batch on receipt regardless).
+		f.eng.Log().SetSyncInterval(f.opts.SyncInterval)
 		defer f.eng.Log().SetSyncInterval(0)
 	}
 	f.shownSeq.Store(0)
@@ -302,6 +320,11 @@ func (f *Follower) session(ctx context.Context) error {
 			var size uint64
 			for i := range fr.Entries {
 				size += uint64(fr.Entries[i].Size())
+			}
+			if len(ap.q) >= maxInFlight/2 {
+				// The batches in flight wait for a spaced sync: have it
+				// now, before the queue fills and stops this receiver.
+				f.eng.Log().Hurry()
 			}
 			if !ap.push(batch{r: r, first: first.Seq, n: uint64(len(fr.Entries)), bytes: size, time: last.Time, check: fr.Check}) {
 				return ap.err()

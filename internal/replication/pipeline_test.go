@@ -148,31 +148,73 @@ func TestFollowerShowsBatchesBehindAHeldSync(t *testing.T) {
 }
 
 // A replica of a leader that lets it hold acks spaces its log's syncs by
-// half the ack delay while it follows, and stops once the session ends; a
-// replica of a leader that waits for acks syncs each batch at once.
+// its SyncInterval (DefaultSyncInterval unless set; negative: not at all)
+// while it follows, and stops once the session ends; a replica of a
+// leader that waits for acks syncs each batch at once.
 func TestFollowerSpacesSyncsOnlyWhenAcksMayBeHeld(t *testing.T) {
-	for _, delay := range []time.Duration{0, 4 * time.Millisecond} {
+	for _, tc := range []struct {
+		delay, opt, want time.Duration
+	}{
+		{0, 0, 0},
+		{0, 30 * time.Millisecond, 0},
+		{4 * time.Millisecond, 0, DefaultSyncInterval},
+		{4 * time.Millisecond, 30 * time.Millisecond, 30 * time.Millisecond},
+		{4 * time.Millisecond, -1, 0},
+	} {
 		hello := helloFrame(1)
-		hello.Hello.AckDelay = delay
+		hello.Hello.AckDelay = tc.delay
 		s := &scriptStream{acks: make(chan Ack, 16), closed: make(chan struct{}), frames: []*Frame{hello}}
 		e := openEngine(t, engine.Options{})
 		ctx, cancel := context.WithCancel(context.Background())
-		f := NewFollower(e, func(context.Context, Start) (Stream, error) { return s, nil }, FollowerOptions{NodeID: "r", ClusterID: "c1", Logger: quiet()})
+		f := NewFollower(e, func(context.Context, Start) (Stream, error) { return s, nil },
+			FollowerOptions{NodeID: "r", ClusterID: "c1", Logger: quiet(), SyncInterval: tc.opt})
 		done := make(chan struct{})
 		go func() { defer close(done); f.Run(ctx) }()
 		waitFor(t, "the hello read", func() bool { return s.received.Load() == 1 })
-		waitFor(t, "the sync interval set", func() bool { return e.Log().SyncInterval() == delay/2 })
+		waitFor(t, "the sync interval set", func() bool { return e.Log().SyncInterval() == tc.want })
 		time.Sleep(20 * time.Millisecond)
-		if got := e.Log().SyncInterval(); got != delay/2 {
-			t.Fatalf("ack delay %v: sync interval %v while following, want %v", delay, got, delay/2)
+		if got := e.Log().SyncInterval(); got != tc.want {
+			t.Fatalf("ack delay %v, option %v: sync interval %v while following, want %v", tc.delay, tc.opt, got, tc.want)
 		}
 		cancel()
 		_ = s.Close()
 		<-done
 		if got := e.Log().SyncInterval(); got != 0 {
-			t.Fatalf("ack delay %v: sync interval %v after following, want 0", delay, got)
+			t.Fatalf("ack delay %v, option %v: sync interval %v after following, want 0", tc.delay, tc.opt, got)
 		}
 	}
+}
+
+// However long the sync interval, batches do not pile up behind it: once
+// half the batches a replica may have in flight wait for the spaced sync,
+// the receiver has it now, so the queue never fills and stops receiving.
+// Every frame is shown at once, and the first half of them made durable
+// within seconds with an interval of an hour.
+func TestFollowerHurriesASpacedSyncBeforeItsQueueFills(t *testing.T) {
+	const frames = maxInFlight + 8
+	hello := helloFrame(1)
+	hello.Hello.AckDelay = time.Millisecond
+	s := &scriptStream{acks: make(chan Ack, 4*frames), closed: make(chan struct{}), frames: []*Frame{hello}}
+	for i := uint64(1); i <= frames; i++ {
+		op := putOp(i)
+		s.frames = append(s.frames, &Frame{Entries: []wal.Record{{Seq: i, Epoch: 1, Time: int64(i), Data: op.AppendBinary(nil)}}})
+	}
+	// Each sync is slow, so that the receiver runs ahead of the applier.
+	e, _, err := engine.Open(t.TempDir(), engine.Options{Logger: quiet(), CheckpointBytes: -1, WAL: wal.Options{
+		NoSync: true,
+		OnSync: func(int, int, time.Duration) { time.Sleep(5 * time.Millisecond) },
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = e.Close() }()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	f := NewFollower(e, func(context.Context, Start) (Stream, error) { return s, nil },
+		FollowerOptions{NodeID: "r", ClusterID: "c1", Logger: quiet(), SyncInterval: time.Hour})
+	go f.Run(ctx)
+	waitFor(t, "every frame shown", func() bool { return e.AppliedSeq() == frames })
+	waitFor(t, "half the queue made durable", func() bool { return e.DurableSeq() >= maxInFlight/2 })
 }
 
 // endedStream is a stream the leader ended once it had sent its frames:

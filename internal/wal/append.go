@@ -239,6 +239,7 @@ func (l *Log) flusher() {
 			}
 			l.pending = spare[:0]
 			l.pendingCount, l.pendingBytes = 0, 0
+			l.hurried = false // what it asked for is in this commit
 			l.writing = g
 			l.group = &group{done: make(chan struct{})}
 			l.mu.Unlock()
@@ -298,6 +299,17 @@ func (l *Log) flusher() {
 // at any time and applies from the next group commit.
 func (l *Log) SetSyncInterval(d time.Duration) { l.spacing.Store(int64(max(d, 0))) }
 
+// Hurry has what is queued written and synced without waiting out the sync
+// interval: the flusher's current wait ends, or the next one is skipped if
+// the flusher is writing. Records queued after that commit wait for the
+// interval again.
+func (l *Log) Hurry() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.hurried = true
+	l.endSpaceWait()
+}
+
 // SyncInterval is what SetSyncInterval set last.
 func (l *Log) SyncInterval() time.Duration { return time.Duration(l.spacing.Load()) }
 
@@ -317,7 +329,7 @@ func (l *Log) space(last time.Time) {
 		return
 	}
 	l.mu.Lock()
-	if l.closed || l.pendingBytes >= spacedBytes {
+	if l.closed || l.pendingBytes >= spacedBytes || l.hurried {
 		l.mu.Unlock()
 		return
 	}

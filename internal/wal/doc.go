@@ -133,8 +133,8 @@
 // Options.NoSync skips the fsync; it
 // exists for tests and is never the default. SetSyncInterval spaces
 // group commits at least that far apart (a replica whose acks are held
-// sets it; 0, the default, starts each at once); a megabyte pending or
-// Close ends the wait. Barrier returns a receipt for
+// sets it; 0, the default, starts each at once); a megabyte pending,
+// Hurry or Close ends the wait. Barrier returns a receipt for
 // everything queued so far (the group being written and the one filling),
 // without queueing anything itself.
 //

@@ -26,6 +26,7 @@ type Log struct {
 	gathered     chan struct{} // signalled when gatherWant is reached
 	pendingBytes int           // bytes in pending
 	spaceWait    bool          // the flusher waits out the sync interval: signal spaced at spacedBytes or Close
+	hurried      bool          // Hurry: the flusher skips (or ends) its next interval wait
 	spaced       chan struct{}
 	group        *group // the group the next records join
 	writing      *group // the group the flusher took last (done once it is durable)

@@ -456,6 +456,60 @@ func TestGatherStopsWhenWritersDoNotReturn(t *testing.T) {
 	}
 }
 
+// Hurry ends a sync interval's wait, and one asked for while a commit is
+// being written skips the next wait: records queued meanwhile are not held
+// for the interval either.
+func TestHurryEndsTheSyncIntervalWait(t *testing.T) {
+	var during atomic.Pointer[func()]
+	l := openT(t, t.TempDir(), Options{NoSync: true, OnSync: func(int, int, time.Duration) {
+		if f := during.Swap(nil); f != nil {
+			(*f)()
+		}
+	}})
+	defer func() { _ = l.Close() }()
+	entry := func(n int) Entry { return Entry{Epoch: 1, Data: payload(n)} }
+	if _, err := l.Append(entry(1)); err != nil {
+		t.Fatal(err)
+	}
+	l.SetSyncInterval(time.Hour)
+	waitCommit := func(what string, c Commit) {
+		t.Helper()
+		select {
+		case <-c.Done():
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s: still waiting for the hour's interval", what)
+		}
+	}
+	c, err := l.Begin([]Entry{entry(2)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(20 * time.Millisecond) // the flusher is in its wait
+	if c.Durable() {
+		t.Fatal("record durable before the interval or a Hurry")
+	}
+	l.Hurry()
+	waitCommit("a record queued before Hurry", c)
+	// Hurry while a commit is written: the record queued with it is
+	// committed right after, not an hour later.
+	var late Commit
+	hook := func() {
+		var err error
+		if late, err = l.Begin([]Entry{entry(4)}); err != nil {
+			t.Error(err)
+		}
+		l.Hurry()
+	}
+	during.Store(&hook)
+	c, err = l.Begin([]Entry{entry(3)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Hurry()
+	waitCommit("the record written with the Hurry", c)
+	waitCommit("a record queued, and hurried, during a commit", late)
+}
+
 // With a sync interval, group commits start at least that far apart, so
 // records appended one after another in between share one; a large
 // pending amount or Close does not wait, and every record appended before
