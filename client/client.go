@@ -146,11 +146,13 @@ func (c *Client) Write(ctx context.Context, ops ...Op) (Result, error) {
 	var last error
 	for retries := 0; ; retries++ {
 		if retries > 0 {
-			wait := discovery.Delay(retries - 1)
-			if time.Until(deadline) < wait {
+			// The last attempt is made at the deadline, not a backoff
+			// before it.
+			left := time.Until(deadline)
+			if left <= 0 {
 				return Result{}, status.Errorf(codes.Unavailable, "client: no leader took the write within %s: %v", c.cfg.LeaderWait, last)
 			}
-			if err := discovery.Sleep(ctx, wait); err != nil {
+			if err := discovery.Sleep(ctx, min(discovery.Delay(retries-1), left)); err != nil {
 				return Result{}, status.FromContextError(err).Err()
 			}
 		}
